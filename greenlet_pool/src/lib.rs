@@ -1,0 +1,1 @@
+//! Connection pool with per-coroutine affinity (filled in by a later issue).

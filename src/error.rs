@@ -1,0 +1,264 @@
+//! One error type for the whole driver.
+//!
+//! [`Error`] is a boxed [`ErrorKind`], so `Result<T>` stays two words wide on the hot path
+//! while the kind still says exactly what happened. Every failure a user can meet has its own
+//! kind: I/O (with the address it concerned), a server's `ok: 0` reply, a write error, a
+//! malformed reply, a size limit, a bad argument or URI, a BSON (de)serialisation problem, a
+//! pool wait that timed out, a client that was shut down.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// The driver's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error from the driver. Look at [`Error::kind`] to see what happened.
+#[derive(Clone)]
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A socket or name-resolution failure while talking to `address`.
+    #[error("I/O error talking to {address}: {source}")]
+    Io {
+        /// The server address (`host:port`) the I/O concerned.
+        address: String,
+        /// The underlying error (shared so that `Error` can be cloned).
+        source: Arc<io::Error>,
+    },
+
+    /// The server answered `ok: 0`.
+    #[error("{0}")]
+    Command(CommandError),
+
+    /// A write command succeeded as a command but reported a per-document write error.
+    #[error("{0}")]
+    Write(WriteError),
+
+    /// The server's reply broke the wire protocol (truncated, oversized, inconsistent). The
+    /// connection it came from has been closed.
+    #[error("protocol error from {address}: {message}")]
+    Protocol {
+        /// The server address the bad reply came from.
+        address: String,
+        /// What was wrong with it.
+        message: String,
+    },
+
+    /// A document is larger than the server accepts (`maxBsonObjectSize`); nothing was sent.
+    #[error("document of {size} bytes exceeds the server's maxBsonObjectSize of {max} bytes")]
+    DocumentTooLarge {
+        /// The document's encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A message is larger than the server accepts (`maxMessageSizeBytes`); nothing was sent.
+    #[error("message of {size} bytes exceeds the server's maxMessageSizeBytes of {max} bytes")]
+    MessageTooLarge {
+        /// The encoded message size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// An argument given to the driver is invalid.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What was wrong.
+        message: String,
+    },
+
+    /// The connection string could not be parsed.
+    #[error("invalid connection string: {message}")]
+    InvalidUri {
+        /// What was wrong, naming the part or option at fault.
+        message: String,
+    },
+
+    /// Serialising a value to BSON failed.
+    #[error("BSON serialization error: {0}")]
+    BsonSerialization(Arc<bson::error::Error>),
+
+    /// Deserialising a server reply into the requested type failed.
+    #[error("BSON deserialization error: {0}")]
+    BsonDeserialization(Arc<bson::error::Error>),
+
+    /// Waiting for a pooled connection took longer than `waitQueueTimeoutMS`.
+    #[error(
+        "timed out after {waited_ms} ms waiting for a connection to {address} (pool of {max_pool_size})"
+    )]
+    WaitQueueTimeout {
+        /// The server address whose pool was exhausted.
+        address: String,
+        /// How long the caller waited.
+        waited_ms: u64,
+        /// The pool's `maxPoolSize`.
+        max_pool_size: usize,
+    },
+
+    /// The client was shut down; no further operations are possible.
+    #[error("the client has been shut down")]
+    Shutdown,
+
+    /// An internal invariant was broken. Please report it.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// A server's `ok: 0` reply to a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandError {
+    /// The numeric error code (0 when the server gave none).
+    pub code: i32,
+    /// The symbolic code name, e.g. `DuplicateKey` (empty when the server gave none).
+    pub code_name: String,
+    /// The server's message.
+    pub message: String,
+    /// Labels such as `RetryableWriteError`.
+    pub labels: Vec<String>,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "command failed with code {}", self.code)?;
+        if !self.code_name.is_empty() {
+            write!(f, " ({})", self.code_name)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.labels.is_empty() {
+            write!(f, " [labels: {}]", self.labels.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A per-document error reported inside a successful write command (`writeErrors`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteError {
+    /// Index of the failed document within the batch sent.
+    pub index: usize,
+    /// The numeric error code, e.g. 11000 for a duplicate key.
+    pub code: i32,
+    /// The server's message.
+    pub message: String,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "write error at index {} with code {}: {}",
+            self.index, self.code, self.message
+        )
+    }
+}
+
+impl Error {
+    /// What happened.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The server error code, for command and write errors.
+    pub fn code(&self) -> Option<i32> {
+        match &*self.kind {
+            ErrorKind::Command(e) => Some(e.code),
+            ErrorKind::Write(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    /// True for failures of the network or of the wire protocol: the connection involved has
+    /// been closed and the operation's outcome on the server may be unknown.
+    pub fn is_network_error(&self) -> bool {
+        matches!(
+            &*self.kind,
+            ErrorKind::Io { .. } | ErrorKind::Protocol { .. }
+        )
+    }
+
+    pub(crate) fn io(address: impl fmt::Display, source: io::Error) -> Self {
+        ErrorKind::Io {
+            address: address.to_string(),
+            source: Arc::new(source),
+        }
+        .into()
+    }
+
+    pub(crate) fn protocol(address: impl fmt::Display, message: impl Into<String>) -> Self {
+        ErrorKind::Protocol {
+            address: address.to_string(),
+            message: message.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        ErrorKind::InvalidArgument {
+            message: message.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn invalid_uri(message: impl Into<String>) -> Self {
+        ErrorKind::InvalidUri {
+            message: message.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        ErrorKind::Internal {
+            message: message.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn ser(e: bson::error::Error) -> Self {
+        ErrorKind::BsonSerialization(Arc::new(e)).into()
+    }
+
+    pub(crate) fn de(e: bson::error::Error) -> Self {
+        ErrorKind::BsonDeserialization(Arc::new(e)).into()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.kind {
+            ErrorKind::Io { source, .. } => Some(&**source),
+            ErrorKind::BsonSerialization(e) | ErrorKind::BsonDeserialization(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}

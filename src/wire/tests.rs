@@ -1,0 +1,369 @@
+//! Unit tests of the wire codec: every message type round-trips, and malformed input of every
+//! kind is an error rather than a panic or a large allocation.
+
+use bson::{RawDocumentBuf, doc};
+
+use super::*;
+
+fn small_limits() -> Limits {
+    Limits {
+        max_bson_object_size: 1024,
+        max_message_size: 4096,
+    }
+}
+
+fn op_msg(flags: MsgFlags) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, flags, Limits::default());
+    b.body(&doc! { "insert": "c", "$db": "test" }).unwrap();
+    b.begin_sequence("documents").unwrap();
+    b.push(&doc! { "_id": 1, "x": "a" }).unwrap();
+    b.push(&doc! { "_id": 2, "x": "b" }).unwrap();
+    b.finish(42, 0).unwrap();
+    buf
+}
+
+#[test]
+fn op_msg_round_trips_body_and_sequence() {
+    let buf = op_msg(MsgFlags::default());
+    let header = Header::parse(&buf).unwrap();
+    assert_eq!(header.length as usize, buf.len());
+    assert_eq!(header.request_id, 42);
+    assert_eq!(header.op_code, OpCode::Msg as i32);
+    let msg = OpMsg::parse_message(&buf).unwrap();
+    assert_eq!(msg.body.get_str("insert").unwrap(), "c");
+    let seqs: Vec<_> = msg.sequences().collect();
+    assert_eq!(seqs.len(), 1);
+    assert_eq!(seqs[0].identifier, "documents");
+    let ids: Vec<i32> = seqs[0]
+        .documents()
+        .map(|d| d.get_i32("_id").unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
+}
+
+#[test]
+fn op_msg_sequence_before_body_and_two_sequences() {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    b.begin_sequence("a").unwrap();
+    b.push(&doc! { "n": 1 }).unwrap();
+    b.body(&doc! { "cmd": 1 }).unwrap();
+    b.begin_sequence("b").unwrap();
+    b.push(&doc! { "n": 2 }).unwrap();
+    b.push(&doc! { "n": 3 }).unwrap();
+    b.finish(1, 0).unwrap();
+    let msg = OpMsg::parse_message(&buf).unwrap();
+    let seqs: Vec<(String, usize)> = msg
+        .sequences()
+        .map(|s| (s.identifier.to_string(), s.documents().count()))
+        .collect();
+    assert_eq!(seqs, vec![("a".into(), 1), ("b".into(), 2)]);
+    assert_eq!(msg.body.get_i32("cmd").unwrap(), 1);
+}
+
+#[test]
+fn op_msg_flags_round_trip() {
+    for flags in [
+        MsgFlags::MORE_TO_COME,
+        MsgFlags::EXHAUST_ALLOWED,
+        MsgFlags::MORE_TO_COME | MsgFlags::EXHAUST_ALLOWED,
+    ] {
+        let buf = op_msg(flags);
+        assert_eq!(OpMsg::parse_message(&buf).unwrap().flags, flags);
+    }
+}
+
+#[test]
+fn op_msg_checksum_is_written_and_verified() {
+    let mut buf = op_msg(MsgFlags::CHECKSUM_PRESENT);
+    let msg = OpMsg::parse_message(&buf).unwrap();
+    assert!(msg.flags.contains(MsgFlags::CHECKSUM_PRESENT));
+    assert_eq!(msg.body.get_str("insert").unwrap(), "c");
+    // Flip one byte of the body: the checksum must catch it.
+    let at = buf.len() - 10;
+    buf[at] ^= 0xff;
+    assert!(matches!(
+        OpMsg::parse_message(&buf),
+        Err(WireError::Checksum)
+    ));
+}
+
+#[test]
+fn op_msg_unknown_required_flag_is_rejected() {
+    let mut buf = op_msg(MsgFlags::default());
+    buf[16] |= 1 << 5;
+    assert!(matches!(
+        OpMsg::parse(&buf[HEADER_LEN..]),
+        Err(WireError::UnknownRequiredFlags(0x20))
+    ));
+}
+
+#[test]
+fn op_msg_needs_exactly_one_body() {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    b.begin_sequence("documents").unwrap();
+    b.push(&doc! { "n": 1 }).unwrap();
+    assert!(matches!(b.finish(1, 0), Err(WireError::BodyCount(0))));
+    assert!(buf.is_empty(), "a failed message leaves no bytes behind");
+
+    // Two bodies, spliced by hand.
+    let one = op_msg(MsgFlags::default());
+    let mut two = one.clone();
+    let body = bson::serialize_to_vec(&doc! { "again": 1 }).unwrap();
+    two.push(0);
+    two.extend_from_slice(&body);
+    assert!(matches!(
+        OpMsg::parse(&two[HEADER_LEN..]),
+        Err(WireError::BodyCount(2))
+    ));
+}
+
+#[test]
+fn every_truncation_of_op_msg_is_an_error() {
+    let buf = op_msg(MsgFlags::default());
+    for cut in 0..buf.len() {
+        let r = OpMsg::parse_message(&buf[..cut]);
+        assert!(r.is_err(), "prefix of {cut} bytes parsed");
+        // Without the header's length, a payload cut exactly between two sections is a
+        // valid, shorter message; anywhere else it must be an error.
+        if cut >= HEADER_LEN
+            && let Ok(m) = OpMsg::parse(&buf[HEADER_LEN..cut])
+        {
+            assert_eq!(
+                m.sequences().count(),
+                0,
+                "cut {cut} inside a sequence parsed"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_section_kind_and_bad_lengths_are_errors() {
+    let buf = op_msg(MsgFlags::default());
+    let mut bad_kind = buf.clone();
+    bad_kind[20] = 7;
+    assert!(matches!(
+        OpMsg::parse(&bad_kind[HEADER_LEN..]),
+        Err(WireError::BadSectionKind(7))
+    ));
+
+    // A body document claiming to be 2 GiB long.
+    let mut huge = buf.clone();
+    huge[21..25].copy_from_slice(&i32::MAX.to_le_bytes());
+    assert!(matches!(
+        OpMsg::parse(&huge[HEADER_LEN..]),
+        Err(WireError::Truncated { .. })
+    ));
+
+    // A negative body length.
+    let mut neg = buf.clone();
+    neg[21..25].copy_from_slice(&(-1i32).to_le_bytes());
+    assert!(matches!(
+        OpMsg::parse(&neg[HEADER_LEN..]),
+        Err(WireError::BadLength(-1))
+    ));
+
+    // A sequence whose size runs past the message.
+    let seq_at = HEADER_LEN + 4 + 1 + read_i32(&buf, 21).unwrap() as usize;
+    assert_eq!(buf[seq_at], 1);
+    let mut long_seq = buf.clone();
+    long_seq[seq_at + 1..seq_at + 5].copy_from_slice(&10_000i32.to_le_bytes());
+    assert!(OpMsg::parse(&long_seq[HEADER_LEN..]).is_err());
+}
+
+#[test]
+fn header_length_is_checked_before_any_allocation() {
+    let limits = small_limits();
+    let mut header = [0u8; HEADER_LEN];
+    for (len, ok) in [
+        (-1i32, false),
+        (0, false),
+        (19, false),
+        (20, true),
+        (4096, true),
+        (4097, false),
+        (i32::MAX, false),
+    ] {
+        Header {
+            length: len,
+            request_id: 1,
+            response_to: 0,
+            op_code: 2013,
+        }
+        .write(&mut header);
+        let r = Header::parse(&header).unwrap().checked_len(&limits);
+        assert_eq!(r.is_ok(), ok, "length {len}");
+    }
+    assert!(Header::parse(&header[..15]).is_err());
+}
+
+#[test]
+fn reply_to_must_match() {
+    let h = Header {
+        length: 30,
+        request_id: 9,
+        response_to: 5,
+        op_code: 2013,
+    };
+    assert!(h.check_reply_to(5).is_ok());
+    assert!(matches!(
+        h.check_reply_to(6),
+        Err(WireError::ResponseTo {
+            expected: 6,
+            got: 5
+        })
+    ));
+}
+
+#[test]
+fn wrong_opcode_is_rejected() {
+    let mut buf = op_msg(MsgFlags::default());
+    buf[12..16].copy_from_slice(&(OpCode::Reply as i32).to_le_bytes());
+    assert!(matches!(
+        OpMsg::parse_message(&buf),
+        Err(WireError::UnexpectedOpCode(1))
+    ));
+    assert_eq!(OpCode::from_i32(2012), Some(OpCode::Compressed));
+    assert_eq!(OpCode::from_i32(2010), None);
+}
+
+#[test]
+fn oversized_documents_and_messages_are_refused_before_sending() {
+    let limits = small_limits();
+    let big = doc! { "s": "x".repeat(2000) };
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), limits);
+    b.body(&doc! { "insert": "c" }).unwrap();
+    b.begin_sequence("documents").unwrap();
+    assert!(matches!(
+        b.push(&big),
+        Err(WireError::DocumentTooLarge { max: 1024, .. })
+    ));
+    // Many small documents that together exceed the message limit.
+    for _ in 0..10 {
+        b.push(&doc! { "s": "y".repeat(500) }).unwrap();
+    }
+    assert!(matches!(
+        b.finish(1, 0),
+        Err(WireError::MessageTooLarge { max: 4096, .. })
+    ));
+    assert!(buf.is_empty());
+
+    // The body may exceed maxBsonObjectSize by the 16 KiB command overhead, no more.
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    let limits = Limits::default();
+    let fits = doc! { "s": "z".repeat(limits.max_bson_object_size + 1000) };
+    b.body(&fits).unwrap();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    let too_big = doc! { "s": "z".repeat(limits.max_bson_object_size + COMMAND_OVERHEAD) };
+    assert!(matches!(
+        b.body(&too_big),
+        Err(WireError::DocumentTooLarge { .. })
+    ));
+}
+
+#[test]
+fn identifier_with_nul_is_refused() {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    assert!(b.begin_sequence("bad\0name").is_err());
+}
+
+#[test]
+fn op_query_round_trips() {
+    let mut buf = Vec::new();
+    let q = doc! { "isMaster": 1, "helloOk": true };
+    let fields = RawDocumentBuf::new();
+    let len = encode_op_query(&mut buf, 3, 0, "admin.$cmd", 0, -1, &q, &Limits::default()).unwrap();
+    assert_eq!(len, buf.len());
+    let h = Header::parse(&buf).unwrap();
+    assert_eq!(h.op_code, OpCode::Query as i32);
+    let parsed = OpQuery::parse(&buf[HEADER_LEN..]).unwrap();
+    assert_eq!(parsed.full_collection_name, "admin.$cmd");
+    assert_eq!(parsed.n_return, -1);
+    assert!(parsed.query.get_bool("helloOk").unwrap());
+    assert!(parsed.fields.is_none());
+
+    // With a projection appended.
+    buf.extend_from_slice(fields.as_bytes());
+    let parsed = OpQuery::parse(&buf[HEADER_LEN..]).unwrap();
+    assert!(parsed.fields.is_some());
+
+    for cut in HEADER_LEN..HEADER_LEN + len - 16 - fields.as_bytes().len() {
+        assert!(OpQuery::parse(&buf[HEADER_LEN..cut]).is_err(), "cut {cut}");
+    }
+}
+
+#[test]
+fn op_reply_round_trips_and_counts_documents() {
+    let mut buf = Vec::new();
+    let docs = [doc! { "ismaster": true, "ok": 1 }, doc! { "n": 2 }];
+    encode_op_reply(
+        &mut buf,
+        8,
+        3,
+        0,
+        0x1234_5678_9abc,
+        &docs,
+        &Limits::default(),
+    )
+    .unwrap();
+    let h = Header::parse(&buf).unwrap();
+    assert_eq!((h.op_code, h.response_to), (OpCode::Reply as i32, 3));
+    let reply = OpReply::parse(&buf[HEADER_LEN..]).unwrap();
+    assert_eq!(reply.cursor_id, 0x1234_5678_9abc);
+    assert_eq!(reply.len(), 2);
+    let first = reply.documents().next().unwrap();
+    assert!(first.get_bool("ismaster").unwrap());
+
+    // numberReturned that disagrees with the payload.
+    let mut wrong = buf.clone();
+    wrong[HEADER_LEN + 16..HEADER_LEN + 20].copy_from_slice(&5i32.to_le_bytes());
+    assert!(OpReply::parse(&wrong[HEADER_LEN..]).is_err());
+    let mut negative = buf.clone();
+    negative[HEADER_LEN + 16..HEADER_LEN + 20].copy_from_slice(&(-3i32).to_le_bytes());
+    assert!(matches!(
+        OpReply::parse(&negative[HEADER_LEN..]),
+        Err(WireError::BadLength(-3))
+    ));
+    for cut in HEADER_LEN..buf.len() {
+        assert!(OpReply::parse(&buf[HEADER_LEN..cut]).is_err(), "cut {cut}");
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    // A small deterministic generator: random bytes of random lengths through every parser.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let template = op_msg(MsgFlags::default());
+    for _ in 0..20_000 {
+        let len = (next() % 96) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let _ = Header::parse(&bytes).map(|h| h.checked_len(&small_limits()));
+        let _ = OpMsg::parse(&bytes);
+        let _ = OpMsg::parse_message(&bytes);
+        let _ = OpQuery::parse(&bytes);
+        let _ = OpReply::parse(&bytes);
+        // Mutate a valid message in a few places too.
+        bytes = template.clone();
+        for _ in 0..3 {
+            let i = (next() as usize) % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        if let Ok(m) = OpMsg::parse_message(&bytes) {
+            for s in m.sequences() {
+                s.documents().count();
+            }
+        }
+    }
+}
