@@ -1,5 +1,66 @@
-//! may_mongo: a MongoDB driver whose blocking-style calls run inside `may` coroutines.
+//! # may_mongo
+//!
+//! A MongoDB driver whose blocking-style calls run inside [`may`] coroutines and yield to
+//! may's scheduler on socket I/O. You write plain sequential code — `coll.find_one(filter)?` —
+//! and get coroutine concurrency. The same [`Client`] also works from ordinary OS threads in
+//! the same process, and a *threaded core* ([`Core::Threaded`]) runs the same driver on OS
+//! threads with std sockets, so the two models can be compared honestly.
+//!
+//! ```no_run
+//! use may_mongo::{Client, bson::doc};
+//!
+//! # fn main() -> may_mongo::Result<()> {
+//! may::config().set_worker_pin(false);
+//! let client = Client::with_uri_str("mongodb://127.0.0.1:27017/")?;
+//! let coll = client.database("test").collection::<bson::Document>("items");
+//! let handles: Vec<_> = (0..100)
+//!     .map(|i| {
+//!         let coll = coll.clone();
+//!         may::go!(move || {
+//!             coll.insert_one(doc! { "_id": i })?;
+//!             coll.find_one(doc! { "_id": i })
+//!         })
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     assert!(h.join().unwrap()?.is_some());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layers, bottom up
+//! - [`wire`]: the wire protocol, sans-IO (bytes in, bytes out).
+//! - `runtime`: the small seam between the cores (connect, spawn, sleep, wait/notify).
+//! - `conn`: one connection — handshake and request/reply round trip.
+//! - `pool`: bounded connection pool with FIFO hand-off.
+//! - `ops`: one struct per command, `build` + `handle_response`.
+//! - [`Client`], [`Database`], [`Collection`]: the blocking API.
+//!
+//! ## Stack size
+//! Every driver path decodes replies lazily (in place, from raw bytes), so a client works in a
+//! coroutine with may's default 32 KiB stack; the test suite proves it. What *your* types need
+//! to deserialize is up to them: deeply nested documents decoded into `Document` recurse, and
+//! need a larger stack (`may::config().set_stack_size`) or [`Database::run_command_raw`].
+
 pub mod error;
 pub mod wire;
 
-pub use error::{Error, ErrorKind, Result};
+mod client;
+mod collection;
+mod conn;
+mod database;
+mod ops;
+mod options;
+mod pool;
+mod runtime;
+
+pub use bson;
+pub use client::Client;
+pub use collection::Collection;
+pub use conn::{ServerType, StreamDescription};
+pub use database::Database;
+pub use error::{CommandError, Error, ErrorKind, Result, WriteError};
+pub use ops::InsertOneResult;
+pub use options::{ClientOptions, ServerAddress};
+pub use pool::PoolStats;
+pub use runtime::Core;

@@ -1,0 +1,127 @@
+//! The client: options, one pool per server, and the executor every operation goes through.
+
+use std::sync::Arc;
+
+use crate::conn::connection::ConnectSettings;
+use crate::conn::{StreamDescription, check_ok, handshake_metadata};
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::ops::Operation;
+use crate::options::ClientOptions;
+use crate::pool::{Pool, PoolStats};
+use crate::runtime::Core;
+
+/// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
+///
+/// Creating a client does no I/O: connections are opened on first use, by whichever
+/// coroutine or thread first needs one. Every method is blocking-style: inside a may coroutine
+/// it parks the coroutine on I/O and lets others run; on a plain thread it blocks the thread.
+/// One client can serve coroutines and OS threads at the same time.
+///
+/// ```no_run
+/// # fn main() -> may_mongo::Result<()> {
+/// let client = may_mongo::Client::with_uri_str("mongodb://127.0.0.1:27017/")?;
+/// let reply = client.database("admin").run_command(bson::doc! { "ping": 1 })?;
+/// assert_eq!(reply.get_f64("ok").ok(), Some(1.0));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: ClientOptions,
+    pool: Pool,
+}
+
+impl Client {
+    /// Parses `uri` and creates a client (no I/O).
+    pub fn with_uri_str(uri: &str) -> Result<Client> {
+        Client::with_options(ClientOptions::parse(uri)?)
+    }
+
+    /// Creates a client from options (no I/O).
+    pub fn with_options(options: ClientOptions) -> Result<Client> {
+        let address = options
+            .hosts
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::invalid_argument("ClientOptions.hosts is empty"))?;
+        let settings = ConnectSettings {
+            core: options.core,
+            connect_timeout: options.connect_timeout,
+            socket_timeout: options.socket_timeout,
+            metadata: handshake_metadata(options.app_name.as_deref(), options.core),
+        };
+        let pool = Pool::new(
+            address,
+            settings,
+            options.max_pool_size,
+            options.wait_queue_timeout,
+        );
+        Ok(Client {
+            inner: Arc::new(Inner { options, pool }),
+        })
+    }
+
+    /// A handle to database `name` (no I/O).
+    pub fn database(&self, name: &str) -> Database {
+        Database::new(self.clone(), name)
+    }
+
+    /// The database named in the connection string's path, if any.
+    pub fn default_database(&self) -> Option<Database> {
+        self.inner
+            .options
+            .default_database
+            .as_deref()
+            .map(|name| self.database(name))
+    }
+
+    /// The options this client was created with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// The core running this client's I/O.
+    pub fn core(&self) -> Core {
+        self.inner.options.core
+    }
+
+    /// What the server said about itself in the handshake of a pooled connection (opening
+    /// one if none is idle).
+    pub fn stream_description(&self) -> Result<StreamDescription> {
+        let conn = self.inner.pool.check_out()?;
+        Ok(conn.description().clone())
+    }
+
+    /// Connection counts of the pool, for tests and reports.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// Shuts the client down: idle connections close now, checked-out ones when their
+    /// operation ends, callers waiting for a connection get [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown), and so
+    /// does every later operation on this client or its clones.
+    pub fn shutdown(&self) {
+        self.inner.pool.close();
+    }
+
+    /// Runs one operation: check out a connection, round trip, check `ok`, read the reply.
+    pub(crate) fn execute<O: Operation>(&self, mut op: O) -> Result<O::Output> {
+        let mut conn = self.inner.pool.check_out()?;
+        let reply = conn.round_trip(|msg| op.build(msg))?;
+        check_ok(reply)?;
+        op.handle_response(reply)
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("core", &self.core())
+            .field("pool", &self.inner.pool)
+            .finish()
+    }
+}

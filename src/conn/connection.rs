@@ -1,0 +1,327 @@
+//! A connection: a stream, what the handshake learned, and two reusable buffers.
+//!
+//! The hot path is `round_trip`: encode the command into `wbuf` (reused, never freed between
+//! operations), write it in one call, read the reply into `rbuf` (reused too), and hand back
+//! the body as a borrowed `&RawDocument` — nothing is decoded until an operation asks for a
+//! field. So a steady-state operation allocates nothing here.
+//!
+//! A connection knows whether an operation is *in flight*: the flag is set before the first
+//! byte is written and cleared only after a whole, well-formed reply has been read. If the
+//! operation is abandoned half-way — an I/O error, a timeout, a malformed reply, a panic, or a
+//! cancelled coroutine unwinding through us — the flag stays set, and the pool closes the
+//! connection instead of handing it to the next caller mid-message.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use bson::RawDocument;
+
+use super::description::StreamDescription;
+use super::handshake::{
+    COMMAND_NOT_FOUND, MAX_WIRE_VERSION, MIN_WIRE_VERSION, check_ok, hello_command,
+    is_master_command,
+};
+use crate::error::{Error, Result};
+use crate::options::ServerAddress;
+use crate::runtime::{self, Core, Stream};
+use crate::wire::{
+    HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpReply, WireError,
+    encode_op_query, next_request_id,
+};
+
+/// Initial size of the read buffer; replies to point operations fit in it.
+const INITIAL_READ_BUF: usize = 16 * 1024;
+/// A buffer grown past this by a large reply or request is released after use, so idle pooled
+/// connections do not each pin megabytes.
+const RETAINED_BUF: usize = 1024 * 1024;
+
+/// Settings a connection needs from the client's options.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectSettings {
+    pub core: Core,
+    pub connect_timeout: Duration,
+    pub socket_timeout: Option<Duration>,
+    pub metadata: bson::Document,
+}
+
+/// An established, handshaken connection.
+pub(crate) struct Connection {
+    stream: Stream,
+    address: ServerAddress,
+    description: StreamDescription,
+    /// Pool generation this connection belongs to.
+    pub(crate) generation: u64,
+    /// Set while an operation is between its first written byte and its complete reply.
+    in_flight: bool,
+    wbuf: Vec<u8>,
+    rbuf: Vec<u8>,
+    /// Length of the reply currently held in `rbuf`.
+    reply_len: usize,
+    pub(crate) last_used: Instant,
+}
+
+impl Connection {
+    /// Resolves, connects and handshakes. Every step is bounded by `connect_timeout`.
+    pub(crate) fn connect(
+        address: &ServerAddress,
+        settings: &ConnectSettings,
+        generation: u64,
+    ) -> Result<Connection> {
+        let io_err = |e| Error::io(address, e);
+        let addrs = runtime::resolve(
+            settings.core,
+            &address.host,
+            address.port,
+            settings.connect_timeout,
+        )
+        .map_err(io_err)?;
+        let stream =
+            runtime::connect(settings.core, &addrs, settings.connect_timeout).map_err(io_err)?;
+        // The handshake is part of connecting: bound it by the connect timeout.
+        stream
+            .set_read_timeout(Some(settings.connect_timeout))
+            .and_then(|()| stream.set_write_timeout(Some(settings.connect_timeout)))
+            .map_err(io_err)?;
+        let mut conn = Connection {
+            stream,
+            address: address.clone(),
+            description: StreamDescription::from_hello(
+                RawDocument::from_bytes(&[5, 0, 0, 0, 0]).expect("empty document"),
+            ),
+            generation,
+            in_flight: false,
+            wbuf: Vec::with_capacity(1024),
+            rbuf: vec![0; INITIAL_READ_BUF],
+            reply_len: 0,
+            last_used: Instant::now(),
+        };
+        conn.handshake(&settings.metadata)?;
+        conn.stream
+            .set_read_timeout(settings.socket_timeout)
+            .and_then(|()| conn.stream.set_write_timeout(settings.socket_timeout))
+            .map_err(io_err)?;
+        Ok(conn)
+    }
+
+    fn handshake(&mut self, metadata: &bson::Document) -> Result<()> {
+        let hello = hello_command(metadata);
+        let reply = self.round_trip(|m| m.body(&hello))?;
+        let description = match check_ok(reply) {
+            Ok(()) => StreamDescription::from_hello(reply),
+            Err(e) if e.code() == Some(COMMAND_NOT_FOUND) => {
+                // A server without `hello`: ask the legacy way.
+                let is_master = is_master_command(metadata);
+                let reply = self.legacy_round_trip(&is_master)?;
+                check_ok(reply)?;
+                StreamDescription::from_hello(reply)
+            }
+            Err(e) => return Err(e),
+        };
+        if description.max_wire_version < MIN_WIRE_VERSION
+            || description.min_wire_version > MAX_WIRE_VERSION
+        {
+            return Err(Error::protocol(
+                &self.address,
+                format!(
+                    "server speaks wire versions {}..={}, this driver needs {}..={} (MongoDB 3.6 or newer)",
+                    description.min_wire_version,
+                    description.max_wire_version,
+                    MIN_WIRE_VERSION,
+                    MAX_WIRE_VERSION
+                ),
+            ));
+        }
+        self.description = description;
+        Ok(())
+    }
+
+    /// What the handshake learned.
+    pub(crate) fn description(&self) -> &StreamDescription {
+        &self.description
+    }
+
+    /// True when the last operation did not complete; such a connection must be closed.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.in_flight
+    }
+
+    /// Sends one OP_MSG built by `build` and returns the reply body.
+    ///
+    /// `build` writes the body (and any document sequences) into the message; size limits are
+    /// checked as it does, so nothing is sent if a document is too large. The returned body
+    /// borrows the connection's read buffer; `ok: 0` is *not* checked here.
+    pub(crate) fn round_trip(
+        &mut self,
+        build: impl FnOnce(&mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>,
+    ) -> Result<&RawDocument> {
+        self.recycle_buffers();
+        let request_id = next_request_id();
+        let limits = self.description.limits();
+        let mut msg = OpMsgBuilder::new(&mut self.wbuf, MsgFlags::default(), limits);
+        build(&mut msg).map_err(encode_error)?;
+        msg.finish(request_id, 0).map_err(encode_error)?;
+        self.send_and_receive(request_id, &limits)?;
+        let reply = &self.rbuf[..self.reply_len];
+        let header =
+            Header::parse(reply).map_err(|e| Error::protocol(&self.address, e.to_string()))?;
+        if header.op_code != OpCode::Msg as i32 {
+            self.in_flight = true;
+            return Err(self.unexpected_opcode(header.op_code));
+        }
+        let msg = OpMsg::parse_message(reply)
+            .map_err(|e| Error::protocol(&self.address, format!("malformed OP_MSG reply: {e}")));
+        match msg {
+            Ok(m) if m.flags.contains(MsgFlags::MORE_TO_COME) => {
+                // We never ask for exhaust replies; a server that streams anyway has left
+                // more bytes on this socket than we will read.
+                self.in_flight = true;
+                Err(Error::protocol(
+                    &self.address,
+                    "unexpected moreToCome reply",
+                ))
+            }
+            Ok(m) => Ok(m.body),
+            Err(e) => {
+                self.in_flight = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// The OP_QUERY / OP_REPLY round trip, for the `isMaster` handshake fallback only.
+    fn legacy_round_trip(&mut self, command: &bson::Document) -> Result<&RawDocument> {
+        let request_id = next_request_id();
+        let limits = self.description.limits();
+        self.wbuf.clear();
+        encode_op_query(
+            &mut self.wbuf,
+            request_id,
+            0,
+            "admin.$cmd",
+            0,
+            -1,
+            command,
+            &limits,
+        )
+        .map_err(encode_error)?;
+        self.send_and_receive(request_id, &limits)?;
+        let reply = &self.rbuf[..self.reply_len];
+        let header =
+            Header::parse(reply).map_err(|e| Error::protocol(&self.address, e.to_string()))?;
+        if header.op_code != OpCode::Reply as i32 {
+            self.in_flight = true;
+            return Err(self.unexpected_opcode(header.op_code));
+        }
+        let parsed = OpReply::parse(&self.rbuf[HEADER_LEN..self.reply_len]);
+        match parsed {
+            Ok(r) if r.len() == 1 => Ok(r.documents().next().expect("one document")),
+            Ok(r) => {
+                self.in_flight = true;
+                Err(Error::protocol(
+                    &self.address,
+                    format!("isMaster reply holds {} documents, expected 1", r.len()),
+                ))
+            }
+            Err(e) => {
+                self.in_flight = true;
+                Err(Error::protocol(
+                    &self.address,
+                    format!("malformed OP_REPLY: {e}"),
+                ))
+            }
+        }
+    }
+
+    fn unexpected_opcode(&self, op: i32) -> Error {
+        let what = match OpCode::from_i32(op) {
+            Some(OpCode::Compressed) => {
+                "OP_COMPRESSED reply, but compression was not negotiated".to_string()
+            }
+            _ => format!("unexpected reply opcode {op}"),
+        };
+        Error::protocol(&self.address, what)
+    }
+
+    /// Writes `wbuf` and reads one whole reply into `rbuf`. On any failure the connection stays
+    /// marked in flight, so the pool will close it.
+    fn send_and_receive(&mut self, request_id: i32, limits: &Limits) -> Result<()> {
+        self.in_flight = true;
+        let address = &self.address;
+        self.stream
+            .write_all(&self.wbuf)
+            .map_err(|e| Error::io(address, e))?;
+
+        // One read usually brings the whole reply; the header tells us if more must follow.
+        let mut filled = 0;
+        while filled < HEADER_LEN {
+            filled += read_some(&mut self.stream, &mut self.rbuf[filled..], address)?;
+        }
+        let header =
+            Header::parse(&self.rbuf).map_err(|e| Error::protocol(address, e.to_string()))?;
+        let len = header
+            .checked_len(limits)
+            .and_then(|len| header.check_reply_to(request_id).map(|()| len))
+            .map_err(|e| Error::protocol(address, format!("bad reply header: {e}")))?;
+        if filled > len {
+            return Err(Error::protocol(
+                address,
+                "server sent bytes beyond its reply",
+            ));
+        }
+        if self.rbuf.len() < len {
+            // Grows only to a length already checked against maxMessageSizeBytes.
+            self.rbuf.resize(len, 0);
+        }
+        while filled < len {
+            filled += read_some(&mut self.stream, &mut self.rbuf[filled..len], address)?;
+        }
+        self.reply_len = len;
+        self.in_flight = false;
+        self.last_used = Instant::now();
+        Ok(())
+    }
+
+    /// Releases buffers a large message grew, before the next operation.
+    fn recycle_buffers(&mut self) {
+        self.wbuf.clear();
+        if self.wbuf.capacity() > RETAINED_BUF {
+            self.wbuf = Vec::with_capacity(1024);
+        }
+        if self.rbuf.len() > RETAINED_BUF {
+            self.rbuf = vec![0; INITIAL_READ_BUF];
+        }
+    }
+
+    /// Closes the socket (no I/O beyond the shutdown syscall; safe in `Drop` and on unwind).
+    pub(crate) fn close(self) {
+        self.stream.shutdown();
+    }
+}
+
+/// Maps an encoding failure (nothing was sent) to the user-facing error.
+fn encode_error(e: WireError) -> Error {
+    use crate::error::ErrorKind;
+    match e {
+        WireError::DocumentTooLarge { size, max } => {
+            ErrorKind::DocumentTooLarge { size, max }.into()
+        }
+        WireError::MessageTooLarge { size, max } => ErrorKind::MessageTooLarge { size, max }.into(),
+        WireError::Serialize(e) => Error::ser(e),
+        other => Error::invalid_argument(other.to_string()),
+    }
+}
+
+fn read_some(stream: &mut Stream, buf: &mut [u8], address: &ServerAddress) -> Result<usize> {
+    match stream.read(buf) {
+        Ok(0) => Err(Error::io(
+            address,
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed by the server in the middle of a reply",
+            ),
+        )),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(Error::io(address, e)),
+    }
+}

@@ -1,0 +1,75 @@
+//! The connection handshake: `hello` with client metadata, and the reply check shared by
+//! every command.
+//!
+//! The first command on a new connection introduces the driver (the `client` document, which
+//! servers log and which shows up in `currentOp`) and learns the server's limits. Modern
+//! servers (and FerretDB) answer OP_MSG `hello`; a server that does not know `hello` answers
+//! CommandNotFound, and we ask again with the legacy OP_QUERY `isMaster`, as drivers did before
+//! `hello` existed.
+
+use bson::{RawBsonRef, RawDocument, doc};
+
+use crate::error::{CommandError, ErrorKind, Result};
+
+/// Oldest wire version we speak: 6 (MongoDB 3.6) introduced OP_MSG.
+pub(crate) const MIN_WIRE_VERSION: i32 = 6;
+/// Newest wire version we know of (MongoDB 8.0).
+pub(crate) const MAX_WIRE_VERSION: i32 = 25;
+/// `CommandNotFound`: the server does not know `hello`.
+pub(crate) const COMMAND_NOT_FOUND: i32 = 59;
+
+/// The `client` metadata document sent once per connection.
+pub(crate) fn client_metadata(app_name: Option<&str>, core: crate::Core) -> bson::Document {
+    let mut md = doc! {
+        "driver": { "name": "may_mongo", "version": env!("CARGO_PKG_VERSION") },
+        "os": { "type": std::env::consts::OS, "architecture": std::env::consts::ARCH },
+        "platform": format!("Rust; {} core", core.name()),
+    };
+    if let Some(name) = app_name {
+        md.insert("application", doc! { "name": name });
+    }
+    md
+}
+
+/// The `hello` command for OP_MSG.
+pub(crate) fn hello_command(metadata: &bson::Document) -> bson::Document {
+    doc! { "hello": 1, "helloOk": true, "client": metadata.clone(), "$db": "admin" }
+}
+
+/// The legacy `isMaster` command for OP_QUERY on `admin.$cmd`.
+pub(crate) fn is_master_command(metadata: &bson::Document) -> bson::Document {
+    doc! { "isMaster": 1, "helloOk": true, "client": metadata.clone() }
+}
+
+/// Turns an `ok: 0` reply into a [`CommandError`]; `ok: 1` passes.
+pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
+    let ok = match reply.get("ok") {
+        Ok(Some(RawBsonRef::Double(v))) => v == 1.0,
+        Ok(Some(RawBsonRef::Int32(v))) => v == 1,
+        Ok(Some(RawBsonRef::Int64(v))) => v == 1,
+        Ok(Some(RawBsonRef::Boolean(v))) => v,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let labels = reply
+        .get_array("errorLabels")
+        .map(|a| {
+            a.into_iter()
+                .filter_map(|l| l.ok()?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Err(ErrorKind::Command(CommandError {
+        code: super::description::get_int(reply, "code").unwrap_or(0) as i32,
+        code_name: reply.get_str("codeName").unwrap_or_default().to_string(),
+        message: reply
+            .get_str("errmsg")
+            .or_else(|_| reply.get_str("$err"))
+            .unwrap_or("(no message)")
+            .to_string(),
+        labels,
+    })
+    .into())
+}

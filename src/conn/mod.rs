@@ -1,0 +1,10 @@
+//! One connection to one server: connect, handshake, and request/reply round trips.
+
+pub(crate) mod connection;
+mod description;
+mod handshake;
+
+pub(crate) use connection::Connection;
+pub(crate) use description::get_int;
+pub use description::{ServerType, StreamDescription};
+pub(crate) use handshake::{check_ok, client_metadata as handshake_metadata};

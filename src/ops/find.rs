@@ -1,0 +1,74 @@
+//! `find` limited to one document (`find_one`).
+
+use std::marker::PhantomData;
+
+use bson::{Document, RawDocument};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Operation, malformed_reply};
+use crate::error::{Error, Result};
+use crate::wire::{OpMsgBuilder, WireError};
+
+#[derive(Serialize)]
+struct FindOneBody<'a> {
+    find: &'a str,
+    filter: &'a Document,
+    limit: i64,
+    #[serde(rename = "singleBatch")]
+    single_batch: bool,
+    #[serde(rename = "$db")]
+    db: &'a str,
+}
+
+pub(crate) struct FindOne<'a, T> {
+    db: &'a str,
+    coll: &'a str,
+    filter: &'a Document,
+    _out: PhantomData<fn() -> T>,
+}
+
+impl<'a, T> FindOne<'a, T> {
+    pub(crate) fn new(db: &'a str, coll: &'a str, filter: &'a Document) -> Self {
+        FindOne {
+            db,
+            coll,
+            filter,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Operation for FindOne<'_, T> {
+    type Output = Option<T>;
+    const NAME: &'static str = "find";
+
+    fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
+        msg.body(&FindOneBody {
+            find: self.coll,
+            filter: self.filter,
+            limit: 1,
+            single_batch: true,
+            db: self.db,
+        })
+    }
+
+    fn handle_response(&mut self, reply: &RawDocument) -> Result<Option<T>> {
+        // Read only the path we need: cursor.firstBatch[0], decoded straight into T.
+        let batch = reply
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .map_err(|e| malformed_reply(Self::NAME, e))?;
+        match batch.into_iter().next() {
+            None => Ok(None),
+            Some(first) => {
+                let doc = first.ok().and_then(|d| d.as_document()).ok_or_else(|| {
+                    malformed_reply(Self::NAME, "firstBatch entry is not a document")
+                })?;
+                bson::deserialize_from_slice(doc.as_bytes())
+                    .map(Some)
+                    .map_err(Error::de)
+            }
+        }
+    }
+}

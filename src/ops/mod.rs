@@ -1,0 +1,41 @@
+//! One small struct per command, each with `build` and `handle_response`.
+//!
+//! An operation knows how to write its command into an OP_MSG and how to read the reply; it
+//! knows nothing about sockets, pools or cores. The executor ([`Client::execute`]) owns
+//! checking out a connection, the round trip and the `ok: 0` check, so every operation gets
+//! the same error handling for free.
+//!
+//! [`Client::execute`]: crate::Client
+
+mod find;
+mod insert;
+mod run_command;
+
+use bson::RawDocument;
+
+pub(crate) use find::FindOne;
+pub(crate) use insert::InsertOne;
+pub use insert::InsertOneResult;
+pub(crate) use run_command::{RunCommand, RunCommandRaw};
+
+use crate::error::{Error, Result};
+use crate::wire::{OpMsgBuilder, WireError};
+
+/// A command the executor can run.
+pub(crate) trait Operation {
+    /// What the caller gets back.
+    type Output;
+    /// The command's name, for error messages.
+    const NAME: &'static str;
+
+    /// Writes the command body (and any document sequences) into `msg`.
+    fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>;
+
+    /// Reads an `ok: 1` reply into the output.
+    fn handle_response(&mut self, reply: &RawDocument) -> Result<Self::Output>;
+}
+
+/// An error for a reply that lacks what its command always returns.
+pub(crate) fn malformed_reply(op: &str, what: impl std::fmt::Display) -> Error {
+    Error::protocol("server", format!("reply to {op} is malformed: {what}"))
+}

@@ -1,0 +1,81 @@
+//! Wait / notify for one waiter, in the form each core needs.
+//!
+//! A waiter (say, a caller queued for a pooled connection) creates a [`Parker`], publishes it
+//! where a notifier will find it, and parks. The notifier calls `unpark`. Unparking before the
+//! park is fine: the park then returns at once.
+
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::Core;
+
+/// How a park ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Someone called `unpark`.
+    Notified,
+    /// The timeout passed first.
+    TimedOut,
+    /// The coroutine is being cancelled: clean up, then let the unwind continue with
+    /// `may::coroutine::trigger_cancel_panic()`.
+    Cancelled,
+}
+
+/// A one-waiter wait/notify primitive of either core.
+pub(crate) enum Parker {
+    /// may's blocker: parks a coroutine, or the thread when called outside one.
+    May(may::sync::Blocker),
+    /// A plain condvar pair for the threaded core.
+    Std { flag: Mutex<bool>, cv: Condvar },
+}
+
+impl Parker {
+    pub(crate) fn new(core: Core) -> Parker {
+        match core {
+            Core::Coroutine => Parker::May(may::sync::Blocker::new(false)),
+            Core::Threaded => Parker::Std {
+                flag: Mutex::new(false),
+                cv: Condvar::new(),
+            },
+        }
+    }
+
+    /// Waits until unparked or until `timeout` passes.
+    pub(crate) fn park(&self, timeout: Option<Duration>) -> Wake {
+        match self {
+            Parker::May(b) => match b.park(timeout) {
+                Ok(()) => Wake::Notified,
+                Err(may::coroutine::ParkError::Timeout) => Wake::TimedOut,
+                Err(may::coroutine::ParkError::Canceled) => Wake::Cancelled,
+            },
+            Parker::Std { flag, cv } => {
+                let mut set = flag.lock();
+                let deadline = timeout.map(|t| std::time::Instant::now() + t);
+                while !*set {
+                    match deadline {
+                        None => cv.wait(&mut set),
+                        Some(d) => {
+                            if cv.wait_until(&mut set, d).timed_out() && !*set {
+                                return Wake::TimedOut;
+                            }
+                        }
+                    }
+                }
+                *set = false;
+                Wake::Notified
+            }
+        }
+    }
+
+    /// Wakes the waiter (now, or at its next park).
+    pub(crate) fn unpark(&self) {
+        match self {
+            Parker::May(b) => b.unpark(),
+            Parker::Std { flag, cv } => {
+                *flag.lock() = true;
+                cv.notify_one();
+            }
+        }
+    }
+}
