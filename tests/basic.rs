@@ -1,0 +1,188 @@
+//! The first round trips, on both cores, against the real server.
+
+mod common;
+
+use bson::{Document, doc};
+use may_mongo::{Client, ClientOptions, ErrorKind, ServerType};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Item {
+    #[serde(rename = "_id")]
+    id: i64,
+    name: String,
+    tags: Vec<String>,
+}
+
+both_cores!(handshake_and_ping, |core| {
+    let client = common::client(core);
+    let desc = client.stream_description().unwrap();
+    assert!(desc.max_wire_version >= 6, "{desc:?}");
+    assert!(desc.max_bson_object_size >= 16 * 1024 * 1024);
+    assert!(desc.max_message_size >= desc.max_bson_object_size);
+    assert!(matches!(
+        desc.server_type,
+        ServerType::Standalone | ServerType::RsPrimary
+    ));
+    // FerretDB reports maxWriteBatchSize 100000 and sessions (30 minutes).
+    assert!(desc.max_write_batch_size >= 1000);
+    let reply = client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .unwrap();
+    assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
+    assert_eq!(client.pool_stats().total, 1, "one connection served both");
+});
+
+both_cores!(insert_then_find_one_typed, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "roundtrip");
+    let items = db.collection::<Item>("items");
+    let item = Item {
+        id: 7,
+        name: "seven".into(),
+        tags: vec!["a".into(), "b".into()],
+    };
+    let r = items.insert_one(&item).unwrap();
+    assert_eq!(r.inserted_id, bson::Bson::Int64(7));
+    assert_eq!(items.find_one(doc! { "_id": 7_i64 }).unwrap(), Some(item));
+    assert_eq!(items.find_one(doc! { "_id": 8_i64 }).unwrap(), None);
+});
+
+both_cores!(insert_without_id_gets_an_object_id, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "genid");
+    let coll = db.collection::<Document>("c");
+    let r = coll
+        .insert_one(doc! { "x": 1, "y": { "z": [1, 2] } })
+        .unwrap();
+    let oid = r.inserted_id.as_object_id().expect("an ObjectId");
+    let found = coll.find_one(doc! { "_id": oid }).unwrap().unwrap();
+    assert_eq!(found.get_i32("x").unwrap(), 1);
+    // The driver puts `_id` first, as the server would.
+    assert_eq!(found.keys().next().map(String::as_str), Some("_id"));
+});
+
+both_cores!(duplicate_id_is_a_typed_write_error, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "dupkey");
+    let coll = db.collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 1 }).unwrap();
+    let err = coll.insert_one(doc! { "_id": 1 }).unwrap_err();
+    assert_eq!(err.code(), Some(11000), "{err}");
+    match err.kind() {
+        ErrorKind::Write(w) => {
+            assert_eq!(w.index, 0);
+            assert!(w.message.contains("duplicate key"), "{w}");
+        }
+        other => panic!("expected a write error, got {other:?}"),
+    }
+    assert!(!err.is_network_error());
+    // The connection is still good.
+    assert!(coll.find_one(doc! { "_id": 1 }).unwrap().is_some());
+    assert_eq!(client.pool_stats().total, 1);
+});
+
+both_cores!(command_error_carries_code_and_name, |core| {
+    let client = common::client(core);
+    let err = client
+        .database("admin")
+        .run_command(doc! { "noSuchCommandHere": 1 })
+        .unwrap_err();
+    match err.kind() {
+        ErrorKind::Command(c) => {
+            assert_eq!(c.code, 59);
+            assert_eq!(c.code_name, "CommandNotFound");
+            assert!(c.message.contains("noSuchCommandHere"), "{c}");
+        }
+        other => panic!("expected a command error, got {other:?}"),
+    }
+});
+
+both_cores!(oversized_document_is_refused_before_sending, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "oversize");
+    let coll = db.collection::<Document>("c");
+    let max = client.stream_description().unwrap().max_bson_object_size;
+    let big = doc! { "_id": 1, "blob": "x".repeat(max) };
+    let err = coll.insert_one(&big).unwrap_err();
+    match err.kind() {
+        ErrorKind::DocumentTooLarge { size, max: m } => {
+            assert_eq!(*m, max);
+            assert!(*size > max);
+        }
+        other => panic!("expected DocumentTooLarge, got {other:?}"),
+    }
+    // Nothing reached the server, and the connection was not disturbed: still pooled, still
+    // usable.
+    assert_eq!(client.pool_stats().total, 1);
+    assert_eq!(client.pool_stats().idle, 1);
+    assert_eq!(coll.find_one(doc! { "_id": 1 }).unwrap(), None);
+    // Just under the limit is accepted by the driver (the server decides the rest).
+    let fits = doc! { "_id": 2, "blob": "x".repeat(1024 * 1024) };
+    coll.insert_one(&fits).unwrap();
+    assert!(coll.find_one(doc! { "_id": 2 }).unwrap().is_some());
+});
+
+both_cores!(connection_refused_names_the_address, |core| {
+    common::init();
+    // A port that was free a moment ago: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = ClientOptions::parse(&format!("mongodb://127.0.0.1:{port}/")).unwrap();
+    opts.core = core;
+    let client = Client::with_options(opts).unwrap();
+    let err = client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .unwrap_err();
+    assert!(err.is_network_error());
+    let text = err.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    assert_eq!(client.pool_stats().total, 0, "the failed slot was released");
+});
+
+both_cores!(hostname_is_resolved_off_the_worker, |core| {
+    let uri = common::uri().replace("127.0.0.1", "localhost");
+    let mut opts = ClientOptions::parse(&uri).unwrap();
+    opts.core = core;
+    let client = Client::with_options(opts).unwrap();
+    let run = move || {
+        client
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .map(|_| ())
+    };
+    match core {
+        may_mongo::Core::Coroutine => may::go!(run).join().unwrap().unwrap(),
+        may_mongo::Core::Threaded => run().unwrap(),
+    }
+});
+
+both_cores!(shutdown_stops_further_operations, |core| {
+    let client = common::client(core);
+    let db = client.database("admin");
+    db.run_command(doc! { "ping": 1 }).unwrap();
+    let clone = client.clone();
+    client.shutdown();
+    assert_eq!(client.pool_stats().total, 0);
+    let err = clone
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shutdown), "{err}");
+});
+
+#[test]
+fn default_database_comes_from_the_uri_path() {
+    let uri = format!(
+        "{}mydb",
+        common::uri().trim_end_matches('/').to_string() + "/"
+    );
+    let client = Client::with_uri_str(&uri).unwrap();
+    assert_eq!(client.default_database().unwrap().name(), "mydb");
+}

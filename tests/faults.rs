@@ -1,0 +1,308 @@
+//! Faults one real server cannot show on demand, on a scripted wire server: the handshake
+//! fallback, replies cut short or corrupt, stalls, and an exhausted pool.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bson::doc;
+use common::mock::{Action, MockServer, hello_reply, op_msg_bytes};
+use may_mongo::{Client, ClientOptions, Core, ErrorKind};
+
+fn client_for(server: &MockServer, core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> Client {
+    common::init();
+    let mut opts = ClientOptions::parse(&server.uri()).unwrap();
+    opts.core = core;
+    opts.connect_timeout = Duration::from_secs(5);
+    tweak(&mut opts);
+    Client::with_options(opts).unwrap()
+}
+
+/// Runs `f` the way a user of `core` would: in a coroutine, or on this thread.
+fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static) -> T {
+    match core {
+        Core::Coroutine => may::go!(f).join().unwrap(),
+        Core::Threaded => f(),
+    }
+}
+
+fn ping(client: &Client) -> may_mongo::Result<bson::Document> {
+    client.database("admin").run_command(doc! { "ping": 1 })
+}
+
+/// A script: handshake normally; `ping` number `n` (0-based, over all connections) gets
+/// `fault`, every other ping succeeds.
+fn faulty_ping(n: usize, fault: fn(i32) -> Action) -> MockServer {
+    let pings = std::sync::atomic::AtomicUsize::new(0);
+    MockServer::start(move |req, id| match req.command.as_str() {
+        "hello" | "isMaster" => Action::Reply(hello_reply()),
+        _ if pings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == n => fault(id),
+        _ => Action::Reply(doc! { "ok": 1.0 }),
+    })
+}
+
+both_cores!(server_without_hello_gets_legacy_is_master, |core| {
+    let server = MockServer::start(|req, _| match (req.legacy, req.command.as_str()) {
+        (false, "hello") => Action::Reply(doc! {
+            "ok": 0.0, "code": 59, "codeName": "CommandNotFound", "errmsg": "no such cmd: hello",
+        }),
+        (true, "isMaster") => {
+            assert!(req.body.get_bool("helloOk").unwrap());
+            assert_eq!(
+                req.body
+                    .get_document("client")
+                    .unwrap()
+                    .get_document("driver")
+                    .unwrap()
+                    .get_str("name")
+                    .unwrap(),
+                "may_mongo"
+            );
+            let mut reply = hello_reply();
+            reply.remove("isWritablePrimary");
+            reply.insert("ismaster", true);
+            reply.insert("maxWireVersion", 8);
+            Action::Reply(reply)
+        }
+        (false, "ping") => Action::Reply(doc! { "ok": 1.0 }),
+        other => panic!("unexpected {other:?}"),
+    });
+    let client = client_for(&server, core, |_| {});
+    let reply = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap();
+    assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
+    assert_eq!(client.stream_description().unwrap().max_wire_version, 8);
+    assert_eq!(
+        server.commands(),
+        vec![
+            (false, "hello".into()),
+            (true, "isMaster".into()),
+            (false, "ping".into())
+        ]
+    );
+});
+
+both_cores!(too_old_server_is_refused, |core| {
+    let server = MockServer::start(|_, _| {
+        let mut r = hello_reply();
+        r.insert("maxWireVersion", 5);
+        Action::Reply(r)
+    });
+    let client = client_for(&server, core, |_| {});
+    let err = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("wire versions"), "{err}");
+    assert_eq!(client.pool_stats().total, 0);
+});
+
+both_cores!(reply_cut_short_discards_the_connection, |core| {
+    let server = faulty_ping(0, |id| {
+        let full = op_msg_bytes(id, &doc! { "ok": 1.0, "pad": "x".repeat(100) });
+        Action::RawThenClose(full[..full.len() / 2].to_vec())
+    });
+    let client = client_for(&server, core, |_| {});
+    let err = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    assert!(err.is_network_error(), "{err}");
+    assert!(err.to_string().contains("middle of a reply"), "{err}");
+    assert_eq!(
+        client.pool_stats().total,
+        0,
+        "the half-read connection was closed"
+    );
+    // The pool recovers with a new connection.
+    run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap();
+    assert_eq!(client.pool_stats().total, 1);
+    assert_eq!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+});
+
+both_cores!(hang_up_before_reply_is_a_network_error, |core| {
+    let server = faulty_ping(0, |_| Action::HangUp);
+    let client = client_for(&server, core, |_| {});
+    let err = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Io { .. }), "{err}");
+    assert_eq!(client.pool_stats().total, 0);
+    run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap();
+});
+
+both_cores!(huge_declared_length_is_refused_without_allocating, |core| {
+    let server = faulty_ping(0, |id| {
+        let mut bytes = op_msg_bytes(id, &doc! { "ok": 1.0 });
+        bytes[0..4].copy_from_slice(&i32::MAX.to_le_bytes());
+        Action::Raw(bytes)
+    });
+    let client = client_for(&server, core, |_| {});
+    let err = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    match err.kind() {
+        ErrorKind::Protocol { message, .. } => {
+            assert!(message.contains("exceeds the maximum"), "{message}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert_eq!(client.pool_stats().total, 0);
+});
+
+both_cores!(garbage_and_mismatched_replies_are_protocol_errors, |core| {
+    // Reply 0: right length, garbage inside. Reply 1: answers another request id.
+    let pings = std::sync::atomic::AtomicUsize::new(0);
+    let server = MockServer::start(move |req, id| match req.command.as_str() {
+        "hello" => Action::Reply(hello_reply()),
+        _ => match pings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => {
+                let mut bytes = op_msg_bytes(id, &doc! { "ok": 1.0, "s": "abcdefgh" });
+                for b in &mut bytes[HEADER_LEN + 4..] {
+                    *b = 0xA5;
+                }
+                Action::Raw(bytes)
+            }
+            1 => Action::Raw(op_msg_bytes(id + 1000, &doc! { "ok": 1.0 })),
+            _ => Action::Reply(doc! { "ok": 1.0 }),
+        },
+    });
+    use may_mongo::wire::HEADER_LEN;
+    let client = client_for(&server, core, |_| {});
+    for expected in ["malformed OP_MSG", "answers request"] {
+        let err = run_on(core, {
+            let c = client.clone();
+            move || ping(&c)
+        })
+        .unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Protocol { .. }), "{err}");
+        assert!(err.to_string().contains(expected), "{err}");
+        assert_eq!(client.pool_stats().total, 0);
+    }
+    run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap();
+});
+
+both_cores!(stalled_server_times_out_at_socket_timeout, |core| {
+    let server = faulty_ping(0, |_| {
+        Action::After(
+            Duration::from_secs(3),
+            Box::new(Action::Reply(doc! { "ok": 1.0 })),
+        )
+    });
+    let client = client_for(&server, core, |o| {
+        o.socket_timeout = Some(Duration::from_millis(200))
+    });
+    let started = Instant::now();
+    let err = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    let took = started.elapsed();
+    assert!(err.is_network_error(), "{err}");
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(
+        client.pool_stats().total,
+        0,
+        "the timed-out connection was closed"
+    );
+});
+
+both_cores!(exhausted_pool_wait_times_out, |core| {
+    let server = MockServer::start(|req, _| match req.command.as_str() {
+        "hello" => Action::Reply(hello_reply()),
+        _ => Action::After(
+            Duration::from_millis(600),
+            Box::new(Action::Reply(doc! { "ok": 1.0 })),
+        ),
+    });
+    let client = client_for(&server, core, |o| {
+        o.max_pool_size = 1;
+        o.wait_queue_timeout = Some(Duration::from_millis(100));
+    });
+    let slow = {
+        let c = client.clone();
+        std::thread::spawn(move || run_on(core, move || ping(&c)))
+    };
+    // Let the slow ping take the only connection.
+    while client.pool_stats().total == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    let err = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    let waited = started.elapsed();
+    match err.kind() {
+        ErrorKind::WaitQueueTimeout { max_pool_size, .. } => assert_eq!(*max_pool_size, 1),
+        other => panic!("expected WaitQueueTimeout, got {other:?}"),
+    }
+    assert!(
+        waited >= Duration::from_millis(90) && waited < Duration::from_millis(500),
+        "{waited:?}"
+    );
+    slow.join().unwrap().unwrap();
+    let stats = client.pool_stats();
+    assert_eq!((stats.total, stats.idle, stats.waiters), (1, 1, 0));
+});
+
+both_cores!(shutdown_wakes_waiters, |core| {
+    let server = MockServer::start(|req, _| match req.command.as_str() {
+        "hello" => Action::Reply(hello_reply()),
+        _ => Action::After(
+            Duration::from_millis(400),
+            Box::new(Action::Reply(doc! { "ok": 1.0 })),
+        ),
+    });
+    let client = client_for(&server, core, |o| o.max_pool_size = 1);
+    let slow = {
+        let c = client.clone();
+        std::thread::spawn(move || run_on(core, move || ping(&c)))
+    };
+    while client.pool_stats().total == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let waiter = {
+        let c = client.clone();
+        std::thread::spawn(move || run_on(core, move || ping(&c)))
+    };
+    while client.pool_stats().waiters == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    client.shutdown();
+    let err = waiter.join().unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shutdown), "{err}");
+    // The in-flight operation finishes; its connection is then closed, not pooled.
+    slow.join().unwrap().unwrap();
+    assert_eq!(client.pool_stats().total, 0);
+});
