@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::conn::connection::ConnectSettings;
-use crate::conn::{StreamDescription, check_ok, handshake_metadata};
+use crate::conn::connection::{ConnectSettings, Connector};
+use crate::conn::{Connection, StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ops::Operation;
 use crate::options::ClientOptions;
-use crate::pool::{Pool, PoolStats};
+use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
 use crate::runtime::Core;
 
 /// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
@@ -32,7 +32,36 @@ pub struct Client {
 
 struct Inner {
     options: ClientOptions,
-    pool: Pool,
+    pool: Arc<Pool<Connector>>,
+    shut_down: std::sync::atomic::AtomicBool,
+}
+
+/// A checked-out connection that goes back to the pool when dropped — on every path out of
+/// an operation, including a panic or a cancelled coroutine's unwind.
+struct CheckedOut<'a> {
+    pool: &'a Pool<Connector>,
+    conn: Option<Pooled<Connection>>,
+}
+
+impl Drop for CheckedOut<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.check_in(c);
+        }
+    }
+}
+
+impl std::ops::Deref for CheckedOut<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for CheckedOut<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until drop")
+    }
 }
 
 impl Client {
@@ -54,14 +83,29 @@ impl Client {
             socket_timeout: options.socket_timeout,
             metadata: handshake_metadata(options.app_name.as_deref(), options.core),
         };
+        let pool_options = PoolOptions {
+            max_pool_size: options.max_pool_size,
+            min_pool_size: options.min_pool_size,
+            max_connecting: options.max_connecting,
+            max_idle_time: options.max_idle_time,
+            wait_queue_timeout: options.wait_queue_timeout,
+            ..PoolOptions::default()
+        };
         let pool = Pool::new(
-            address,
-            settings,
-            options.max_pool_size,
-            options.wait_queue_timeout,
+            address.clone(),
+            pool_options,
+            options.core,
+            Connector { address, settings },
+            options.event_handler.as_ref().map(|h| h.0.clone()),
         );
+        // No server monitoring yet: the one server is taken to be available.
+        pool.ready();
         Ok(Client {
-            inner: Arc::new(Inner { options, pool }),
+            inner: Arc::new(Inner {
+                options,
+                pool,
+                shut_down: Default::default(),
+            }),
         })
     }
 
@@ -92,7 +136,7 @@ impl Client {
     /// What the server said about itself in the handshake of a pooled connection (opening
     /// one if none is idle).
     pub fn stream_description(&self) -> Result<StreamDescription> {
-        let conn = self.inner.pool.check_out()?;
+        let conn = self.check_out()?;
         Ok(conn.description().clone())
     }
 
@@ -105,15 +149,53 @@ impl Client {
     /// operation ends, callers waiting for a connection get [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown), and so
     /// does every later operation on this client or its clones.
     pub fn shutdown(&self) {
+        self.inner
+            .shut_down
+            .store(true, std::sync::atomic::Ordering::Release);
         self.inner.pool.close();
+    }
+
+    fn check_out(&self) -> Result<CheckedOut<'_>> {
+        if self
+            .inner
+            .shut_down
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(ErrorKind::Shutdown.into());
+        }
+        let conn = self.inner.pool.check_out()?;
+        Ok(CheckedOut {
+            pool: &self.inner.pool,
+            conn: Some(conn),
+        })
     }
 
     /// Runs one operation: check out a connection, round trip, check `ok`, read the reply.
     pub(crate) fn execute<O: Operation>(&self, mut op: O) -> Result<O::Output> {
-        let mut conn = self.inner.pool.check_out()?;
-        let reply = conn.round_trip(|msg| op.build(msg))?;
+        let mut conn = self.check_out()?;
+        let reply = match conn.round_trip(|msg| op.build(msg)) {
+            Ok(reply) => reply,
+            Err(e) => {
+                drop(conn);
+                self.handle_error(&e);
+                return Err(e);
+            }
+        };
         check_ok(reply)?;
         op.handle_response(reply)
+    }
+
+    /// The SDAM error rule that applies without a monitor: after a network error other than a
+    /// timeout, the server may have restarted or dropped every connection, so clear the pool
+    /// (older connections close as they are met). With no monitor to mark the server usable
+    /// again, the pool is readied at once.
+    fn handle_error(&self, e: &Error) {
+        let timeout = matches!(e.kind(), ErrorKind::Io { source, .. }
+            if matches!(source.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock));
+        if e.is_network_error() && !timeout {
+            self.inner.pool.clear();
+            self.inner.pool.ready();
+        }
     }
 }
 

@@ -103,6 +103,20 @@ pub enum ErrorKind {
         max_pool_size: usize,
     },
 
+    /// The pool was cleared (after a network error) while waiting, or is paused; retry.
+    #[error("the connection pool for {address} was cleared; the operation may be retried")]
+    PoolCleared {
+        /// The server address whose pool was cleared.
+        address: String,
+    },
+
+    /// The pool was closed (its client shut down) while waiting or before checking out.
+    #[error("the connection pool for {address} is closed")]
+    PoolClosed {
+        /// The server address whose pool was closed.
+        address: String,
+    },
+
     /// The client was shut down; no further operations are possible.
     #[error("the client has been shut down")]
     Shutdown,

@@ -32,7 +32,7 @@
 //! - [`wire`]: the wire protocol, sans-IO (bytes in, bytes out).
 //! - `runtime`: the small seam between the cores (connect, spawn, sleep, wait/notify).
 //! - `conn`: one connection — handshake and request/reply round trip.
-//! - `pool`: bounded connection pool with FIFO hand-off.
+//! - [`pool`]: the CMAP connection pool (FIFO hand-off, generations, events).
 //! - `ops`: one struct per command, `build` + `handle_response`.
 //! - [`Client`], [`Database`], [`Collection`]: the blocking API.
 //!
@@ -45,13 +45,14 @@
 pub mod error;
 pub mod wire;
 
+pub mod pool;
+
 mod client;
 mod collection;
 mod conn;
 mod database;
 mod ops;
 mod options;
-mod pool;
 mod runtime;
 
 pub use bson;
@@ -61,6 +62,6 @@ pub use conn::{ServerType, StreamDescription};
 pub use database::Database;
 pub use error::{CommandError, Error, ErrorKind, Result, WriteError};
 pub use ops::InsertOneResult;
-pub use options::{ClientOptions, ServerAddress};
-pub use pool::PoolStats;
+pub use options::{Affinity, ClientOptions, Handler, ServerAddress};
+pub use pool::{CmapEvent, EventHandler, PoolStats};
 pub use runtime::Core;

@@ -7,7 +7,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::pool::EventHandler;
 use crate::runtime::Core;
 
 /// A server's address: host name or IP literal, and port.
@@ -87,9 +90,15 @@ pub struct ClientOptions {
     pub app_name: Option<String>,
     /// The database named in the URI path, if any.
     pub default_database: Option<String>,
-    /// `maxPoolSize`: most connections per server, checked out plus idle (default 100; 0 means
-    /// no limit).
+    /// `maxPoolSize`: most connections per server, idle + checked out + connecting (default
+    /// 100; 0 means no limit).
     pub max_pool_size: usize,
+    /// `minPoolSize`: connections a background task keeps open per server (default 0).
+    pub min_pool_size: usize,
+    /// `maxConnecting`: most connections being opened at once per server (default 2).
+    pub max_connecting: usize,
+    /// `maxIdleTimeMS`: idle connections older than this are closed (default: never).
+    pub max_idle_time: Option<Duration>,
     /// `connectTimeoutMS`: bounds resolving, connecting and the handshake (default 10 s).
     pub connect_timeout: Duration,
     /// `socketTimeoutMS`: bounds each read and write on an established connection (default:
@@ -98,6 +107,37 @@ pub struct ClientOptions {
     /// `waitQueueTimeoutMS`: how long an operation waits for a pooled connection (default:
     /// none, wait until one is free).
     pub wait_queue_timeout: Option<Duration>,
+    /// Which connection an operation uses: any pooled one (default), or one pinned to the
+    /// calling coroutine for its whole life (PyMongo's `auto_start_request`).
+    pub affinity: Affinity,
+    /// Receives CMAP (and, later, SDAM) events.
+    pub event_handler: Option<Handler>,
+}
+
+/// Which connection an operation uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Affinity {
+    /// Any pooled connection, returned when the operation ends.
+    #[default]
+    PerOperation,
+    /// The calling coroutine's (or thread's) first operation pins a connection until it ends.
+    PerCoroutine,
+}
+
+/// A shared event handler (a newtype so that options stay `Debug`).
+#[derive(Clone)]
+pub struct Handler(pub Arc<dyn EventHandler>);
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Handler(..)")
+    }
+}
+
+impl<H: EventHandler + 'static> From<Arc<H>> for Handler {
+    fn from(h: Arc<H>) -> Handler {
+        Handler(h)
+    }
 }
 
 impl Default for ClientOptions {
@@ -111,9 +151,14 @@ impl Default for ClientOptions {
             app_name: None,
             default_database: None,
             max_pool_size: 100,
+            min_pool_size: 0,
+            max_connecting: 2,
+            max_idle_time: None,
             connect_timeout: Duration::from_secs(10),
             socket_timeout: None,
             wait_queue_timeout: None,
+            affinity: Affinity::PerOperation,
+            event_handler: None,
         }
     }
 }
@@ -197,7 +242,7 @@ impl ClientOptions {
             },
             _ => {
                 return Err(Error::invalid_uri(format!(
-                    "option {key} is not supported yet (supported: appName, maxPoolSize, connectTimeoutMS, socketTimeoutMS, waitQueueTimeoutMS, directConnection)"
+                    "option {key} is not supported yet (supported: appName, maxPoolSize, minPoolSize, maxConnecting, maxIdleTimeMS, connectTimeoutMS, socketTimeoutMS, waitQueueTimeoutMS, directConnection)"
                 )));
             }
         }

@@ -301,7 +301,13 @@ both_cores!(shutdown_wakes_waiters, |core| {
     }
     client.shutdown();
     let err = waiter.join().unwrap().unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Shutdown), "{err}");
+    assert!(matches!(err.kind(), ErrorKind::PoolClosed { .. }), "{err}");
+    let later = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    assert!(matches!(later.kind(), ErrorKind::Shutdown), "{later}");
     // The in-flight operation finishes; its connection is then closed, not pooled.
     slow.join().unwrap().unwrap();
     assert_eq!(client.pool_stats().total, 0);

@@ -12,7 +12,7 @@
 //! connection instead of handing it to the next caller mid-message.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bson::RawDocument;
 
@@ -49,15 +49,12 @@ pub(crate) struct Connection {
     stream: Stream,
     address: ServerAddress,
     description: StreamDescription,
-    /// Pool generation this connection belongs to.
-    pub(crate) generation: u64,
     /// Set while an operation is between its first written byte and its complete reply.
     in_flight: bool,
     wbuf: Vec<u8>,
     rbuf: Vec<u8>,
     /// Length of the reply currently held in `rbuf`.
     reply_len: usize,
-    pub(crate) last_used: Instant,
 }
 
 impl Connection {
@@ -65,7 +62,6 @@ impl Connection {
     pub(crate) fn connect(
         address: &ServerAddress,
         settings: &ConnectSettings,
-        generation: u64,
     ) -> Result<Connection> {
         let io_err = |e| Error::io(address, e);
         let addrs = runtime::resolve(
@@ -88,12 +84,10 @@ impl Connection {
             description: StreamDescription::from_hello(
                 RawDocument::from_bytes(&[5, 0, 0, 0, 0]).expect("empty document"),
             ),
-            generation,
             in_flight: false,
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0; INITIAL_READ_BUF],
             reply_len: 0,
-            last_used: Instant::now(),
         };
         conn.handshake(&settings.metadata)?;
         conn.stream
@@ -138,11 +132,6 @@ impl Connection {
     /// What the handshake learned.
     pub(crate) fn description(&self) -> &StreamDescription {
         &self.description
-    }
-
-    /// True when the last operation did not complete; such a connection must be closed.
-    pub(crate) fn is_broken(&self) -> bool {
-        self.in_flight
     }
 
     /// Sends one OP_MSG built by `build` and returns the reply body.
@@ -277,7 +266,6 @@ impl Connection {
         }
         self.reply_len = len;
         self.in_flight = false;
-        self.last_used = Instant::now();
         Ok(())
     }
 
@@ -291,10 +279,30 @@ impl Connection {
             self.rbuf = vec![0; INITIAL_READ_BUF];
         }
     }
+}
+
+impl crate::pool::PoolConnection for Connection {
+    fn is_broken(&self) -> bool {
+        self.in_flight
+    }
 
     /// Closes the socket (no I/O beyond the shutdown syscall; safe in `Drop` and on unwind).
-    pub(crate) fn close(self) {
+    fn close(self) {
         self.stream.shutdown();
+    }
+}
+
+/// Opens driver connections for a pool: resolve, connect, handshake.
+pub(crate) struct Connector {
+    pub(crate) address: ServerAddress,
+    pub(crate) settings: ConnectSettings,
+}
+
+impl crate::pool::Establish for Connector {
+    type Conn = Connection;
+
+    fn establish(&self) -> Result<Connection> {
+        Connection::connect(&self.address, &self.settings)
     }
 }
 

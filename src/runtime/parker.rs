@@ -23,6 +23,10 @@ pub(crate) enum Wake {
 }
 
 /// A one-waiter wait/notify primitive of either core.
+///
+/// Create it in the context that will park on it: may's blocker decides at construction
+/// whether it parks a coroutine or a thread, and a thread-made blocker parked inside a
+/// coroutine blocks the whole may worker.
 pub(crate) enum Parker {
     /// may's blocker: parks a coroutine, or the thread when called outside one.
     May(may::sync::Blocker),

@@ -1,0 +1,163 @@
+//! CMAP monitoring events, and the handler trait that receives them.
+//!
+//! Names and fields follow MongoDB's Connection Monitoring and Pooling spec, so that tools and
+//! tests written against the spec read naturally here.
+
+use std::time::Duration;
+
+use crate::options::ServerAddress;
+
+use super::PoolOptions;
+
+/// Why a connection was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionClosedReason {
+    /// Its pool was cleared after it was created (its generation is old).
+    Stale,
+    /// It sat idle longer than `maxIdleTimeMS`.
+    Idle,
+    /// Its last operation did not complete (I/O error, timeout, panic, cancellation).
+    Error,
+    /// Its pool was closed.
+    PoolClosed,
+}
+
+/// Why a check-out failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckOutFailedReason {
+    /// The pool was closed.
+    PoolClosed,
+    /// `waitQueueTimeoutMS` passed.
+    Timeout,
+    /// Opening a connection failed, or the pool was cleared (paused) while waiting.
+    ConnectionError,
+}
+
+/// A pool or connection event.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum CmapEvent {
+    /// A pool was created (paused until marked ready).
+    PoolCreated {
+        /// The pool's server.
+        address: ServerAddress,
+        /// Its options.
+        options: PoolOptions,
+    },
+    /// The pool accepts check-outs.
+    PoolReady {
+        /// The pool's server.
+        address: ServerAddress,
+    },
+    /// The pool was cleared: older connections will close, waiters fail, the pool pauses.
+    PoolCleared {
+        /// The pool's server.
+        address: ServerAddress,
+        /// Whether checked-out connections were interrupted too (this driver never does:
+        /// they close when checked in).
+        interrupt_in_use_connections: bool,
+    },
+    /// The pool was closed.
+    PoolClosed {
+        /// The pool's server.
+        address: ServerAddress,
+    },
+    /// A connection is being opened (counted from now on).
+    ConnectionCreated {
+        /// The server.
+        address: ServerAddress,
+        /// The driver's id for this connection (1, 2, ...; per pool).
+        connection_id: u64,
+    },
+    /// A connection finished its handshake and is usable.
+    ConnectionReady {
+        /// The server.
+        address: ServerAddress,
+        /// The connection.
+        connection_id: u64,
+        /// Time from creation to ready.
+        duration: Duration,
+    },
+    /// A connection was closed.
+    ConnectionClosed {
+        /// The server.
+        address: ServerAddress,
+        /// The connection.
+        connection_id: u64,
+        /// Why.
+        reason: ConnectionClosedReason,
+    },
+    /// A caller started checking out.
+    CheckOutStarted {
+        /// The server.
+        address: ServerAddress,
+    },
+    /// A check-out failed.
+    CheckOutFailed {
+        /// The server.
+        address: ServerAddress,
+        /// Why.
+        reason: CheckOutFailedReason,
+        /// Time since the check-out started.
+        duration: Duration,
+    },
+    /// A caller got a connection.
+    CheckedOut {
+        /// The server.
+        address: ServerAddress,
+        /// The connection.
+        connection_id: u64,
+        /// Time since the check-out started.
+        duration: Duration,
+    },
+    /// A connection was returned.
+    CheckedIn {
+        /// The server.
+        address: ServerAddress,
+        /// The connection.
+        connection_id: u64,
+    },
+}
+
+impl CmapEvent {
+    /// The spec's name for this event type, e.g. `ConnectionCheckedOut`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CmapEvent::PoolCreated { .. } => "ConnectionPoolCreated",
+            CmapEvent::PoolReady { .. } => "ConnectionPoolReady",
+            CmapEvent::PoolCleared { .. } => "ConnectionPoolCleared",
+            CmapEvent::PoolClosed { .. } => "ConnectionPoolClosed",
+            CmapEvent::ConnectionCreated { .. } => "ConnectionCreated",
+            CmapEvent::ConnectionReady { .. } => "ConnectionReady",
+            CmapEvent::ConnectionClosed { .. } => "ConnectionClosed",
+            CmapEvent::CheckOutStarted { .. } => "ConnectionCheckOutStarted",
+            CmapEvent::CheckOutFailed { .. } => "ConnectionCheckOutFailed",
+            CmapEvent::CheckedOut { .. } => "ConnectionCheckedOut",
+            CmapEvent::CheckedIn { .. } => "ConnectionCheckedIn",
+        }
+    }
+
+    /// The connection the event concerns, if any.
+    pub fn connection_id(&self) -> Option<u64> {
+        match self {
+            CmapEvent::ConnectionCreated { connection_id, .. }
+            | CmapEvent::ConnectionReady { connection_id, .. }
+            | CmapEvent::ConnectionClosed { connection_id, .. }
+            | CmapEvent::CheckedOut { connection_id, .. }
+            | CmapEvent::CheckedIn { connection_id, .. } => Some(*connection_id),
+            _ => None,
+        }
+    }
+}
+
+/// Receives the driver's monitoring events. Every method has an empty default, so a handler
+/// implements only what it cares about.
+///
+/// Handlers run synchronously on the thread or coroutine that caused the event, and CMAP
+/// events are delivered while the pool's lock is held — which is what keeps them in a single,
+/// true order. Keep handlers short: record, count or send on a channel; never call back into
+/// the client, block, or do may I/O.
+pub trait EventHandler: Send + Sync {
+    /// A pool or connection event.
+    fn handle_cmap_event(&self, _event: &CmapEvent) {}
+}

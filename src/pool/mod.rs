@@ -1,0 +1,780 @@
+//! The shared connection pool of one server, after MongoDB's CMAP spec.
+//!
+//! - **Capacity.** `maxPoolSize` counts idle, checked-out *and* connecting connections, as
+//!   MotorPool and PyMongo 2.6+ did. `maxConnecting` (default 2) bounds how many are opened at
+//!   once, so a burst of callers does not become a burst of handshakes.
+//! - **Fairness.** Callers that cannot be served at once wait in a FIFO queue. Whenever a
+//!   resource frees up — a connection checked in, a handshake finished, a connection closed —
+//!   [`dispatch`](State) hands it *directly* to the first waiter, under the lock, so a
+//!   newcomer can never overtake the queue.
+//! - **Generations.** [`Pool::clear`] bumps the generation and pauses the pool: older
+//!   connections are closed as they are met (at check-in, or found idle at check-out), waiters
+//!   fail with a clear error, and check-outs fail until [`Pool::ready`].
+//! - **Background work.** A background task (a coroutine or a thread, per the core) closes
+//!   stale and perished idle connections and opens connections up to `minPoolSize`. It runs
+//!   every `background_interval` and at once after ready, clear and close.
+//! - **Safety.** A connection whose operation did not finish reports itself broken
+//!   ([`PoolConnection::is_broken`]) and is closed at check-in, never reused. The waiting side
+//!   parks on the core's parker; the lock is a parking_lot mutex held only for bookkeeping,
+//!   never across I/O or a park.
+//!
+//! The pool is generic over the connection type and how connections are made, so MongoDB's
+//! CMAP spec tests can drive it over a mock connection (tests/cmap_spec.rs).
+
+mod events;
+
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+pub use events::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason, EventHandler};
+
+use crate::error::{ErrorKind, Result};
+use crate::options::ServerAddress;
+use crate::runtime::{self, Core, Parker, Wake};
+
+/// A connection the pool can hold.
+pub trait PoolConnection: Send + 'static {
+    /// True when the last operation did not complete; the pool then closes the connection.
+    fn is_broken(&self) -> bool;
+    /// Closes the connection. Must not block or do may I/O (it can run in `Drop`).
+    fn close(self);
+}
+
+/// How the pool opens connections.
+pub trait Establish: Send + Sync + 'static {
+    /// The connection type.
+    type Conn: PoolConnection;
+    /// Opens and handshakes a connection (blocking-style: parks a coroutine on I/O).
+    fn establish(&self) -> Result<Self::Conn>;
+}
+
+/// Pool options (the CMAP subset of the client options).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections, idle + in use + connecting. 0 means no limit.
+    pub max_pool_size: usize,
+    /// Connections the background task keeps open.
+    pub min_pool_size: usize,
+    /// Most connections being opened at once (at least 1).
+    pub max_connecting: usize,
+    /// Idle connections older than this are closed.
+    pub max_idle_time: Option<Duration>,
+    /// How long a check-out may wait. `None`: as long as it takes.
+    pub wait_queue_timeout: Option<Duration>,
+    /// How often the background task runs (it is also woken at once by ready, clear and
+    /// close); `None` disables it. It closes stale and perished idle connections and keeps
+    /// `min_pool_size` connections open. Default: 1 s.
+    pub background_interval: Option<Duration>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_pool_size: 100,
+            min_pool_size: 0,
+            max_connecting: 2,
+            max_idle_time: None,
+            wait_queue_timeout: None,
+            background_interval: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// A connection owned by the pool's bookkeeping: the connection plus its pool id, generation
+/// and idle time.
+pub struct Pooled<C> {
+    conn: C,
+    id: u64,
+    generation: u64,
+    idle_since: Instant,
+}
+
+impl<C> Pooled<C> {
+    /// The pool's id for this connection (1, 2, ... in order of creation).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The pool generation the connection was created in.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl<C> Deref for Pooled<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.conn
+    }
+}
+
+impl<C> DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+}
+
+/// Counters, exact at the moment they are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// All connections: idle + checked out + connecting.
+    pub total: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Connections being opened.
+    pub connecting: usize,
+    /// Connections checked out.
+    pub checked_out: usize,
+    /// Callers waiting for a connection.
+    pub waiters: usize,
+    /// The current generation (bumped by every clear).
+    pub generation: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Paused,
+    Ready,
+    Closed,
+}
+
+/// What a waiter is handed.
+#[allow(clippy::large_enum_variant)] // moved, never boxed: a hand-off should not allocate
+enum Grant<C> {
+    /// A ready connection (CheckedOut already emitted).
+    Conn(Pooled<C>),
+    /// A slot to open connection `id` in (ConnectionCreated already emitted).
+    Permit { id: u64, generation: u64 },
+    /// The check-out failed (CheckOutFailed already emitted).
+    Fail(crate::Error),
+}
+
+struct Waiter<C> {
+    grant: Mutex<Option<Grant<C>>>,
+    parker: Parker,
+    started: Instant,
+}
+
+struct State<C> {
+    status: Status,
+    idle: Vec<Pooled<C>>,
+    total: usize,
+    connecting: usize,
+    waiters: VecDeque<Arc<Waiter<C>>>,
+    generation: u64,
+    next_id: u64,
+}
+
+/// The shared pool of connections to one server.
+pub struct Pool<E: Establish> {
+    address: ServerAddress,
+    options: PoolOptions,
+    core: Core,
+    establisher: E,
+    handler: Option<Arc<dyn EventHandler>>,
+    state: Mutex<State<E::Conn>>,
+    /// The background task's parker, published by the task itself (see [`background`]).
+    background: Mutex<Option<Arc<Parker>>>,
+    /// A wake-up asked for since the background task last looked.
+    background_wake: std::sync::atomic::AtomicBool,
+}
+
+impl<E: Establish> Pool<E> {
+    /// Creates a pool, paused until [`ready`](Self::ready), and starts its background task if
+    /// the options call for one.
+    pub fn new(
+        address: ServerAddress,
+        mut options: PoolOptions,
+        core: Core,
+        establisher: E,
+        handler: Option<Arc<dyn EventHandler>>,
+    ) -> Arc<Pool<E>> {
+        if options.max_pool_size == 0 {
+            options.max_pool_size = usize::MAX;
+        }
+        options.max_connecting = options.max_connecting.max(1);
+        let interval = options.background_interval;
+        let pool = Arc::new(Pool {
+            address,
+            core,
+            establisher,
+            handler,
+            state: Mutex::new(State {
+                status: Status::Paused,
+                idle: Vec::new(),
+                total: 0,
+                connecting: 0,
+                waiters: VecDeque::new(),
+                generation: 0,
+                next_id: 1,
+            }),
+            background: Mutex::new(None),
+            background_wake: std::sync::atomic::AtomicBool::new(false),
+            options,
+        });
+        pool.emit(|| CmapEvent::PoolCreated {
+            address: pool.address.clone(),
+            options: pool.options.clone(),
+        });
+        if let Some(interval) = interval {
+            let weak = Arc::downgrade(&pool);
+            let name = format!("may_mongo-pool-{}", pool.address);
+            if let Err(e) = runtime::spawn(core, &name, move || background(weak, interval)) {
+                // No background task: minPoolSize is then simply not maintained.
+                eprintln!("may_mongo: could not start the pool's background task: {e}");
+            }
+        }
+        pool
+    }
+
+    /// The server this pool connects to.
+    pub fn address(&self) -> &ServerAddress {
+        &self.address
+    }
+
+    /// The pool's options.
+    pub fn options(&self) -> &PoolOptions {
+        &self.options
+    }
+
+    /// The counters, read under the lock.
+    pub fn stats(&self) -> PoolStats {
+        let st = self.state.lock();
+        PoolStats {
+            total: st.total,
+            idle: st.idle.len(),
+            connecting: st.connecting,
+            checked_out: st.total - st.idle.len() - st.connecting,
+            waiters: st.waiters.len(),
+            generation: st.generation,
+        }
+    }
+
+    fn emit(&self, event: impl FnOnce() -> CmapEvent) {
+        if let Some(h) = &self.handler {
+            h.handle_cmap_event(&event());
+        }
+    }
+
+    /// Marks the pool ready for check-outs (after creation, or after a clear).
+    pub fn ready(&self) {
+        let mut st = self.state.lock();
+        if st.status == Status::Paused {
+            st.status = Status::Ready;
+            self.emit(|| CmapEvent::PoolReady {
+                address: self.address.clone(),
+            });
+        }
+        drop(st);
+        self.wake_background();
+    }
+
+    /// Clears the pool: bumps the generation (older connections close when met), pauses it,
+    /// and fails every waiter with a pool-cleared error. Clearing a paused or closed pool does
+    /// nothing.
+    pub fn clear(&self) {
+        let mut st = self.state.lock();
+        if st.status != Status::Ready {
+            return;
+        }
+        st.generation += 1;
+        st.status = Status::Paused;
+        self.emit(|| CmapEvent::PoolCleared {
+            address: self.address.clone(),
+            interrupt_in_use_connections: false,
+        });
+        let waiters = std::mem::take(&mut st.waiters);
+        for w in &waiters {
+            let e = self.fail(w.started, CheckOutFailedReason::ConnectionError);
+            *w.grant.lock() = Some(Grant::Fail(e));
+        }
+        drop(st);
+        for w in waiters {
+            w.parker.unpark();
+        }
+        // Close the now-stale idle connections soon rather than at the next interval.
+        self.wake_background();
+    }
+
+    /// Closes the pool: idle connections close now, checked-out ones at check-in; waiters and
+    /// later check-outs fail with a pool-closed error.
+    pub fn close(&self) {
+        let mut st = self.state.lock();
+        if st.status == Status::Closed {
+            return;
+        }
+        st.status = Status::Closed;
+        let idle = std::mem::take(&mut st.idle);
+        st.total -= idle.len();
+        for c in idle {
+            self.close_conn(c, ConnectionClosedReason::PoolClosed);
+        }
+        let waiters = std::mem::take(&mut st.waiters);
+        for w in &waiters {
+            let e = self.fail(w.started, CheckOutFailedReason::PoolClosed);
+            *w.grant.lock() = Some(Grant::Fail(e));
+        }
+        self.emit(|| CmapEvent::PoolClosed {
+            address: self.address.clone(),
+        });
+        drop(st);
+        for w in waiters {
+            w.parker.unpark();
+        }
+        self.wake_background();
+    }
+
+    /// Checks out a connection: an idle one, a new one if under the caps, or — after waiting
+    /// in line for at most `waitQueueTimeoutMS` — the next one freed.
+    pub fn check_out(&self) -> Result<Pooled<E::Conn>> {
+        let started = Instant::now();
+        let mut st = self.state.lock();
+        self.emit(|| CmapEvent::CheckOutStarted {
+            address: self.address.clone(),
+        });
+        match st.status {
+            Status::Closed => return Err(self.fail(started, CheckOutFailedReason::PoolClosed)),
+            Status::Paused => {
+                return Err(self.fail(started, CheckOutFailedReason::ConnectionError));
+            }
+            Status::Ready => {}
+        }
+        if st.waiters.is_empty()
+            && let Some(grant) = self.try_grant(&mut st, started)
+        {
+            drop(st);
+            return self.use_grant(grant, started);
+        }
+        let waiter = Arc::new(Waiter {
+            grant: Mutex::new(None),
+            parker: Parker::new(self.core),
+            started,
+        });
+        st.waiters.push_back(waiter.clone());
+        drop(st);
+        self.wait(&waiter)
+    }
+
+    fn wait(&self, waiter: &Arc<Waiter<E::Conn>>) -> Result<Pooled<E::Conn>> {
+        let deadline = self.options.wait_queue_timeout.map(|t| waiter.started + t);
+        loop {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let wake = waiter.parker.park(remaining);
+            if let Some(grant) = waiter.grant.lock().take() {
+                return self.use_grant(grant, waiter.started);
+            }
+            if wake == Wake::Notified {
+                continue;
+            }
+            // Timed out or cancelled. A grant may land between our look and now; settle it
+            // under the state lock, where grants are given, so none is ever lost.
+            let mut st = self.state.lock();
+            let late = waiter.grant.lock().take();
+            if late.is_none() {
+                st.waiters.retain(|w| !Arc::ptr_eq(w, waiter));
+            }
+            if wake == Wake::Cancelled {
+                if let Some(grant) = late {
+                    self.refuse(&mut st, grant);
+                }
+                let grants = self.dispatch(&mut st);
+                drop(st);
+                deliver(grants);
+                may::coroutine::trigger_cancel_panic();
+            }
+            match late {
+                Some(grant) => {
+                    drop(st);
+                    return self.use_grant(grant, waiter.started);
+                }
+                None => {
+                    self.emit(|| CmapEvent::CheckOutFailed {
+                        address: self.address.clone(),
+                        reason: CheckOutFailedReason::Timeout,
+                        duration: waiter.started.elapsed(),
+                    });
+                    return Err(ErrorKind::WaitQueueTimeout {
+                        address: self.address.to_string(),
+                        waited_ms: waiter.started.elapsed().as_millis() as u64,
+                        max_pool_size: self.options.max_pool_size,
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+
+    /// Emits CheckOutFailed and builds the matching error.
+    fn fail(&self, started: Instant, reason: CheckOutFailedReason) -> crate::Error {
+        self.emit(|| CmapEvent::CheckOutFailed {
+            address: self.address.clone(),
+            reason,
+            duration: started.elapsed(),
+        });
+        match reason {
+            CheckOutFailedReason::PoolClosed => ErrorKind::PoolClosed {
+                address: self.address.to_string(),
+            }
+            .into(),
+            _ => ErrorKind::PoolCleared {
+                address: self.address.to_string(),
+            }
+            .into(),
+        }
+    }
+
+    /// Serves one caller from what is free now, if anything is: an idle connection (closing
+    /// stale and perished ones on the way), or a permit to open one.
+    fn try_grant(&self, st: &mut State<E::Conn>, started: Instant) -> Option<Grant<E::Conn>> {
+        while let Some(c) = st.idle.pop() {
+            let reason = if c.generation != st.generation {
+                Some(ConnectionClosedReason::Stale)
+            } else if self.perished(&c) {
+                Some(ConnectionClosedReason::Idle)
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    st.total -= 1;
+                    self.close_conn(c, reason);
+                }
+                None => {
+                    self.emit(|| CmapEvent::CheckedOut {
+                        address: self.address.clone(),
+                        connection_id: c.id,
+                        duration: started.elapsed(),
+                    });
+                    return Some(Grant::Conn(c));
+                }
+            }
+        }
+        if st.total < self.options.max_pool_size && st.connecting < self.options.max_connecting {
+            st.total += 1;
+            st.connecting += 1;
+            let id = st.next_id;
+            st.next_id += 1;
+            self.emit(|| CmapEvent::ConnectionCreated {
+                address: self.address.clone(),
+                connection_id: id,
+            });
+            return Some(Grant::Permit {
+                id,
+                generation: st.generation,
+            });
+        }
+        None
+    }
+
+    /// Hands whatever is free to the waiters at the front of the queue, in order. The grants
+    /// are set here, under the lock; the caller wakes the waiters after unlocking.
+    fn dispatch(&self, st: &mut State<E::Conn>) -> Vec<Arc<Waiter<E::Conn>>> {
+        let mut woken = Vec::new();
+        if st.status != Status::Ready {
+            return woken;
+        }
+        while let Some(front) = st.waiters.front() {
+            let started = front.started;
+            match self.try_grant(st, started) {
+                Some(grant) => {
+                    let w = st.waiters.pop_front().expect("front exists");
+                    *w.grant.lock() = Some(grant);
+                    woken.push(w);
+                }
+                None => break,
+            }
+        }
+        woken
+    }
+
+    /// Turns a grant into a connection: a connection is ready; a permit is opened now.
+    fn use_grant(&self, grant: Grant<E::Conn>, started: Instant) -> Result<Pooled<E::Conn>> {
+        match grant {
+            Grant::Conn(c) => Ok(c),
+            Grant::Fail(e) => Err(e),
+            Grant::Permit { id, generation } => {
+                let conn = self.open(id, generation, Some(started))?;
+                self.emit(|| CmapEvent::CheckedOut {
+                    address: self.address.clone(),
+                    connection_id: id,
+                    duration: started.elapsed(),
+                });
+                Ok(conn)
+            }
+        }
+    }
+
+    /// Opens connection `id` in a slot already counted as connecting. Whatever happens —
+    /// success, error, panic, cancellation — the slot's bookkeeping is settled.
+    /// `check_out` is when the check-out that asked for it started (None: background fill).
+    fn open(
+        &self,
+        id: u64,
+        generation: u64,
+        check_out: Option<Instant>,
+    ) -> Result<Pooled<E::Conn>> {
+        struct Settle<'a, E: Establish> {
+            pool: &'a Pool<E>,
+            id: u64,
+            done: bool,
+        }
+        impl<E: Establish> Drop for Settle<'_, E> {
+            fn drop(&mut self) {
+                if !self.done {
+                    // Failed, panicked or cancelled: give the slot back.
+                    let mut st = self.pool.state.lock();
+                    st.connecting -= 1;
+                    st.total -= 1;
+                    self.pool.emit(|| CmapEvent::ConnectionClosed {
+                        address: self.pool.address.clone(),
+                        connection_id: self.id,
+                        reason: ConnectionClosedReason::Error,
+                    });
+                    let woken = self.pool.dispatch(&mut st);
+                    drop(st);
+                    deliver(woken);
+                }
+            }
+        }
+        let created = Instant::now();
+        let mut settle = Settle {
+            pool: self,
+            id,
+            done: false,
+        };
+        let conn = match self.establisher.establish() {
+            Ok(c) => c,
+            Err(e) => {
+                drop(settle);
+                if let Some(started) = check_out {
+                    self.emit(|| CmapEvent::CheckOutFailed {
+                        address: self.address.clone(),
+                        reason: CheckOutFailedReason::ConnectionError,
+                        duration: started.elapsed(),
+                    });
+                }
+                return Err(e);
+            }
+        };
+        settle.done = true;
+        let mut st = self.state.lock();
+        st.connecting -= 1;
+        self.emit(|| CmapEvent::ConnectionReady {
+            address: self.address.clone(),
+            connection_id: id,
+            duration: created.elapsed(),
+        });
+        // One fewer handshake in progress may let a waiter start one.
+        let woken = self.dispatch(&mut st);
+        drop(st);
+        deliver(woken);
+        Ok(Pooled {
+            conn,
+            id,
+            generation,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// Returns a connection: closed if broken, stale or the pool is closed; otherwise handed to
+    /// the first waiter or kept idle.
+    pub fn check_in(&self, mut conn: Pooled<E::Conn>) {
+        let mut st = self.state.lock();
+        self.emit(|| CmapEvent::CheckedIn {
+            address: self.address.clone(),
+            connection_id: conn.id,
+        });
+        let reason = if st.status == Status::Closed {
+            Some(ConnectionClosedReason::PoolClosed)
+        } else if conn.is_broken() {
+            Some(ConnectionClosedReason::Error)
+        } else if conn.generation != st.generation {
+            Some(ConnectionClosedReason::Stale)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                st.total -= 1;
+                self.close_conn(conn, reason);
+            }
+            None => {
+                conn.idle_since = Instant::now();
+                st.idle.push(conn);
+            }
+        }
+        let woken = self.dispatch(&mut st);
+        drop(st);
+        deliver(woken);
+    }
+
+    /// Gives back a grant a cancelled waiter cannot use.
+    fn refuse(&self, st: &mut State<E::Conn>, grant: Grant<E::Conn>) {
+        match grant {
+            Grant::Conn(mut c) => {
+                c.idle_since = Instant::now();
+                st.idle.push(c);
+            }
+            Grant::Permit { id, .. } => {
+                st.total -= 1;
+                st.connecting -= 1;
+                self.emit(|| CmapEvent::ConnectionClosed {
+                    address: self.address.clone(),
+                    connection_id: id,
+                    reason: ConnectionClosedReason::Error,
+                });
+            }
+            Grant::Fail(_) => {}
+        }
+    }
+
+    fn perished(&self, c: &Pooled<E::Conn>) -> bool {
+        self.options
+            .max_idle_time
+            .is_some_and(|t| c.idle_since.elapsed() >= t)
+    }
+
+    fn close_conn(&self, c: Pooled<E::Conn>, reason: ConnectionClosedReason) {
+        self.emit(|| CmapEvent::ConnectionClosed {
+            address: self.address.clone(),
+            connection_id: c.id,
+            reason,
+        });
+        c.conn.close();
+    }
+
+    fn wake_background(&self) {
+        self.background_wake
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Some(p) = &*self.background.lock() {
+            p.unpark();
+        }
+    }
+
+    /// One pass of background maintenance; returns false once the pool is closed.
+    fn maintain(&self) -> bool {
+        // Close idle connections that perished or went stale.
+        let mut st = self.state.lock();
+        if st.status == Status::Closed {
+            return false;
+        }
+        let generation = st.generation;
+        let (keep, drop_list): (Vec<_>, Vec<_>) = std::mem::take(&mut st.idle)
+            .into_iter()
+            .partition(|c| c.generation == generation && !self.perished(c));
+        st.idle = keep;
+        for c in drop_list {
+            st.total -= 1;
+            let reason = if c.generation != generation {
+                ConnectionClosedReason::Stale
+            } else {
+                ConnectionClosedReason::Idle
+            };
+            self.close_conn(c, reason);
+        }
+        // Open connections up to minPoolSize, one at a time, never overtaking waiters.
+        while st.status == Status::Ready
+            && st.total < self.options.min_pool_size
+            && st.connecting < self.options.max_connecting
+            && st.waiters.is_empty()
+        {
+            st.total += 1;
+            st.connecting += 1;
+            let id = st.next_id;
+            st.next_id += 1;
+            let generation = st.generation;
+            self.emit(|| CmapEvent::ConnectionCreated {
+                address: self.address.clone(),
+                connection_id: id,
+            });
+            drop(st);
+            match self.open(id, generation, None) {
+                Ok(conn) => self.check_in_quietly(conn),
+                // The spec: a background establishment error clears the pool.
+                Err(_) => self.clear(),
+            }
+            st = self.state.lock();
+        }
+        true
+    }
+
+    /// Puts a freshly opened background connection in the idle list (no CheckedIn event: it
+    /// was never checked out).
+    fn check_in_quietly(&self, mut conn: Pooled<E::Conn>) {
+        let mut st = self.state.lock();
+        if st.status == Status::Closed || conn.generation != st.generation {
+            st.total -= 1;
+            let reason = if st.status == Status::Closed {
+                ConnectionClosedReason::PoolClosed
+            } else {
+                ConnectionClosedReason::Stale
+            };
+            self.close_conn(conn, reason);
+        } else {
+            conn.idle_since = Instant::now();
+            st.idle.push(conn);
+        }
+        let woken = self.dispatch(&mut st);
+        drop(st);
+        deliver(woken);
+    }
+}
+
+/// Wakes waiters whose grants were set under the lock.
+fn deliver<C>(woken: Vec<Arc<Waiter<C>>>) {
+    for w in woken {
+        w.parker.unpark();
+    }
+}
+
+/// The background task: holds only a weak reference, so a dropped pool ends it.
+///
+/// It makes its own parker, here, in the context that will park on it. That is not a
+/// nicety: may's `Blocker` decides at construction whether it parks a coroutine or a thread,
+/// and a blocker made on the user's thread (in `Pool::new`) then parked in this coroutine
+/// blocks the may *worker* on a condvar. With two pools that was both workers of a 2-core
+/// machine, and every other coroutine stopped (the CMAP tests caught it).
+fn background<E: Establish>(pool: Weak<Pool<E>>, interval: Duration) {
+    use std::sync::atomic::Ordering;
+    let Some(core) = pool.upgrade().map(|p| p.core) else {
+        return;
+    };
+    let parker = Arc::new(Parker::new(core));
+    match pool.upgrade() {
+        Some(p) => *p.background.lock() = Some(parker.clone()),
+        None => return,
+    }
+    loop {
+        let Some(p) = pool.upgrade() else { return };
+        p.background_wake.store(false, Ordering::Release);
+        if !p.maintain() {
+            return;
+        }
+        let woken_meanwhile = p.background_wake.load(Ordering::Acquire);
+        drop(p);
+        if !woken_meanwhile {
+            parker.park(Some(interval));
+        }
+    }
+}
+
+impl<E: Establish> Drop for Pool<E> {
+    fn drop(&mut self) {
+        for c in self.state.get_mut().idle.drain(..) {
+            c.conn.close();
+        }
+    }
+}
+
+impl<E: Establish> std::fmt::Debug for Pool<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("address", &self.address)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
