@@ -1,15 +1,18 @@
 //! The client: options, one pool per server, and the executor every operation goes through.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::conn::connection::{ConnectSettings, Connector};
 use crate::conn::{Connection, StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::{CommandEvent, EventHandler};
 use crate::ops::Operation;
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, ServerAddress};
 use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
 use crate::runtime::Core;
+use crate::wire::next_request_id;
 
 /// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
 ///
@@ -173,15 +176,27 @@ impl Client {
     /// Runs one operation: check out a connection, round trip, check `ok`, read the reply.
     pub(crate) fn execute<O: Operation>(&self, mut op: O) -> Result<O::Output> {
         let mut conn = self.check_out()?;
-        let reply = match conn.round_trip(|msg| op.build(msg)) {
+        let request_id = next_request_id();
+        let monitor = self.inner.options.event_handler.as_ref().map(|h| {
+            CommandMonitor::start(&*h.0, &op, &conn, request_id, self.inner.pool.address())
+        });
+        let result = conn
+            .round_trip(request_id, |msg| op.build(msg))
+            .and_then(|reply| check_ok(reply).map(|()| reply));
+        let reply = match result {
             Ok(reply) => reply,
             Err(e) => {
+                if let Some(m) = monitor {
+                    m.failed(&e);
+                }
                 drop(conn);
                 self.handle_error(&e);
                 return Err(e);
             }
         };
-        check_ok(reply)?;
+        if let Some(m) = monitor {
+            m.succeeded();
+        }
         op.handle_response(reply)
     }
 
@@ -196,6 +211,64 @@ impl Client {
             self.inner.pool.clear();
             self.inner.pool.ready();
         }
+    }
+}
+
+/// Emits the command events of one operation (built only when a handler is installed).
+struct CommandMonitor<'a> {
+    handler: &'a dyn EventHandler,
+    command_name: String,
+    request_id: i32,
+    connection_id: u64,
+    address: &'a ServerAddress,
+    started: Instant,
+}
+
+impl<'a> CommandMonitor<'a> {
+    fn start<O: Operation>(
+        handler: &'a dyn EventHandler,
+        op: &O,
+        conn: &CheckedOut<'_>,
+        request_id: i32,
+        address: &'a ServerAddress,
+    ) -> Self {
+        let connection_id = conn.conn.as_ref().map_or(0, |c| c.id());
+        handler.handle_command_event(&CommandEvent::Started {
+            command_name: op.command_name().to_string(),
+            database: op.database().to_string(),
+            request_id,
+            connection_id,
+            address: address.clone(),
+        });
+        CommandMonitor {
+            handler,
+            command_name: op.command_name().to_string(),
+            request_id,
+            connection_id,
+            address,
+            started: Instant::now(),
+        }
+    }
+
+    fn succeeded(self) {
+        self.handler.handle_command_event(&CommandEvent::Succeeded {
+            command_name: self.command_name,
+            request_id: self.request_id,
+            connection_id: self.connection_id,
+            duration: self.started.elapsed(),
+            address: self.address.clone(),
+        });
+    }
+
+    fn failed(self, e: &Error) {
+        self.handler.handle_command_event(&CommandEvent::Failed {
+            command_name: self.command_name,
+            request_id: self.request_id,
+            connection_id: self.connection_id,
+            duration: self.started.elapsed(),
+            failure: e.clone(),
+            address: self.address.clone(),
+        });
     }
 }
 

@@ -43,6 +43,7 @@
 //! need a larger stack (`may::config().set_stack_size`) or [`Database::run_command_raw`].
 
 pub mod error;
+pub mod event;
 pub mod wire;
 
 pub mod pool;
@@ -61,7 +62,8 @@ pub use collection::Collection;
 pub use conn::{ServerType, StreamDescription};
 pub use database::Database;
 pub use error::{CommandError, Error, ErrorKind, Result, WriteError};
+pub use event::{CmapEvent, CommandEvent, EventHandler};
 pub use ops::InsertOneResult;
 pub use options::{Affinity, ClientOptions, Handler, ServerAddress};
-pub use pool::{CmapEvent, EventHandler, PoolStats};
+pub use pool::PoolStats;
 pub use runtime::Core;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::pool::EventHandler;
+use crate::event::EventHandler;
 use crate::runtime::Core;
 
 /// A server's address: host name or IP literal, and port.

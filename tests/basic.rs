@@ -186,3 +186,64 @@ fn default_database_comes_from_the_uri_path() {
     let client = Client::with_uri_str(&uri).unwrap();
     assert_eq!(client.default_database().unwrap().name(), "mydb");
 }
+
+/// Records command events.
+#[derive(Default)]
+struct Commands(std::sync::Mutex<Vec<may_mongo::CommandEvent>>);
+
+impl may_mongo::EventHandler for Commands {
+    fn handle_command_event(&self, e: &may_mongo::CommandEvent) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+both_cores!(command_events_name_the_command_and_connection, |core| {
+    let events = std::sync::Arc::new(Commands::default());
+    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    opts.core = core;
+    opts.event_handler = Some(events.clone().into());
+    let client = Client::with_options(opts).unwrap();
+    let db = client.database(&format!("t_cmdevents_{}", core.name()));
+    db.run_command(doc! { "ping": 1 }).unwrap();
+    let coll = db.collection::<Document>("c");
+    coll.insert_one(doc! { "x": 1 }).unwrap();
+    coll.find_one(doc! {}).unwrap();
+    db.run_command(doc! { "noSuchCommandHere": 1 }).unwrap_err();
+    let seen: Vec<(String, String)> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let kind = match e {
+                may_mongo::CommandEvent::Started { database, .. } => {
+                    assert_eq!(database, db.name());
+                    "started"
+                }
+                may_mongo::CommandEvent::Succeeded { .. } => "succeeded",
+                may_mongo::CommandEvent::Failed { failure, .. } => {
+                    assert_eq!(failure.code(), Some(59));
+                    "failed"
+                }
+                _ => "other",
+            };
+            assert_eq!(e.connection_id(), 1, "one connection served all");
+            (e.command_name().to_string(), kind.to_string())
+        })
+        .collect();
+    let expect = [
+        ("ping", "started"),
+        ("ping", "succeeded"),
+        ("insert", "started"),
+        ("insert", "succeeded"),
+        ("find", "started"),
+        ("find", "succeeded"),
+        ("noSuchCommandHere", "started"),
+        ("noSuchCommandHere", "failed"),
+    ];
+    let expect: Vec<(String, String)> = expect
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(seen, expect);
+});

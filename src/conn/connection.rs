@@ -99,7 +99,7 @@ impl Connection {
 
     fn handshake(&mut self, metadata: &bson::Document) -> Result<()> {
         let hello = hello_command(metadata);
-        let reply = self.round_trip(|m| m.body(&hello))?;
+        let reply = self.round_trip(next_request_id(), |m| m.body(&hello))?;
         let description = match check_ok(reply) {
             Ok(()) => StreamDescription::from_hello(reply),
             Err(e) if e.code() == Some(COMMAND_NOT_FOUND) => {
@@ -141,10 +141,10 @@ impl Connection {
     /// borrows the connection's read buffer; `ok: 0` is *not* checked here.
     pub(crate) fn round_trip(
         &mut self,
+        request_id: i32,
         build: impl FnOnce(&mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>,
     ) -> Result<&RawDocument> {
         self.recycle_buffers();
-        let request_id = next_request_id();
         let limits = self.description.limits();
         let mut msg = OpMsgBuilder::new(&mut self.wbuf, MsgFlags::default(), limits);
         build(&mut msg).map_err(encode_error)?;

@@ -43,6 +43,10 @@ impl<T: DeserializeOwned> Operation for FindOne<'_, T> {
     type Output = Option<T>;
     const NAME: &'static str = "find";
 
+    fn database(&self) -> &str {
+        self.db
+    }
+
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         msg.body(&FindOneBody {
             find: self.coll,

@@ -46,6 +46,10 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
     type Output = InsertOneResult;
     const NAME: &'static str = "insert";
 
+    fn database(&self) -> &str {
+        self.db
+    }
+
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         msg.body(&InsertBody {
             insert: self.coll,

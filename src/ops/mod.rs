@@ -28,6 +28,14 @@ pub(crate) trait Operation {
     /// The command's name, for error messages.
     const NAME: &'static str;
 
+    /// The command's name as sent (for monitoring); usually [`NAME`](Self::NAME).
+    fn command_name(&self) -> &str {
+        Self::NAME
+    }
+
+    /// The database the command runs against (for monitoring).
+    fn database(&self) -> &str;
+
     /// Writes the command body (and any document sequences) into `msg`.
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>;
 

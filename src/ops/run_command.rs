@@ -10,6 +10,8 @@ use crate::wire::{OpMsgBuilder, WireError};
 /// Runs a user's command document against a database, returning the reply as a `Document`.
 pub(crate) struct RunCommand {
     body: RawDocumentBuf,
+    name: String,
+    db: String,
 }
 
 impl RunCommand {
@@ -27,13 +29,26 @@ impl RunCommand {
         // The command's first key names it, so `$db` goes after the user's fields.
         let mut body = RawDocumentBuf::try_from(command).map_err(Error::ser)?;
         body.append(cstr!("$db"), db);
-        Ok(RunCommand { body })
+        let name = command.keys().next().cloned().unwrap_or_default();
+        Ok(RunCommand {
+            body,
+            name,
+            db: db.to_string(),
+        })
     }
 }
 
 impl Operation for RunCommand {
     type Output = Document;
     const NAME: &'static str = "runCommand";
+
+    fn command_name(&self) -> &str {
+        &self.name
+    }
+
+    fn database(&self) -> &str {
+        &self.db
+    }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         msg.body(&self.body)
@@ -51,6 +66,14 @@ pub(crate) struct RunCommandRaw(pub(crate) RunCommand);
 impl Operation for RunCommandRaw {
     type Output = RawDocumentBuf;
     const NAME: &'static str = "runCommand";
+
+    fn command_name(&self) -> &str {
+        self.0.command_name()
+    }
+
+    fn database(&self) -> &str {
+        self.0.database()
+    }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         self.0.build(msg)

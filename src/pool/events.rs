@@ -149,15 +149,3 @@ impl CmapEvent {
         }
     }
 }
-
-/// Receives the driver's monitoring events. Every method has an empty default, so a handler
-/// implements only what it cares about.
-///
-/// Handlers run synchronously on the thread or coroutine that caused the event, and CMAP
-/// events are delivered while the pool's lock is held — which is what keeps them in a single,
-/// true order. Keep handlers short: record, count or send on a channel; never call back into
-/// the client, block, or do may I/O.
-pub trait EventHandler: Send + Sync {
-    /// A pool or connection event.
-    fn handle_cmap_event(&self, _event: &CmapEvent) {}
-}

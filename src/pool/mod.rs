@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-pub use events::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason, EventHandler};
+pub use events::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
+
+pub use crate::event::EventHandler;
 
 use crate::error::{ErrorKind, Result};
 use crate::options::ServerAddress;

@@ -1,0 +1,93 @@
+//! Monitoring: the events the driver emits, and the handler that receives them.
+//!
+//! Two families so far: CMAP events from each connection pool ([`CmapEvent`]) and command
+//! events around each command sent ([`CommandEvent`], after MongoDB's command logging and
+//! monitoring spec). Install a handler with `ClientOptions::event_handler`.
+
+use std::time::Duration;
+
+pub use crate::pool::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
+
+use crate::error::Error;
+use crate::options::ServerAddress;
+
+/// A command was sent, answered, or failed.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum CommandEvent {
+    /// A command is about to be written.
+    Started {
+        /// The command's name, e.g. `find`.
+        command_name: String,
+        /// The database it runs against.
+        database: String,
+        /// The request id of its message.
+        request_id: i32,
+        /// The driver's id of the connection it travels on (the pool's id, 1, 2, ...).
+        connection_id: u64,
+        /// The server.
+        address: ServerAddress,
+    },
+    /// The server answered `ok: 1` (write errors inside such a reply still count as success).
+    Succeeded {
+        /// The command's name.
+        command_name: String,
+        /// The request id.
+        request_id: i32,
+        /// The connection.
+        connection_id: u64,
+        /// Round-trip time including encoding and decoding the reply's envelope.
+        duration: Duration,
+        /// The server.
+        address: ServerAddress,
+    },
+    /// The command failed: `ok: 0`, a network or protocol error, or a message too large.
+    Failed {
+        /// The command's name.
+        command_name: String,
+        /// The request id.
+        request_id: i32,
+        /// The connection.
+        connection_id: u64,
+        /// Time until the failure.
+        duration: Duration,
+        /// What went wrong.
+        failure: Error,
+        /// The server.
+        address: ServerAddress,
+    },
+}
+
+impl CommandEvent {
+    /// The connection the command used.
+    pub fn connection_id(&self) -> u64 {
+        match self {
+            CommandEvent::Started { connection_id, .. }
+            | CommandEvent::Succeeded { connection_id, .. }
+            | CommandEvent::Failed { connection_id, .. } => *connection_id,
+        }
+    }
+
+    /// The command's name.
+    pub fn command_name(&self) -> &str {
+        match self {
+            CommandEvent::Started { command_name, .. }
+            | CommandEvent::Succeeded { command_name, .. }
+            | CommandEvent::Failed { command_name, .. } => command_name,
+        }
+    }
+}
+
+/// Receives the driver's monitoring events. Every method has an empty default, so a handler
+/// implements only what it cares about.
+///
+/// Handlers run synchronously, on the coroutine or thread that caused the event (so a
+/// coroutine-local in a handler sees the caller's values), and CMAP events are delivered while
+/// the pool's lock is held — which keeps them in one true order. Keep handlers short: record,
+/// count or send on a channel; never call back into the client, block, or do may I/O.
+pub trait EventHandler: Send + Sync {
+    /// A pool or connection event.
+    fn handle_cmap_event(&self, _event: &CmapEvent) {}
+    /// A command event.
+    fn handle_command_event(&self, _event: &CommandEvent) {}
+}
