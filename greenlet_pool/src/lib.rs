@@ -1,1 +1,258 @@
-//! Connection pool with per-coroutine affinity (filled in by a later issue).
+//! # greenlet_pool: per-coroutine connection affinity
+//!
+//! PyMongo 2.x let a greenlet (or thread) *start a request*: from then on, every operation it
+//! made used the same socket, so it read its own writes. The socket was tied to the greenlet's
+//! identity in a dict, and a weakref callback took the socket back when the greenlet died.
+//! This crate does the same for `may` coroutines, over **any** pool, with Rust's ownership in
+//! place of weakrefs:
+//!
+//! - The caller's pinned connection lives in a `may::coroutine_local!` slot. When the coroutine
+//!   ends, may drops its locals, and the slot's `Drop` hands the connection back to the pool.
+//!   Outside coroutines, `coroutine_local!` falls back to per-thread storage, so plain OS
+//!   threads get the same behaviour, and their thread-local destructors return the connection
+//!   when they exit.
+//! - Requests nest (a counter); ending the outermost returns the connection.
+//! - [`Affinity::PerCoroutine`] pins on a caller's first operation until it ends, like PyMongo's
+//!   `auto_start_request`.
+//! - When no caller is in a request, [`GreenletPool::get`] goes straight to the pool without
+//!   touching coroutine-local storage: per-operation use pays one atomic load.
+//!
+//! The pool is anything that implements [`Source`]. Its `check_in` may be called from the
+//! destructor of a coroutine-local value, which may runs *in thread context on a worker after
+//! `join()` has returned*: it must not do may I/O, sleep, or block.
+//!
+//! ```
+//! use greenlet_pool::{Affinity, GreenletPool, Source};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! /// A toy pool that makes numbered "connections".
+//! struct Numbers(AtomicU32);
+//! impl Source for Numbers {
+//!     type Conn = u32;
+//!     type Error = ();
+//!     fn check_out(&self) -> Result<u32, ()> { Ok(self.0.fetch_add(1, Ordering::SeqCst)) }
+//!     fn check_in(&self, _conn: u32) {}
+//!     fn is_reusable(&self, _conn: &u32) -> bool { true }
+//! }
+//!
+//! let pool = GreenletPool::new(Numbers(AtomicU32::new(1)), Affinity::PerOperation);
+//! assert_ne!(*pool.get().unwrap(), *pool.get().unwrap()); // any connection each time
+//! let request = pool.start_request();
+//! let first = *pool.get().unwrap();
+//! assert_eq!(*pool.get().unwrap(), first); // pinned for the request
+//! drop(request);
+//! assert_eq!(pool.pinned(), 0);
+//! ```
+
+mod slots;
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// What the affinity layer pins connections from.
+pub trait Source: Send + Sync + 'static {
+    /// The connection type.
+    type Conn: Send + 'static;
+    /// The check-out error.
+    type Error;
+    /// Checks a connection out; may park the calling coroutine (or block the thread) waiting.
+    fn check_out(&self) -> Result<Self::Conn, Self::Error>;
+    /// Returns a connection. Must not do may I/O, sleep or block: it can run inside a
+    /// coroutine-local destructor, in thread context on a may worker.
+    fn check_in(&self, conn: Self::Conn);
+    /// False for a connection whose last operation did not complete: it must not stay pinned.
+    fn is_reusable(&self, conn: &Self::Conn) -> bool;
+}
+
+/// Which connection an operation uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Affinity {
+    /// Any connection from the pool, returned when the operation ends — unless the caller is in
+    /// a request.
+    #[default]
+    PerOperation,
+    /// The caller's first operation pins a connection until the coroutine (or thread) ends.
+    PerCoroutine,
+}
+
+pub(crate) struct Inner<S: Source> {
+    pub(crate) source: S,
+    pub(crate) id: u64,
+    affinity: Affinity,
+    /// Callers with a slot for this pool (in a request, or pinned in per-coroutine mode).
+    pub(crate) active: AtomicUsize,
+    /// Callers currently holding a pinned connection.
+    pub(crate) pinned: AtomicUsize,
+}
+
+/// A pool wrapper that gives each coroutine (or thread) in a request its own connection.
+pub struct GreenletPool<S: Source> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Source> Clone for GreenletPool<S> {
+    fn clone(&self) -> Self {
+        GreenletPool {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: Source> GreenletPool<S> {
+    /// Wraps `source`.
+    pub fn new(source: S, affinity: Affinity) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        GreenletPool {
+            inner: Arc::new(Inner {
+                source,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                affinity,
+                active: AtomicUsize::new(0),
+                pinned: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The wrapped pool.
+    pub fn source(&self) -> &S {
+        &self.inner.source
+    }
+
+    /// The affinity mode.
+    pub fn affinity(&self) -> Affinity {
+        self.inner.affinity
+    }
+
+    /// Starts (or nests) a request for the calling coroutine or thread: until the returned
+    /// guard — the outermost, when nested — is dropped, [`get`](Self::get) returns the same
+    /// connection.
+    pub fn start_request(&self) -> Request<S> {
+        slots::enter(&self.inner);
+        Request {
+            inner: self.inner.clone(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// True when the caller is in a request (explicit, or pinned by per-coroutine mode).
+    pub fn in_request(&self) -> bool {
+        self.inner.active.load(Ordering::Acquire) > 0 && slots::in_request(&self.inner)
+    }
+
+    /// How many coroutines or threads hold a pinned connection of this pool right now.
+    pub fn pinned(&self) -> usize {
+        self.inner.pinned.load(Ordering::Acquire)
+    }
+
+    /// A connection for one operation: the caller's pinned one when in a request (checked out
+    /// on first use), otherwise any connection, returned to the pool when the lease drops.
+    ///
+    /// A `get` while the caller's pinned connection is already leased out (nested use in one
+    /// coroutine) returns a fresh, unpinned connection: one connection cannot serve two
+    /// operations at once.
+    pub fn get(&self) -> Result<Lease<S>, S::Error> {
+        let inner = &self.inner;
+        // The fast path: nobody is in a request, so nobody's slot needs looking at.
+        if inner.affinity == Affinity::PerOperation && inner.active.load(Ordering::Acquire) == 0 {
+            return Ok(Lease::unpinned(inner.clone(), inner.source.check_out()?));
+        }
+        match slots::take(inner, inner.affinity == Affinity::PerCoroutine) {
+            slots::Take::NotInRequest | slots::Take::Busy => {
+                Ok(Lease::unpinned(inner.clone(), inner.source.check_out()?))
+            }
+            slots::Take::Pinned(conn) => Ok(Lease::pinned(inner.clone(), conn)),
+            slots::Take::Empty => match inner.source.check_out() {
+                Ok(conn) => {
+                    inner.pinned.fetch_add(1, Ordering::AcqRel);
+                    Ok(Lease::pinned(inner.clone(), conn))
+                }
+                Err(e) => {
+                    slots::unlease(inner);
+                    Err(e)
+                }
+            },
+        }
+    }
+}
+
+/// A connection lent for one operation. Dereferences to the connection; on drop it goes back
+/// to the caller's slot (when pinned and still usable) or to the pool.
+///
+/// Not `Send`: a pinned connection goes back to the slot of the coroutine that leased it.
+pub struct Lease<S: Source> {
+    inner: Arc<Inner<S>>,
+    conn: Option<S::Conn>,
+    pinned: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<S: Source> Lease<S> {
+    fn unpinned(inner: Arc<Inner<S>>, conn: S::Conn) -> Self {
+        Lease {
+            inner,
+            conn: Some(conn),
+            pinned: false,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn pinned(inner: Arc<Inner<S>>, conn: S::Conn) -> Self {
+        Lease {
+            inner,
+            conn: Some(conn),
+            pinned: true,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// True when this is the caller's pinned connection.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+impl<S: Source> Deref for Lease<S> {
+    type Target = S::Conn;
+    fn deref(&self) -> &S::Conn {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl<S: Source> DerefMut for Lease<S> {
+    fn deref_mut(&mut self) -> &mut S::Conn {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl<S: Source> Drop for Lease<S> {
+    /// Runs on every way out of an operation, unwinding included. It does no I/O: a pinned,
+    /// reusable connection goes back to the slot; anything else to the pool, which decides
+    /// whether to keep or close it.
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !self.pinned {
+            self.inner.source.check_in(conn);
+            return;
+        }
+        let reusable = self.inner.source.is_reusable(&conn);
+        if let Some(conn) = slots::put_back(&self.inner, conn, reusable) {
+            self.inner.pinned.fetch_sub(1, Ordering::AcqRel);
+            self.inner.source.check_in(conn);
+        }
+    }
+}
+
+/// A request: while alive (the outermost, when nested), the caller's operations share one
+/// connection. Not `Send`: it belongs to the coroutine or thread that started it.
+pub struct Request<S: Source> {
+    inner: Arc<Inner<S>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<S: Source> Drop for Request<S> {
+    fn drop(&mut self) {
+        slots::leave(&self.inner);
+    }
+}
