@@ -10,9 +10,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::{CommandEvent, EventHandler};
 use crate::ops::Operation;
 use crate::options::{ClientOptions, ServerAddress};
-use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
+use crate::pool::{Pool, PoolConnection, PoolOptions, PoolStats, Pooled};
 use crate::runtime::Core;
 use crate::wire::next_request_id;
+use greenlet_pool::{GreenletPool, Lease, Request, Source};
 
 /// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
 ///
@@ -36,35 +37,42 @@ pub struct Client {
 struct Inner {
     options: ClientOptions,
     pool: Arc<Pool<Connector>>,
+    /// The affinity layer over the pool: requests and per-coroutine pinning.
+    affinity: GreenletPool<ServerPool>,
     shut_down: std::sync::atomic::AtomicBool,
 }
 
-/// A checked-out connection that goes back to the pool when dropped — on every path out of
-/// an operation, including a panic or a cancelled coroutine's unwind.
-struct CheckedOut<'a> {
-    pool: &'a Pool<Connector>,
-    conn: Option<Pooled<Connection>>,
-}
+/// The CMAP pool as a source of connections for the affinity layer.
+struct ServerPool(Arc<Pool<Connector>>);
 
-impl Drop for CheckedOut<'_> {
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            self.pool.check_in(c);
-        }
+impl Source for ServerPool {
+    type Conn = Pooled<Connection>;
+    type Error = Error;
+
+    fn check_out(&self) -> Result<Pooled<Connection>> {
+        self.0.check_out()
+    }
+
+    /// No I/O: at worst closes a socket. Safe in a coroutine-local destructor.
+    fn check_in(&self, conn: Pooled<Connection>) {
+        self.0.check_in(conn)
+    }
+
+    fn is_reusable(&self, conn: &Pooled<Connection>) -> bool {
+        !conn.is_broken()
     }
 }
 
-impl std::ops::Deref for CheckedOut<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn.as_ref().expect("present until drop")
-    }
-}
+/// A connection lent to one operation. Its `Drop` returns it — to the caller's request slot or
+/// to the pool — on every path out of an operation, including a panic or a cancelled
+/// coroutine's unwind; the pool closes it if the operation did not finish.
+type CheckedOut = Lease<ServerPool>;
 
-impl std::ops::DerefMut for CheckedOut<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
-        self.conn.as_mut().expect("present until drop")
-    }
+/// A request: while the guard lives (the outermost, when nested), the calling coroutine's — or
+/// thread's — operations on this client all use one connection, so it reads its own writes.
+/// Returned by [`Client::start_request`].
+pub struct RequestGuard {
+    _request: Request<ServerPool>,
 }
 
 impl Client {
@@ -103,10 +111,12 @@ impl Client {
         );
         // No server monitoring yet: the one server is taken to be available.
         pool.ready();
+        let affinity = GreenletPool::new(ServerPool(pool.clone()), options.affinity);
         Ok(Client {
             inner: Arc::new(Inner {
                 options,
                 pool,
+                affinity,
                 shut_down: Default::default(),
             }),
         })
@@ -149,8 +159,9 @@ impl Client {
     }
 
     /// Shuts the client down: idle connections close now, checked-out ones when their
-    /// operation ends, callers waiting for a connection get [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown), and so
-    /// does every later operation on this client or its clones.
+    /// operation ends, callers waiting for a connection get
+    /// [`ErrorKind::PoolClosed`](crate::ErrorKind::PoolClosed), and every later operation on this
+    /// client or its clones gets [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown).
     pub fn shutdown(&self) {
         self.inner
             .shut_down
@@ -158,7 +169,22 @@ impl Client {
         self.inner.pool.close();
     }
 
-    fn check_out(&self) -> Result<CheckedOut<'_>> {
+    /// Starts (or nests) a request for the calling coroutine or thread: until the guard drops,
+    /// its operations on this client share one connection. PyMongo 2.x's `start_request`,
+    /// for coroutines: the connection also goes back by itself if the coroutine ends first.
+    pub fn start_request(&self) -> RequestGuard {
+        RequestGuard {
+            _request: self.inner.affinity.start_request(),
+        }
+    }
+
+    /// True when the caller is in a request (explicit, or pinned by
+    /// [`Affinity::PerCoroutine`](crate::Affinity::PerCoroutine)).
+    pub fn in_request(&self) -> bool {
+        self.inner.affinity.in_request()
+    }
+
+    fn check_out(&self) -> Result<CheckedOut> {
         if self
             .inner
             .shut_down
@@ -166,11 +192,7 @@ impl Client {
         {
             return Err(ErrorKind::Shutdown.into());
         }
-        let conn = self.inner.pool.check_out()?;
-        Ok(CheckedOut {
-            pool: &self.inner.pool,
-            conn: Some(conn),
-        })
+        self.inner.affinity.get()
     }
 
     /// Runs one operation: check out a connection, round trip, check `ok`, read the reply.
@@ -228,11 +250,11 @@ impl<'a> CommandMonitor<'a> {
     fn start<O: Operation>(
         handler: &'a dyn EventHandler,
         op: &O,
-        conn: &CheckedOut<'_>,
+        conn: &CheckedOut,
         request_id: i32,
         address: &'a ServerAddress,
     ) -> Self {
-        let connection_id = conn.conn.as_ref().map_or(0, |c| c.id());
+        let connection_id = conn.id();
         handler.handle_command_event(&CommandEvent::Started {
             command_name: op.command_name().to_string(),
             database: op.database().to_string(),

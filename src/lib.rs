@@ -57,7 +57,7 @@ mod options;
 mod runtime;
 
 pub use bson;
-pub use client::Client;
+pub use client::{Client, RequestGuard};
 pub use collection::Collection;
 pub use conn::{ServerType, StreamDescription};
 pub use database::Database;

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
 
+pub use greenlet_pool::Affinity;
+
 /// A server's address: host name or IP literal, and port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerAddress {
@@ -112,16 +114,6 @@ pub struct ClientOptions {
     pub affinity: Affinity,
     /// Receives CMAP (and, later, SDAM) events.
     pub event_handler: Option<Handler>,
-}
-
-/// Which connection an operation uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Affinity {
-    /// Any pooled connection, returned when the operation ends.
-    #[default]
-    PerOperation,
-    /// The calling coroutine's (or thread's) first operation pins a connection until it ends.
-    PerCoroutine,
 }
 
 /// A shared event handler (a newtype so that options stay `Debug`).

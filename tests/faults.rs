@@ -312,3 +312,76 @@ both_cores!(shutdown_wakes_waiters, |core| {
     slow.join().unwrap().unwrap();
     assert_eq!(client.pool_stats().total, 0);
 });
+
+/// Records the reasons connections were closed.
+#[derive(Default)]
+struct Closed(std::sync::Mutex<Vec<may_mongo::pool::ConnectionClosedReason>>);
+
+impl may_mongo::EventHandler for Closed {
+    fn handle_cmap_event(&self, e: &may_mongo::CmapEvent) {
+        if let may_mongo::CmapEvent::ConnectionClosed { reason, .. } = e {
+            self.0.lock().unwrap().push(*reason);
+        }
+    }
+}
+
+#[test]
+fn cancelled_coroutine_mid_read_closes_its_connection() {
+    for affinity in [
+        may_mongo::Affinity::PerOperation,
+        may_mongo::Affinity::PerCoroutine,
+    ] {
+        // The first ping stalls (the coroutine blocks in the middle of reading its reply);
+        // later ones answer at once.
+        let server = faulty_ping(0, |_| {
+            Action::After(
+                Duration::from_secs(5),
+                Box::new(Action::Reply(doc! { "ok": 1.0 })),
+            )
+        });
+        let closed = std::sync::Arc::new(Closed::default());
+        let client = client_for(&server, Core::Coroutine, |o| {
+            o.affinity = affinity;
+            o.event_handler = Some(closed.clone().into());
+        });
+        let h = {
+            let c = client.clone();
+            may::go!(move || ping(&c))
+        };
+        // Wait until the ping has reached the server: the coroutine is now parked in a read.
+        let started = Instant::now();
+        while !server.commands().iter().any(|(_, c)| c == "ping") {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "ping never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // SAFETY: cancelling a coroutine of our own; the driver must unwind cleanly.
+        unsafe { h.coroutine().cancel() };
+        assert!(h.join().is_err(), "the cancelled coroutine unwound");
+        // Coroutine-local values drop just after join returns: let the counts settle.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client.pool_stats().total != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let s = client.pool_stats();
+        assert_eq!(
+            (s.total, s.checked_out, s.idle, s.waiters),
+            (0, 0, 0, 0),
+            "{affinity:?}: {s:?}"
+        );
+        assert_eq!(
+            *closed.0.lock().unwrap(),
+            vec![may_mongo::pool::ConnectionClosedReason::Error],
+            "{affinity:?}: exactly one connection closed, as half-used"
+        );
+        // The pool is healthy: the next call opens a fresh connection.
+        run_on(Core::Coroutine, {
+            let c = client.clone();
+            move || ping(&c)
+        })
+        .unwrap();
+    }
+}
