@@ -31,6 +31,17 @@ impl EventHandler for ByCaller {
     }
 }
 
+impl ByCaller {
+    /// The set of connections each caller's commands used.
+    fn connections_by_caller(&self) -> HashMap<u64, HashSet<u64>> {
+        let mut by_tag: HashMap<u64, HashSet<u64>> = HashMap::new();
+        for (tag, conn) in self.0.lock().unwrap().iter() {
+            by_tag.entry(*tag).or_default().insert(*conn);
+        }
+        by_tag
+    }
+}
+
 fn client(affinity: Affinity, max_pool: usize, handler: Option<Arc<ByCaller>>) -> Client {
     let mut opts = ClientOptions::parse(&common::uri()).unwrap();
     opts.affinity = affinity;
@@ -85,10 +96,7 @@ fn a_request_pins_one_connection_per_coroutine() {
     for h in handles {
         h.join().unwrap();
     }
-    let mut by_tag: HashMap<u64, HashSet<u64>> = HashMap::new();
-    for (tag, conn) in events.0.lock().unwrap().iter() {
-        by_tag.entry(*tag).or_default().insert(*conn);
-    }
+    let by_tag = events.connections_by_caller();
     assert_eq!(by_tag.len(), 20);
     for (tag, conns) in &by_tag {
         assert_eq!(conns.len(), 1, "coroutine {tag} used {conns:?}");
@@ -158,10 +166,7 @@ fn per_coroutine_mode_pins_for_the_coroutines_life() {
     for h in handles {
         h.join().unwrap();
     }
-    let mut by_tag: HashMap<u64, HashSet<u64>> = HashMap::new();
-    for (tag, conn) in events.0.lock().unwrap().iter() {
-        by_tag.entry(*tag).or_default().insert(*conn);
-    }
+    let by_tag = events.connections_by_caller();
     assert!(by_tag.values().all(|c| c.len() == 1), "{by_tag:?}");
     let s = settle(&client, |s| s.checked_out == 0);
     assert_eq!(s.checked_out, 0, "{s:?}");
@@ -231,10 +236,7 @@ fn threads_pin_too_and_give_back_on_exit() {
     for t in threads {
         t.join().unwrap();
     }
-    let mut by_tag: HashMap<u64, HashSet<u64>> = HashMap::new();
-    for (tag, conn) in events.0.lock().unwrap().iter() {
-        by_tag.entry(*tag).or_default().insert(*conn);
-    }
+    let by_tag = events.connections_by_caller();
     assert_eq!(by_tag.len(), 4);
     assert!(by_tag.values().all(|c| c.len() == 1), "{by_tag:?}");
     let s = settle(&client, |s| s.checked_out == 0);
@@ -263,10 +265,7 @@ fn threaded_core_requests_pin_too() {
             });
         }
     });
-    let mut by_tag: HashMap<u64, HashSet<u64>> = HashMap::new();
-    for (tag, conn) in events.0.lock().unwrap().iter() {
-        by_tag.entry(*tag).or_default().insert(*conn);
-    }
+    let by_tag = events.connections_by_caller();
     assert!(by_tag.values().all(|c| c.len() == 1), "{by_tag:?}");
     assert_eq!(client.pool_stats().checked_out, 0);
 }

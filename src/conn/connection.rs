@@ -149,14 +149,8 @@ impl Connection {
         let mut msg = OpMsgBuilder::new(&mut self.wbuf, MsgFlags::default(), limits);
         build(&mut msg).map_err(encode_error)?;
         msg.finish(request_id, 0).map_err(encode_error)?;
-        self.send_and_receive(request_id, &limits)?;
+        self.send_and_receive(request_id, &limits, OpCode::Msg)?;
         let reply = &self.rbuf[..self.reply_len];
-        let header =
-            Header::parse(reply).map_err(|e| Error::protocol(&self.address, e.to_string()))?;
-        if header.op_code != OpCode::Msg as i32 {
-            self.in_flight = true;
-            return Err(self.unexpected_opcode(header.op_code));
-        }
         let msg = OpMsg::parse_message(reply)
             .map_err(|e| Error::protocol(&self.address, format!("malformed OP_MSG reply: {e}")));
         match msg {
@@ -193,14 +187,7 @@ impl Connection {
             &limits,
         )
         .map_err(encode_error)?;
-        self.send_and_receive(request_id, &limits)?;
-        let reply = &self.rbuf[..self.reply_len];
-        let header =
-            Header::parse(reply).map_err(|e| Error::protocol(&self.address, e.to_string()))?;
-        if header.op_code != OpCode::Reply as i32 {
-            self.in_flight = true;
-            return Err(self.unexpected_opcode(header.op_code));
-        }
+        self.send_and_receive(request_id, &limits, OpCode::Reply)?;
         let parsed = OpReply::parse(&self.rbuf[HEADER_LEN..self.reply_len]);
         match parsed {
             Ok(r) if r.len() == 1 => Ok(r.documents().next().expect("one document")),
@@ -231,9 +218,9 @@ impl Connection {
         Error::protocol(&self.address, what)
     }
 
-    /// Writes `wbuf` and reads one whole reply into `rbuf`. On any failure the connection stays
-    /// marked in flight, so the pool will close it.
-    fn send_and_receive(&mut self, request_id: i32, limits: &Limits) -> Result<()> {
+    /// Writes `wbuf` and reads one whole reply, of opcode `expect`, into `rbuf`. On any failure
+    /// the connection stays marked in flight, so the pool will close it.
+    fn send_and_receive(&mut self, request_id: i32, limits: &Limits, expect: OpCode) -> Result<()> {
         self.in_flight = true;
         let address = &self.address;
         self.stream
@@ -251,6 +238,9 @@ impl Connection {
             .checked_len(limits)
             .and_then(|len| header.check_reply_to(request_id).map(|()| len))
             .map_err(|e| Error::protocol(address, format!("bad reply header: {e}")))?;
+        if header.op_code != expect as i32 {
+            return Err(self.unexpected_opcode(header.op_code));
+        }
         if filled > len {
             return Err(Error::protocol(
                 address,

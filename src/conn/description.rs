@@ -72,14 +72,7 @@ impl StreamDescription {
         } else {
             ServerType::Standalone
         };
-        let sasl_supported_mechs = reply
-            .get_array("saslSupportedMechs")
-            .map(|a| {
-                a.into_iter()
-                    .filter_map(|m| m.ok()?.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let sasl_supported_mechs = get_strings(reply, "saslSupportedMechs");
         StreamDescription {
             server_type,
             min_wire_version: get_int(reply, "minWireVersion").unwrap_or(0) as i32,
@@ -115,4 +108,15 @@ pub(crate) fn get_int(doc: &RawDocument, key: &str) -> Option<i64> {
         RawBsonRef::Double(v) if v.fract() == 0.0 => Some(v as i64),
         _ => None,
     }
+}
+
+/// Reads an array of strings, skipping anything else; empty when absent.
+pub(crate) fn get_strings(doc: &RawDocument, key: &str) -> Vec<String> {
+    doc.get_array(key)
+        .map(|a| {
+            a.into_iter()
+                .filter_map(|v| v.ok()?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }

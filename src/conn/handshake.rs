@@ -53,14 +53,7 @@ pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
     if ok {
         return Ok(());
     }
-    let labels = reply
-        .get_array("errorLabels")
-        .map(|a| {
-            a.into_iter()
-                .filter_map(|l| l.ok()?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let labels = super::description::get_strings(reply, "errorLabels");
     Err(ErrorKind::Command(CommandError {
         code: super::description::get_int(reply, "code").unwrap_or(0) as i32,
         code_name: reply.get_str("codeName").unwrap_or_default().to_string(),

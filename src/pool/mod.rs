@@ -433,14 +433,7 @@ impl<E: Establish> Pool<E> {
     /// stale and perished ones on the way), or a permit to open one.
     fn try_grant(&self, st: &mut State<E::Conn>, started: Instant) -> Option<Grant<E::Conn>> {
         while let Some(c) = st.idle.pop() {
-            let reason = if c.generation != st.generation {
-                Some(ConnectionClosedReason::Stale)
-            } else if self.perished(&c) {
-                Some(ConnectionClosedReason::Idle)
-            } else {
-                None
-            };
-            match reason {
+            match self.idle_close_reason(st, &c) {
                 Some(reason) => {
                     st.total -= 1;
                     self.close_conn(c, reason);
@@ -456,20 +449,38 @@ impl<E: Establish> Pool<E> {
             }
         }
         if st.total < self.options.max_pool_size && st.connecting < self.options.max_connecting {
-            st.total += 1;
-            st.connecting += 1;
-            let id = st.next_id;
-            st.next_id += 1;
-            self.emit(|| CmapEvent::ConnectionCreated {
-                address: self.address.clone(),
-                connection_id: id,
-            });
-            return Some(Grant::Permit {
-                id,
-                generation: st.generation,
-            });
+            let (id, generation) = self.reserve(st);
+            return Some(Grant::Permit { id, generation });
         }
         None
+    }
+
+    /// Counts a new connection as connecting and announces it; returns its id and generation.
+    fn reserve(&self, st: &mut State<E::Conn>) -> (u64, u64) {
+        st.total += 1;
+        st.connecting += 1;
+        let id = st.next_id;
+        st.next_id += 1;
+        self.emit(|| CmapEvent::ConnectionCreated {
+            address: self.address.clone(),
+            connection_id: id,
+        });
+        (id, st.generation)
+    }
+
+    /// Why an idle connection must be closed instead of used, if it must.
+    fn idle_close_reason(
+        &self,
+        st: &State<E::Conn>,
+        c: &Pooled<E::Conn>,
+    ) -> Option<ConnectionClosedReason> {
+        if c.generation != st.generation {
+            Some(ConnectionClosedReason::Stale)
+        } else if self.perished(c) {
+            Some(ConnectionClosedReason::Idle)
+        } else {
+            None
+        }
     }
 
     /// Hands whatever is free to the waiters at the front of the queue, in order. The grants
@@ -664,19 +675,14 @@ impl<E: Establish> Pool<E> {
         if st.status == Status::Closed {
             return false;
         }
-        let generation = st.generation;
-        let (keep, drop_list): (Vec<_>, Vec<_>) = std::mem::take(&mut st.idle)
-            .into_iter()
-            .partition(|c| c.generation == generation && !self.perished(c));
-        st.idle = keep;
-        for c in drop_list {
-            st.total -= 1;
-            let reason = if c.generation != generation {
-                ConnectionClosedReason::Stale
-            } else {
-                ConnectionClosedReason::Idle
-            };
-            self.close_conn(c, reason);
+        for c in std::mem::take(&mut st.idle) {
+            match self.idle_close_reason(&st, &c) {
+                Some(reason) => {
+                    st.total -= 1;
+                    self.close_conn(c, reason);
+                }
+                None => st.idle.push(c),
+            }
         }
         // Open connections up to minPoolSize, one at a time, never overtaking waiters.
         while st.status == Status::Ready
@@ -684,15 +690,7 @@ impl<E: Establish> Pool<E> {
             && st.connecting < self.options.max_connecting
             && st.waiters.is_empty()
         {
-            st.total += 1;
-            st.connecting += 1;
-            let id = st.next_id;
-            st.next_id += 1;
-            let generation = st.generation;
-            self.emit(|| CmapEvent::ConnectionCreated {
-                address: self.address.clone(),
-                connection_id: id,
-            });
+            let (id, generation) = self.reserve(&mut st);
             drop(st);
             match self.open(id, generation, None) {
                 Ok(conn) => self.check_in_quietly(conn),
