@@ -436,7 +436,13 @@ fn cmap_unit_spec_tests() {
             }
         }
     }
-    println!("cmap: {passed} passed, {failed} failed, {skipped} skipped");
+    // Written to stderr directly, past the test harness's output capture, so that the summary
+    // shows in every run's log.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "cmap: {passed} passed, {failed} failed, {skipped} skipped"
+    );
     assert!(passed > 0, "no CMAP spec test ran");
     assert!(surprises.is_empty(), "{surprises:#?}");
 }
