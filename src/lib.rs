@@ -55,6 +55,7 @@ mod database;
 mod ops;
 mod options;
 mod runtime;
+pub mod uri;
 
 pub use bson;
 pub use client::{Client, RequestGuard};

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
+use crate::uri::{ConnectionString, HostSpec, OptionValue};
 
 pub use greenlet_pool::Affinity;
 
@@ -112,8 +113,10 @@ pub struct ClientOptions {
     /// Which connection an operation uses: any pooled one (default), or one pinned to the
     /// calling coroutine for its whole life (PyMongo's `auto_start_request`).
     pub affinity: Affinity,
-    /// Receives CMAP (and, later, SDAM) events.
+    /// Receives CMAP, command (and, later, SDAM) events.
     pub event_handler: Option<Handler>,
+    /// Warnings from parsing the connection string: options ignored, and why.
+    pub warnings: Vec<String>,
 }
 
 /// A shared event handler (a newtype so that options stay `Debug`).
@@ -151,102 +154,86 @@ impl Default for ClientOptions {
             wait_queue_timeout: None,
             affinity: Affinity::PerOperation,
             event_handler: None,
+            warnings: Vec::new(),
         }
     }
 }
 
 impl ClientOptions {
-    /// Parses a `mongodb://` connection string.
+    /// Parses a connection string (see [`uri`](crate::uri) for the grammar and the specs it
+    /// follows). Options the specs say to ignore with a warning — unknown keys, values of the
+    /// wrong type, repeated keys, options this driver recognises but does not act on yet — are
+    /// listed in [`warnings`](Self::warnings). Options that would be unsafe to ignore
+    /// (credentials, TLS, SRV, load balancing, proxies, Unix sockets) are refused until the
+    /// driver supports them.
     pub fn parse(uri: &str) -> Result<ClientOptions> {
-        let rest = uri.strip_prefix("mongodb://").ok_or_else(|| {
-            Error::invalid_uri(format!(
-                "{:?} must start with mongodb:// (mongodb+srv:// comes with topology support)",
-                redact(uri)
-            ))
-        })?;
-        let (authority, tail) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if authority.contains('@') {
-            return Err(Error::invalid_uri(
-                "credentials in the URI are not supported yet (authentication is a later feature)",
-            ));
-        }
-        let hosts = authority
-            .split(',')
-            .map(ServerAddress::parse)
-            .collect::<Result<Vec<_>>>()?;
-        let (path, query) = match tail.split_once('?') {
-            Some((p, q)) => (p, q),
-            None => (tail, ""),
-        };
-        let db = path.trim_start_matches('/');
+        let cs = ConnectionString::parse(uri)?;
         let mut opts = ClientOptions {
-            hosts,
-            default_database: (!db.is_empty()).then(|| db.to_string()),
+            default_database: cs.database.clone(),
+            warnings: cs.warnings.clone(),
             ..ClientOptions::default()
         };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                Error::invalid_uri(format!("option {pair:?} has no value (expected key=value)"))
-            })?;
-            opts.apply(key, value)?;
+        let unsupported = |what: &str| {
+            Err(Error::invalid_uri(format!(
+                "{what} is not supported by this driver yet"
+            )))
+        };
+        if cs.srv {
+            return unsupported("mongodb+srv://");
+        }
+        if cs.credential.is_some() {
+            return unsupported("authentication (credentials or authMechanism)");
+        }
+        opts.hosts = Vec::with_capacity(cs.hosts.len());
+        for h in &cs.hosts {
+            match h {
+                HostSpec::Tcp { host, port, .. } => opts.hosts.push(ServerAddress {
+                    host: host.clone(),
+                    port: port.unwrap_or(27017),
+                }),
+                HostSpec::Unix { path } => {
+                    return unsupported(&format!("the Unix domain socket {path}"));
+                }
+            }
+        }
+        let ms = |v: i64| Duration::from_millis(v as u64);
+        for (key, value) in &cs.options {
+            match (key.as_str(), value) {
+                ("appname", OptionValue::Str(s)) => opts.app_name = Some(s.clone()),
+                ("maxpoolsize", OptionValue::Int(n)) => opts.max_pool_size = *n as usize,
+                ("minpoolsize", OptionValue::Int(n)) => opts.min_pool_size = *n as usize,
+                ("maxconnecting", OptionValue::Int(n)) => opts.max_connecting = *n as usize,
+                ("maxidletimems", OptionValue::Int(n)) => {
+                    opts.max_idle_time = (*n > 0).then(|| ms(*n));
+                }
+                ("connecttimeoutms", OptionValue::Int(n)) => {
+                    // 0 means "no timeout"; a day stands in for it.
+                    opts.connect_timeout = if *n == 0 {
+                        Duration::from_secs(86_400)
+                    } else {
+                        ms(*n)
+                    };
+                }
+                ("sockettimeoutms", OptionValue::Int(n)) => {
+                    opts.socket_timeout = (*n > 0).then(|| ms(*n));
+                }
+                ("waitqueuetimeoutms", OptionValue::Int(n)) => {
+                    opts.wait_queue_timeout = (*n > 0).then(|| ms(*n));
+                }
+                // Only the first host is used until topology discovery lands: every client is
+                // a direct connection, so the option changes nothing.
+                ("directconnection", OptionValue::Bool(_)) => {}
+                ("tls" | "ssl", OptionValue::Bool(true)) => return unsupported("TLS"),
+                ("tls" | "ssl", OptionValue::Bool(false)) => {}
+                ("loadbalanced", OptionValue::Bool(true)) => return unsupported("loadBalanced"),
+                ("proxyhost", _) => return unsupported("a SOCKS5 proxy"),
+                (k, _) if k.starts_with("tls") => return unsupported(&format!("option {k}")),
+                (k, _) => opts.warnings.push(format!(
+                    "option {k} is recognised but not used by this driver yet"
+                )),
+            }
         }
         Ok(opts)
-    }
-
-    fn apply(&mut self, key: &str, value: &str) -> Result<()> {
-        let ms = |v: &str| -> Result<Duration> {
-            v.parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                Error::invalid_uri(format!(
-                    "option {key} must be a whole number of milliseconds, got {v:?}"
-                ))
-            })
-        };
-        match key.to_ascii_lowercase().as_str() {
-            "appname" => self.app_name = Some(value.to_string()),
-            "maxpoolsize" => {
-                self.max_pool_size = value.parse().map_err(|_| {
-                    Error::invalid_uri(format!(
-                        "option maxPoolSize must be a whole number, got {value:?}"
-                    ))
-                })?
-            }
-            "connecttimeoutms" => self.connect_timeout = ms(value)?,
-            "sockettimeoutms" => {
-                let d = ms(value)?;
-                self.socket_timeout = (!d.is_zero()).then_some(d);
-            }
-            "waitqueuetimeoutms" => {
-                let d = ms(value)?;
-                self.wait_queue_timeout = (!d.is_zero()).then_some(d);
-            }
-            // A single host is all this version talks to, so a direct connection is what
-            // every client gets.
-            "directconnection" => match value {
-                "true" | "false" => {}
-                _ => {
-                    return Err(Error::invalid_uri(format!(
-                        "option directConnection must be true or false, got {value:?}"
-                    )));
-                }
-            },
-            _ => {
-                return Err(Error::invalid_uri(format!(
-                    "option {key} is not supported yet (supported: appName, maxPoolSize, minPoolSize, maxConnecting, maxIdleTimeMS, connectTimeoutMS, socketTimeoutMS, waitQueueTimeoutMS, directConnection)"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A URI with any password replaced, for error messages.
-fn redact(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &uri[..s], &uri[at + 1..]),
-        _ => uri.to_string(),
     }
 }
 
@@ -258,7 +245,7 @@ mod tests {
     #[test]
     fn parses_hosts_db_and_options() {
         let o = ClientOptions::parse(
-            "mongodb://a:1,[::1]:2,b/mydb?appName=tour&maxPoolSize=7&connectTimeoutMS=250&waitQueueTimeoutMS=0",
+            "mongodb://a:1,[::1]:2,b/mydb?appName=tour&maxPoolSize=7&connectTimeoutMS=250&waitQueueTimeoutMS=0&minPoolSize=2&maxConnecting=3&maxIdleTimeMS=900",
         )
         .unwrap();
         assert_eq!(o.hosts.len(), 3);
@@ -267,24 +254,28 @@ mod tests {
         assert_eq!(o.hosts[2].port, 27017);
         assert_eq!(o.default_database.as_deref(), Some("mydb"));
         assert_eq!(o.app_name.as_deref(), Some("tour"));
-        assert_eq!(o.max_pool_size, 7);
+        assert_eq!(
+            (o.max_pool_size, o.min_pool_size, o.max_connecting),
+            (7, 2, 3)
+        );
         assert_eq!(o.connect_timeout, Duration::from_millis(250));
+        assert_eq!(o.max_idle_time, Some(Duration::from_millis(900)));
         assert_eq!(o.wait_queue_timeout, None);
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
     }
 
     #[test]
-    fn bad_uris_name_what_is_wrong() {
+    fn bad_structure_is_an_error_naming_the_part() {
         for (uri, needle) in [
             ("http://x", "mongodb://"),
-            ("mongodb://", "empty host"),
+            ("mongodb://", "no host"),
             ("mongodb://h:0", "invalid port"),
             ("mongodb://h:70000", "invalid port"),
             ("mongodb://[::1", "unterminated"),
-            ("mongodb://h/?maxPoolSize=x", "maxPoolSize"),
-            ("mongodb://h/?connectTimeoutMS=-1", "connectTimeoutMS"),
-            ("mongodb://h/?frobnicate=1", "frobnicate"),
-            ("mongodb://h/?appName", "no value"),
-            ("mongodb://u:secret@h/", "credentials"),
+            ("mongodb://h/?appName", "key=value"),
+            ("mongodb://u:secret@h/", "authentication"),
+            ("mongodb://h/?tls=true", "TLS"),
+            ("mongodb+srv://h.example.com/", "mongodb+srv"),
         ] {
             let e = ClientOptions::parse(uri).unwrap_err();
             assert!(matches!(e.kind(), ErrorKind::InvalidUri { .. }), "{uri}");
@@ -293,6 +284,24 @@ mod tests {
                 !e.to_string().contains("secret"),
                 "{uri}: password leaked: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_warnings() {
+        let o = ClientOptions::parse(
+            "mongodb://h/?maxPoolSize=x&connectTimeoutMS=-1&frobnicate=1&retryWrites=true",
+        )
+        .unwrap();
+        assert_eq!(o.max_pool_size, 100, "the bad value was ignored");
+        let all = o.warnings.join("\n");
+        for needle in [
+            "maxPoolSize",
+            "connectTimeoutMS",
+            "frobnicate",
+            "retrywrites",
+        ] {
+            assert!(all.contains(needle), "no warning about {needle}: {all}");
         }
     }
 }

@@ -441,7 +441,7 @@ fn cmap_unit_spec_tests() {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "cmap: {passed} passed, {failed} failed, {skipped} skipped"
+        "\ncmap: {passed} passed, {failed} failed, {skipped} skipped"
     );
     assert!(passed > 0, "no CMAP spec test ran");
     assert!(surprises.is_empty(), "{surprises:#?}");
