@@ -42,6 +42,7 @@
 //! to deserialize is up to them: deeply nested documents decoded into `Document` recurse, and
 //! need a larger stack (`may::config().set_stack_size`) or [`Database::run_command_raw`].
 
+pub mod concern;
 pub mod error;
 pub mod event;
 pub mod wire;
@@ -60,6 +61,7 @@ pub mod uri;
 pub use bson;
 pub use client::{Client, RequestGuard};
 pub use collection::Collection;
+pub use concern::{Acknowledgment, ReadConcern, WriteConcern};
 pub use conn::{ServerType, StreamDescription};
 pub use database::Database;
 pub use error::{CommandError, Error, ErrorKind, Result, WriteError};

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use crate::concern::{ReadConcern, WriteConcern};
 use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
+use bson::Bson;
 
 pub use greenlet_pool::Affinity;
 
@@ -115,6 +117,10 @@ pub struct ClientOptions {
     pub affinity: Affinity,
     /// Receives CMAP, command (and, later, SDAM) events.
     pub event_handler: Option<Handler>,
+    /// The default write concern (`w`, `wTimeoutMS`, `journal`).
+    pub write_concern: Option<WriteConcern>,
+    /// The default read concern (`readConcernLevel`).
+    pub read_concern: Option<ReadConcern>,
     /// Warnings from parsing the connection string: options ignored, and why.
     pub warnings: Vec<String>,
 }
@@ -154,6 +160,8 @@ impl Default for ClientOptions {
             wait_queue_timeout: None,
             affinity: Affinity::PerOperation,
             event_handler: None,
+            write_concern: None,
+            read_concern: None,
             warnings: Vec::new(),
         }
     }
@@ -223,6 +231,25 @@ impl ClientOptions {
                 // Only the first host is used until topology discovery lands: every client is
                 // a direct connection, so the option changes nothing.
                 ("directconnection", OptionValue::Bool(_)) => {}
+                ("w", v) => {
+                    let w = match v {
+                        OptionValue::Int(n) => Bson::Int64(*n),
+                        OptionValue::Str(s) => Bson::String(s.clone()),
+                        _ => continue,
+                    };
+                    opts.write_concern.get_or_insert_default().w = Some(WriteConcern::parse_w(&w)?);
+                }
+                ("wtimeoutms", OptionValue::Int(n)) => {
+                    opts.write_concern.get_or_insert_default().w_timeout = Some(ms(*n));
+                }
+                ("journal", OptionValue::Bool(j)) => {
+                    opts.write_concern.get_or_insert_default().journal = Some(*j);
+                }
+                ("readconcernlevel", OptionValue::Str(level)) => {
+                    opts.read_concern = Some(ReadConcern {
+                        level: Some(level.clone()),
+                    });
+                }
                 ("tls" | "ssl", OptionValue::Bool(true)) => return unsupported("TLS"),
                 ("tls" | "ssl", OptionValue::Bool(false)) => {}
                 ("loadbalanced", OptionValue::Bool(true)) => return unsupported("loadBalanced"),
@@ -232,6 +259,10 @@ impl ClientOptions {
                     "option {k} is recognised but not used by this driver yet"
                 )),
             }
+        }
+        if let Some(wc) = &opts.write_concern {
+            wc.validate()
+                .map_err(|e| Error::invalid_uri(e.to_string()))?;
         }
         Ok(opts)
     }

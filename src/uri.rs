@@ -613,9 +613,13 @@ fn read_value(
             }
             Ok((!known.is_empty()).then_some(OptionValue::List(known)))
         }
+        // A negative w is not a wrong type but a wrong concern: the concern spec calls it
+        // invalid.
         Kind::W => match value.parse::<i64>() {
             Ok(n) if n >= 0 => Ok(Some(OptionValue::Int(n))),
-            Ok(n) => warn(format!("{n} is negative")),
+            Ok(n) => Err(invalid(format!(
+                "w={n}: a write concern cannot be negative"
+            ))),
             Err(_) => Ok(Some(OptionValue::Str(value.to_string()))),
         },
         Kind::Props | Kind::Tags => match read_pairs(value, name, warnings)? {

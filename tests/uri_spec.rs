@@ -2,45 +2,13 @@
 //!
 //! Each suite is a directory of JSON files; `run_suite` accepts any directory in the same
 //! format. The data is read from `$MAY_MONGO_SPECS` (default `../shared/specs`); missing data
-//! fails loudly. A test that cannot pass must be listed in `tests/uri_exceptions.txt` as
-//! `file.json: description: reason`.
+//! fails loudly. A test that cannot pass must be listed in `tests/spec_exceptions.txt`.
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
+use common::spec;
 use may_mongo::uri::{ConnectionString, HostKind, HostSpec, OptionValue};
 use serde_json::{Value, json};
-
-fn specs_root() -> PathBuf {
-    let root = std::env::var_os("MAY_MONGO_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/specs"));
-    if !root.is_dir() {
-        panic!(
-            "\n\n*** MongoDB spec test data not found at {} ***\n\
-             Put it beside the repository (../shared/specs) or set MAY_MONGO_SPECS.\n",
-            root.display()
-        );
-    }
-    root
-}
-
-fn exceptions() -> HashMap<(String, String), String> {
-    include_str!("uri_exceptions.txt")
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut parts = l.splitn(3, ": ");
-            Some((
-                (parts.next()?.to_string(), parts.next()?.to_string()),
-                parts.next()?.to_string(),
-            ))
-        })
-        .collect()
-}
 
 /// The few BSON types option values hold, as JSON.
 fn bson_json(v: &bson::Bson) -> Value {
@@ -152,72 +120,24 @@ fn check(test: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs every test of every JSON file in `dir` (or just `file`), printing the summary line.
-fn run_suite(suite: &str, dir: &Path, only: Option<&str>) -> (usize, usize, usize) {
-    let exceptions = exceptions();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| only.is_none_or(|o| p.file_name().is_some_and(|f| f == o)))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no spec files in {}", dir.display());
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    let mut failures = Vec::new();
-    for path in files {
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        let data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for test in data["tests"].as_array().unwrap() {
-            let description = test["description"].as_str().unwrap_or("").to_string();
-            let excused = exceptions.get(&(file.clone(), description.clone()));
-            match (check(test), excused) {
-                (Ok(()), None) => passed += 1,
-                (Ok(()), Some(_)) => {
-                    passed += 1;
-                    failures.push(format!(
-                        "{file}: {description}: passes but is listed as an exception"
-                    ));
-                }
-                (Err(_), Some(_)) => skipped += 1,
-                (Err(e), None) => {
-                    failed += 1;
-                    failures.push(format!("{file}: {description} ({}): {e}", test["uri"]));
-                }
-            }
-        }
-    }
-    for f in &failures {
-        println!("FAIL {f}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{suite}: {passed} passed, {failed} failed, {skipped} skipped"
-    );
-    assert!(failures.is_empty(), "{suite}: {failures:#?}");
-    (passed, failed, skipped)
-}
-
 #[test]
 fn connection_string_spec() {
-    run_suite(
-        "connection-string",
-        &specs_root().join("connection-string"),
-        None,
-    );
+    let dir = spec::root().join("connection-string");
+    spec::run_suite("connection-string", &dir, None, check);
 }
 
 #[test]
 fn uri_options_spec() {
-    run_suite("uri-options", &specs_root().join("uri-options"), None);
+    spec::run_suite(
+        "uri-options",
+        &spec::root().join("uri-options"),
+        None,
+        check,
+    );
 }
 
 #[test]
 fn auth_connection_string_spec() {
-    run_suite(
-        "auth",
-        &specs_root().join("auth"),
-        Some("connection-string.json"),
-    );
+    let dir = spec::root().join("auth");
+    spec::run_suite("auth", &dir, Some("connection-string.json"), check);
 }
