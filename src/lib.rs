@@ -56,6 +56,7 @@ mod database;
 mod ops;
 mod options;
 mod runtime;
+pub mod topology;
 pub mod uri;
 
 pub use bson;

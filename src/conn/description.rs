@@ -21,6 +21,48 @@ pub enum ServerType {
     RsOther,
     /// A replica set member that has not been initiated.
     RsGhost,
+    /// Not known yet, or unreachable.
+    Unknown,
+    /// A load balancer in front of mongos routers.
+    LoadBalancer,
+    /// Named as primary by another member, not yet heard from itself.
+    PossiblePrimary,
+}
+
+impl ServerType {
+    /// The SDAM spec's name, e.g. `RSPrimary`.
+    pub fn spec_name(self) -> &'static str {
+        match self {
+            ServerType::Standalone => "Standalone",
+            ServerType::Mongos => "Mongos",
+            ServerType::RsPrimary => "RSPrimary",
+            ServerType::RsSecondary => "RSSecondary",
+            ServerType::RsArbiter => "RSArbiter",
+            ServerType::RsOther => "RSOther",
+            ServerType::RsGhost => "RSGhost",
+            ServerType::Unknown => "Unknown",
+            ServerType::LoadBalancer => "LoadBalancer",
+            ServerType::PossiblePrimary => "PossiblePrimary",
+        }
+    }
+
+    /// The type for a spec name.
+    pub fn from_spec_name(name: &str) -> Option<ServerType> {
+        [
+            ServerType::Standalone,
+            ServerType::Mongos,
+            ServerType::RsPrimary,
+            ServerType::RsSecondary,
+            ServerType::RsArbiter,
+            ServerType::RsOther,
+            ServerType::RsGhost,
+            ServerType::Unknown,
+            ServerType::LoadBalancer,
+            ServerType::PossiblePrimary,
+        ]
+        .into_iter()
+        .find(|t| t.spec_name() == name)
+    }
 }
 
 /// A connection's view of its server, taken from the handshake reply.

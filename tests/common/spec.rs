@@ -92,3 +92,70 @@ pub fn run_suite(
     assert!(passed > 0, "{suite}: no test ran");
     assert!(problems.is_empty(), "{suite}: {problems:#?}");
 }
+
+/// Every JSON file below `dir`, recursively, sorted.
+pub fn files_recursive(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("{}: {e}", d.display()))
+            .flatten()
+        {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    assert!(!out.is_empty(), "no spec files below {}", dir.display());
+    out
+}
+
+/// Like [`run_suite`] for suites with one test per file (found recursively below `dir`,
+/// skipping folders named in `skip_dirs`). Exceptions are keyed `suite/relative/path.json:
+/// (file): reason`.
+pub fn run_files(
+    suite: &str,
+    dir: &Path,
+    skip_dirs: &[&str],
+    check: impl Fn(&serde_json::Value) -> Result<(), String>,
+) {
+    let exceptions = exceptions();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut problems = Vec::new();
+    for path in files_recursive(dir) {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if skip_dirs.iter().any(|s| rel.starts_with(&format!("{s}/"))) {
+            continue;
+        }
+        let key = (format!("{suite}/{rel}"), "(file)".to_string());
+        let test: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match (check(&test), exceptions.get(&key)) {
+            (Ok(()), None) => passed += 1,
+            (Ok(()), Some(_)) => {
+                passed += 1;
+                problems.push(format!("{}: passes but is excused", key.0));
+            }
+            (Err(_), Some(_)) => skipped += 1,
+            (Err(e), None) => {
+                failed += 1;
+                problems.push(format!("{}: {e}", key.0));
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{suite}: {passed} passed, {failed} failed, {skipped} skipped"
+    );
+    assert!(passed > 0, "{suite}: no test ran");
+    assert!(problems.is_empty(), "{suite}: {problems:#?}");
+}

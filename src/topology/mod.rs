@@ -1,0 +1,104 @@
+//! Topology descriptions and server selection, sans-IO.
+//!
+//! This is the decision half of MongoDB's SDAM and Server Selection specs: given what the
+//! driver knows about each server (its type, round-trip time, tags, replication lag), which
+//! servers may serve an operation, and which one should. No sockets and no clocks are
+//! touched here: monitors (the I/O half) feed descriptions in, operations ask for a server.
+
+mod rtt;
+mod selection;
+
+pub use rtt::RoundTripTime;
+pub use selection::{
+    Operation, ReadMode, ReadPreference, SelectionError, choose_by_operation_count,
+    in_latency_window, suitable_servers,
+};
+
+use std::time::Duration;
+
+use crate::conn::ServerType;
+use crate::options::ServerAddress;
+
+/// The shape of the deployment, as discovered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopologyType {
+    /// One server, connected to directly.
+    Single,
+    /// A replica set whose primary is known.
+    ReplicaSetWithPrimary,
+    /// A replica set with no known primary.
+    ReplicaSetNoPrimary,
+    /// mongos routers.
+    Sharded,
+    /// A load balancer.
+    LoadBalanced,
+    /// Not known yet.
+    Unknown,
+}
+
+impl TopologyType {
+    /// The type for a spec name, e.g. `ReplicaSetWithPrimary`.
+    pub fn from_spec_name(name: &str) -> Option<TopologyType> {
+        Some(match name {
+            "Single" => TopologyType::Single,
+            "ReplicaSetWithPrimary" => TopologyType::ReplicaSetWithPrimary,
+            "ReplicaSetNoPrimary" => TopologyType::ReplicaSetNoPrimary,
+            "Sharded" => TopologyType::Sharded,
+            "LoadBalanced" => TopologyType::LoadBalanced,
+            "Unknown" => TopologyType::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// What the driver knows about one server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerDescription {
+    /// Its address.
+    pub address: ServerAddress,
+    /// Its type.
+    pub server_type: ServerType,
+    /// Average round-trip time, once measured.
+    pub avg_rtt: Option<Duration>,
+    /// Replica set member tags.
+    pub tags: Vec<(String, String)>,
+    /// When the driver last heard from it, in ms on the driver's clock.
+    pub last_update_time_ms: i64,
+    /// The server's last write, in ms since the epoch (replica set members).
+    pub last_write_date_ms: Option<i64>,
+    /// Its highest wire version.
+    pub max_wire_version: i32,
+}
+
+impl ServerDescription {
+    /// A server not heard from yet.
+    pub fn unknown(address: ServerAddress) -> ServerDescription {
+        ServerDescription {
+            address,
+            server_type: ServerType::Unknown,
+            avg_rtt: None,
+            tags: Vec::new(),
+            last_update_time_ms: 0,
+            last_write_date_ms: None,
+            max_wire_version: 0,
+        }
+    }
+
+    /// True when the server has every tag of `tag_set` (an empty set matches any server).
+    pub fn matches_tags(&self, tag_set: &[(String, String)]) -> bool {
+        tag_set.iter().all(|t| self.tags.contains(t))
+    }
+}
+
+/// What the driver knows about the deployment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopologyDescription {
+    /// Its shape.
+    pub topology_type: TopologyType,
+    /// Its servers.
+    pub servers: Vec<ServerDescription>,
+    /// How often monitors check each server (enters the staleness estimate).
+    pub heartbeat_frequency: Duration,
+    /// `localThresholdMS`: the latency window's width.
+    pub local_threshold: Duration,
+}
