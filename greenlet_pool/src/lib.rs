@@ -21,6 +21,30 @@
 //! destructor of a coroutine-local value, which may runs *in thread context on a worker after
 //! `join()` has returned*: it must not do may I/O, sleep, or block.
 //!
+//! ## Things to know
+//!
+//! - **`join()` returns before the connection is back.** may drops a coroutine's locals just
+//!   after its `JoinHandle` is released, so a pool count read right after `join()` can still
+//!   include the connection the coroutine pinned. Tests poll until the counts settle.
+//! - **Threads use the same slots.** On a plain thread the slot list lives in may's per-thread
+//!   fallback storage, and is destroyed when the thread exits. Rust gives no guarantee that the
+//!   *main* thread's thread-locals are destroyed at process exit, so a connection pinned there
+//!   may simply never be returned; nothing is leaked while the process runs.
+//! - **At an OS thread's exit, coroutine-local storage is off limits.** may keeps all of a
+//!   thread's coroutine-locals in one thread-local map; while that map is being destroyed, any
+//!   `coroutine_local!` access (any key) panics inside a TLS destructor, which aborts the
+//!   process. So on a plain thread, don't keep a [`Lease`] or [`Request`] in coroutine-local or
+//!   thread-local storage (their `Drop` looks up the caller's slot), and a source's `check_in`
+//!   must not use coroutine-locals. In a coroutine the same drop is fine: its locals are
+//!   destroyed on a worker whose own storage is still alive.
+//! - **Code running in thread context on a may worker** (for example another coroutine-local's
+//!   destructor) also sees that worker's per-thread storage. A per-coroutine pool used from
+//!   there would pin a connection to the worker thread, which never exits: don't.
+//! - **Per-coroutine mode holds a connection for the coroutine's whole life,** idle or not. More
+//!   live coroutines than the pool's cap means the extra ones wait for earlier ones to *end*;
+//!   if they wait on each other, they deadlock. Prefer explicit requests around the operations
+//!   that need read-your-writes.
+//!
 //! ```
 //! use greenlet_pool::{Affinity, GreenletPool, Source};
 //! use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,15 +67,50 @@
 //! drop(request);
 //! assert_eq!(pool.pinned(), 0);
 //! ```
+//!
+//! Per-coroutine mode, and a coroutine that ends while pinned:
+//!
+//! ```
+//! # use greenlet_pool::{Affinity, GreenletPool, Source};
+//! # use std::sync::atomic::{AtomicU32, Ordering};
+//! # struct Numbers(AtomicU32);
+//! # impl Source for Numbers {
+//! #     type Conn = u32;
+//! #     type Error = ();
+//! #     fn check_out(&self) -> Result<u32, ()> { Ok(self.0.fetch_add(1, Ordering::SeqCst)) }
+//! #     fn check_in(&self, _conn: u32) {}
+//! #     fn is_reusable(&self, _conn: &u32) -> bool { true }
+//! # }
+//! may::config().set_worker_pin(false); // before the scheduler starts: shared machines
+//! let pool = GreenletPool::new(Numbers(AtomicU32::new(1)), Affinity::PerCoroutine);
+//! let p = pool.clone();
+//! may::go!(move || {
+//!     let first = *p.get().unwrap(); // pins
+//!     may::coroutine::yield_now(); // may resume on another worker thread
+//!     assert_eq!(*p.get().unwrap(), first); // same connection: the slot follows the coroutine
+//! })
+//! .join()
+//! .unwrap();
+//! // The coroutine's locals (and so its pinned connection) are dropped just *after* join()
+//! // returns: wait for the count to settle rather than reading it once.
+//! while pool.pinned() != 0 {
+//!     std::thread::yield_now();
+//! }
+//! ```
 
 mod slots;
 
+use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// What the affinity layer pins connections from.
+///
+/// The driver's CMAP pool implements it; so can any other pool. The source's own `Drop` can,
+/// rarely, run where `check_in` does (a coroutine's locals may hold the last handle on the
+/// pool for a moment), so it should not do may I/O either.
 pub trait Source: Send + Sync + 'static {
     /// The connection type.
     type Conn: Send + 'static;
@@ -60,7 +119,13 @@ pub trait Source: Send + Sync + 'static {
     /// Checks a connection out; may park the calling coroutine (or block the thread) waiting.
     fn check_out(&self) -> Result<Self::Conn, Self::Error>;
     /// Returns a connection. Must not do may I/O, sleep or block: it can run inside a
-    /// coroutine-local destructor, in thread context on a may worker.
+    /// coroutine-local destructor, in thread context on a may worker after the coroutine's
+    /// `join()` has returned (a may I/O call there parks the worker for good). Nor may it use
+    /// `coroutine_local!` storage: at an OS thread's exit it runs while may's per-thread
+    /// fallback storage is being destroyed, and touching it then aborts the process.
+    ///
+    /// Waking a waiter (posting a `may::sync` semaphore, sending on a may channel) is fine,
+    /// and so is closing a socket.
     fn check_in(&self, conn: Self::Conn);
     /// False for a connection whose last operation did not complete: it must not stay pinned.
     fn is_reusable(&self, conn: &Self::Conn) -> bool;
@@ -73,7 +138,10 @@ pub enum Affinity {
     /// a request.
     #[default]
     PerOperation,
-    /// The caller's first operation pins a connection until the coroutine (or thread) ends.
+    /// The caller's first operation pins a connection until the coroutine (or thread) ends,
+    /// like PyMongo's `auto_start_request`. Every `get` then looks at coroutine-local storage,
+    /// and a coroutine holds its connection while idle: see the crate docs for the deadlock this
+    /// invites when there are more live coroutines than connections.
     PerCoroutine,
 }
 
@@ -81,7 +149,9 @@ pub(crate) struct Inner<S: Source> {
     pub(crate) source: S,
     pub(crate) id: u64,
     affinity: Affinity,
-    /// Callers with a slot for this pool (in a request, or pinned in per-coroutine mode).
+    /// Callers with a slot for this pool: in a request, pinned in per-coroutine mode, or
+    /// holding a pinned lease past the end of their request. While it is zero, no caller can
+    /// have anything in its slot for this pool, so per-operation `get` skips the lookup.
     pub(crate) active: AtomicUsize,
     /// Callers currently holding a pinned connection.
     pub(crate) pinned: AtomicUsize,
@@ -150,8 +220,13 @@ impl<S: Source> GreenletPool<S> {
     /// on first use), otherwise any connection, returned to the pool when the lease drops.
     ///
     /// A `get` while the caller's pinned connection is already leased out (nested use in one
-    /// coroutine) returns a fresh, unpinned connection: one connection cannot serve two
-    /// operations at once.
+    /// coroutine, e.g. iterating one cursor while running another query) returns a fresh,
+    /// unpinned connection: one connection cannot serve two operations at once. That second
+    /// connection comes from the source like any other, so it can wait for the source's cap
+    /// (with a cap of one, a coroutine nesting like this waits for itself).
+    ///
+    /// In per-operation mode with no request open on this pool anywhere, this is one atomic
+    /// load and a check-out: coroutine-local storage is not touched.
     pub fn get(&self) -> Result<Lease<S>, S::Error> {
         let inner = &self.inner;
         // The fast path: nobody is in a request, so nobody's slot needs looking at.
@@ -163,24 +238,46 @@ impl<S: Source> GreenletPool<S> {
                 Ok(Lease::unpinned(inner.clone(), inner.source.check_out()?))
             }
             slots::Take::Pinned(conn) => Ok(Lease::pinned(inner.clone(), conn)),
-            slots::Take::Empty => match inner.source.check_out() {
-                Ok(conn) => {
-                    inner.pinned.fetch_add(1, Ordering::AcqRel);
-                    Ok(Lease::pinned(inner.clone(), conn))
-                }
-                Err(e) => {
-                    slots::unlease(inner);
-                    Err(e)
-                }
-            },
+            slots::Take::Empty => {
+                // The slot is now marked "leased" with nothing in it. If the check-out fails,
+                // or unwinds (a panicking source, a coroutine cancelled while it waits), the
+                // mark must go, or every later `get` in this request would find the slot
+                // "busy" and never pin. A guard covers both ways out.
+                let unmark = Unmark(inner);
+                let conn = inner.source.check_out()?;
+                std::mem::forget(unmark);
+                inner.pinned.fetch_add(1, Ordering::AcqRel);
+                Ok(Lease::pinned(inner.clone(), conn))
+            }
         }
     }
 }
 
-/// A connection lent for one operation. Dereferences to the connection; on drop it goes back
-/// to the caller's slot (when pinned and still usable) or to the pool.
+/// Clears a slot's "leased" mark if a check-out for it does not complete.
+struct Unmark<'a, S: Source>(&'a Arc<Inner<S>>);
+
+impl<S: Source> Drop for Unmark<'_, S> {
+    fn drop(&mut self) {
+        slots::unlease(self.0);
+    }
+}
+
+/// Process-wide, how many coroutines and threads have had their slot list created: the first
+/// look at the coroutine-local storage in a coroutine (or thread) creates it.
 ///
-/// Not `Send`: a pinned connection goes back to the slot of the coroutine that leased it.
+/// A diagnostic. It lets a test show that per-operation use without requests never looks at
+/// coroutine-local storage: run fresh coroutines that only `get`, and see this number stay put.
+pub fn slot_lists_created() -> u64 {
+    slots::lists_created()
+}
+
+/// A connection lent for one operation. Dereferences to the connection; on drop it goes back
+/// to the caller's slot (when pinned, still usable, and the request is still open) or to the
+/// pool.
+///
+/// Holds an `Arc` on the pool rather than borrowing it, so it can live in structs (a cursor)
+/// without a lifetime. Not `Send`: a pinned connection goes back to the slot of the coroutine
+/// that leased it, and the slot is found through the *current* coroutine.
 pub struct Lease<S: Source> {
     inner: Arc<Inner<S>>,
     conn: Option<S::Conn>,
@@ -245,7 +342,12 @@ impl<S: Source> Drop for Lease<S> {
 }
 
 /// A request: while alive (the outermost, when nested), the caller's operations share one
-/// connection. Not `Send`: it belongs to the coroutine or thread that started it.
+/// connection. Not `Send`: it belongs to the coroutine or thread that started it, since
+/// dropping it looks up the *current* caller's slot.
+///
+/// A cancelled or panicking coroutine drops the guard as it unwinds. If the guard is never
+/// dropped (`mem::forget`), the connection still goes back when the coroutine or thread ends;
+/// the forgotten guard does leak its handle on the pool, as forgetting any `Arc` does.
 pub struct Request<S: Source> {
     inner: Arc<Inner<S>>,
     _not_send: PhantomData<*const ()>,
@@ -254,5 +356,35 @@ pub struct Request<S: Source> {
 impl<S: Source> Drop for Request<S> {
     fn drop(&mut self) {
         slots::leave(&self.inner);
+    }
+}
+
+impl<S: Source> fmt::Debug for GreenletPool<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GreenletPool")
+            .field("id", &self.inner.id)
+            .field("affinity", &self.inner.affinity)
+            .field("pinned", &self.pinned())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Source> fmt::Debug for Lease<S>
+where
+    S::Conn: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("conn", &self.conn)
+            .field("pinned", &self.pinned)
+            .finish()
+    }
+}
+
+impl<S: Source> fmt::Debug for Request<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("pool", &self.inner.id)
+            .finish()
     }
 }

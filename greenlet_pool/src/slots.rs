@@ -5,14 +5,15 @@
 //! and carries its own `release` callback, holding only a `Weak` to its pool: PyMongo's
 //! weakref callback, done with `Drop`. When the coroutine ends, may drops its locals — after
 //! `join()` has returned, in thread context on a worker — and each slot hands its connection
-//! back through `Source::check_in`, which must therefore never do may I/O.
+//! back through `Source::check_in`, which must therefore never do may I/O (and, at a plain
+//! thread's exit, never touch coroutine-locals: may's per-thread map is being destroyed).
 //!
 //! The `RefCell` is only borrowed for bookkeeping; no pool call is made while it is borrowed,
 //! because a check-out may park the coroutine.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::{Inner, Source};
@@ -46,7 +47,22 @@ impl Drop for Slot {
     }
 }
 
-may::coroutine_local!(static SLOTS: RefCell<Vec<Slot>> = RefCell::new(Vec::new()));
+/// Slot lists created so far (see [`crate::slot_lists_created`]). Bumped once per coroutine or
+/// thread that ever looks at `SLOTS`, never per operation: one relaxed increment next to the
+/// cost of a coroutine's spawn.
+static LISTS_CREATED: AtomicU64 = AtomicU64::new(0);
+
+// A `Vec` searched linearly is the "small map": a caller is rarely in requests with more than
+// one or two pools at once. may's `coroutine_local!` creates the value on first access in each
+// coroutine (or, outside coroutines, each thread) and drops it when the coroutine ends.
+may::coroutine_local!(static SLOTS: RefCell<Vec<Slot>> = {
+    LISTS_CREATED.fetch_add(1, Ordering::Relaxed);
+    RefCell::new(Vec::new())
+});
+
+pub(crate) fn lists_created() -> u64 {
+    LISTS_CREATED.load(Ordering::Relaxed)
+}
 
 fn new_slot<S: Source>(inner: &Arc<Inner<S>>, auto: bool) -> Slot {
     inner.active.fetch_add(1, Ordering::AcqRel);
@@ -58,7 +74,10 @@ fn new_slot<S: Source>(inner: &Arc<Inner<S>>, auto: bool) -> Slot {
         leased: false,
         conn: None,
         release: Box::new(move |conn| {
-            // A pool that is gone takes nothing back: the connection simply drops.
+            // A pool that is gone takes nothing back: the connection simply drops. (A `Weak`,
+            // not an `Arc`: a slot must not keep its pool alive, and a pool must not wait for
+            // every coroutine that ever used it to end — PyMongo's callbacks held a weakref to
+            // the pool for the same reason.)
             let Some(inner) = pool.upgrade() else { return };
             inner.active.fetch_sub(1, Ordering::AcqRel);
             if let Some(conn) = conn {
