@@ -13,13 +13,14 @@ use crate::concern::{ReadConcern, WriteConcern};
 use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
+use crate::topology::{ReadMode, ReadPreference};
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
 use bson::Bson;
 
 pub use greenlet_pool::Affinity;
 
 /// A server's address: host name or IP literal, and port.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerAddress {
     /// Host name or IP literal (IPv6 without brackets).
     pub host: String,
@@ -38,6 +39,14 @@ impl fmt::Display for ServerAddress {
 }
 
 impl ServerAddress {
+    /// The same address with the host lower-cased (host names compare case-insensitively).
+    pub fn lowercase(&self) -> ServerAddress {
+        ServerAddress {
+            host: self.host.to_ascii_lowercase(),
+            port: self.port,
+        }
+    }
+
     /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`.
     pub fn parse(s: &str) -> Result<ServerAddress> {
         if s.is_empty() {
@@ -87,8 +96,32 @@ impl ServerAddress {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientOptions {
-    /// Servers to connect to. Until topology discovery lands, operations go to the first.
+    /// The seed list: servers to start discovery from. Monitors find the rest of a replica
+    /// set from the members' `hello` replies.
     pub hosts: Vec<ServerAddress>,
+    /// `directConnection`: `Some(true)` talks to the one seed only, whatever it is;
+    /// `Some(false)` always discovers; `None` (the default) connects directly to a lone seed
+    /// unless `replicaSet` is given.
+    pub direct_connection: Option<bool>,
+    /// `replicaSet`: the set's name. Members of other sets (and standalones) are ignored.
+    pub replica_set: Option<String>,
+    /// `readPreference`, `readPreferenceTags`, `maxStalenessSeconds`: where reads go
+    /// (default: the primary).
+    pub read_preference: ReadPreference,
+    /// `serverSelectionTimeoutMS`: how long an operation waits for a suitable server
+    /// (default 30 s).
+    pub server_selection_timeout: Duration,
+    /// `heartbeatFrequencyMS`: how often each server's monitor checks it (default 10 s).
+    pub heartbeat_frequency: Duration,
+    /// `localThresholdMS`: the latency window's width (default 15 ms).
+    pub local_threshold: Duration,
+    /// `retryReads` (default true). Parsed and kept; retries are the reliability work's.
+    pub retry_reads: bool,
+    /// `retryWrites` (default true). Parsed and kept; retries are the reliability work's.
+    pub retry_writes: bool,
+    /// `compressors`, in order of preference. Parsed and kept; compression is not negotiated
+    /// yet.
+    pub compressors: Vec<String>,
     /// Which core runs I/O and background work.
     pub core: Core,
     /// `appName`: sent in the handshake metadata, visible in server logs.
@@ -148,6 +181,15 @@ impl Default for ClientOptions {
                 host: "localhost".into(),
                 port: 27017,
             }],
+            direct_connection: None,
+            replica_set: None,
+            read_preference: ReadPreference::default(),
+            server_selection_timeout: Duration::from_secs(30),
+            heartbeat_frequency: Duration::from_secs(10),
+            local_threshold: Duration::from_millis(15),
+            retry_reads: true,
+            retry_writes: true,
+            compressors: Vec::new(),
             core: Core::default(),
             app_name: None,
             default_database: None,
@@ -228,9 +270,39 @@ impl ClientOptions {
                 ("waitqueuetimeoutms", OptionValue::Int(n)) => {
                     opts.wait_queue_timeout = (*n > 0).then(|| ms(*n));
                 }
-                // Only the first host is used until topology discovery lands: every client is
-                // a direct connection, so the option changes nothing.
-                ("directconnection", OptionValue::Bool(_)) => {}
+                ("directconnection", OptionValue::Bool(b)) => opts.direct_connection = Some(*b),
+                ("replicaset", OptionValue::Str(s)) => opts.replica_set = Some(s.clone()),
+                ("serverselectiontimeoutms", OptionValue::Int(n)) => {
+                    opts.server_selection_timeout = ms(*n);
+                }
+                ("heartbeatfrequencyms", OptionValue::Int(n)) => opts.heartbeat_frequency = ms(*n),
+                ("localthresholdms", OptionValue::Int(n)) => opts.local_threshold = ms(*n),
+                ("retryreads", OptionValue::Bool(b)) => opts.retry_reads = *b,
+                ("retrywrites", OptionValue::Bool(b)) => opts.retry_writes = *b,
+                ("compressors", OptionValue::List(l)) => opts.compressors = l.clone(),
+                ("readpreference", OptionValue::Str(mode)) => {
+                    opts.read_preference.mode =
+                        ReadMode::from_name(mode).expect("the URI parser checked the mode");
+                }
+                ("readpreferencetags", OptionValue::Docs(sets)) => {
+                    opts.read_preference.tag_sets = sets
+                        .iter()
+                        .map(|d| {
+                            d.iter()
+                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().into()))
+                                .collect()
+                        })
+                        .collect();
+                }
+                ("maxstalenessseconds", OptionValue::Int(n)) => {
+                    opts.read_preference.max_staleness =
+                        (*n >= 0).then(|| Duration::from_secs(*n as u64));
+                }
+                // Multi-threaded drivers ignore it (the spec says so): monitors run in the
+                // background and selection waits for them.
+                ("serverselectiontryonce", OptionValue::Bool(_)) => opts.warnings.push(
+                    "option serverSelectionTryOnce is ignored by this multi-threaded driver".into(),
+                ),
                 ("w", v) => {
                     let w = match v {
                         OptionValue::Int(n) => Bson::Int64(*n),
@@ -259,6 +331,14 @@ impl ClientOptions {
                     "option {k} is recognised but not used by this driver yet"
                 )),
             }
+        }
+        if opts.read_preference.mode == ReadMode::Primary
+            && (opts.read_preference.tag_sets.iter().any(|t| !t.is_empty())
+                || opts.read_preference.max_staleness.is_some())
+        {
+            return Err(Error::invalid_uri(
+                "readPreference=primary cannot have readPreferenceTags or maxStalenessSeconds",
+            ));
         }
         if let Some(wc) = &opts.write_concern {
             wc.validate()
@@ -319,9 +399,48 @@ mod tests {
     }
 
     #[test]
+    fn topology_options_from_the_uri() {
+        let o = ClientOptions::parse(
+            "mongodb://a,b/?replicaSet=rs0&readPreference=secondary&readPreferenceTags=dc:ny,rack:1&readPreferenceTags=&maxStalenessSeconds=120&serverSelectionTimeoutMS=500&heartbeatFrequencyMS=700&localThresholdMS=3&retryWrites=false&compressors=zstd,snappy",
+        )
+        .unwrap();
+        assert_eq!(o.replica_set.as_deref(), Some("rs0"));
+        assert_eq!(o.direct_connection, None);
+        assert_eq!(o.read_preference.mode, ReadMode::Secondary);
+        assert_eq!(
+            o.read_preference.tag_sets,
+            vec![
+                vec![("dc".into(), "ny".into()), ("rack".into(), "1".into())],
+                vec![]
+            ]
+        );
+        assert_eq!(
+            o.read_preference.max_staleness,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(o.server_selection_timeout, Duration::from_millis(500));
+        assert_eq!(o.heartbeat_frequency, Duration::from_millis(700));
+        assert_eq!(o.local_threshold, Duration::from_millis(3));
+        assert!(!o.retry_writes && o.retry_reads);
+        assert_eq!(o.compressors, ["zstd", "snappy"]);
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+
+        let e = ClientOptions::parse("mongodb://a/?readPreferenceTags=dc:ny").unwrap_err();
+        assert!(e.to_string().contains("readPreference=primary"), "{e}");
+        // An unknown mode is a warning (the URI options spec), and the default stays.
+        let o = ClientOptions::parse("mongodb://a/?readPreference=sideways").unwrap();
+        assert_eq!(o.read_preference.mode, ReadMode::Primary);
+        assert!(
+            o.warnings.join(" ").contains("readPreference"),
+            "{:?}",
+            o.warnings
+        );
+    }
+
+    #[test]
     fn bad_values_and_unknown_keys_are_warnings() {
         let o = ClientOptions::parse(
-            "mongodb://h/?maxPoolSize=x&connectTimeoutMS=-1&frobnicate=1&retryWrites=true",
+            "mongodb://h/?maxPoolSize=x&connectTimeoutMS=-1&frobnicate=1&serverSelectionTryOnce=true",
         )
         .unwrap();
         assert_eq!(o.max_pool_size, 100, "the bad value was ignored");
@@ -330,7 +449,7 @@ mod tests {
             "maxPoolSize",
             "connectTimeoutMS",
             "frobnicate",
-            "retrywrites",
+            "serverSelectionTryOnce",
         ] {
             assert!(all.contains(needle), "no warning about {needle}: {all}");
         }

@@ -2,7 +2,7 @@
 
 pub(crate) mod connection;
 mod description;
-mod handshake;
+pub(crate) mod handshake;
 
 pub(crate) use connection::Connection;
 pub(crate) use description::get_int;

@@ -6,9 +6,11 @@
 //! touched here: monitors (the I/O half) feed descriptions in, operations ask for a server.
 
 mod rtt;
+mod sdam;
 mod selection;
 
 pub use rtt::RoundTripTime;
+pub use sdam::{ApplicationError, ErrorOutcome, SdamEvent, ServerState, Topology, TopologyVersion};
 pub use selection::{
     Operation, ReadMode, ReadPreference, SelectionError, choose_by_operation_count,
     in_latency_window, suitable_servers,

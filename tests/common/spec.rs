@@ -89,8 +89,8 @@ pub fn run_suite(
         std::io::stderr(),
         "\n{suite}: {passed} passed, {failed} failed, {skipped} skipped"
     );
-    assert!(passed > 0, "{suite}: no test ran");
     assert!(problems.is_empty(), "{suite}: {problems:#?}");
+    assert!(passed > 0, "{suite}: no test ran");
 }
 
 /// Every JSON file below `dir`, recursively, sorted.
@@ -156,6 +156,6 @@ pub fn run_files(
         std::io::stderr(),
         "\n{suite}: {passed} passed, {failed} failed, {skipped} skipped"
     );
-    assert!(passed > 0, "{suite}: no test ran");
     assert!(problems.is_empty(), "{suite}: {problems:#?}");
+    assert!(passed > 0, "{suite}: no test ran");
 }
