@@ -1,26 +1,31 @@
 //! The client: options, one pool per server, and the executor every operation goes through.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::conn::connection::{ConnectSettings, Connector};
-use crate::conn::{Connection, StreamDescription, check_ok, handshake_metadata};
+use crate::conn::connection::ConnectSettings;
+use crate::conn::{StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
+use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerPool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{CommandEvent, EventHandler};
 use crate::ops::Operation;
 use crate::options::{ClientOptions, ServerAddress};
-use crate::pool::{Pool, PoolConnection, PoolOptions, PoolStats, Pooled};
+use crate::pool::{PoolOptions, PoolStats};
 use crate::runtime::Core;
+use crate::topology::{self, ReadMode, Topology, TopologyType};
 use crate::wire::next_request_id;
-use greenlet_pool::{GreenletPool, Lease, Request, Source};
+use greenlet_pool::{Lease, Request};
 
 /// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
 ///
-/// Creating a client does no I/O: connections are opened on first use, by whichever
-/// coroutine or thread first needs one. Every method is blocking-style: inside a may coroutine
-/// it parks the coroutine on I/O and lets others run; on a plain thread it blocks the thread.
-/// One client can serve coroutines and OS threads at the same time.
+/// Creating a client starts one monitor per seed in the background (a coroutine each in the
+/// coroutine core, a thread each in the threaded core); the caller does no I/O. Operations
+/// select a server from what the monitors found — waiting up to `serverSelectionTimeoutMS`
+/// for one — and open pooled connections on first use. Every method is blocking-style: inside
+/// a may coroutine it parks the coroutine on I/O and lets others run; on a plain thread it
+/// blocks the thread. One client can serve coroutines and OS threads at the same time.
 ///
 /// ```no_run
 /// # fn main() -> may_mongo::Result<()> {
@@ -36,30 +41,14 @@ pub struct Client {
 
 struct Inner {
     options: ClientOptions,
-    pool: Arc<Pool<Connector>>,
-    /// The affinity layer over the pool: requests and per-coroutine pinning.
-    affinity: GreenletPool<ServerPool>,
-    shut_down: std::sync::atomic::AtomicBool,
+    deployment: Arc<Deployment>,
+    shut_down: AtomicBool,
 }
 
-/// The CMAP pool as a source of connections for the affinity layer.
-struct ServerPool(Arc<Pool<Connector>>);
-
-impl Source for ServerPool {
-    type Conn = Pooled<Connection>;
-    type Error = Error;
-
-    fn check_out(&self) -> Result<Pooled<Connection>> {
-        self.0.check_out()
-    }
-
-    /// No I/O: at worst closes a socket. Safe in a coroutine-local destructor.
-    fn check_in(&self, conn: Pooled<Connection>) {
-        self.0.check_in(conn)
-    }
-
-    fn is_reusable(&self, conn: &Pooled<Connection>) -> bool {
-        !conn.is_broken()
+impl Drop for Inner {
+    /// The last handle is gone: stop monitoring and close the pools (no I/O here).
+    fn drop(&mut self) {
+        self.deployment.close();
     }
 }
 
@@ -69,10 +58,27 @@ impl Source for ServerPool {
 type CheckedOut = Lease<ServerPool>;
 
 /// A request: while the guard lives (the outermost, when nested), the calling coroutine's — or
-/// thread's — operations on this client all use one connection, so it reads its own writes.
-/// Returned by [`Client::start_request`].
+/// thread's — operations on this client use one connection per server, so it reads its own
+/// writes. Returned by [`Client::start_request`]. It covers the servers known when it started
+/// (a replica set member discovered later is used per operation).
 pub struct RequestGuard {
-    _request: Request<ServerPool>,
+    _requests: Vec<Request<ServerPool>>,
+}
+
+/// Counts an operation in flight on a server, for the "power of two choices".
+struct InFlight<'a>(&'a Server);
+
+impl<'a> InFlight<'a> {
+    fn new(server: &'a Server) -> Self {
+        server.operations.fetch_add(1, Ordering::Relaxed);
+        InFlight(server)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.operations.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Client {
@@ -81,43 +87,47 @@ impl Client {
         Client::with_options(ClientOptions::parse(uri)?)
     }
 
-    /// Creates a client from options (no I/O).
+    /// Creates a client from options and starts monitoring its seeds in the background.
     pub fn with_options(options: ClientOptions) -> Result<Client> {
-        let address = options
-            .hosts
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::invalid_argument("ClientOptions.hosts is empty"))?;
-        let settings = ConnectSettings {
+        if options.hosts.is_empty() {
+            return Err(Error::invalid_argument("ClientOptions.hosts is empty"));
+        }
+        let direct = options.direct_connection == Some(true);
+        if direct && options.hosts.len() > 1 {
+            return Err(Error::invalid_argument(
+                "directConnection=true takes exactly one host",
+            ));
+        }
+        let settings = DeploymentSettings {
             core: options.core,
-            connect_timeout: options.connect_timeout,
-            socket_timeout: options.socket_timeout,
-            metadata: handshake_metadata(options.app_name.as_deref(), options.core),
+            seeds: options.hosts.clone(),
+            direct_connection: direct,
+            replica_set: options.replica_set.clone(),
+            connect: ConnectSettings {
+                core: options.core,
+                connect_timeout: options.connect_timeout,
+                socket_timeout: options.socket_timeout,
+                metadata: handshake_metadata(options.app_name.as_deref(), options.core),
+            },
+            pool: PoolOptions {
+                max_pool_size: options.max_pool_size,
+                min_pool_size: options.min_pool_size,
+                max_connecting: options.max_connecting,
+                max_idle_time: options.max_idle_time,
+                wait_queue_timeout: options.wait_queue_timeout,
+                ..PoolOptions::default()
+            },
+            affinity: options.affinity,
+            heartbeat: options.heartbeat_frequency,
+            local_threshold: options.local_threshold,
+            selection_timeout: options.server_selection_timeout,
+            handler: options.event_handler.as_ref().map(|h| h.0.clone()),
         };
-        let pool_options = PoolOptions {
-            max_pool_size: options.max_pool_size,
-            min_pool_size: options.min_pool_size,
-            max_connecting: options.max_connecting,
-            max_idle_time: options.max_idle_time,
-            wait_queue_timeout: options.wait_queue_timeout,
-            ..PoolOptions::default()
-        };
-        let pool = Pool::new(
-            address.clone(),
-            pool_options,
-            options.core,
-            Connector { address, settings },
-            options.event_handler.as_ref().map(|h| h.0.clone()),
-        );
-        // No server monitoring yet: the one server is taken to be available.
-        pool.ready();
-        let affinity = GreenletPool::new(ServerPool(pool.clone()), options.affinity);
         Ok(Client {
             inner: Arc::new(Inner {
+                deployment: Deployment::start(settings),
                 options,
-                pool,
-                affinity,
-                shut_down: Default::default(),
+                shut_down: AtomicBool::new(false),
             }),
         })
     }
@@ -143,67 +153,145 @@ impl Client {
 
     /// The core running this client's I/O.
     pub fn core(&self) -> Core {
-        self.inner.options.core
+        self.inner.deployment.core()
     }
 
-    /// What the server said about itself in the handshake of a pooled connection (opening
-    /// one if none is idle).
+    /// The deployment as the monitors see it now: its type, and each server's description.
+    pub fn topology(&self) -> Topology {
+        self.inner.deployment.topology()
+    }
+
+    /// What the server said about itself in the handshake of a pooled connection to the
+    /// primary (or the one server), opening one if none is idle.
     pub fn stream_description(&self) -> Result<StreamDescription> {
-        let conn = self.check_out()?;
+        let (server, _) = self.select(topology::Operation::Write)?;
+        let conn = self.check_out(&server)?;
         Ok(conn.description().clone())
     }
 
-    /// Connection counts of the pool, for tests and reports.
+    /// Connection counts of all the client's pools, added up (the generation is the highest).
     pub fn pool_stats(&self) -> PoolStats {
-        self.inner.pool.stats()
+        let mut total = PoolStats::default();
+        for s in self.inner.deployment.servers() {
+            let p = s.pool.stats();
+            total.total += p.total;
+            total.idle += p.idle;
+            total.connecting += p.connecting;
+            total.checked_out += p.checked_out;
+            total.waiters += p.waiters;
+            total.generation = total.generation.max(p.generation);
+        }
+        total
     }
 
-    /// Shuts the client down: idle connections close now, checked-out ones when their
-    /// operation ends, callers waiting for a connection get
+    /// Connection counts of the pool for one server, if the client has one for it.
+    pub fn server_pool_stats(&self, address: &ServerAddress) -> Option<PoolStats> {
+        self.inner
+            .deployment
+            .servers()
+            .into_iter()
+            .find(|s| &s.address == address)
+            .map(|s| s.pool.stats())
+    }
+
+    /// Shuts the client down: monitors stop, idle connections close now, checked-out ones when
+    /// their operation ends, callers waiting for a connection get
     /// [`ErrorKind::PoolClosed`](crate::ErrorKind::PoolClosed), and every later operation on this
     /// client or its clones gets [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown).
     pub fn shutdown(&self) {
-        self.inner
-            .shut_down
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.inner.pool.close();
+        self.inner.shut_down.store(true, Ordering::Release);
+        self.inner.deployment.close();
     }
 
     /// Starts (or nests) a request for the calling coroutine or thread: until the guard drops,
-    /// its operations on this client share one connection. PyMongo 2.x's `start_request`,
-    /// for coroutines: the connection also goes back by itself if the coroutine ends first.
+    /// its operations on this client use one connection per server. PyMongo 2.x's
+    /// `start_request`, for coroutines: the connections also go back by themselves if the
+    /// coroutine ends first.
     pub fn start_request(&self) -> RequestGuard {
         RequestGuard {
-            _request: self.inner.affinity.start_request(),
+            _requests: self
+                .inner
+                .deployment
+                .servers()
+                .iter()
+                .map(|s| s.affinity.start_request())
+                .collect(),
         }
     }
 
     /// True when the caller is in a request (explicit, or pinned by
-    /// [`Affinity::PerCoroutine`](crate::Affinity::PerCoroutine)).
+    /// [`Affinity::PerCoroutine`](crate::Affinity::PerCoroutine)) on any server.
     pub fn in_request(&self) -> bool {
-        self.inner.affinity.in_request()
+        self.inner
+            .deployment
+            .servers()
+            .iter()
+            .any(|s| s.affinity.in_request())
     }
 
-    fn check_out(&self) -> Result<CheckedOut> {
-        if self
-            .inner
-            .shut_down
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+    fn select(&self, op: topology::Operation<'_>) -> Result<(Arc<Server>, TopologyType)> {
+        if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(ErrorKind::Shutdown.into());
         }
-        self.inner.affinity.get()
+        self.inner.deployment.select(op)
     }
 
-    /// Runs one operation: check out a connection, round trip, check `ok`, read the reply.
+    /// Checks out a connection to `server`. A failure to open one (refused, reset, a bad
+    /// handshake) is an error the SDAM rules learn from, like an operation's.
+    fn check_out(&self, server: &Arc<Server>) -> Result<CheckedOut> {
+        server.affinity.get().inspect_err(|e| {
+            let generation = server.pool.stats().generation;
+            self.inner
+                .deployment
+                .on_operation_error(server, generation, 0, e);
+        })
+    }
+
+    /// Runs one operation: select a server, check out a connection, round trip, check `ok`,
+    /// read the reply. Errors go through the SDAM rules (a network error clears that
+    /// server's pool and asks its monitor for a check).
     pub(crate) fn execute<O: Operation>(&self, mut op: O) -> Result<O::Output> {
-        let mut conn = self.check_out()?;
+        let read_preference = &self.inner.options.read_preference;
+        let selection = if op.is_read() {
+            topology::Operation::Read(read_preference)
+        } else {
+            topology::Operation::Write
+        };
+        let (server, topology_type) = self.select(selection)?;
+        let _in_flight = InFlight::new(&server);
+        let mut conn = self.check_out(&server)?;
+        // `$readPreference` travels with reads a secondary or mongos must honour; a direct
+        // connection (Single, not mongos) sends primaryPreferred so any member answers.
+        let send_read_preference = if !op.is_read() {
+            None
+        } else {
+            let mongos = conn.description().server_type == crate::ServerType::Mongos;
+            match (topology_type, read_preference.mode) {
+                (TopologyType::Single, ReadMode::Primary) if !mongos => {
+                    Some(read_preference_doc(&crate::topology::ReadPreference {
+                        mode: ReadMode::PrimaryPreferred,
+                        ..PRIMARY
+                    }))
+                }
+                (_, ReadMode::Primary) => None,
+                _ => Some(read_preference_doc(read_preference)),
+            }
+        };
         let request_id = next_request_id();
-        let monitor = self.inner.options.event_handler.as_ref().map(|h| {
-            CommandMonitor::start(&*h.0, &op, &conn, request_id, self.inner.pool.address())
-        });
+        let monitor = self
+            .inner
+            .options
+            .event_handler
+            .as_ref()
+            .map(|h| CommandMonitor::start(&*h.0, &op, &conn, request_id, &server.address));
         let result = conn
-            .round_trip(request_id, |msg| op.build(msg))
+            .round_trip(request_id, |msg| {
+                op.build(msg)?;
+                match &send_read_preference {
+                    Some(rp) => msg.append_to_body("$readPreference", rp),
+                    None => Ok(()),
+                }
+            })
             .and_then(|reply| check_ok(reply).map(|()| reply));
         let reply = match result {
             Ok(reply) => reply,
@@ -211,8 +299,12 @@ impl Client {
                 if let Some(m) = monitor {
                     m.failed(&e);
                 }
+                let generation = conn.generation();
+                let max_wire = conn.description().max_wire_version;
                 drop(conn);
-                self.handle_error(&e);
+                self.inner
+                    .deployment
+                    .on_operation_error(&server, generation, max_wire, &e);
                 return Err(e);
             }
         };
@@ -221,19 +313,34 @@ impl Client {
         }
         op.handle_response(reply)
     }
+}
 
-    /// The SDAM error rule that applies without a monitor: after a network error other than a
-    /// timeout, the server may have restarted or dropped every connection, so clear the pool
-    /// (older connections close as they are met). With no monitor to mark the server usable
-    /// again, the pool is readied at once.
-    fn handle_error(&self, e: &Error) {
-        let timeout = matches!(e.kind(), ErrorKind::Io { source, .. }
-            if matches!(source.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock));
-        if e.is_network_error() && !timeout {
-            self.inner.pool.clear();
-            self.inner.pool.ready();
-        }
+/// A read preference as the `$readPreference` field carries it.
+fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
+    let mode = match rp.mode {
+        ReadMode::Primary => "primary",
+        ReadMode::PrimaryPreferred => "primaryPreferred",
+        ReadMode::Secondary => "secondary",
+        ReadMode::SecondaryPreferred => "secondaryPreferred",
+        ReadMode::Nearest => "nearest",
+    };
+    let mut doc = bson::doc! { "mode": mode };
+    if !rp.tag_sets.is_empty() {
+        let sets: Vec<bson::Document> = rp
+            .tag_sets
+            .iter()
+            .map(|set| {
+                set.iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect()
+            })
+            .collect();
+        doc.insert("tags", sets);
     }
+    if let Some(s) = rp.max_staleness {
+        doc.insert("maxStalenessSeconds", s.as_secs() as i64);
+    }
+    doc
 }
 
 /// Emits the command events of one operation (built only when a handler is installed).
@@ -298,7 +405,11 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("core", &self.core())
-            .field("pool", &self.inner.pool)
+            .field("hosts", &self.inner.options.hosts)
+            .field(
+                "topology",
+                &self.inner.deployment.snapshot().topology_type(),
+            )
             .finish()
     }
 }

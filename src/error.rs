@@ -117,6 +117,29 @@ pub enum ErrorKind {
         address: String,
     },
 
+    /// No server suitable for the operation was found within `serverSelectionTimeoutMS`.
+    #[error(
+        "no suitable server for {operation} after {waited_ms} ms ({topology}): {}",
+        describe_servers(servers)
+    )]
+    ServerSelection {
+        /// What the server was wanted for, e.g. `a write` or `a read (secondary)`.
+        operation: String,
+        /// How long selection waited.
+        waited_ms: u64,
+        /// The deployment's type when selection gave up, e.g. `ReplicaSetNoPrimary`.
+        topology: String,
+        /// Every known server, and why it was unsuitable.
+        servers: Vec<(String, String)>,
+    },
+
+    /// A server speaks wire versions this driver cannot; no operation is attempted.
+    #[error("incompatible server: {message}")]
+    IncompatibleServer {
+        /// Which server, and which versions.
+        message: String,
+    },
+
     /// The client was shut down; no further operations are possible.
     #[error("the client has been shut down")]
     Shutdown,
@@ -127,6 +150,17 @@ pub enum ErrorKind {
         /// What happened.
         message: String,
     },
+}
+
+fn describe_servers(servers: &[(String, String)]) -> String {
+    if servers.is_empty() {
+        return "no servers known".into();
+    }
+    servers
+        .iter()
+        .map(|(a, why)| format!("{a} ({why})"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A server's `ok: 0` reply to a command.

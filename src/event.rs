@@ -1,12 +1,13 @@
 //! Monitoring: the events the driver emits, and the handler that receives them.
 //!
-//! Two families so far: CMAP events from each connection pool ([`CmapEvent`]) and command
-//! events around each command sent ([`CommandEvent`], after MongoDB's command logging and
-//! monitoring spec). Install a handler with `ClientOptions::event_handler`.
+//! Three families: CMAP events from each connection pool ([`CmapEvent`]), command events
+//! around each command sent ([`CommandEvent`], after MongoDB's command logging and
+//! monitoring spec), and SDAM events as the driver learns the deployment ([`SdamEvent`]). Install a handler with `ClientOptions::event_handler`.
 
 use std::time::Duration;
 
 pub use crate::pool::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
+pub use crate::topology::SdamEvent;
 
 use crate::error::Error;
 use crate::options::ServerAddress;
@@ -90,4 +91,7 @@ pub trait EventHandler: Send + Sync {
     fn handle_cmap_event(&self, _event: &CmapEvent) {}
     /// A command event.
     fn handle_command_event(&self, _event: &CommandEvent) {}
+    /// A topology, server or heartbeat event (SDAM monitoring). Delivered from the monitors'
+    /// coroutines or threads, and from operations whose errors change a server's state.
+    fn handle_sdam_event(&self, _event: &SdamEvent) {}
 }

@@ -132,18 +132,37 @@ both_cores!(connection_refused_names_the_address, |core| {
         .local_addr()
         .unwrap()
         .port();
-    let mut opts = ClientOptions::parse(&format!("mongodb://127.0.0.1:{port}/")).unwrap();
+    let mut opts = ClientOptions::parse(&format!(
+        "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
+    ))
+    .unwrap();
     opts.core = core;
     let client = Client::with_options(opts).unwrap();
+    let started = std::time::Instant::now();
     let err = client
         .database("admin")
         .run_command(doc! { "ping": 1 })
         .unwrap_err();
-    assert!(err.is_network_error());
+    let waited = started.elapsed();
+    // The monitor found nobody listening; selection gave up after serverSelectionTimeoutMS,
+    // naming the server and why it was unsuitable.
+    assert!(
+        matches!(err.kind(), ErrorKind::ServerSelection { .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.to_lowercase().contains("refused"), "{text}");
-    assert_eq!(client.pool_stats().total, 0, "the failed slot was released");
+    assert!(
+        waited >= std::time::Duration::from_millis(450)
+            && waited < std::time::Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(
+        client.pool_stats().total,
+        0,
+        "no pooled connection was opened"
+    );
 });
 
 both_cores!(hostname_is_resolved_off_the_worker, |core| {

@@ -65,6 +65,14 @@ both_cores!(server_without_hello_gets_legacy_is_master, |core| {
             Action::Reply(reply)
         }
         (false, "ping") => Action::Reply(doc! { "ok": 1.0 }),
+        // A monitor's later checks: the legacy name, over OP_MSG.
+        (false, "isMaster") => {
+            let mut reply = hello_reply();
+            reply.remove("isWritablePrimary");
+            reply.insert("ismaster", true);
+            reply.insert("maxWireVersion", 8);
+            Action::Reply(reply)
+        }
         other => panic!("unexpected {other:?}"),
     });
     let client = client_for(&server, core, |_| {});
@@ -75,14 +83,27 @@ both_cores!(server_without_hello_gets_legacy_is_master, |core| {
     .unwrap();
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
     assert_eq!(client.stream_description().unwrap().max_wire_version, 8);
-    assert_eq!(
-        server.commands(),
-        vec![
-            (false, "hello".into()),
-            (true, "isMaster".into()),
-            (false, "ping".into())
-        ]
-    );
+    // Every connection — the monitor's and the pooled one — asked `hello` first, then fell
+    // back to the legacy OP_QUERY isMaster; the ping went over an OP_MSG connection.
+    let log = server.log.lock().unwrap().clone();
+    let connections: std::collections::BTreeSet<usize> = log.iter().map(|r| r.connection).collect();
+    assert_eq!(connections.len(), 2, "one monitor, one pooled: {log:?}");
+    for c in connections {
+        let first: Vec<(bool, String)> = log
+            .iter()
+            .filter(|r| r.connection == c)
+            .take(2)
+            .map(|r| (r.legacy, r.command.clone()))
+            .collect();
+        assert_eq!(
+            first,
+            vec![(false, "hello".into()), (true, "isMaster".into())],
+            "connection {c}"
+        );
+    }
+    let pings: Vec<_> = log.iter().filter(|r| r.command == "ping").collect();
+    assert_eq!(pings.len(), 1);
+    assert!(!pings[0].legacy);
 });
 
 both_cores!(too_old_server_is_refused, |core| {
@@ -97,6 +118,11 @@ both_cores!(too_old_server_is_refused, |core| {
         move || ping(&c)
     })
     .unwrap_err();
+    // Judged from the monitor's hello, at once: no 30 s wait for a server that never fits.
+    assert!(
+        matches!(err.kind(), ErrorKind::IncompatibleServer { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("wire versions"), "{err}");
     assert_eq!(client.pool_stats().total, 0);
 });
@@ -126,9 +152,10 @@ both_cores!(reply_cut_short_discards_the_connection, |core| {
     })
     .unwrap();
     assert_eq!(client.pool_stats().total, 1);
+    // The monitor's connection, the half-read one, and its replacement.
     assert_eq!(
         server.connections.load(std::sync::atomic::Ordering::SeqCst),
-        2
+        3
     );
 });
 

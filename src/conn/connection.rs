@@ -63,6 +63,26 @@ impl Connection {
         address: &ServerAddress,
         settings: &ConnectSettings,
     ) -> Result<Connection> {
+        Connection::open(address, settings, false).map(|(c, _)| c)
+    }
+
+    /// Like [`connect`](Self::connect), and also returns the handshake's `hello` reply, which a
+    /// server monitor reads as its first check. The wire versions are not checked here: the
+    /// topology judges them, so that selection fails at once with the reason instead of
+    /// waiting for a server that will never qualify.
+    pub(crate) fn connect_for_monitor(
+        address: &ServerAddress,
+        settings: &ConnectSettings,
+    ) -> Result<(Connection, bson::Document)> {
+        let (conn, reply) = Connection::open(address, settings, true)?;
+        Ok((conn, reply.expect("asked for the reply")))
+    }
+
+    fn open(
+        address: &ServerAddress,
+        settings: &ConnectSettings,
+        keep_reply: bool,
+    ) -> Result<(Connection, Option<bson::Document>)> {
         let io_err = |e| Error::io(address, e);
         let addrs = runtime::resolve(
             settings.core,
@@ -89,30 +109,43 @@ impl Connection {
             rbuf: vec![0; INITIAL_READ_BUF],
             reply_len: 0,
         };
-        conn.handshake(&settings.metadata)?;
+        let reply = conn.handshake(&settings.metadata, keep_reply)?;
         conn.stream
             .set_read_timeout(settings.socket_timeout)
             .and_then(|()| conn.stream.set_write_timeout(settings.socket_timeout))
             .map_err(io_err)?;
-        Ok(conn)
+        Ok((conn, reply))
     }
 
-    fn handshake(&mut self, metadata: &bson::Document) -> Result<()> {
+    /// Introduces the driver and reads the server's limits; returns the reply as a document
+    /// when `keep_reply` — a monitor's connection, which also leaves the wire-version check
+    /// to the topology (pooled connections don't need the reply, so they don't decode it).
+    fn handshake(
+        &mut self,
+        metadata: &bson::Document,
+        keep_reply: bool,
+    ) -> Result<Option<bson::Document>> {
         let hello = hello_command(metadata);
+        let keep = |reply: &RawDocument| -> Result<Option<bson::Document>> {
+            keep_reply
+                .then(|| bson::Document::try_from(reply).map_err(Error::de))
+                .transpose()
+        };
         let reply = self.round_trip(next_request_id(), |m| m.body(&hello))?;
-        let description = match check_ok(reply) {
-            Ok(()) => StreamDescription::from_hello(reply),
+        let (description, kept) = match check_ok(reply) {
+            Ok(()) => (StreamDescription::from_hello(reply), keep(reply)?),
             Err(e) if e.code() == Some(COMMAND_NOT_FOUND) => {
                 // A server without `hello`: ask the legacy way.
                 let is_master = is_master_command(metadata);
                 let reply = self.legacy_round_trip(&is_master)?;
                 check_ok(reply)?;
-                StreamDescription::from_hello(reply)
+                (StreamDescription::from_hello(reply), keep(reply)?)
             }
             Err(e) => return Err(e),
         };
-        if description.max_wire_version < MIN_WIRE_VERSION
-            || description.min_wire_version > MAX_WIRE_VERSION
+        if !keep_reply
+            && (description.max_wire_version < MIN_WIRE_VERSION
+                || description.min_wire_version > MAX_WIRE_VERSION)
         {
             return Err(Error::protocol(
                 &self.address,
@@ -126,7 +159,7 @@ impl Connection {
             ));
         }
         self.description = description;
-        Ok(())
+        Ok(kept)
     }
 
     /// What the handshake learned.

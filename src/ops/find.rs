@@ -47,6 +47,10 @@ impl<T: DeserializeOwned> Operation for FindOne<'_, T> {
         self.db
     }
 
+    fn is_read(&self) -> bool {
+        true
+    }
+
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         msg.body(&FindOneBody {
             find: self.coll,

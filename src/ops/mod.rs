@@ -36,6 +36,12 @@ pub(crate) trait Operation {
     /// The database the command runs against (for monitoring).
     fn database(&self) -> &str;
 
+    /// True for reads: they go where the read preference says, and may carry
+    /// `$readPreference`. Everything else goes to the primary (or the one server).
+    fn is_read(&self) -> bool {
+        false
+    }
+
     /// Writes the command body (and any document sequences) into `msg`.
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>;
 

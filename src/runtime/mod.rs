@@ -9,8 +9,7 @@
 //! | resolve a name  | `getaddrinfo` on a helper OS thread     | `getaddrinfo` in place       |
 //! | connect         | `may::net::TcpStream` (yields on I/O)  | `std::net::TcpStream`        |
 //! | spawn work      | a may coroutine with a sized stack     | an OS thread                 |
-//! | sleep           | `may::coroutine::sleep`                | `std::thread::sleep`         |
-//! | wait / notify   | `may::sync::Blocker`                   | a parking_lot condvar        |
+//! | wait / notify  | `may::sync::Blocker` (timeouts >= 1 ms) | a parking_lot condvar        |
 //!
 //! The coroutine core's primitives also work from a plain OS thread (they block that thread),
 //! which is what lets one client serve coroutines and threads at the same time. The threaded
@@ -54,7 +53,6 @@ impl Core {
 /// Stack size for the driver's own background coroutines. may's default of 32 KiB is enough
 /// for the driver's paths (they decode lazily), but background work may decode whole replies,
 /// so it gets room on purpose.
-#[allow(dead_code)] // first user: server monitoring (topology issue)
 pub(crate) const BACKGROUND_STACK: usize = 128 * 1024;
 
 /// Connects to the first of `addrs` that accepts within `timeout` each, with TCP_NODELAY and
@@ -76,7 +74,6 @@ pub(crate) fn connect(core: Core, addrs: &[SocketAddr], timeout: Duration) -> io
 
 /// Runs `f` in the background: a coroutine or an OS thread. Detached; `f` reports its own
 /// outcome.
-#[allow(dead_code)] // first user: server monitoring (topology issue); tested below
 pub(crate) fn spawn<F>(core: Core, name: &str, f: F) -> io::Result<()>
 where
     F: FnOnce() + Send + 'static,
@@ -98,15 +95,6 @@ where
     }
 }
 
-/// Sleeps without blocking a may worker (coroutine core) or the plain way (threaded core).
-#[allow(dead_code)] // first user: server monitoring (topology issue); tested below
-pub(crate) fn sleep(core: Core, d: Duration) {
-    match core {
-        Core::Coroutine => may::coroutine::sleep(d),
-        Core::Threaded => std::thread::sleep(d),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -124,7 +112,9 @@ mod tests {
             let p = parker.clone();
             let started = Instant::now();
             spawn(core, "seam-test", move || {
-                sleep(core, Duration::from_millis(30));
+                // A sleep is a park nobody unparks: it times out.
+                let nap = Parker::new(core);
+                assert_eq!(nap.park(Some(Duration::from_millis(30))), Wake::TimedOut);
                 p.unpark();
             })
             .unwrap();
@@ -140,5 +130,26 @@ mod tests {
             lonely.unpark();
             assert_eq!(lonely.park(Some(Duration::from_millis(20))), Wake::Notified);
         }
+    }
+
+    /// may's blocker hangs forever when parked with a timeout under 1 ms (measured on
+    /// 0.3.51); the parker must still time out, in a coroutine and on a thread.
+    #[test]
+    fn sub_millisecond_and_zero_timeouts_still_time_out() {
+        may::config().set_worker_pin(false);
+        let check = || {
+            for t in [
+                Duration::ZERO,
+                Duration::from_micros(50),
+                Duration::from_micros(900),
+            ] {
+                let p = Parker::new(Core::Coroutine);
+                let started = Instant::now();
+                assert_eq!(p.park(Some(t)), Wake::TimedOut, "{t:?}");
+                assert!(started.elapsed() < Duration::from_secs(1), "{t:?}");
+            }
+        };
+        may::go!(check).join().unwrap();
+        check();
     }
 }

@@ -10,6 +10,9 @@ use parking_lot::{Condvar, Mutex};
 
 use super::Core;
 
+/// The shortest timeout may's blocker honours (see [`Parker::park`]).
+const MIN_MAY_PARK: Duration = Duration::from_millis(1);
+
 /// How a park ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
@@ -48,7 +51,10 @@ impl Parker {
     /// Waits until unparked or until `timeout` passes.
     pub(crate) fn park(&self, timeout: Option<Duration>) -> Wake {
         match self {
-            Parker::May(b) => match b.park(timeout) {
+            // may 0.3.51's blocker never times out when asked to wait less than a
+            // millisecond (zero included): the park just hangs until someone unparks. A
+            // deadline's last sliver is exactly such a wait, so round it up.
+            Parker::May(b) => match b.park(timeout.map(|t| t.max(MIN_MAY_PARK))) {
                 Ok(()) => Wake::Notified,
                 Err(may::coroutine::ParkError::Timeout) => Wake::TimedOut,
                 Err(may::coroutine::ParkError::Canceled) => Wake::Cancelled,

@@ -71,6 +71,8 @@ pub struct OpMsgBuilder<'a> {
     /// Offset of the open sequence's size field, if a sequence is open.
     open_sequence: Option<usize>,
     has_body: bool,
+    /// Offset of the body document, once written.
+    body_at: Option<usize>,
 }
 
 impl<'a> OpMsgBuilder<'a> {
@@ -85,6 +87,7 @@ impl<'a> OpMsgBuilder<'a> {
             limits,
             open_sequence: None,
             has_body: false,
+            body_at: None,
         }
     }
 
@@ -94,11 +97,39 @@ impl<'a> OpMsgBuilder<'a> {
         self.close_sequence();
         self.out.push(0);
         let max = self.limits.max_bson_object_size + COMMAND_OVERHEAD;
+        let at = self.out.len();
         if let Err(e) = put_document(self.out, command, max) {
             self.out.pop();
             return Err(e);
         }
         self.has_body = true;
+        self.body_at = Some(at);
+        Ok(())
+    }
+
+    /// Appends one field to the body written by [`body`](Self::body), wherever later sections
+    /// put it. For fields the executor adds to any command (`$readPreference`); the body's
+    /// length is patched and the size limit checked again.
+    pub fn append_to_body(&mut self, key: &str, value: &bson::Document) -> Result<(), WireError> {
+        let Some(at) = self.body_at else {
+            return Err(WireError::BodyCount(0));
+        };
+        let len = read_i32(self.out, at)? as usize;
+        let mut element = Vec::new();
+        put_document(&mut element, &bson::doc! { key: value.clone() }, usize::MAX)?;
+        // A one-field document is length(4) + element + NUL(1): keep the element only.
+        let element = &element[4..element.len() - 1];
+        let new_len = len + element.len();
+        let max = self.limits.max_bson_object_size + COMMAND_OVERHEAD;
+        if new_len > max {
+            return Err(WireError::DocumentTooLarge { size: new_len, max });
+        }
+        let end = at + len - 1; // before the body's closing NUL
+        self.out.splice(end..end, element.iter().copied());
+        self.out[at..at + 4].copy_from_slice(&(new_len as i32).to_le_bytes());
+        if let Some(seq) = &mut self.open_sequence {
+            *seq += element.len();
+        }
         Ok(())
     }
 

@@ -63,6 +63,56 @@ fn op_msg_sequence_before_body_and_two_sequences() {
 }
 
 #[test]
+fn a_field_appended_to_the_body_lands_in_it_whatever_follows() {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    b.body(&doc! { "find": "c", "$db": "d" }).unwrap();
+    b.begin_sequence("a").unwrap();
+    b.push(&doc! { "n": 1 }).unwrap();
+    // Appended while the sequence after the body is still open, and again after it closed.
+    b.append_to_body("$readPreference", &doc! { "mode": "secondary" })
+        .unwrap();
+    b.push(&doc! { "n": 2 }).unwrap();
+    b.begin_sequence("b").unwrap();
+    b.append_to_body("extra", &doc! { "x": 1 }).unwrap();
+    b.finish(1, 0).unwrap();
+    let msg = OpMsg::parse_message(&buf).unwrap();
+    assert_eq!(msg.body.get_str("find").unwrap(), "c");
+    assert_eq!(
+        msg.body
+            .get_document("$readPreference")
+            .unwrap()
+            .get_str("mode")
+            .unwrap(),
+        "secondary"
+    );
+    assert_eq!(
+        msg.body
+            .get_document("extra")
+            .unwrap()
+            .get_i32("x")
+            .unwrap(),
+        1
+    );
+    let seqs: Vec<(String, usize)> = msg
+        .sequences()
+        .map(|s| (s.identifier.to_string(), s.documents().count()))
+        .collect();
+    assert_eq!(seqs, vec![("a".into(), 2), ("b".into(), 0)]);
+
+    // Without a body there is nothing to append to; past the size limit is refused.
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), small_limits());
+    assert!(b.append_to_body("k", &doc! {}).is_err());
+    b.body(&doc! { "ping": 1 }).unwrap();
+    let big = doc! { "s": "x".repeat(64 * 1024) };
+    assert!(matches!(
+        b.append_to_body("k", &big),
+        Err(WireError::DocumentTooLarge { .. })
+    ));
+}
+
+#[test]
 fn op_msg_flags_round_trip() {
     for flags in [
         MsgFlags::MORE_TO_COME,

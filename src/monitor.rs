@@ -1,0 +1,180 @@
+//! Server monitors: one background task per server, checking it with `hello`.
+//!
+//! This is the I/O half of SDAM. Each monitor owns one dedicated connection (never pooled, so
+//! a busy pool cannot delay a heartbeat), sends `hello` every `heartbeatFrequencyMS`, times
+//! the round trip, and hands the reply — or the failure — to the [`Deployment`], which applies
+//! the spec's rules and wakes operations waiting in server selection.
+//!
+//! In the coroutine core a monitor is a may coroutine: a thousand-member deployment costs a
+//! thousand small stacks, not a thousand threads. In the threaded core it is an OS thread.
+//! Either way it waits on a [`Parker`] made in its own context, so an operation that wants a
+//! fresh look at the deployment (no suitable server, or an error that marked a server
+//! Unknown) can wake it early — but never more often than every 500 ms
+//! (`minHeartbeatFrequencyMS`), so a burst of failing operations cannot flood a server.
+//!
+//! FerretDB sends no `topologyVersion`, so only the polling protocol is implemented: no
+//! streaming `hello`, no `awaitedTimeMS`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bson::{Document, doc};
+use parking_lot::Mutex;
+
+use crate::conn::Connection;
+use crate::conn::check_ok;
+use crate::conn::connection::ConnectSettings;
+use crate::deployment::Deployment;
+use crate::error::{Error, Result};
+use crate::options::ServerAddress;
+use crate::runtime::{self, Core, Parker, Wake};
+use crate::wire::next_request_id;
+
+/// The spec's floor between two checks of one server, however often they are requested.
+pub(crate) const MIN_HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// The handle through which the deployment steers a monitor.
+#[derive(Default)]
+pub(crate) struct MonitorControl {
+    stop: AtomicBool,
+    check_requested: AtomicBool,
+    /// Set by the monitor once it runs: a parker must be made where it parks.
+    parker: Mutex<Option<Arc<Parker>>>,
+}
+
+impl MonitorControl {
+    /// Asks for a check as soon as the 500 ms floor allows.
+    pub(crate) fn request_check(&self) {
+        self.check_requested.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Ends the monitor after its current check (its connection closes as it exits).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(p) = &*self.parker.lock() {
+            p.unpark();
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// Starts monitoring `address` in the background.
+pub(crate) fn start(
+    deployment: Weak<Deployment>,
+    address: ServerAddress,
+    control: Arc<MonitorControl>,
+    core: Core,
+    settings: ConnectSettings,
+    heartbeat: Duration,
+) {
+    let name = format!("may_mongo-monitor-{address}");
+    let monitor = Monitor {
+        deployment,
+        address,
+        control,
+        core,
+        settings,
+        heartbeat,
+        conn: None,
+    };
+    if let Err(e) = runtime::spawn(core, &name, move || monitor.run()) {
+        // Without a monitor the server stays Unknown and selection times out naming it.
+        eprintln!("may_mongo: could not start {name}: {e}");
+    }
+}
+
+struct Monitor {
+    deployment: Weak<Deployment>,
+    address: ServerAddress,
+    control: Arc<MonitorControl>,
+    core: Core,
+    settings: ConnectSettings,
+    heartbeat: Duration,
+    conn: Option<Connection>,
+}
+
+impl Monitor {
+    fn run(mut self) {
+        let parker = Arc::new(Parker::new(self.core));
+        *self.control.parker.lock() = Some(parker.clone());
+        while !self.control.stopped() {
+            self.control.check_requested.store(false, Ordering::Release);
+            let started = Instant::now();
+            let Some(deployment) = self.deployment.upgrade() else {
+                return; // the client is gone
+            };
+            deployment.heartbeat_started(&self.address);
+            let had_conn = self.conn.is_some();
+            let mut outcome = self.check();
+            // The spec's one immediate retry: a known server whose established monitoring
+            // connection failed may simply have dropped that one socket.
+            if outcome.is_err() && had_conn && deployment.is_known(&self.address) {
+                outcome = self.check();
+            }
+            deployment.on_check(&self.address, outcome, started.elapsed());
+            drop(deployment); // don't keep the client alive while sleeping
+            if !self.wait(&parker, started) {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps until the next heartbeat or an allowed early check; false when told to stop (or
+    /// cancelled).
+    fn wait(&self, parker: &Parker, started: Instant) -> bool {
+        let next = started + self.heartbeat;
+        let earliest = started + MIN_HEARTBEAT;
+        loop {
+            if self.control.stopped() {
+                return false;
+            }
+            let now = Instant::now();
+            let requested = self.control.check_requested.load(Ordering::Acquire);
+            if now >= next || (requested && now >= earliest) {
+                return true;
+            }
+            let until = if requested { earliest.min(next) } else { next };
+            if parker.park(Some(until - now)) == Wake::Cancelled {
+                return false;
+            }
+        }
+    }
+
+    /// One check: the handshake on a new connection, or `hello` on the established one. A
+    /// failed check drops the connection; the next check opens a new one.
+    fn check(&mut self) -> Result<Document> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let (conn, reply) = Connection::connect_for_monitor(&self.address, &self.settings)?;
+                self.conn = Some(conn);
+                return Ok(reply);
+            }
+        };
+        // Servers that answered `helloOk` know `hello`; older ones only the legacy name.
+        let command = if conn.description().hello_ok {
+            doc! { "hello": 1, "$db": "admin" }
+        } else {
+            doc! { "isMaster": 1, "$db": "admin" }
+        };
+        let reply = conn
+            .round_trip(next_request_id(), |m| m.body(&command))
+            .and_then(|raw| {
+                check_ok(raw)?;
+                Document::try_from(raw).map_err(Error::de)
+            });
+        if reply.is_err() {
+            self.conn = None;
+        }
+        reply
+    }
+}
