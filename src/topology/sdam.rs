@@ -648,11 +648,12 @@ impl Topology {
     fn recompute(&mut self) {
         self.compatibility_error = None;
         for (a, s) in &self.servers {
-            // A load balancer is never checked by a monitor: its wire versions come from each
-            // connection's handshake instead.
+            // Only servers we have heard from have wire versions: not Unknown ones, not a
+            // PossiblePrimary (another member named it), and not a load balancer (never
+            // checked by a monitor; each connection's handshake tells instead).
             if matches!(
                 s.server_type,
-                ServerType::Unknown | ServerType::LoadBalancer
+                ServerType::Unknown | ServerType::PossiblePrimary | ServerType::LoadBalancer
             ) {
                 continue;
             }

@@ -1,0 +1,308 @@
+//! A scripted three-member replica set, for topology behaviour one real server cannot show:
+//! discovery of members missing from the seed list, a step-down, and reads routed by tag sets.
+//!
+//! Each member is a [`MockServer`] that answers `hello`/`isMaster` from a shared script state
+//! (who is primary, the election id), answers `find` with its own name so a test can see who
+//! served it, and refuses writes with `NotWritablePrimary` (10107) unless it is the primary —
+//! what a real secondary does. No CRUD semantics are being tested here.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bson::{Document, doc, oid::ObjectId};
+use common::mock::{Action, MockServer, Request};
+use may_mongo::{Client, ClientOptions, Core, ErrorKind, ReadMode, ServerType, TopologyType};
+
+const TAGS: [&str; 3] = ["ny", "sf", "sf2"];
+
+struct ReplicaSet {
+    members: Vec<MockServer>,
+    /// Which member is primary now.
+    primary: Arc<AtomicUsize>,
+    /// Bumped by each election, so electionIds increase.
+    term: Arc<AtomicUsize>,
+}
+
+impl ReplicaSet {
+    /// Three members; member `primary` starts as the primary.
+    fn start(primary: usize) -> ReplicaSet {
+        let hosts: Arc<Mutex<Vec<String>>> = Arc::default();
+        let primary = Arc::new(AtomicUsize::new(primary));
+        let term = Arc::new(AtomicUsize::new(1));
+        let members = (0..3)
+            .map(|i| {
+                let (hosts, primary, term) = (hosts.clone(), primary.clone(), term.clone());
+                MockServer::start(move |req, _| {
+                    member_script(i, req, &hosts.lock().unwrap(), &primary, &term)
+                })
+            })
+            .collect::<Vec<_>>();
+        *hosts.lock().unwrap() = members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.port))
+            .collect();
+        ReplicaSet {
+            members,
+            primary,
+            term,
+        }
+    }
+
+    fn host(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.members[i].port)
+    }
+
+    /// The old primary steps down and `new` is elected.
+    fn elect(&self, new: usize) {
+        self.term.fetch_add(1, Ordering::SeqCst);
+        self.primary.store(new, Ordering::SeqCst);
+    }
+
+    /// How many requests named `command` member `i` has seen.
+    fn count(&self, i: usize, command: &str) -> usize {
+        self.members[i]
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.command == command)
+            .count()
+    }
+}
+
+fn member_script(
+    me: usize,
+    req: &Request,
+    hosts: &[String],
+    primary: &AtomicUsize,
+    term: &AtomicUsize,
+) -> Action {
+    let is_primary = primary.load(Ordering::SeqCst) == me;
+    match req.command.as_str() {
+        "hello" | "isMaster" | "ismaster" => {
+            let mut election = [0u8; 12];
+            election[11] = term.load(Ordering::SeqCst) as u8;
+            let mut reply = doc! {
+                "helloOk": true,
+                "isWritablePrimary": is_primary,
+                "secondary": !is_primary,
+                "setName": "rs",
+                "setVersion": 1,
+                "hosts": hosts.to_vec(),
+                "me": hosts.get(me).cloned().unwrap_or_default(),
+                "tags": { "dc": TAGS[me] },
+                "maxBsonObjectSize": 16 * 1024 * 1024,
+                "maxMessageSizeBytes": 48_000_000,
+                "maxWriteBatchSize": 100_000,
+                "minWireVersion": 0,
+                "maxWireVersion": 21,
+                "ok": 1.0,
+            };
+            if let Some(p) = hosts.get(primary.load(Ordering::SeqCst)) {
+                reply.insert("primary", p.clone());
+            }
+            if is_primary {
+                reply.insert("electionId", ObjectId::from_bytes(election));
+            }
+            Action::Reply(reply)
+        }
+        "insert" if !is_primary => Action::Reply(doc! {
+            "ok": 0.0, "code": 10107, "codeName": "NotWritablePrimary", "errmsg": "not primary",
+        }),
+        "insert" => Action::Reply(doc! { "ok": 1.0, "n": 1 }),
+        "find" => Action::Reply(doc! {
+            "ok": 1.0,
+            "cursor": { "id": 0i64, "ns": "db.c", "firstBatch": [ { "member": me as i32 } ] },
+        }),
+        _ => Action::Reply(doc! { "ok": 1.0 }),
+    }
+}
+
+fn client(uri: &str, core: Core) -> Client {
+    common::init();
+    let mut opts = ClientOptions::parse(uri).unwrap();
+    opts.core = core;
+    Client::with_options(opts).unwrap()
+}
+
+fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static) -> T {
+    match core {
+        Core::Coroutine => may::go!(f).join().unwrap(),
+        Core::Threaded => f(),
+    }
+}
+
+fn insert(c: &Client, n: i32) -> may_mongo::Result<()> {
+    let c = c.clone();
+    run_on(c.core(), move || {
+        c.database("db")
+            .collection::<Document>("c")
+            .insert_one(doc! { "n": n })
+            .map(drop)
+    })
+}
+
+fn who_reads(c: &Client) -> i32 {
+    let c = c.clone();
+    run_on(c.core(), move || {
+        c.database("db")
+            .collection::<Document>("c")
+            .find_one(doc! {})
+            .unwrap()
+            .unwrap()
+            .get_i32("member")
+            .unwrap()
+    })
+}
+
+both_cores!(members_missing_from_the_seed_list_are_discovered, |core| {
+    let rs = ReplicaSet::start(1);
+    // Seed with member 0 only: a secondary.
+    let c = client(&format!("mongodb://{}/?replicaSet=rs", rs.host(0)), core);
+    insert(&c, 1).unwrap();
+    let t = c.topology();
+    assert_eq!(
+        t.topology_type,
+        TopologyType::ReplicaSetWithPrimary,
+        "{t:#?}"
+    );
+    assert_eq!(t.servers.len(), 3, "all three members known: {t:#?}");
+    assert_eq!(rs.count(1, "insert"), 1, "the write went to the primary");
+    assert_eq!(rs.count(0, "insert") + rs.count(2, "insert"), 0);
+    // Every member got a monitor: each answered at least one check.
+    for i in 0..3 {
+        assert!(
+            rs.count(i, "hello") + rs.count(i, "isMaster") >= 1,
+            "member {i}"
+        );
+    }
+});
+
+both_cores!(after_a_step_down_writes_go_to_the_new_primary, |core| {
+    let rs = ReplicaSet::start(0);
+    let c = client(
+        &format!(
+            "mongodb://{},{},{}/?replicaSet=rs&heartbeatFrequencyMS=500&serverSelectionTimeoutMS=5000",
+            rs.host(0),
+            rs.host(1),
+            rs.host(2)
+        ),
+        core,
+    );
+    insert(&c, 1).unwrap();
+    assert_eq!(rs.count(0, "insert"), 1);
+
+    rs.elect(2);
+    // Writes go on; the first may reach the old primary before any monitor has seen the
+    // election, and gets NotWritablePrimary — which marks it Unknown and asks for a check.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut refused = 0;
+    loop {
+        match insert(&c, 2) {
+            Ok(()) if rs.count(2, "insert") > 0 => break,
+            Ok(()) => {}
+            Err(e) => {
+                assert_eq!(e.code(), Some(10107), "{e}");
+                refused += 1;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes never reached the new primary"
+        );
+    }
+    assert!(
+        refused <= 1,
+        "the not-primary error was learnt from: {refused} refusals"
+    );
+    let t = c.topology();
+    let primary = &t.servers[&may_mongo::ServerAddress::parse(&rs.host(2)).unwrap()];
+    assert_eq!(primary.server_type, ServerType::RsPrimary, "{t:#?}");
+    let old = &t.servers[&may_mongo::ServerAddress::parse(&rs.host(0)).unwrap()];
+    assert_ne!(old.server_type, ServerType::RsPrimary, "{t:#?}");
+    // And they keep going there.
+    let before = rs.count(2, "insert");
+    for n in 0..5 {
+        insert(&c, 10 + n).unwrap();
+    }
+    assert_eq!(rs.count(2, "insert"), before + 5);
+});
+
+both_cores!(secondary_reads_honour_tag_sets, |core| {
+    let rs = ReplicaSet::start(0);
+    let seeds = format!("{},{},{}", rs.host(0), rs.host(1), rs.host(2));
+    // First tag set matches nobody, the second matches member 1 only.
+    let c = client(
+        &format!(
+            "mongodb://{seeds}/?replicaSet=rs&readPreference=secondary&readPreferenceTags=dc:mars&readPreferenceTags=dc:sf"
+        ),
+        core,
+    );
+    assert_eq!(c.options().read_preference.mode, ReadMode::Secondary);
+    for _ in 0..20 {
+        assert_eq!(who_reads(&c), 1);
+    }
+    // The read preference travelled with each find, for the member to honour.
+    let finds: Vec<Document> = rs.members[1]
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.command == "find")
+        .map(|r| r.body.get_document("$readPreference").unwrap().clone())
+        .collect();
+    assert_eq!(finds.len(), 20);
+    assert_eq!(
+        finds[0],
+        doc! { "mode": "secondary", "tags": [ { "dc": "mars" }, { "dc": "sf" } ] }
+    );
+
+    // Without tags, secondary reads spread over both secondaries (power of two choices in
+    // the latency window) and never reach the primary.
+    let c = client(
+        &format!("mongodb://{seeds}/?replicaSet=rs&readPreference=secondary&localThresholdMS=1000"),
+        core,
+    );
+    // Selection takes the first suitable server it can; wait until the monitors know both
+    // secondaries, so the spread is a choice between them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c
+        .topology()
+        .servers
+        .values()
+        .filter(|s| s.server_type == ServerType::RsSecondary)
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{:#?}", c.topology());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut seen = [0; 3];
+    for _ in 0..60 {
+        seen[who_reads(&c) as usize] += 1;
+    }
+    assert_eq!(seen[0], 0, "the primary served a secondary read: {seen:?}");
+    assert!(seen[1] > 0 && seen[2] > 0, "{seen:?}");
+
+    // A tag set nobody has: no suitable server, a clear error after the timeout.
+    let c = client(
+        &format!(
+            "mongodb://{seeds}/?replicaSet=rs&readPreference=secondary&readPreferenceTags=dc:mars&serverSelectionTimeoutMS=300"
+        ),
+        core,
+    );
+    let err = run_on(core, move || {
+        c.database("db")
+            .collection::<Document>("c")
+            .find_one(doc! {})
+            .unwrap_err()
+    });
+    assert!(
+        matches!(err.kind(), ErrorKind::ServerSelection { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("RSSecondary"), "{err}");
+});
