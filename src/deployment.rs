@@ -581,7 +581,7 @@ fn last_write_ms(reply: &Document) -> Option<i64> {
 
 /// A random index below `n`, for the power of two choices. A shared splitmix64 counter: no
 /// thread-local (coroutines migrate between threads), one atomic add per draw.
-fn random_below(n: usize) -> usize {
+pub(crate) fn random_below(n: usize) -> usize {
     static STATE: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
     let mut z = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

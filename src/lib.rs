@@ -58,6 +58,7 @@ mod monitor;
 mod ops;
 mod options;
 mod runtime;
+pub mod srv;
 pub mod topology;
 pub mod uri;
 

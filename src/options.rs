@@ -218,6 +218,27 @@ impl ClientOptions {
     /// driver supports them.
     pub fn parse(uri: &str) -> Result<ClientOptions> {
         let cs = ConnectionString::parse(uri)?;
+        let cs = if cs.srv {
+            crate::srv::resolve_seedlist(cs, &crate::srv::Resolver::system()?, Core::Coroutine)?
+        } else {
+            cs
+        };
+        ClientOptions::from_connection_string(cs)
+    }
+
+    /// Like [`parse`](Self::parse), with the name servers `mongodb+srv://` asks given
+    /// rather than read from `/etc/resolv.conf`.
+    pub fn parse_with_resolver(
+        uri: &str,
+        resolver: &crate::srv::Resolver,
+    ) -> Result<ClientOptions> {
+        let cs =
+            crate::srv::resolve_seedlist(ConnectionString::parse(uri)?, resolver, Core::Coroutine)?;
+        ClientOptions::from_connection_string(cs)
+    }
+
+    /// Options from a parsed connection string whose SRV name (if any) is already resolved.
+    fn from_connection_string(cs: ConnectionString) -> Result<ClientOptions> {
         let mut opts = ClientOptions {
             default_database: cs.database.clone(),
             warnings: cs.warnings.clone(),
@@ -228,9 +249,6 @@ impl ClientOptions {
                 "{what} is not supported by this driver yet"
             )))
         };
-        if cs.srv {
-            return unsupported("mongodb+srv://");
-        }
         if cs.credential.is_some() {
             return unsupported("authentication (credentials or authMechanism)");
         }
@@ -322,7 +340,14 @@ impl ClientOptions {
                         level: Some(level.clone()),
                     });
                 }
+                ("tls" | "ssl", OptionValue::Bool(true)) if cs.srv => {
+                    return unsupported(
+                        "TLS (mongodb+srv:// turns it on unless the string says tls=false)",
+                    );
+                }
                 ("tls" | "ssl", OptionValue::Bool(true)) => return unsupported("TLS"),
+                // Used while resolving the SRV name.
+                ("srvservicename" | "srvmaxhosts", _) if cs.srv => {}
                 ("tls" | "ssl", OptionValue::Bool(false)) => {}
                 ("loadbalanced", OptionValue::Bool(true)) => return unsupported("loadBalanced"),
                 ("proxyhost", _) => return unsupported("a SOCKS5 proxy"),
@@ -386,7 +411,6 @@ mod tests {
             ("mongodb://h/?appName", "key=value"),
             ("mongodb://u:secret@h/", "authentication"),
             ("mongodb://h/?tls=true", "TLS"),
-            ("mongodb+srv://h.example.com/", "mongodb+srv"),
         ] {
             let e = ClientOptions::parse(uri).unwrap_err();
             assert!(matches!(e.kind(), ErrorKind::InvalidUri { .. }), "{uri}");

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub(crate) use parker::{Parker, Wake};
-pub(crate) use resolve::resolve;
+pub(crate) use resolve::{off_worker, resolve};
 pub use stream::Stream;
 
 /// Which core runs a client's I/O and background work. Chosen per client in its options.

@@ -30,25 +30,16 @@ pub(crate) fn resolve(
             Ok((host.as_str(), port).to_socket_addrs()?.collect())
         }
     };
-    let addrs = if core == Core::Coroutine && may::coroutine::is_coroutine() {
-        let (tx, rx) = may::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("may_mongo-resolve".into())
-            .spawn(move || {
-                let _ = tx.send(lookup());
-            })?;
-        rx.recv_timeout(timeout).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "resolving {host} took longer than {} ms",
-                    timeout.as_millis()
-                ),
-            )
-        })??
-    } else {
-        lookup()?
-    };
+    let addrs = off_worker(core, timeout, lookup).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "resolving {host} took longer than {} ms",
+                timeout.as_millis()
+            ),
+        ),
+        _ => e,
+    })?;
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -56,4 +47,26 @@ pub(crate) fn resolve(
         ));
     }
     Ok(addrs)
+}
+
+/// Runs a blocking call (`getaddrinfo`, a DNS exchange) where it cannot stall a may worker:
+/// from a coroutine of the coroutine core, on a short-lived OS thread while the coroutine
+/// parks on a may channel for at most `timeout`; from a plain thread, in place.
+pub(crate) fn off_worker<T: Send + 'static>(
+    core: Core,
+    timeout: Duration,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    if core == Core::Coroutine && may::coroutine::is_coroutine() {
+        let (tx, rx) = may::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("may_mongo-resolve".into())
+            .spawn(move || {
+                let _ = tx.send(f());
+            })?;
+        rx.recv_timeout(timeout.max(Duration::from_millis(1)))
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "lookup timed out"))?
+    } else {
+        f()
+    }
 }
