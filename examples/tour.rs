@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut failures = 0;
+    let mut topologies = Vec::new();
     for core in [Core::Coroutine, Core::Threaded] {
         reset_peak_rss();
         let mut opts = ClientOptions::parse(&uri)?;
@@ -92,7 +93,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             connections
         );
         db.run_command(doc! { "dropDatabase": 1 })?;
+        // What this core's monitor found (one per server: a coroutine, resp. a thread).
+        let t = client.topology();
+        let servers: Vec<String> = t
+            .servers
+            .iter()
+            .map(|(a, s)| format!("{a} {}", s.server_type.spec_name()))
+            .collect();
+        topologies.push(format!(
+            "{:<10} {:?}: {}",
+            core.name(),
+            t.topology_type,
+            servers.join(", ")
+        ));
         client.shutdown();
+    }
+    println!("\ntopology as each client's monitors saw it:");
+    for t in topologies {
+        println!("{t}");
     }
     println!(
         "\npeak RSS is the whole process (driver, tasks, runtime), reset before each core.\n\

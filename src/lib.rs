@@ -30,9 +30,11 @@
 //!
 //! ## Layers, bottom up
 //! - [`wire`]: the wire protocol, sans-IO (bytes in, bytes out).
-//! - `runtime`: the small seam between the cores (connect, spawn, sleep, wait/notify).
+//! - `runtime`: the small seam between the cores (connect, spawn, wait/notify, off-worker lookups).
 //! - `conn`: one connection — handshake and request/reply round trip.
 //! - [`pool`]: the CMAP connection pool (FIFO hand-off, generations, events).
+//! - [`topology`] (sans-IO SDAM rules and server selection), `monitor` (one per server) and
+//!   `deployment` (the live topology, a pool per server, selection that waits).
 //! - `ops`: one struct per command, `build` + `handle_response`.
 //! - [`Client`], [`Database`], [`Collection`]: the blocking API.
 //!
