@@ -46,6 +46,33 @@ impl ServerType {
         }
     }
 
+    /// The SDAM spec's reading of a `hello` reply: `msg` is its `msg` field, `in_set` says
+    /// whether it has a `setName`, `flag(k)` whether boolean field `k` is true. Shared by the
+    /// connection handshake and the topology, so both always agree.
+    pub(crate) fn from_hello(
+        msg: Option<&str>,
+        in_set: bool,
+        flag: impl Fn(&str) -> bool,
+    ) -> ServerType {
+        if msg == Some("isdbgrid") {
+            ServerType::Mongos
+        } else if flag("isreplicaset") {
+            ServerType::RsGhost
+        } else if !in_set {
+            ServerType::Standalone
+        } else if flag("isWritablePrimary") || flag("ismaster") {
+            ServerType::RsPrimary
+        } else if flag("hidden") {
+            ServerType::RsOther
+        } else if flag("secondary") {
+            ServerType::RsSecondary
+        } else if flag("arbiterOnly") {
+            ServerType::RsArbiter
+        } else {
+            ServerType::RsOther
+        }
+    }
+
     /// The type for a spec name.
     pub fn from_spec_name(name: &str) -> Option<ServerType> {
         [
@@ -97,23 +124,8 @@ impl StreamDescription {
     pub fn from_hello(reply: &RawDocument) -> StreamDescription {
         let flag = |k: &str| matches!(reply.get(k), Ok(Some(RawBsonRef::Boolean(true))));
         let set_name = reply.get_str("setName").ok().map(str::to_string);
-        let server_type = if reply.get_str("msg").ok() == Some("isdbgrid") {
-            ServerType::Mongos
-        } else if flag("isreplicaset") {
-            ServerType::RsGhost
-        } else if set_name.is_some() {
-            if flag("isWritablePrimary") || flag("ismaster") {
-                ServerType::RsPrimary
-            } else if flag("secondary") {
-                ServerType::RsSecondary
-            } else if flag("arbiterOnly") {
-                ServerType::RsArbiter
-            } else {
-                ServerType::RsOther
-            }
-        } else {
-            ServerType::Standalone
-        };
+        let server_type =
+            ServerType::from_hello(reply.get_str("msg").ok(), set_name.is_some(), flag);
         let sasl_supported_mechs = get_strings(reply, "saslSupportedMechs");
         StreamDescription {
             server_type,

@@ -131,25 +131,7 @@ impl ServerState {
                 .unwrap_or_default()
         };
         s.set_name = r.get_str("setName").ok().map(str::to_string);
-        s.server_type = if r.get_str("msg").ok() == Some("isdbgrid") {
-            ServerType::Mongos
-        } else if flag("isreplicaset") {
-            ServerType::RsGhost
-        } else if s.set_name.is_some() {
-            if flag("isWritablePrimary") || flag("ismaster") {
-                ServerType::RsPrimary
-            } else if flag("hidden") {
-                ServerType::RsOther
-            } else if flag("secondary") {
-                ServerType::RsSecondary
-            } else if flag("arbiterOnly") {
-                ServerType::RsArbiter
-            } else {
-                ServerType::RsOther
-            }
-        } else {
-            ServerType::Standalone
-        };
+        s.server_type = ServerType::from_hello(r.get_str("msg").ok(), s.set_name.is_some(), flag);
         s.set_version = num("setVersion");
         s.election_id = r.get_object_id("electionId").ok();
         s.hosts = addresses("hosts");
