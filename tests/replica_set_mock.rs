@@ -306,3 +306,60 @@ both_cores!(secondary_reads_honour_tag_sets, |core| {
     );
     assert!(err.to_string().contains("RSSecondary"), "{err}");
 });
+
+both_cores!(
+    mongos_routers_form_a_sharded_topology_and_get_the_read_preference,
+    |core| {
+        // Two mongos routers: `msg: isdbgrid` in hello. Finds answer with the router's number.
+        let routers: Vec<MockServer> = (0..2)
+            .map(|me| {
+                MockServer::start(move |req, _| match req.command.as_str() {
+                    "hello" | "isMaster" => Action::Reply(doc! {
+                        "isWritablePrimary": true, "msg": "isdbgrid", "helloOk": true,
+                        "minWireVersion": 0, "maxWireVersion": 21, "ok": 1.0,
+                    }),
+                    "find" => Action::Reply(doc! {
+                        "ok": 1.0,
+                        "cursor": { "id": 0i64, "ns": "db.c", "firstBatch": [ { "member": me } ] },
+                    }),
+                    _ => Action::Reply(doc! { "ok": 1.0, "n": 1 }),
+                })
+            })
+            .collect();
+        let seeds = format!(
+            "127.0.0.1:{},127.0.0.1:{}",
+            routers[0].port, routers[1].port
+        );
+        let finds = |r: &MockServer| -> Vec<Option<Document>> {
+            r.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|q| q.command == "find")
+                .map(|q| q.body.get_document("$readPreference").ok().cloned())
+                .collect()
+        };
+
+        // The default (primary) read preference is not sent to mongos.
+        let c = client(&format!("mongodb://{seeds}/?localThresholdMS=1000"), core);
+        for _ in 0..20 {
+            who_reads(&c);
+        }
+        assert_eq!(c.topology().topology_type, TopologyType::Sharded);
+        let sent: Vec<_> = routers.iter().flat_map(finds).collect();
+        assert_eq!(sent.len(), 20);
+        assert!(sent.iter().all(Option::is_none), "{sent:?}");
+
+        // Any other mode is, for the router to apply to the shards.
+        let c = client(
+            &format!("mongodb://{seeds}/?readPreference=nearest&readPreferenceTags=dc:ny"),
+            core,
+        );
+        who_reads(&c);
+        let sent: Vec<_> = routers.iter().flat_map(finds).flatten().collect();
+        assert_eq!(
+            sent,
+            vec![doc! { "mode": "nearest", "tags": [ { "dc": "ny" } ] }]
+        );
+    }
+);
