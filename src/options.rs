@@ -30,7 +30,9 @@ pub struct ServerAddress {
 
 impl fmt::Display for ServerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
+        if self.is_unix_socket() {
+            f.write_str(&self.host)
+        } else if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
             write!(f, "{}:{}", self.host, self.port)
@@ -39,8 +41,25 @@ impl fmt::Display for ServerAddress {
 }
 
 impl ServerAddress {
-    /// The same address with the host lower-cased (host names compare case-insensitively).
+    /// A Unix domain socket: `host` is the socket's path (it starts with `/`), `port` is 0.
+    pub fn unix_socket(path: &str) -> ServerAddress {
+        ServerAddress {
+            host: path.to_string(),
+            port: 0,
+        }
+    }
+
+    /// True for a Unix domain socket's address.
+    pub fn is_unix_socket(&self) -> bool {
+        self.host.starts_with('/')
+    }
+
+    /// The same address with the host lower-cased (host names compare case-insensitively;
+    /// a socket path does not).
     pub fn lowercase(&self) -> ServerAddress {
+        if self.is_unix_socket() {
+            return self.clone();
+        }
         ServerAddress {
             host: self.host.to_ascii_lowercase(),
             port: self.port,
@@ -214,7 +233,7 @@ impl ClientOptions {
     /// follows). Options the specs say to ignore with a warning — unknown keys, values of the
     /// wrong type, repeated keys, options this driver recognises but does not act on yet — are
     /// listed in [`warnings`](Self::warnings). Options that would be unsafe to ignore
-    /// (credentials, TLS, SRV, load balancing, proxies, Unix sockets) are refused until the
+    /// (credentials, TLS, load balancing, proxies) are refused until the
     /// driver supports them.
     pub fn parse(uri: &str) -> Result<ClientOptions> {
         let cs = ConnectionString::parse(uri)?;
@@ -259,9 +278,7 @@ impl ClientOptions {
                     host: host.clone(),
                     port: port.unwrap_or(27017),
                 }),
-                HostSpec::Unix { path } => {
-                    return unsupported(&format!("the Unix domain socket {path}"));
-                }
+                HostSpec::Unix { path } => opts.hosts.push(ServerAddress::unix_socket(path)),
             }
         }
         let ms = |v: i64| Duration::from_millis(v as u64);

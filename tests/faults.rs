@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::run_on;
+
 use std::time::{Duration, Instant};
 
 use bson::doc;
@@ -16,14 +18,6 @@ fn client_for(server: &MockServer, core: Core, tweak: impl FnOnce(&mut ClientOpt
     opts.connect_timeout = Duration::from_secs(5);
     tweak(&mut opts);
     Client::with_options(opts).unwrap()
-}
-
-/// Runs `f` the way a user of `core` would: in a coroutine, or on this thread.
-fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static) -> T {
-    match core {
-        Core::Coroutine => may::go!(f).join().unwrap(),
-        Core::Threaded => f(),
-    }
 }
 
 fn ping(client: &Client) -> may_mongo::Result<bson::Document> {

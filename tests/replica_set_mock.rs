@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::run_on;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -126,13 +128,6 @@ fn client(uri: &str, core: Core) -> Client {
     let mut opts = ClientOptions::parse(uri).unwrap();
     opts.core = core;
     Client::with_options(opts).unwrap()
-}
-
-fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static) -> T {
-    match core {
-        Core::Coroutine => may::go!(f).join().unwrap(),
-        Core::Threaded => f(),
-    }
 }
 
 fn insert(c: &Client, n: i32) -> may_mongo::Result<()> {

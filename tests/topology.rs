@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::run_on;
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -37,14 +39,6 @@ fn client(uri: &str, core: Core, handler: Option<Arc<Events>>) -> Client {
         opts.event_handler = Some(h.into());
     }
     Client::with_options(opts).unwrap()
-}
-
-/// Runs `f` the way a user of `core` would: in a coroutine, or on this thread.
-fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static) -> T {
-    match core {
-        Core::Coroutine => may::go!(f).join().unwrap(),
-        Core::Threaded => f(),
-    }
 }
 
 /// Insert then read back one document, on the calling coroutine or thread.

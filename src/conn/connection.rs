@@ -84,15 +84,18 @@ impl Connection {
         keep_reply: bool,
     ) -> Result<(Connection, Option<bson::Document>)> {
         let io_err = |e| Error::io(address, e);
-        let addrs = runtime::resolve(
-            settings.core,
-            &address.host,
-            address.port,
-            settings.connect_timeout,
-        )
-        .map_err(io_err)?;
-        let stream =
-            runtime::connect(settings.core, &addrs, settings.connect_timeout).map_err(io_err)?;
+        let stream = if address.is_unix_socket() {
+            runtime::connect_unix(settings.core, &address.host).map_err(io_err)?
+        } else {
+            let addrs = runtime::resolve(
+                settings.core,
+                &address.host,
+                address.port,
+                settings.connect_timeout,
+            )
+            .map_err(io_err)?;
+            runtime::connect(settings.core, &addrs, settings.connect_timeout).map_err(io_err)?
+        };
         // The handshake is part of connecting: bound it by the connect timeout.
         stream
             .set_read_timeout(Some(settings.connect_timeout))

@@ -8,6 +8,7 @@
 //! |-----------------|----------------------------------------|-----------------------------|
 //! | resolve a name  | `getaddrinfo` on a helper OS thread     | `getaddrinfo` in place       |
 //! | connect         | `may::net::TcpStream` (yields on I/O)  | `std::net::TcpStream`        |
+//! | connect (Unix)  | `may::os::unix::net::UnixStream`       | `std::os::unix::net::UnixStream` |
 //! | spawn work      | a may coroutine with a sized stack     | an OS thread                 |
 //! | wait / notify  | `may::sync::Blocker` (timeouts >= 1 ms) | a parking_lot condvar        |
 //!
@@ -70,6 +71,14 @@ pub(crate) fn connect(core: Core, addrs: &[SocketAddr], timeout: Duration) -> io
         }
     }
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no addresses to try")))
+}
+
+/// Connects to a Unix domain socket (a local connect: it succeeds or fails at once).
+pub(crate) fn connect_unix(core: Core, path: &str) -> io::Result<Stream> {
+    match core {
+        Core::Coroutine => may::os::unix::net::UnixStream::connect(path).map(Stream::MayUnix),
+        Core::Threaded => std::os::unix::net::UnixStream::connect(path).map(Stream::StdUnix),
+    }
 }
 
 /// Runs `f` in the background: a coroutine or an OS thread. Detached; `f` reports its own

@@ -1,7 +1,8 @@
-//! The byte stream under a connection: a may socket or a std socket.
+//! The byte stream under a connection: a may socket or a std socket, TCP or Unix domain.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
@@ -14,20 +15,43 @@ pub enum Stream {
     May(may::net::TcpStream),
     /// A std socket (threaded core).
     Std(std::net::TcpStream),
+    /// A may Unix domain socket (coroutine core).
+    MayUnix(may::os::unix::net::UnixStream),
+    /// A std Unix domain socket (threaded core).
+    StdUnix(std::os::unix::net::UnixStream),
+}
+
+/// The same call on whichever socket a stream holds.
+macro_rules! each {
+    ($stream:expr, $s:ident => $e:expr) => {
+        match $stream {
+            Stream::May($s) => $e,
+            Stream::Std($s) => $e,
+            Stream::MayUnix($s) => $e,
+            Stream::StdUnix($s) => $e,
+        }
+    };
 }
 
 impl Stream {
-    fn std(&self) -> &std::net::TcpStream {
+    /// The file descriptor, for socket options and shutdown.
+    fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Stream::May(s) => s.inner(),
-            Stream::Std(s) => s,
+            Stream::May(s) => s.inner().as_fd(),
+            Stream::Std(s) => s.as_fd(),
+            Stream::MayUnix(s) => s.inner().as_fd(),
+            Stream::StdUnix(s) => s.as_fd(),
         }
     }
 
     /// TCP_NODELAY (requests are small and latency-bound) and keepalive (to notice a dead peer
-    /// on an idle pooled connection), set through socket2.
+    /// on an idle pooled connection), set through socket2. Unix sockets need neither.
     pub(crate) fn configure(&self) -> io::Result<()> {
-        let sock = SockRef::from(self.std());
+        if matches!(self, Stream::MayUnix(_) | Stream::StdUnix(_)) {
+            return Ok(());
+        }
+        let fd = self.fd();
+        let sock = SockRef::from(&fd);
         sock.set_tcp_nodelay(true)?;
         sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(120)))?;
         Ok(())
@@ -35,51 +59,36 @@ impl Stream {
 
     /// Bounds every read (`socketTimeoutMS`); `None` waits forever.
     pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::May(s) => s.set_read_timeout(t),
-            Stream::Std(s) => s.set_read_timeout(t),
-        }
+        each!(self, s => s.set_read_timeout(t))
     }
 
     /// Bounds every write.
     pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::May(s) => s.set_write_timeout(t),
-            Stream::Std(s) => s.set_write_timeout(t),
-        }
+        each!(self, s => s.set_write_timeout(t))
     }
 
     /// Shuts both directions; used when a connection is discarded.
     pub(crate) fn shutdown(&self) {
-        let _ = self.std().shutdown(Shutdown::Both);
+        let _ = SockRef::from(&self.fd()).shutdown(Shutdown::Both);
     }
 }
 
 impl Read for Stream {
     #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::May(s) => s.read(buf),
-            Stream::Std(s) => s.read(buf),
-        }
+        each!(self, s => s.read(buf))
     }
 }
 
 impl Write for Stream {
     #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::May(s) => s.write(buf),
-            Stream::Std(s) => s.write(buf),
-        }
+        each!(self, s => s.write(buf))
     }
 
     #[inline]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::May(s) => s.write_vectored(bufs),
-            Stream::Std(s) => s.write_vectored(bufs),
-        }
+        each!(self, s => s.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -62,3 +62,11 @@ macro_rules! both_cores {
         }
     };
 }
+
+/// Runs `f` the way a user of `core` would: in a coroutine, or on this thread.
+pub fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static) -> T {
+    match core {
+        Core::Coroutine => may::go!(f).join().unwrap(),
+        Core::Threaded => f(),
+    }
+}
