@@ -31,7 +31,7 @@ use crate::conn::connection::{ConnectSettings, Connector};
 use crate::conn::{Connection, ServerType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::EventHandler;
-use crate::monitor::{self, MonitorControl};
+use crate::monitor::{Monitor, MonitorControl};
 use crate::options::{Affinity, ServerAddress};
 use crate::pool::{Pool, PoolOptions, Pooled};
 use crate::runtime::{Core, Parker, Wake};
@@ -243,14 +243,15 @@ impl Deployment {
         // even when operations may (socketTimeoutMS unset).
         let mut monitor_settings = s.connect.clone();
         monitor_settings.socket_timeout = Some(s.connect.connect_timeout);
-        monitor::start(
-            weak.clone(),
-            address.clone(),
-            control.clone(),
-            s.core,
-            monitor_settings,
-            s.heartbeat,
-        );
+        Monitor {
+            deployment: weak.clone(),
+            address: address.clone(),
+            control: control.clone(),
+            core: s.core,
+            settings: monitor_settings,
+            heartbeat: s.heartbeat,
+        }
+        .start();
         Arc::new(Server {
             address: address.clone(),
             affinity: GreenletPool::new(ServerPool(pool.clone()), s.affinity),

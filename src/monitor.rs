@@ -67,43 +67,30 @@ impl MonitorControl {
     }
 }
 
-/// Starts monitoring `address` in the background.
-pub(crate) fn start(
-    deployment: Weak<Deployment>,
-    address: ServerAddress,
-    control: Arc<MonitorControl>,
-    core: Core,
-    settings: ConnectSettings,
-    heartbeat: Duration,
-) {
-    let name = format!("may_mongo-monitor-{address}");
-    let monitor = Monitor {
-        deployment,
-        address,
-        control,
-        core,
-        settings,
-        heartbeat,
-        conn: None,
-    };
-    if let Err(e) = runtime::spawn(core, &name, move || monitor.run()) {
-        // Without a monitor the server stays Unknown and selection times out naming it.
-        eprintln!("may_mongo: could not start {name}: {e}");
-    }
-}
-
-struct Monitor {
-    deployment: Weak<Deployment>,
-    address: ServerAddress,
-    control: Arc<MonitorControl>,
-    core: Core,
-    settings: ConnectSettings,
-    heartbeat: Duration,
-    conn: Option<Connection>,
+/// One server's monitor, before it starts.
+pub(crate) struct Monitor {
+    pub(crate) deployment: Weak<Deployment>,
+    pub(crate) address: ServerAddress,
+    pub(crate) control: Arc<MonitorControl>,
+    pub(crate) core: Core,
+    pub(crate) settings: ConnectSettings,
+    pub(crate) heartbeat: Duration,
 }
 
 impl Monitor {
-    fn run(mut self) {
+    /// Starts monitoring in the background: a coroutine or a thread, per core.
+    pub(crate) fn start(self) {
+        let name = format!("may_mongo-monitor-{}", self.address);
+        if let Err(e) = runtime::spawn(self.core, &name, move || self.run(None)) {
+            // Without a monitor the server stays Unknown and selection times out naming it.
+            eprintln!("may_mongo: could not start {name}: {e}");
+        }
+    }
+}
+
+impl Monitor {
+    /// The monitor's life; `conn` is its dedicated connection once open.
+    fn run(self, mut conn: Option<Connection>) {
         let parker = Arc::new(Parker::new(self.core));
         *self.control.parker.lock() = Some(parker.clone());
         while !self.control.stopped() {
@@ -113,12 +100,12 @@ impl Monitor {
                 return; // the client is gone
             };
             deployment.heartbeat_started(&self.address);
-            let had_conn = self.conn.is_some();
-            let mut outcome = self.check();
+            let had_conn = conn.is_some();
+            let mut outcome = self.check(&mut conn);
             // The spec's one immediate retry: a known server whose established monitoring
             // connection failed may simply have dropped that one socket.
             if outcome.is_err() && had_conn && deployment.is_known(&self.address) {
-                outcome = self.check();
+                outcome = self.check(&mut conn);
             }
             deployment.on_check(&self.address, outcome, started.elapsed());
             drop(deployment); // don't keep the client alive while sleeping
@@ -151,12 +138,12 @@ impl Monitor {
 
     /// One check: the handshake on a new connection, or `hello` on the established one. A
     /// failed check drops the connection; the next check opens a new one.
-    fn check(&mut self) -> Result<Document> {
-        let conn = match &mut self.conn {
+    fn check(&self, slot: &mut Option<Connection>) -> Result<Document> {
+        let conn = match slot {
             Some(conn) => conn,
             None => {
                 let (conn, reply) = Connection::connect_for_monitor(&self.address, &self.settings)?;
-                self.conn = Some(conn);
+                *slot = Some(conn);
                 return Ok(reply);
             }
         };
@@ -173,7 +160,7 @@ impl Monitor {
                 Document::try_from(raw).map_err(Error::de)
             });
         if reply.is_err() {
-            self.conn = None;
+            *slot = None;
         }
         reply
     }
