@@ -15,7 +15,7 @@ use crate::options::{ClientOptions, ServerAddress};
 use crate::pool::{PoolOptions, PoolStats};
 use crate::runtime::Core;
 use crate::topology::{self, ReadMode, Topology, TopologyType};
-use crate::wire::next_request_id;
+use crate::wire::{BodyField, next_request_id};
 use greenlet_pool::{Lease, Request};
 
 /// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
@@ -43,6 +43,10 @@ struct Inner {
     options: ClientOptions,
     deployment: Arc<Deployment>,
     shut_down: AtomicBool,
+    /// `$readPreference` fields, encoded once: the client's own (when not primary), and the
+    /// `primaryPreferred` a direct connection sends for primary reads.
+    read_preference_field: Option<BodyField>,
+    primary_preferred_field: BodyField,
 }
 
 impl Drop for Inner {
@@ -123,11 +127,26 @@ impl Client {
             selection_timeout: options.server_selection_timeout,
             handler: options.event_handler.as_ref().map(|h| h.0.clone()),
         };
+        let field = |rp: &crate::topology::ReadPreference| {
+            BodyField::new("$readPreference", &read_preference_doc(rp)).map_err(|e| {
+                Error::invalid_argument(format!("read preference cannot be encoded: {e}"))
+            })
+        };
+        let read_preference_field = match options.read_preference.mode {
+            ReadMode::Primary => None,
+            _ => Some(field(&options.read_preference)?),
+        };
+        let primary_preferred_field = field(&crate::topology::ReadPreference {
+            mode: ReadMode::PrimaryPreferred,
+            ..PRIMARY
+        })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 deployment: Deployment::start(settings),
                 options,
                 shut_down: AtomicBool::new(false),
+                read_preference_field,
+                primary_preferred_field,
             }),
         })
     }
@@ -261,20 +280,18 @@ impl Client {
         let _in_flight = InFlight::new(&server);
         let mut conn = self.check_out(&server)?;
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
-        // connection (Single, not mongos) sends primaryPreferred so any member answers.
+        // connection (Single, not mongos) sends primaryPreferred so any member answers. Both
+        // fields were encoded when the client was made: here they are only copied in.
+        let inner = &*self.inner;
         let send_read_preference = if !op.is_read() {
             None
         } else {
             let mongos = conn.description().server_type == crate::ServerType::Mongos;
             match (topology_type, read_preference.mode) {
                 (TopologyType::Single, ReadMode::Primary) if !mongos => {
-                    Some(read_preference_doc(&crate::topology::ReadPreference {
-                        mode: ReadMode::PrimaryPreferred,
-                        ..PRIMARY
-                    }))
+                    Some(&inner.primary_preferred_field)
                 }
-                (_, ReadMode::Primary) => None,
-                _ => Some(read_preference_doc(read_preference)),
+                _ => inner.read_preference_field.as_ref(),
             }
         };
         let request_id = next_request_id();
@@ -287,8 +304,8 @@ impl Client {
         let result = conn
             .round_trip(request_id, |msg| {
                 op.build(msg)?;
-                match &send_read_preference {
-                    Some(rp) => msg.append_to_body("$readPreference", rp),
+                match send_read_preference {
+                    Some(field) => msg.append_to_body(field),
                     None => Ok(()),
                 }
             })

@@ -167,12 +167,14 @@ both_cores!(members_missing_from_the_seed_list_are_discovered, |core| {
     assert_eq!(t.servers.len(), 3, "all three members known: {t:#?}");
     assert_eq!(rs.count(1, "insert"), 1, "the write went to the primary");
     assert_eq!(rs.count(0, "insert") + rs.count(2, "insert"), 0);
-    // Every member got a monitor: each answered at least one check.
+    // Every member got a monitor: each answers a check soon (the write needed only the
+    // primary's, so the others may still be connecting).
+    let deadline = Instant::now() + Duration::from_secs(5);
     for i in 0..3 {
-        assert!(
-            rs.count(i, "hello") + rs.count(i, "isMaster") >= 1,
-            "member {i}"
-        );
+        while rs.count(i, "hello") + rs.count(i, "isMaster") == 0 {
+            assert!(Instant::now() < deadline, "member {i} was never checked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 });
 
@@ -356,5 +358,35 @@ both_cores!(
             sent,
             vec![doc! { "mode": "nearest", "tags": [ { "dc": "ny" } ] }]
         );
+    }
+);
+
+both_cores!(
+    a_direct_connection_reads_from_a_secondary_with_primary_preferred,
+    |core| {
+        let rs = ReplicaSet::start(0);
+        // Member 2 is a secondary; a direct connection talks to it and to nobody else.
+        let c = client(
+            &format!("mongodb://{}/?directConnection=true", rs.host(2)),
+            core,
+        );
+        assert_eq!(who_reads(&c), 2);
+        assert_eq!(c.topology().topology_type, TopologyType::Single);
+        assert_eq!(
+            c.topology().servers.len(),
+            1,
+            "no discovery on a direct connection"
+        );
+        let sent: Vec<Document> = rs.members[2]
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.command == "find")
+            .map(|r| r.body.get_document("$readPreference").unwrap().clone())
+            .collect();
+        // The default read preference is primary; sent as primaryPreferred so a secondary answers.
+        assert_eq!(sent, vec![doc! { "mode": "primaryPreferred" }]);
+        assert_eq!(rs.count(0, "find") + rs.count(1, "find"), 0);
     }
 );

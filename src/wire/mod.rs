@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 pub use header::{HEADER_LEN, Header, OpCode};
 pub use legacy::{OpQuery, OpReply, encode_op_query, encode_op_reply};
-pub use op_msg::{DocumentSequence, MsgFlags, OpMsg, OpMsgBuilder};
+pub use op_msg::{BodyField, DocumentSequence, MsgFlags, OpMsg, OpMsgBuilder};
 
 /// The default `maxBsonObjectSize` before a handshake says otherwise (16 MiB).
 pub const DEFAULT_MAX_BSON_OBJECT_SIZE: usize = 16 * 1024 * 1024;

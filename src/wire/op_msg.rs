@@ -110,15 +110,12 @@ impl<'a> OpMsgBuilder<'a> {
     /// Appends one field to the body written by [`body`](Self::body), wherever later sections
     /// put it. For fields the executor adds to any command (`$readPreference`); the body's
     /// length is patched and the size limit checked again.
-    pub fn append_to_body(&mut self, key: &str, value: &bson::Document) -> Result<(), WireError> {
+    pub fn append_to_body(&mut self, field: &BodyField) -> Result<(), WireError> {
         let Some(at) = self.body_at else {
             return Err(WireError::BodyCount(0));
         };
         let len = read_i32(self.out, at)? as usize;
-        let mut element = Vec::new();
-        put_document(&mut element, &bson::doc! { key: value.clone() }, usize::MAX)?;
-        // A one-field document is length(4) + element + NUL(1): keep the element only.
-        let element = &element[4..element.len() - 1];
+        let element = field.0.as_slice();
         let new_len = len + element.len();
         let max = self.limits.max_bson_object_size + COMMAND_OVERHEAD;
         if new_len > max {
@@ -206,6 +203,21 @@ impl<'a> OpMsgBuilder<'a> {
             self.out[end..].copy_from_slice(&crc.to_le_bytes());
         }
         Ok(len)
+    }
+}
+
+/// One body field, encoded once (a BSON element: type, name, value), to be appended to many
+/// commands with [`OpMsgBuilder::append_to_body`] at the cost of a copy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BodyField(Vec<u8>);
+
+impl BodyField {
+    /// Encodes `key: value`.
+    pub fn new(key: &str, value: &bson::Document) -> Result<BodyField, WireError> {
+        let mut doc = Vec::new();
+        put_document(&mut doc, &bson::doc! { key: value.clone() }, usize::MAX)?;
+        // A one-field document is length(4) + element + NUL(1): keep the element only.
+        Ok(BodyField(doc[4..doc.len() - 1].to_vec()))
     }
 }
 

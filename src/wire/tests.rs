@@ -70,11 +70,12 @@ fn a_field_appended_to_the_body_lands_in_it_whatever_follows() {
     b.begin_sequence("a").unwrap();
     b.push(&doc! { "n": 1 }).unwrap();
     // Appended while the sequence after the body is still open, and again after it closed.
-    b.append_to_body("$readPreference", &doc! { "mode": "secondary" })
+    b.append_to_body(&BodyField::new("$readPreference", &doc! { "mode": "secondary" }).unwrap())
         .unwrap();
     b.push(&doc! { "n": 2 }).unwrap();
     b.begin_sequence("b").unwrap();
-    b.append_to_body("extra", &doc! { "x": 1 }).unwrap();
+    b.append_to_body(&BodyField::new("extra", &doc! { "x": 1 }).unwrap())
+        .unwrap();
     b.finish(1, 0).unwrap();
     let msg = OpMsg::parse_message(&buf).unwrap();
     assert_eq!(msg.body.get_str("find").unwrap(), "c");
@@ -103,11 +104,12 @@ fn a_field_appended_to_the_body_lands_in_it_whatever_follows() {
     // Without a body there is nothing to append to; past the size limit is refused.
     let mut buf = Vec::new();
     let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), small_limits());
-    assert!(b.append_to_body("k", &doc! {}).is_err());
+    let empty = BodyField::new("k", &doc! {}).unwrap();
+    assert!(b.append_to_body(&empty).is_err());
     b.body(&doc! { "ping": 1 }).unwrap();
     let big = doc! { "s": "x".repeat(64 * 1024) };
     assert!(matches!(
-        b.append_to_body("k", &big),
+        b.append_to_body(&BodyField::new("k", &big).unwrap()),
         Err(WireError::DocumentTooLarge { .. })
     ));
 }
