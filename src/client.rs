@@ -39,7 +39,7 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     options: ClientOptions,
     deployment: Arc<Deployment>,
     shut_down: AtomicBool,
@@ -47,6 +47,8 @@ struct Inner {
     /// `primaryPreferred` a direct connection sends for primary reads.
     read_preference_field: Option<BodyField>,
     primary_preferred_field: BodyField,
+    /// Where dropped cursors are queued for `killCursors` by a background task.
+    reaper: may::sync::mpsc::Sender<crate::cursor::Kill>,
 }
 
 impl Drop for Inner {
@@ -140,20 +142,63 @@ impl Client {
             mode: ReadMode::PrimaryPreferred,
             ..PRIMARY
         })?;
+        let core = options.core;
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak| Inner {
                 deployment: Deployment::start(settings),
                 options,
                 shut_down: AtomicBool::new(false),
                 read_preference_field,
                 primary_preferred_field,
+                reaper: crate::cursor::start_reaper(core, weak.clone()),
             }),
         })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Client {
+        Client { inner }
+    }
+
+    /// Queues a server cursor for `killCursors` in the background (no I/O on the caller).
+    pub(crate) fn queue_kill(&self, kill: crate::cursor::Kill) {
+        let _ = self.inner.reaper.send(kill);
     }
 
     /// A handle to database `name` (no I/O).
     pub fn database(&self, name: &str) -> Database {
         Database::new(self.clone(), name)
+    }
+
+    /// Every database's description (`listDatabases`: name, sizeOnDisk, empty).
+    pub fn list_databases(&self) -> Result<Vec<bson::Document>> {
+        let op = crate::ops::Command::write(
+            "listDatabases",
+            "admin",
+            bson::doc! { "listDatabases": 1 },
+            |r| {
+                let dbs = r
+                    .get_array("databases")
+                    .map_err(|_| crate::ops::malformed_reply("listDatabases", "no databases"))?;
+                dbs.into_iter()
+                    .map(|d| {
+                        d.ok()
+                            .and_then(|d| d.as_document())
+                            .ok_or_else(|| crate::ops::malformed_reply("listDatabases", "entry"))
+                            .and_then(|d| bson::Document::try_from(d).map_err(Error::de))
+                    })
+                    .collect()
+            },
+        );
+        self.execute(op)
+    }
+
+    /// Every database's name.
+    pub fn list_database_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .list_databases()?
+            .iter()
+            .filter_map(|d| d.get_str("name").ok().map(str::to_string))
+            .collect())
     }
 
     /// The database named in the connection string's path, if any.
@@ -269,20 +314,35 @@ impl Client {
     /// Runs one operation: select a server, check out a connection, round trip, check `ok`,
     /// read the reply. Errors go through the SDAM rules (a network error clears that
     /// server's pool and asks its monitor for a check).
-    pub(crate) fn execute<O: Operation>(&self, mut op: O) -> Result<O::Output> {
-        let read_preference = &self.inner.options.read_preference;
-        let selection = if op.is_read() {
-            topology::Operation::Read(read_preference)
-        } else {
-            topology::Operation::Write
+    pub(crate) fn execute<O: Operation>(&self, op: O) -> Result<O::Output> {
+        self.execute_on(op, None).map(|(output, _)| output)
+    }
+
+    /// Runs `op` on `server` when given — a cursor's getMore and killCursors must reach the
+    /// server holding the cursor — or else on a selected one, and returns the server too.
+    pub(crate) fn execute_on<O: Operation>(
+        &self,
+        mut op: O,
+        server: Option<Arc<Server>>,
+    ) -> Result<(O::Output, Arc<Server>)> {
+        // An operation's own read preference (rare) is cloned and encoded here; the client's
+        // was encoded once, at creation.
+        let own = op.read_preference().cloned();
+        let read_preference = own.as_ref().unwrap_or(&self.inner.options.read_preference);
+        let (server, topology_type) = match server {
+            Some(s) => (s, TopologyType::Unknown),
+            None => self.select(if op.is_read() {
+                topology::Operation::Read(read_preference)
+            } else {
+                topology::Operation::Write
+            })?,
         };
-        let (server, topology_type) = self.select(selection)?;
-        let _in_flight = InFlight::new(&server);
+        let in_flight = InFlight::new(&server);
         let mut conn = self.check_out(&server)?;
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
-        // connection (Single, not mongos) sends primaryPreferred so any member answers. Both
-        // fields were encoded when the client was made: here they are only copied in.
+        // connection (Single, not mongos) sends primaryPreferred so any member answers.
         let inner = &*self.inner;
+        let own_field;
         let send_read_preference = if !op.is_read() {
             None
         } else {
@@ -290,6 +350,13 @@ impl Client {
             match (topology_type, read_preference.mode) {
                 (TopologyType::Single, ReadMode::Primary) if !mongos => {
                     Some(&inner.primary_preferred_field)
+                }
+                (_, ReadMode::Primary) => None,
+                _ if own.is_some() => {
+                    own_field =
+                        BodyField::new("$readPreference", &read_preference_doc(read_preference))
+                            .map_err(|e| Error::invalid_argument(e.to_string()))?;
+                    Some(&own_field)
                 }
                 _ => inner.read_preference_field.as_ref(),
             }
@@ -328,7 +395,10 @@ impl Client {
         if let Some(m) = monitor {
             m.succeeded();
         }
-        op.handle_response(reply)
+        let output = op.handle_response(reply)?;
+        drop(conn);
+        drop(in_flight);
+        Ok((output, server))
     }
 }
 

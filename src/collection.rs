@@ -1,16 +1,53 @@
-//! A typed collection handle.
+//! A typed collection handle and its CRUD operations.
+//!
+//! Every method is blocking-style: in a may coroutine it parks the coroutine on I/O, on a plain
+//! thread it blocks the thread. Read preference, read concern and write concern are inherited
+//! client → database → collection, and each level can override them (`with_*`).
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use bson::Document;
+use bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Client;
-use crate::error::Result;
-use crate::ops::{FindOne, InsertOne, InsertOneResult};
+use crate::concern::{ReadConcern, WriteConcern};
+use crate::crud_types::*;
+use crate::cursor::{Cursor, CursorSpec, CursorType};
+use crate::error::{BulkWriteFailure, Error, ErrorKind, Result, WriteError};
+use crate::ops::{Command, FindOne, InsertBatch, InsertOne, InsertOneResult, read_write_reply};
+use crate::topology::ReadPreference;
+
+/// Read preference and concerns, as inherited by a database or collection handle.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settings {
+    pub(crate) read_preference: Option<ReadPreference>,
+    pub(crate) read_concern: Option<ReadConcern>,
+    pub(crate) write_concern: Option<WriteConcern>,
+}
+
+impl Settings {
+    /// Adds `readConcern` to a read command when one is set.
+    pub(crate) fn read_concern_into(&self, body: &mut Document) {
+        if let Some(rc) = self
+            .read_concern
+            .as_ref()
+            .filter(|rc| !rc.is_server_default())
+        {
+            body.insert("readConcern", rc.to_document());
+        }
+    }
+
+    /// The `writeConcern` to send, when one is set.
+    pub(crate) fn write_concern_doc(&self) -> Option<Document> {
+        self.write_concern
+            .as_ref()
+            .filter(|wc| !wc.is_server_default())
+            .map(WriteConcern::to_document)
+    }
+}
 
 /// A handle to one collection whose documents are `T`: any `Serialize` type for writes, any
 /// `DeserializeOwned` type for reads, or [`Document`] for untyped use. Cheap to clone.
@@ -18,17 +55,13 @@ pub struct Collection<T> {
     client: Client,
     db: Arc<str>,
     name: Arc<str>,
+    settings: Arc<Settings>,
     _doc: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Collection<T> {
     fn clone(&self) -> Self {
-        Collection {
-            client: self.client.clone(),
-            db: self.db.clone(),
-            name: self.name.clone(),
-            _doc: PhantomData,
-        }
+        self.clone_with_type()
     }
 }
 
@@ -39,11 +72,12 @@ impl<T> std::fmt::Debug for Collection<T> {
 }
 
 impl<T> Collection<T> {
-    pub(crate) fn new(client: Client, db: Arc<str>, name: &str) -> Self {
+    pub(crate) fn new(client: Client, db: Arc<str>, name: &str, settings: Arc<Settings>) -> Self {
         Collection {
             client,
             db,
             name: name.into(),
+            settings,
             _doc: PhantomData,
         }
     }
@@ -64,7 +98,323 @@ impl<T> Collection<T> {
             client: self.client.clone(),
             db: self.db.clone(),
             name: self.name.clone(),
+            settings: self.settings.clone(),
             _doc: PhantomData,
+        }
+    }
+
+    /// This collection with another read preference for its reads.
+    pub fn with_read_preference(&self, rp: ReadPreference) -> Collection<T> {
+        self.with(|s| s.read_preference = Some(rp))
+    }
+
+    /// This collection with another read concern.
+    pub fn with_read_concern(&self, rc: ReadConcern) -> Collection<T> {
+        self.with(|s| s.read_concern = Some(rc))
+    }
+
+    /// This collection with another write concern.
+    pub fn with_write_concern(&self, wc: WriteConcern) -> Collection<T> {
+        self.with(|s| s.write_concern = Some(wc))
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Settings)) -> Collection<T> {
+        let mut settings = (*self.settings).clone();
+        f(&mut settings);
+        Collection {
+            settings: Arc::new(settings),
+            ..self.clone()
+        }
+    }
+
+    /// A read command on this collection, with its read concern and preference.
+    fn read<'a, O>(
+        &'a self,
+        name: &'static str,
+        mut body: Document,
+        handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
+    ) -> Result<O> {
+        self.settings.read_concern_into(&mut body);
+        self.client.execute(Command::read(
+            name,
+            &self.db,
+            body,
+            self.settings.read_preference.as_ref(),
+            handle,
+        ))
+    }
+
+    /// A write command on this collection, with its write concern.
+    fn write<'a, O>(
+        &'a self,
+        name: &'static str,
+        mut body: Document,
+        handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
+    ) -> Result<O> {
+        if let Some(wc) = self.settings.write_concern_doc() {
+            body.insert("writeConcern", wc);
+        }
+        self.client
+            .execute(Command::write(name, &self.db, body, handle))
+    }
+
+    /// A cursor command (`find`, `aggregate`, `listIndexes`): the first batch arrives with the
+    /// reply; the cursor fetches the rest from the same server.
+    fn cursor<U>(
+        &self,
+        name: &'static str,
+        mut body: Document,
+        read: bool,
+        spec: CursorSpec,
+    ) -> Result<Cursor<U>> {
+        self.settings.read_concern_into(&mut body);
+        let keep = |reply: &RawDocument| -> Result<RawDocumentBuf> { Ok(reply.to_owned()) };
+        let op = if read {
+            Command::read(
+                name,
+                &self.db,
+                body,
+                self.settings.read_preference.as_ref(),
+                keep,
+            )
+        } else {
+            Command::write(name, &self.db, body, keep)
+        };
+        let (reply, server) = self.client.execute_on(op, None)?;
+        Cursor::from_reply(self.client.clone(), server, &reply, spec)
+    }
+
+    /// Deletes the first document matching `filter`.
+    pub fn delete_one(&self, filter: Document) -> Result<DeleteResult> {
+        self.delete(filter, 1, DeleteOptions::default())
+    }
+
+    /// Deletes every document matching `filter`.
+    pub fn delete_many(&self, filter: Document) -> Result<DeleteResult> {
+        self.delete(filter, 0, DeleteOptions::default())
+    }
+
+    /// `delete_one` (`limit` 1) or `delete_many` (`limit` 0), with options.
+    pub fn delete_with(
+        &self,
+        filter: Document,
+        many: bool,
+        options: DeleteOptions,
+    ) -> Result<DeleteResult> {
+        self.delete(filter, if many { 0 } else { 1 }, options)
+    }
+
+    fn delete(&self, filter: Document, limit: i32, options: DeleteOptions) -> Result<DeleteResult> {
+        let mut statement = doc! { "q": filter, "limit": limit };
+        if let Some(hint) = options.hint {
+            statement.insert("hint", hint);
+        }
+        let body = doc! { "delete": &*self.name, "deletes": [statement], "ordered": true };
+        let reply = self.write("delete", body, read_write_reply)?;
+        single_write_result(&reply)?;
+        Ok(DeleteResult {
+            deleted_count: reply.n,
+        })
+    }
+
+    /// Updates the first document matching `filter` with update operators (or a pipeline,
+    /// given as `Bson::Array`).
+    pub fn update_one(
+        &self,
+        filter: Document,
+        update: impl Into<Bson>,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let update = update.into();
+        check_update(&update)?;
+        self.update(filter, update, false, options)
+    }
+
+    /// Updates every document matching `filter`.
+    pub fn update_many(
+        &self,
+        filter: Document,
+        update: impl Into<Bson>,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let update = update.into();
+        check_update(&update)?;
+        self.update(filter, update, true, options)
+    }
+
+    fn update(
+        &self,
+        filter: Document,
+        update: Bson,
+        multi: bool,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let mut statement = doc! { "q": filter, "u": update, "multi": multi };
+        if let Some(upsert) = options.upsert {
+            statement.insert("upsert", upsert);
+        }
+        if let Some(filters) = options.array_filters {
+            statement.insert("arrayFilters", filters);
+        }
+        if let Some(hint) = options.hint {
+            statement.insert("hint", hint);
+        }
+        let body = doc! { "update": &*self.name, "updates": [statement], "ordered": true };
+        let reply = self.write("update", body, read_write_reply)?;
+        single_write_result(&reply)?;
+        let upserted_id = reply.upserted.into_iter().next().map(|(_, id)| id);
+        Ok(UpdateResult {
+            matched_count: reply.n - u64::from(upserted_id.is_some()),
+            modified_count: reply.n_modified,
+            upserted_id,
+        })
+    }
+
+    /// Estimated count from the collection's metadata (the `count` command without a filter).
+    pub fn estimated_document_count(&self) -> Result<u64> {
+        self.read("count", doc! { "count": &*self.name }, |r| {
+            Ok(crate::conn::get_int(r, "n").unwrap_or(0) as u64)
+        })
+    }
+
+    /// Counts the documents matching `filter` exactly (an aggregation).
+    pub fn count_documents(&self, filter: Document, options: CountOptions) -> Result<u64> {
+        let mut pipeline = vec![doc! { "$match": filter }];
+        if let Some(skip) = options.skip {
+            pipeline.push(doc! { "$skip": skip as i64 });
+        }
+        if let Some(limit) = options.limit {
+            pipeline.push(doc! { "$limit": limit as i64 });
+        }
+        pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
+        let body = doc! { "aggregate": &*self.name, "pipeline": pipeline, "cursor": {} };
+        self.read("aggregate", body, |r| {
+            let (_, _, batch) = crate::cursor::read_cursor(r, "firstBatch")?;
+            let batch = RawDocument::from_bytes(batch)
+                .map_err(|e| Error::protocol("server", e.to_string()))?;
+            Ok(batch
+                .get_document("0")
+                .ok()
+                .and_then(|d| crate::conn::get_int(d, "n"))
+                .unwrap_or(0) as u64)
+        })
+    }
+
+    /// The distinct values of `field` among documents matching `filter`.
+    pub fn distinct(&self, field: &str, filter: Document) -> Result<Vec<Bson>> {
+        let body = doc! { "distinct": &*self.name, "key": field, "query": filter };
+        self.read("distinct", body, |r| {
+            let values = r
+                .get_array("values")
+                .map_err(|_| crate::ops::malformed_reply("distinct", "no values"))?;
+            values
+                .into_iter()
+                .map(|v| {
+                    v.map_err(|e| Error::protocol("server", e.to_string()))
+                        .and_then(|v| {
+                            Bson::try_from(v).map_err(|e| Error::protocol("server", e.to_string()))
+                        })
+                })
+                .collect()
+        })
+    }
+
+    /// Runs an aggregation pipeline; results as documents (`Cursor::with_type` is not needed:
+    /// use [`aggregate_as`](Self::aggregate_as) for a typed cursor).
+    pub fn aggregate(
+        &self,
+        pipeline: Vec<Document>,
+        options: AggregateOptions,
+    ) -> Result<Cursor<Document>> {
+        self.aggregate_as(pipeline, options)
+    }
+
+    /// Runs an aggregation pipeline, its results read as `U`.
+    pub fn aggregate_as<U>(
+        &self,
+        pipeline: Vec<Document>,
+        options: AggregateOptions,
+    ) -> Result<Cursor<U>> {
+        let mut cursor = Document::new();
+        if let Some(b) = options.batch_size {
+            cursor.insert("batchSize", b as i32);
+        }
+        let mut body = doc! { "aggregate": &*self.name, "pipeline": pipeline, "cursor": cursor };
+        if let Some(v) = options.allow_disk_use {
+            body.insert("allowDiskUse", v);
+        }
+        if let Some(t) = options.max_time {
+            body.insert("maxTimeMS", t.as_millis() as i64);
+        }
+        if let Some(c) = options.comment {
+            body.insert("comment", c);
+        }
+        let spec = CursorSpec {
+            batch_size: options.batch_size,
+            ..CursorSpec::default()
+        };
+        self.cursor("aggregate", body, true, spec)
+    }
+
+    /// Creates one index; returns its name.
+    pub fn create_index(&self, index: IndexModel) -> Result<String> {
+        Ok(self.create_indexes(vec![index])?.remove(0))
+    }
+
+    /// Creates several indexes in one command; returns their names.
+    pub fn create_indexes(&self, indexes: Vec<IndexModel>) -> Result<Vec<String>> {
+        let names: Vec<String> = indexes.iter().map(IndexModel::name).collect();
+        let specs: Vec<Document> = indexes
+            .into_iter()
+            .zip(&names)
+            .map(|(m, name)| {
+                let mut spec = doc! { "key": m.keys, "name": name };
+                if let Some(options) = m.options {
+                    for (k, v) in options {
+                        spec.insert(k, v);
+                    }
+                }
+                spec
+            })
+            .collect();
+        let body = doc! { "createIndexes": &*self.name, "indexes": specs };
+        self.write("createIndexes", body, |_| Ok(()))?;
+        Ok(names)
+    }
+
+    /// Drops the index called `name`.
+    pub fn drop_index(&self, name: &str) -> Result<()> {
+        self.write(
+            "dropIndexes",
+            doc! { "dropIndexes": &*self.name, "index": name },
+            |_| Ok(()),
+        )
+    }
+
+    /// Drops every index but `_id`'s.
+    pub fn drop_indexes(&self) -> Result<()> {
+        self.write(
+            "dropIndexes",
+            doc! { "dropIndexes": &*self.name, "index": "*" },
+            |_| Ok(()),
+        )
+    }
+
+    /// The collection's indexes.
+    pub fn list_indexes(&self) -> Result<Cursor<Document>> {
+        self.cursor(
+            "listIndexes",
+            doc! { "listIndexes": &*self.name, "cursor": {} },
+            false,
+            CursorSpec::default(),
+        )
+    }
+
+    /// Drops the collection (a missing collection is not an error).
+    pub fn drop(&self) -> Result<()> {
+        match self.write("drop", doc! { "drop": &*self.name }, |_| Ok(())) {
+            Err(e) if e.code() == Some(26) => Ok(()), // NamespaceNotFound
+            other => other,
         }
     }
 }
@@ -76,12 +426,392 @@ impl<T: Serialize> Collection<T> {
         self.client
             .execute(InsertOne::new(&self.db, &self.name, doc.borrow()))
     }
+
+    /// Inserts many documents, in as few commands as the server's limits allow (each a
+    /// document sequence of at most 100,000 documents and `maxMessageSizeBytes`). `ordered`
+    /// stops at the first failure; unordered goes on. Failures come back as
+    /// [`ErrorKind::BulkWrite`] with each failed document's index and what was inserted.
+    pub fn insert_many(&self, docs: &[T], ordered: bool) -> Result<InsertManyResult> {
+        if docs.is_empty() {
+            return Err(Error::invalid_argument(
+                "insert_many needs at least one document",
+            ));
+        }
+        let mut result = InsertManyResult::default();
+        let mut errors = Vec::new();
+        let mut wc_error = None;
+        let mut start = 0;
+        while start < docs.len() {
+            let (ids, reply) = self.client.execute(InsertBatch {
+                db: &self.db,
+                coll: &self.name,
+                docs,
+                start,
+                ordered,
+                write_concern: self.settings.write_concern_doc(),
+                ids: Vec::new(),
+            })?;
+            let failed: Vec<usize> = reply.write_errors.iter().map(|e| e.index).collect();
+            let sent = ids.len();
+            for (i, id) in ids.into_iter().enumerate() {
+                // Ordered: nothing after the first failure was inserted.
+                let after_failure = ordered && failed.first().is_some_and(|f| i > *f);
+                if !failed.contains(&i) && !after_failure {
+                    result.inserted_ids.insert(start + i, id);
+                }
+            }
+            errors.extend(reply.write_errors.into_iter().map(|mut e| {
+                e.index += start;
+                e
+            }));
+            wc_error = wc_error.or(reply.write_concern_error);
+            if ordered && !errors.is_empty() {
+                break;
+            }
+            start += sent;
+        }
+        if errors.is_empty() && wc_error.is_none() {
+            return Ok(result);
+        }
+        Err(ErrorKind::BulkWrite(Box::new(BulkWriteFailure {
+            write_errors: errors,
+            write_concern_error: wc_error,
+            partial_result: BulkWriteResult {
+                inserted_count: result.inserted_ids.len() as u64,
+                inserted_ids: result.inserted_ids,
+                ..BulkWriteResult::default()
+            },
+        }))
+        .into())
+    }
+
+    /// Replaces the first document matching `filter` with `replacement`.
+    pub fn replace_one(
+        &self,
+        filter: Document,
+        replacement: impl Borrow<T>,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let replacement = to_document(replacement.borrow())?;
+        check_replacement(&replacement)?;
+        self.update(filter, Bson::Document(replacement), false, options)
+    }
+
+    /// Runs a mix of inserts, updates, replaces and deletes, in order or not. Consecutive
+    /// models of one kind travel in one command. A failure is [`ErrorKind::BulkWrite`], each
+    /// error carrying its model's index, with the partial result.
+    pub fn bulk_write(&self, models: Vec<WriteModel<T>>, ordered: bool) -> Result<BulkWriteResult> {
+        if models.is_empty() {
+            return Err(Error::invalid_argument(
+                "bulk_write needs at least one model",
+            ));
+        }
+        let mut result = BulkWriteResult::default();
+        let mut errors: Vec<WriteError> = Vec::new();
+        let mut wc_error = None;
+        let mut i = 0;
+        while i < models.len() {
+            // A run of models going into one command.
+            let kind = model_kind(&models[i]);
+            let end = models[i..]
+                .iter()
+                .position(|m| model_kind(m) != kind)
+                .map_or(models.len(), |p| i + p);
+            let run = &models[i..end];
+            let (statements, ids): (Vec<Document>, Vec<Option<Bson>>) = run
+                .iter()
+                .map(statement)
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .unzip();
+            let (name, key) = match kind {
+                0 => ("insert", "documents"),
+                1 => ("update", "updates"),
+                _ => ("delete", "deletes"),
+            };
+            let body = doc! { name: &*self.name, key: statements, "ordered": ordered };
+            let reply = self.write(name, body, read_write_reply)?;
+            let failed: Vec<usize> = reply.write_errors.iter().map(|e| e.index).collect();
+            match kind {
+                0 => {
+                    for (j, id) in ids.into_iter().enumerate() {
+                        let after = ordered && failed.first().is_some_and(|f| j > *f);
+                        if !failed.contains(&j) && !after {
+                            result.inserted_ids.insert(i + j, id.unwrap_or(Bson::Null));
+                        }
+                    }
+                    result.inserted_count += reply.n;
+                }
+                1 => {
+                    result.matched_count += reply.n - reply.upserted.len() as u64;
+                    result.modified_count += reply.n_modified;
+                    result.upserted_count += reply.upserted.len() as u64;
+                    for (j, id) in reply.upserted {
+                        result.upserted_ids.insert(i + j, id);
+                    }
+                }
+                _ => result.deleted_count += reply.n,
+            }
+            errors.extend(reply.write_errors.into_iter().map(|mut e| {
+                e.index += i;
+                e
+            }));
+            wc_error = wc_error.or(reply.write_concern_error);
+            if ordered && !errors.is_empty() {
+                break;
+            }
+            i = end;
+        }
+        if errors.is_empty() && wc_error.is_none() {
+            return Ok(result);
+        }
+        Err(ErrorKind::BulkWrite(Box::new(BulkWriteFailure {
+            write_errors: errors,
+            write_concern_error: wc_error,
+            partial_result: result,
+        }))
+        .into())
+    }
 }
 
 impl<T: DeserializeOwned> Collection<T> {
     /// The first document matching `filter`, or `None`.
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
-        self.client
-            .execute(FindOne::new(&self.db, &self.name, &filter))
+        if self.settings.read_preference.is_none() && self.settings.read_concern.is_none() {
+            // The hot path: a dedicated operation that decodes only the one document.
+            return self
+                .client
+                .execute(FindOne::new(&self.db, &self.name, &filter));
+        }
+        let options = FindOptions {
+            limit: Some(-1),
+            ..FindOptions::default()
+        };
+        self.find_with(filter, options)?.next().transpose()
+    }
+
+    /// Every document matching `filter`, as a cursor.
+    pub fn find(&self, filter: Document) -> Result<Cursor<T>> {
+        self.find_with(filter, FindOptions::default())
+    }
+
+    /// `find` with options: projection, sort, skip, limit, batch size, hint, ...
+    pub fn find_with(&self, filter: Document, options: FindOptions) -> Result<Cursor<T>> {
+        let mut body = doc! { "find": &*self.name, "filter": filter };
+        let o = &options;
+        if let Some(p) = &o.projection {
+            body.insert("projection", p.clone());
+        }
+        if let Some(s) = &o.sort {
+            body.insert("sort", s.clone());
+        }
+        if let Some(s) = o.skip {
+            body.insert("skip", s as i64);
+        }
+        if let Some(l) = o.limit {
+            if l < 0 {
+                body.insert("singleBatch", true);
+            }
+            if l != 0 {
+                body.insert("limit", l.abs());
+            }
+        }
+        if let Some(b) = o.batch_size {
+            body.insert("batchSize", b as i32);
+        }
+        if let Some(h) = &o.hint {
+            body.insert("hint", h.clone());
+        }
+        if let Some(t) = o.max_time {
+            body.insert("maxTimeMS", t.as_millis() as i64);
+        }
+        if let Some(c) = &o.comment {
+            body.insert("comment", c.clone());
+        }
+        if let Some(a) = o.allow_disk_use {
+            body.insert("allowDiskUse", a);
+        }
+        match o.cursor_type {
+            CursorType::NonTailable => {}
+            CursorType::Tailable => {
+                body.insert("tailable", true);
+            }
+            CursorType::TailableAwait => {
+                body.insert("tailable", true);
+                body.insert("awaitData", true);
+            }
+        }
+        let spec = CursorSpec {
+            batch_size: o.batch_size,
+            limit: o.limit.map(i64::abs),
+            cursor_type: o.cursor_type,
+            max_await_time: o.max_await_time,
+        };
+        self.cursor("find", body, true, spec)
+    }
+
+    /// Deletes the first document matching `filter` and returns it.
+    pub fn find_one_and_delete(
+        &self,
+        filter: Document,
+        options: FindOneAndModifyOptions,
+    ) -> Result<Option<T>> {
+        self.find_and_modify(filter, doc! { "remove": true }, options)
+    }
+
+    /// Updates the first document matching `filter`; returns it before or after.
+    pub fn find_one_and_update(
+        &self,
+        filter: Document,
+        update: impl Into<Bson>,
+        options: FindOneAndModifyOptions,
+    ) -> Result<Option<T>> {
+        let update = update.into();
+        check_update(&update)?;
+        let mut extra = doc! { "update": update };
+        if let Some(filters) = &options.array_filters {
+            extra.insert("arrayFilters", filters.clone());
+        }
+        self.find_and_modify(filter, extra, options)
+    }
+
+    /// Replaces the first document matching `filter`; returns it before or after.
+    pub fn find_one_and_replace(
+        &self,
+        filter: Document,
+        replacement: impl Serialize,
+        options: FindOneAndModifyOptions,
+    ) -> Result<Option<T>> {
+        let replacement = to_document(&replacement)?;
+        check_replacement(&replacement)?;
+        self.find_and_modify(filter, doc! { "update": replacement }, options)
+    }
+
+    fn find_and_modify(
+        &self,
+        filter: Document,
+        change: Document,
+        options: FindOneAndModifyOptions,
+    ) -> Result<Option<T>> {
+        let remove = change.contains_key("remove");
+        let mut body = doc! { "findAndModify": &*self.name, "query": filter };
+        body.extend(change);
+        if !remove {
+            body.insert("new", options.return_document == ReturnDocument::After);
+            if let Some(u) = options.upsert {
+                body.insert("upsert", u);
+            }
+        }
+        if let Some(s) = options.sort {
+            body.insert("sort", s);
+        }
+        if let Some(p) = options.projection {
+            body.insert("fields", p);
+        }
+        self.write("findAndModify", body, |r| match r.get("value") {
+            Ok(Some(bson::RawBsonRef::Document(d))) => bson::deserialize_from_slice(d.as_bytes())
+                .map(Some)
+                .map_err(Error::de),
+            _ => Ok(None),
+        })
+    }
+}
+
+/// The command kind of a model: 0 insert, 1 update/replace, 2 delete.
+fn model_kind<T>(m: &WriteModel<T>) -> u8 {
+    match m {
+        WriteModel::InsertOne(_) => 0,
+        WriteModel::UpdateOne { .. }
+        | WriteModel::UpdateMany { .. }
+        | WriteModel::ReplaceOne { .. } => 1,
+        WriteModel::DeleteOne { .. } | WriteModel::DeleteMany { .. } => 2,
+    }
+}
+
+/// A model as its command's statement, and the `_id` of an inserted document.
+fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)> {
+    Ok(match m {
+        WriteModel::InsertOne(doc) => {
+            let mut d = to_document(doc)?;
+            let id = match d.get("_id") {
+                Some(id) => id.clone(),
+                None => {
+                    let id = Bson::ObjectId(bson::oid::ObjectId::new());
+                    let mut with_id = doc! { "_id": id.clone() };
+                    with_id.extend(std::mem::take(&mut d));
+                    d = with_id;
+                    id
+                }
+            };
+            (d, Some(id))
+        }
+        WriteModel::UpdateOne {
+            filter,
+            update,
+            upsert,
+        }
+        | WriteModel::UpdateMany {
+            filter,
+            update,
+            upsert,
+        } => {
+            check_update(update)?;
+            let multi = matches!(m, WriteModel::UpdateMany { .. });
+            (
+                doc! { "q": filter.clone(), "u": update.clone(), "multi": multi, "upsert": upsert },
+                None,
+            )
+        }
+        WriteModel::ReplaceOne {
+            filter,
+            replacement,
+            upsert,
+        } => {
+            let r = to_document(replacement)?;
+            check_replacement(&r)?;
+            (
+                doc! { "q": filter.clone(), "u": r, "multi": false, "upsert": upsert },
+                None,
+            )
+        }
+        WriteModel::DeleteOne { filter } => (doc! { "q": filter.clone(), "limit": 1 }, None),
+        WriteModel::DeleteMany { filter } => (doc! { "q": filter.clone(), "limit": 0 }, None),
+    })
+}
+
+/// One-statement writes report their write error as a typed [`ErrorKind::Write`].
+fn single_write_result(reply: &crate::ops::WriteReply) -> Result<()> {
+    if let Some(e) = reply.write_errors.first() {
+        return Err(ErrorKind::Write(e.clone()).into());
+    }
+    if let Some(wce) = &reply.write_concern_error {
+        return Err(ErrorKind::WriteConcern(wce.clone()).into());
+    }
+    Ok(())
+}
+
+fn to_document<T: Serialize>(value: &T) -> Result<Document> {
+    let raw: RawDocumentBuf = bson::serialize_to_raw_document_buf(value).map_err(Error::ser)?;
+    Document::try_from(raw.as_ref()).map_err(Error::de)
+}
+
+/// An update is operators (every key starts with `$`) or a pipeline.
+fn check_update(update: &Bson) -> Result<()> {
+    match update {
+        Bson::Document(d) if !d.is_empty() && d.keys().all(|k| k.starts_with('$')) => Ok(()),
+        Bson::Array(_) => Ok(()),
+        _ => Err(Error::invalid_argument(
+            "an update must be a non-empty document of update operators ($set, ...) or a pipeline",
+        )),
+    }
+}
+
+/// A replacement has no update operators.
+fn check_replacement(doc: &Document) -> Result<()> {
+    match doc.keys().next() {
+        Some(k) if k.starts_with('$') => Err(Error::invalid_argument(
+            "a replacement document must not contain update operators",
+        )),
+        _ => Ok(()),
     }
 }

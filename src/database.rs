@@ -5,23 +5,119 @@ use std::sync::Arc;
 use bson::{Document, RawDocumentBuf};
 
 use crate::client::Client;
-use crate::collection::Collection;
+use crate::collection::{Collection, Settings};
+use crate::concern::{ReadConcern, WriteConcern};
+use crate::cursor::{Cursor, CursorSpec};
 use crate::error::Result;
-use crate::ops::{RunCommand, RunCommandRaw};
+use crate::ops::{Command, RunCommand, RunCommandRaw};
+use crate::topology::ReadPreference;
 
 /// A handle to one database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Database {
     client: Client,
     name: Arc<str>,
+    settings: Arc<Settings>,
 }
 
 impl Database {
     pub(crate) fn new(client: Client, name: &str) -> Database {
+        let o = client.options();
+        let settings = Settings {
+            read_preference: None, // the client's applies
+            read_concern: o.read_concern.clone(),
+            write_concern: o.write_concern.clone(),
+        };
         Database {
             client,
             name: name.into(),
+            settings: Arc::new(settings),
         }
+    }
+
+    /// This database with another read preference for its collections' reads.
+    pub fn with_read_preference(&self, rp: ReadPreference) -> Database {
+        self.with(|s| s.read_preference = Some(rp))
+    }
+
+    /// This database with another read concern.
+    pub fn with_read_concern(&self, rc: ReadConcern) -> Database {
+        self.with(|s| s.read_concern = Some(rc))
+    }
+
+    /// This database with another write concern.
+    pub fn with_write_concern(&self, wc: WriteConcern) -> Database {
+        self.with(|s| s.write_concern = Some(wc))
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Settings)) -> Database {
+        let mut settings = (*self.settings).clone();
+        f(&mut settings);
+        Database {
+            settings: Arc::new(settings),
+            ..self.clone()
+        }
+    }
+
+    /// Runs a database-level aggregation (e.g. `$currentOp`), results as documents.
+    pub fn aggregate(&self, pipeline: Vec<Document>) -> Result<Cursor<Document>> {
+        self.cursor(bson::doc! { "aggregate": 1, "pipeline": pipeline, "cursor": {} })
+    }
+
+    /// The collections' descriptions (`listCollections`), optionally filtered.
+    pub fn list_collections(&self, filter: Option<Document>) -> Result<Cursor<Document>> {
+        let mut body = bson::doc! { "listCollections": 1, "cursor": {} };
+        if let Some(f) = filter {
+            body.insert("filter", f);
+        }
+        self.cursor(body)
+    }
+
+    /// The collections' names.
+    pub fn list_collection_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for c in self.list_collections(None)? {
+            if let Ok(name) = c?.get_str("name") {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Creates a collection; `options` as the `create` command takes them (`capped`, ...).
+    pub fn create_collection(&self, name: &str, options: Option<Document>) -> Result<()> {
+        let mut body = bson::doc! { "create": name };
+        if let Some(o) = options {
+            body.extend(o);
+        }
+        self.client
+            .execute(Command::write("create", &self.name, body, |_| Ok(())))
+    }
+
+    /// Drops the database.
+    pub fn drop(&self) -> Result<()> {
+        self.client.execute(Command::write(
+            "dropDatabase",
+            &self.name,
+            bson::doc! { "dropDatabase": 1 },
+            |_| Ok(()),
+        ))
+    }
+
+    fn cursor(&self, body: Document) -> Result<Cursor<Document>> {
+        let name = if body.contains_key("aggregate") {
+            "aggregate"
+        } else {
+            "listCollections"
+        };
+        let op = Command::write(
+            name,
+            &self.name,
+            body,
+            |r: &bson::RawDocument| -> Result<RawDocumentBuf> { Ok(r.to_owned()) },
+        );
+        let (reply, server) = self.client.execute_on(op, None)?;
+        Cursor::from_reply(self.client.clone(), server, &reply, CursorSpec::default())
     }
 
     /// The database's name.
@@ -37,7 +133,12 @@ impl Database {
     /// A handle to collection `name`, whose documents are `T` (use [`Document`] for untyped
     /// access). No I/O.
     pub fn collection<T>(&self, name: &str) -> Collection<T> {
-        Collection::new(self.client.clone(), self.name.clone(), name)
+        Collection::new(
+            self.client.clone(),
+            self.name.clone(),
+            name,
+            self.settings.clone(),
+        )
     }
 
     /// Runs `command` against this database and returns the server's reply. An `ok: 0` reply

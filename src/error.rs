@@ -50,6 +50,15 @@ pub enum ErrorKind {
         message: String,
     },
 
+    /// The write was applied but its write concern was not satisfied (`writeConcernError`).
+    #[error("write concern error: {0}")]
+    WriteConcern(CommandError),
+
+    /// Some writes of an `insert_many` or `bulk_write` failed: every failure with the index of
+    /// its document or model, and what did succeed.
+    #[error("{}", describe_bulk(.0))]
+    BulkWrite(Box<BulkWriteFailure>),
+
     /// A document is larger than the server accepts (`maxBsonObjectSize`); nothing was sent.
     #[error("document of {size} bytes exceeds the server's maxBsonObjectSize of {max} bytes")]
     DocumentTooLarge {
@@ -152,6 +161,29 @@ pub enum ErrorKind {
     },
 }
 
+/// What a failed bulk write did and did not do.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BulkWriteFailure {
+    /// Each failed write; `index` is the document's (or model's) index in the input.
+    pub write_errors: Vec<WriteError>,
+    /// A write concern error, if the server reported one.
+    pub write_concern_error: Option<CommandError>,
+    /// What succeeded before (ordered) or besides (unordered) the failures.
+    pub partial_result: crate::crud_types::BulkWriteResult,
+}
+
+fn describe_bulk(f: &BulkWriteFailure) -> String {
+    let mut s = format!("bulk write failed: {} write error(s)", f.write_errors.len());
+    if let Some(first) = f.write_errors.first() {
+        s.push_str(&format!(", first: {first}"));
+    }
+    if let Some(wc) = &f.write_concern_error {
+        s.push_str(&format!("; write concern error: {wc}"));
+    }
+    s
+}
+
 fn describe_servers(servers: &[(String, String)]) -> String {
     if servers.is_empty() {
         return "no servers known".into();
@@ -193,7 +225,8 @@ impl fmt::Display for CommandError {
 /// A per-document error reported inside a successful write command (`writeErrors`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteError {
-    /// Index of the failed document within the batch sent.
+    /// Index of the failed document: within the batch sent for `insert_one`, within the
+    /// input for `insert_many` and `bulk_write`.
     pub index: usize,
     /// The numeric error code, e.g. 11000 for a duplicate key.
     pub code: i32,
@@ -220,8 +253,9 @@ impl Error {
     /// The server error code, for command and write errors.
     pub fn code(&self) -> Option<i32> {
         match &*self.kind {
-            ErrorKind::Command(e) => Some(e.code),
+            ErrorKind::Command(e) | ErrorKind::WriteConcern(e) => Some(e.code),
             ErrorKind::Write(e) => Some(e.code),
+            ErrorKind::BulkWrite(b) => b.write_errors.first().map(|e| e.code),
             _ => None,
         }
     }

@@ -57,30 +57,7 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
             db: self.db,
         })?;
         msg.begin_sequence("documents")?;
-        // Serialise straight into the message, then look for `_id` in place.
-        let range = msg.push(self.doc)?;
-        let written = RawDocument::from_bytes(&msg.buffer()[range.clone()])
-            .map_err(|e| WireError::BadDocument(e.to_string()))?;
-        match written.get("_id") {
-            Ok(Some(id)) => {
-                self.inserted_id =
-                    Some(Bson::try_from(id).map_err(|e| WireError::BadDocument(e.to_string()))?);
-            }
-            _ => {
-                // No `_id`: the driver adds one, first, as the server would.
-                let oid = ObjectId::new();
-                let mut with_id = RawDocumentBuf::new();
-                with_id.append(cstr!("_id"), oid);
-                for element in written.iter() {
-                    let (key, value) =
-                        element.map_err(|e| WireError::BadDocument(e.to_string()))?;
-                    with_id.append(key, value);
-                }
-                msg.buffer().truncate(range.start);
-                msg.push(&with_id)?;
-                self.inserted_id = Some(Bson::ObjectId(oid));
-            }
-        }
+        self.inserted_id = Some(push_with_id(msg, self.doc)?);
         Ok(())
     }
 
@@ -92,6 +69,30 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
             .ok_or_else(|| Error::internal("insert reply handled before build"))?;
         Ok(InsertOneResult { inserted_id })
     }
+}
+
+/// Serialises `doc` straight into the open sequence, then looks for its `_id` in place; a
+/// document without one gets an ObjectId, first, as the server would add it. Returns the `_id`.
+pub(crate) fn push_with_id<T: Serialize>(
+    msg: &mut OpMsgBuilder<'_>,
+    doc: &T,
+) -> std::result::Result<Bson, WireError> {
+    let range = msg.push(doc)?;
+    let written = RawDocument::from_bytes(&msg.buffer()[range.clone()])
+        .map_err(|e| WireError::BadDocument(e.to_string()))?;
+    if let Ok(Some(id)) = written.get("_id") {
+        return Bson::try_from(id).map_err(|e| WireError::BadDocument(e.to_string()));
+    }
+    let oid = ObjectId::new();
+    let mut with_id = RawDocumentBuf::new();
+    with_id.append(cstr!("_id"), oid);
+    for element in written.iter() {
+        let (key, value) = element.map_err(|e| WireError::BadDocument(e.to_string()))?;
+        with_id.append(key, value);
+    }
+    msg.buffer().truncate(range.start);
+    msg.push(&with_id)?;
+    Ok(Bson::ObjectId(oid))
 }
 
 /// Turns the first entry of `writeErrors` into a typed [`WriteError`].

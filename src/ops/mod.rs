@@ -7,16 +7,20 @@
 //!
 //! [`Client::execute`]: crate::Client
 
+mod command;
 mod find;
 mod insert;
 mod run_command;
+mod write;
 
 use bson::RawDocument;
 
+pub(crate) use command::Command;
 pub(crate) use find::FindOne;
 pub(crate) use insert::InsertOne;
 pub use insert::InsertOneResult;
 pub(crate) use run_command::{RunCommand, RunCommandRaw};
+pub(crate) use write::{InsertBatch, WriteReply, read_write_reply};
 
 use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};
@@ -40,6 +44,11 @@ pub(crate) trait Operation {
     /// `$readPreference`. Everything else goes to the primary (or the one server).
     fn is_read(&self) -> bool {
         false
+    }
+
+    /// The operation's own read preference, when it has one (else the client's applies).
+    fn read_preference(&self) -> Option<&crate::topology::ReadPreference> {
+        None
     }
 
     /// Writes the command body (and any document sequences) into `msg`.

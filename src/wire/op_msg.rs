@@ -159,6 +159,11 @@ impl<'a> OpMsgBuilder<'a> {
         self.out
     }
 
+    /// The size limits this message is built under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Current size of the message so far, in bytes.
     pub fn len(&self) -> usize {
         self.out.len() - self.start

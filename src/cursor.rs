@@ -1,0 +1,364 @@
+//! Cursors: iterate a query's results, fetching batches with `getMore` as they run out.
+//!
+//! A [`Cursor<T>`] holds one batch as raw bytes (copied once out of the connection's buffer)
+//! and walks it element by element without decoding anything it is not asked for:
+//! [`Cursor::current`] lends the current document as a `&RawDocument`, and the `Iterator`
+//! impl deserialises each into `T`. When the batch runs out it sends `getMore` to *the server
+//! that holds the cursor* (not a freshly selected one).
+//!
+//! Dropping a cursor the server still holds must free it there (`killCursors`), but a drop
+//! must not do I/O: it may run while a coroutine unwinds, or in a coroutine-local destructor
+//! where may I/O hangs the worker (may-facts.md, pitfalls 4 and 5). So `Drop` only queues the
+//! cursor on a channel, and a background task per client (a coroutine or a thread, per core)
+//! sends the `killCursors`.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bson::{Bson, RawDocument, doc};
+use serde::de::DeserializeOwned;
+
+use crate::client::{Client, Inner};
+use crate::deployment::Server;
+use crate::error::{Error, Result};
+use crate::ops::Command;
+use crate::runtime::{self, Core};
+
+/// A server-side cursor the client should forget: queued by `Cursor::drop`.
+pub(crate) struct Kill {
+    server: Arc<Server>,
+    db: String,
+    coll: String,
+    id: i64,
+}
+
+/// Starts the task that sends `killCursors` for dropped cursors; returns where to queue them.
+/// The task ends when the client is gone (the sender drops with it).
+pub(crate) fn start_reaper(core: Core, client: Weak<Inner>) -> may::sync::mpsc::Sender<Kill> {
+    let (tx, rx) = may::sync::mpsc::channel::<Kill>();
+    let task = move || {
+        while let Ok(kill) = rx.recv() {
+            let Some(inner) = client.upgrade() else {
+                return;
+            };
+            let client = Client::from_inner(inner);
+            let ids = vec![Bson::Int64(kill.id)];
+            let op = Command::write(
+                "killCursors",
+                &kill.db,
+                doc! { "killCursors": &kill.coll, "cursors": ids },
+                |_| Ok(()),
+            );
+            // Best effort: the server forgets idle cursors by itself after 10 minutes.
+            let _ = client.execute_on(op, Some(kill.server));
+        }
+    };
+    if let Err(e) = runtime::spawn(core, "may_mongo-cursor-reaper", task) {
+        eprintln!(
+            "may_mongo: could not start the cursor reaper ({e}); dropped cursors will time out on the server"
+        );
+    }
+    tx
+}
+
+/// How a cursor waits for new data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CursorType {
+    /// An ordinary cursor: done when the results are.
+    #[default]
+    NonTailable,
+    /// A tailable cursor on a capped collection: stays open after the last result, and an
+    /// empty batch means "nothing new yet".
+    Tailable,
+    /// Tailable, and each `getMore` waits on the server (up to `max_await_time`) for new data.
+    TailableAwait,
+}
+
+/// What a cursor needs besides its first reply.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CursorSpec {
+    pub(crate) batch_size: Option<u32>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) cursor_type: CursorType,
+    pub(crate) max_await_time: Option<Duration>,
+}
+
+/// The results of a query, fetched a batch at a time. An `Iterator` of `Result<T>`.
+///
+/// ```no_run
+/// # fn main() -> may_mongo::Result<()> {
+/// # let client = may_mongo::Client::with_uri_str("mongodb://127.0.0.1:27017/")?;
+/// let coll = client.database("shop").collection::<bson::Document>("orders");
+/// let options = may_mongo::FindOptions { batch_size: Some(100), ..Default::default() };
+/// for order in coll.find_with(bson::doc! { "status": "open" }, options)? {
+///     println!("{}", order?);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Cursor<T> {
+    client: Client,
+    server: Arc<Server>,
+    db: String,
+    coll: String,
+    id: i64,
+    /// The current batch: the reply's `firstBatch`/`nextBatch` array, as BSON bytes.
+    batch: Vec<u8>,
+    /// Where the next element of `batch` starts.
+    offset: usize,
+    /// The current document's byte range in `batch`, after a successful `advance`.
+    current: Option<std::ops::Range<usize>>,
+    spec: CursorSpec,
+    returned: i64,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Cursor<T> {
+    /// Reads a cursor reply (`cursor: { id, ns, firstBatch }`) from `server`.
+    pub(crate) fn from_reply(
+        client: Client,
+        server: Arc<Server>,
+        reply: &RawDocument,
+        spec: CursorSpec,
+    ) -> Result<Cursor<T>> {
+        let (id, ns, batch) = read_cursor(reply, "firstBatch")?;
+        let (db, coll) = ns.split_once('.').unwrap_or((ns, ""));
+        Ok(Cursor {
+            client,
+            server,
+            db: db.to_string(),
+            coll: coll.to_string(),
+            id,
+            batch: batch.to_vec(),
+            offset: 4,
+            current: None,
+            spec,
+            returned: 0,
+            _t: PhantomData,
+        })
+    }
+
+    /// The server's id for this cursor; 0 once the server has closed it.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// True while the server may still hold more results.
+    pub fn is_alive(&self) -> bool {
+        self.id != 0
+    }
+
+    /// Moves to the next result, fetching a batch if this one is used up. `Ok(false)` at the
+    /// end — for a tailable cursor, "nothing new yet": call again later.
+    pub fn advance(&mut self) -> Result<bool> {
+        loop {
+            if self.limit_reached() {
+                self.current = None;
+                self.forget();
+                return Ok(false);
+            }
+            if let Some(range) = next_element(&self.batch, &mut self.offset)? {
+                self.current = Some(range);
+                self.returned += 1;
+                return Ok(true);
+            }
+            self.current = None;
+            if self.id == 0 {
+                return Ok(false);
+            }
+            let empty = self.get_more()?;
+            if empty && self.spec.cursor_type != CursorType::NonTailable {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The current result, undecoded (valid after `advance` returned `true`): zero-copy
+    /// access to the batch.
+    pub fn current(&self) -> &RawDocument {
+        let range = self.current.clone().expect("advance() returned true first");
+        RawDocument::from_bytes(&self.batch[range]).expect("checked by next_element")
+    }
+
+    /// The current result, decoded.
+    pub fn deserialize_current(&self) -> Result<T>
+    where
+        T: DeserializeOwned,
+    {
+        bson::deserialize_from_slice(self.current().as_bytes()).map_err(Error::de)
+    }
+
+    fn limit_reached(&self) -> bool {
+        matches!(self.spec.limit, Some(l) if l > 0 && self.returned >= l)
+    }
+
+    /// Fetches the next batch; true when it came back empty.
+    fn get_more(&mut self) -> Result<bool> {
+        let mut body = doc! { "getMore": self.id, "collection": &self.coll };
+        let remaining = self
+            .spec
+            .limit
+            .filter(|l| *l > 0)
+            .map(|l| l - self.returned);
+        let batch = match (self.spec.batch_size, remaining) {
+            (Some(b), Some(r)) => Some((b as i64).min(r)),
+            (Some(b), None) => Some(b as i64),
+            (None, r) => r,
+        };
+        if let Some(b) = batch {
+            body.insert("batchSize", b);
+        }
+        if let (CursorType::TailableAwait, Some(t)) =
+            (self.spec.cursor_type, self.spec.max_await_time)
+        {
+            body.insert("maxTimeMS", t.as_millis() as i64);
+        }
+        let mut next = None;
+        let op = Command::write("getMore", &self.db, body, |reply| {
+            let (id, _, batch) = read_cursor(reply, "nextBatch")?;
+            next = Some((id, batch.to_vec()));
+            Ok(())
+        });
+        let result = self.client.execute_on(op, Some(self.server.clone()));
+        if let Err(e) = result {
+            // The server's cursor is in an unknown state: don't try to kill it twice.
+            self.id = 0;
+            return Err(e);
+        }
+        let (id, batch) = next.expect("handler ran on success");
+        self.id = id;
+        self.batch = batch;
+        self.offset = 4;
+        Ok(self.batch.len() <= 5)
+    }
+
+    /// Queues a still-open server cursor for `killCursors` (no I/O here).
+    fn forget(&mut self) {
+        if self.id != 0 {
+            self.client.queue_kill(Kill {
+                server: self.server.clone(),
+                db: std::mem::take(&mut self.db),
+                coll: std::mem::take(&mut self.coll),
+                id: self.id,
+            });
+            self.id = 0;
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for Cursor<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        match self.advance() {
+            Ok(true) => Some(self.deserialize_current()),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl<T> Drop for Cursor<T> {
+    fn drop(&mut self) {
+        self.forget();
+    }
+}
+
+impl<T> std::fmt::Debug for Cursor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("id", &self.id)
+            .field("ns", &format_args!("{}.{}", self.db, self.coll))
+            .field("server", &self.server.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `cursor.id`, `cursor.ns` and the batch array's bytes of a cursor reply.
+pub(crate) fn read_cursor<'a>(
+    reply: &'a RawDocument,
+    batch_key: &str,
+) -> Result<(i64, &'a str, &'a [u8])> {
+    let bad = |what: &str| Error::protocol("server", format!("malformed cursor reply: {what}"));
+    let cursor = reply.get_document("cursor").map_err(|_| bad("no cursor"))?;
+    let id = match cursor.get("id") {
+        Ok(Some(bson::RawBsonRef::Int64(id))) => id,
+        Ok(Some(bson::RawBsonRef::Int32(id))) => id as i64,
+        _ => return Err(bad("no cursor.id")),
+    };
+    let ns = cursor.get_str("ns").map_err(|_| bad("no cursor.ns"))?;
+    let batch = cursor
+        .get_array(batch_key)
+        .map_err(|_| bad(&format!("no cursor.{batch_key}")))?;
+    Ok((id, ns, batch.as_bytes()))
+}
+
+/// The byte range of the next document in a BSON array, advancing `offset` (which starts at
+/// 4, past the array's length). `None` at the end.
+fn next_element(array: &[u8], offset: &mut usize) -> Result<Option<std::ops::Range<usize>>> {
+    let bad = || Error::protocol("server", "malformed batch in a cursor reply");
+    let kind = *array.get(*offset).ok_or_else(bad)?;
+    if kind == 0 {
+        return Ok(None);
+    }
+    if kind != 0x03 {
+        return Err(Error::protocol(
+            "server",
+            "a cursor batch holds something other than documents",
+        ));
+    }
+    let name_end = array[*offset + 1..]
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(bad)?
+        + *offset
+        + 1;
+    let start = name_end + 1;
+    let len_bytes: [u8; 4] = array
+        .get(start..start + 4)
+        .ok_or_else(bad)?
+        .try_into()
+        .expect("4 bytes");
+    let len = i32::from_le_bytes(len_bytes);
+    if len < 5 || start + len as usize > array.len() {
+        return Err(bad());
+    }
+    let range = start..start + len as usize;
+    RawDocument::from_bytes(&array[range.clone()]).map_err(|_| bad())?;
+    *offset = range.end;
+    Ok(Some(range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::rawdoc;
+
+    #[test]
+    fn walks_a_batch_without_decoding_it() {
+        let batch = rawdoc! { "0": { "a": 1 }, "1": { "a": 2 }, "2": {} };
+        let bytes = batch.as_bytes();
+        let mut offset = 4;
+        let mut seen = Vec::new();
+        while let Some(r) = next_element(bytes, &mut offset).unwrap() {
+            seen.push(
+                RawDocument::from_bytes(&bytes[r])
+                    .unwrap()
+                    .get_i32("a")
+                    .ok(),
+            );
+        }
+        assert_eq!(seen, vec![Some(1), Some(2), None]);
+        // Truncated or wrongly typed batches are errors, not panics.
+        for cut in 5..bytes.len() - 1 {
+            let mut offset = 4;
+            let mut r = Ok(Some(0..0));
+            while let Ok(Some(_)) = r {
+                r = next_element(&bytes[..cut], &mut offset);
+            }
+            assert!(r.is_err() || cut >= bytes.len() - 1, "cut at {cut}");
+        }
+        let not_docs = rawdoc! { "0": 5 };
+        assert!(next_element(not_docs.as_bytes(), &mut 4).is_err());
+    }
+}

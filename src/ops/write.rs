@@ -1,0 +1,132 @@
+//! Batched writes: `insert_many`'s batches, and reading any write command's reply.
+//!
+//! A batch is as many documents as fit one message: at most `maxWriteBatchSize` documents
+//! (100,000 on every server this driver speaks to) and `maxMessageSizeBytes`. Each document is
+//! serialised straight into the message's `documents` sequence; the one that would overflow
+//! the message is cut back out and starts the next batch.
+
+use bson::{Bson, RawDocument};
+use serde::Serialize;
+
+use super::insert::push_with_id;
+use super::{Operation, malformed_reply};
+use crate::error::{CommandError, Result, WriteError};
+use crate::wire::{OpMsgBuilder, WireError};
+
+/// Most documents in one write command: what every server from 3.6 on reports.
+pub(crate) const MAX_WRITE_BATCH: usize = 100_000;
+
+/// Room left in a message for the body and framing when filling a sequence.
+const MESSAGE_SLACK: usize = 16 * 1024;
+
+/// One `insert` batch of `docs[start..]`: sends as many as fit.
+pub(crate) struct InsertBatch<'a, T> {
+    pub(crate) db: &'a str,
+    pub(crate) coll: &'a str,
+    pub(crate) docs: &'a [T],
+    pub(crate) start: usize,
+    pub(crate) ordered: bool,
+    pub(crate) write_concern: Option<bson::Document>,
+    /// `_id`s of the documents sent, in order (filled by `build`).
+    pub(crate) ids: Vec<Bson>,
+}
+
+/// What a write command's reply says.
+#[derive(Debug, Default)]
+pub(crate) struct WriteReply {
+    pub(crate) n: u64,
+    pub(crate) n_modified: u64,
+    /// `(index in the batch, _id)` of upserted documents.
+    pub(crate) upserted: Vec<(usize, Bson)>,
+    /// Indexes are within the batch.
+    pub(crate) write_errors: Vec<WriteError>,
+    pub(crate) write_concern_error: Option<CommandError>,
+}
+
+impl<T: Serialize> Operation for InsertBatch<'_, T> {
+    type Output = (Vec<Bson>, WriteReply);
+    const NAME: &'static str = "insert";
+
+    fn database(&self) -> &str {
+        self.db
+    }
+
+    fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
+        let mut body = bson::doc! { "insert": self.coll, "ordered": self.ordered, "$db": self.db };
+        if let Some(wc) = &self.write_concern {
+            body.insert("writeConcern", wc.clone());
+        }
+        msg.body(&body)?;
+        msg.begin_sequence("documents")?;
+        let max = msg.limits().max_message_size.saturating_sub(MESSAGE_SLACK);
+        self.ids.clear();
+        for doc in &self.docs[self.start..] {
+            if self.ids.len() == MAX_WRITE_BATCH {
+                break;
+            }
+            let before = msg.len();
+            let id = push_with_id(msg, doc)?;
+            if msg.len() > max && !self.ids.is_empty() {
+                // Does not fit: it opens the next batch instead.
+                let cut = msg.buffer().len() - (msg.len() - before);
+                msg.buffer().truncate(cut);
+                break;
+            }
+            self.ids.push(id);
+        }
+        Ok(())
+    }
+
+    fn handle_response(&mut self, reply: &RawDocument) -> Result<(Vec<Bson>, WriteReply)> {
+        Ok((std::mem::take(&mut self.ids), read_write_reply(reply)?))
+    }
+}
+
+/// Reads `n`, `nModified`, `upserted`, `writeErrors` and `writeConcernError`.
+pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
+    let int = |d: &RawDocument, k: &str| crate::conn::get_int(d, k);
+    let mut out = WriteReply {
+        n: int(reply, "n").unwrap_or(0) as u64,
+        n_modified: int(reply, "nModified").unwrap_or(0) as u64,
+        ..WriteReply::default()
+    };
+    let docs = |key: &str| -> Result<Vec<&RawDocument>> {
+        match reply.get_array(key) {
+            Ok(a) => a
+                .into_iter()
+                .map(|v| {
+                    v.ok()
+                        .and_then(|v| v.as_document())
+                        .ok_or_else(|| malformed_reply("write", format!("{key} entry")))
+                })
+                .collect(),
+            Err(_) => Ok(Vec::new()),
+        }
+    };
+    for u in docs("upserted")? {
+        let id = u
+            .get("_id")
+            .ok()
+            .flatten()
+            .and_then(|v| Bson::try_from(v).ok())
+            .unwrap_or(Bson::Null);
+        out.upserted
+            .push((int(u, "index").unwrap_or(0) as usize, id));
+    }
+    for e in docs("writeErrors")? {
+        out.write_errors.push(WriteError {
+            index: int(e, "index").unwrap_or(0) as usize,
+            code: int(e, "code").unwrap_or(0) as i32,
+            message: e.get_str("errmsg").unwrap_or("(no message)").to_string(),
+        });
+    }
+    if let Ok(wce) = reply.get_document("writeConcernError") {
+        out.write_concern_error = Some(CommandError {
+            code: int(wce, "code").unwrap_or(0) as i32,
+            code_name: wce.get_str("codeName").unwrap_or_default().to_string(),
+            message: wce.get_str("errmsg").unwrap_or_default().to_string(),
+            labels: Vec::new(),
+        });
+    }
+    Ok(out)
+}

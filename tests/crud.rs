@@ -1,0 +1,446 @@
+//! The CRUD API against the real server, on both cores.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
+use common::run_on;
+use may_mongo::{
+    Client, ClientOptions, CommandEvent, Core, ErrorKind, EventHandler, FindOneAndModifyOptions,
+    FindOptions, IndexModel, ReturnDocument, UpdateOptions, WriteModel,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Address {
+    city: String,
+    zip: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Person {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    name: String,
+    age: Option<i32>,
+    born: DateTime,
+    home: Address,
+    tags: Vec<String>,
+}
+
+/// Records command events, to see what was sent.
+#[derive(Default)]
+struct Commands(Mutex<Vec<(String, Document)>>);
+
+impl EventHandler for Commands {
+    fn handle_command_event(&self, e: &CommandEvent) {
+        if let CommandEvent::Started { command_name, .. } = e {
+            self.0
+                .lock()
+                .unwrap()
+                .push((command_name.clone(), Document::new()));
+        }
+    }
+}
+
+impl Commands {
+    fn count(&self, name: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .count()
+    }
+}
+
+fn client_with_events(core: Core) -> (Client, Arc<Commands>) {
+    let events = Arc::new(Commands::default());
+    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    opts.core = core;
+    opts.event_handler = Some(events.clone().into());
+    (Client::with_options(opts).unwrap(), events)
+}
+
+both_cores!(typed_documents_round_trip, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "crud_typed");
+    let coll = db.collection::<Person>("people");
+    let ada = Person {
+        id: ObjectId::new(),
+        name: "Ada".into(),
+        age: Some(36),
+        born: DateTime::from_millis(-4_728_902_400_000),
+        home: Address {
+            city: "London".into(),
+            zip: None,
+        },
+        tags: vec!["math".into(), "engines".into()],
+    };
+    let mut bob = ada.clone();
+    bob.id = ObjectId::new();
+    bob.name = "Bob".into();
+    bob.age = None;
+    bob.home.zip = Some("N1".into());
+    let c = coll.clone();
+    let (a, b) = (ada.clone(), bob.clone());
+    let got = run_on(core, move || {
+        c.insert_many(&[a, b], true).unwrap();
+        let by_name: Vec<Person> = c
+            .find_with(
+                doc! {},
+                FindOptions {
+                    sort: Some(doc! { "name": 1 }),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .collect::<may_mongo::Result<_>>()
+            .unwrap();
+        by_name
+    });
+    assert_eq!(got, vec![ada.clone(), bob]);
+    assert_eq!(coll.find_one(doc! { "_id": ada.id }).unwrap(), Some(ada));
+});
+
+both_cores!(insert_many_splits_a_quarter_million_documents, |core| {
+    let (client, events) = client_with_events(core);
+    let db = common::fresh_db(&client, "crud_many");
+    let coll = db.collection::<Document>("small");
+    let docs: Vec<Document> = (0..250_000).map(|i| doc! { "i": i }).collect();
+    let c = coll.clone();
+    let started = Instant::now();
+    let result = run_on(core, move || c.insert_many(&docs, true).unwrap());
+    let took = started.elapsed();
+    assert_eq!(result.inserted_ids.len(), 250_000);
+    // At most 100,000 documents per command: at least three commands.
+    let inserts = events.count("insert");
+    assert!(inserts >= 3, "{inserts} insert commands");
+    assert_eq!(
+        coll.count_documents(doc! {}, Default::default()).unwrap(),
+        250_000
+    );
+    assert_eq!(
+        coll.count_documents(doc! { "i": { "$gte": 249_990 } }, Default::default())
+            .unwrap(),
+        10
+    );
+    eprintln!(
+        "insert_many 250,000 ({}): {inserts} commands, {took:?}",
+        core.name()
+    );
+});
+
+both_cores!(
+    a_cursor_with_batch_size_7_returns_each_document_once,
+    |core| {
+        let (client, events) = client_with_events(core);
+        let db = common::fresh_db(&client, "crud_cursor");
+        let coll = db.collection::<Document>("docs");
+        let docs: Vec<Document> = (0..10_000).map(|i| doc! { "_id": i, "v": i * 2 }).collect();
+        coll.insert_many(&docs, false).unwrap();
+        let c = coll.clone();
+        let seen = run_on(core, move || {
+            let cursor = c
+                .find_with(
+                    doc! {},
+                    FindOptions {
+                        batch_size: Some(7),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let mut seen = vec![0u8; 10_000];
+            for d in cursor {
+                let d = d.unwrap();
+                let id = d.get_i32("_id").unwrap();
+                assert_eq!(d.get_i32("v").unwrap(), id * 2);
+                seen[id as usize] += 1;
+            }
+            seen
+        });
+        assert!(seen.iter().all(|n| *n == 1), "every document exactly once");
+        // 10,000 / 7 batches: the first from find, the rest from getMore.
+        let get_mores = events.count("getMore");
+        assert!((1428..=1430).contains(&get_mores), "{get_mores} getMores");
+
+        // A limit caps the results, whatever the batch size.
+        let limited: Vec<_> = coll
+            .find_with(
+                doc! {},
+                FindOptions {
+                    batch_size: Some(7),
+                    limit: Some(20),
+                    sort: Some(doc! { "_id": 1 }),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .map(|d| d.unwrap().get_i32("_id").unwrap())
+            .collect();
+        assert_eq!(limited, (0..20).collect::<Vec<_>>());
+    }
+);
+
+both_cores!(
+    dropping_a_half_read_cursor_kills_it_in_the_background,
+    |core| {
+        let (client, events) = client_with_events(core);
+        let db = common::fresh_db(&client, "crud_kill");
+        let coll = db.collection::<Document>("docs");
+        let docs: Vec<Document> = (0..100).map(|i| doc! { "_id": i }).collect();
+        coll.insert_many(&docs, true).unwrap();
+        let c = coll.clone();
+        let (id, drop_took) = run_on(core, move || {
+            let mut cursor = c
+                .find_with(
+                    doc! {},
+                    FindOptions {
+                        batch_size: Some(10),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            for _ in 0..15 {
+                cursor.next().unwrap().unwrap();
+            }
+            let id = cursor.id();
+            let started = Instant::now();
+            drop(cursor);
+            (id, started.elapsed())
+        });
+        assert_ne!(id, 0, "the cursor was still open on the server");
+        // The drop only queued it: no round trip on the dropping coroutine or thread.
+        assert!(
+            drop_took < Duration::from_millis(5),
+            "drop took {drop_took:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while events.count("killCursors") == 0 {
+            assert!(Instant::now() < deadline, "no killCursors was sent");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A cursor read to its end needs no killCursors.
+        let before = events.count("killCursors");
+        assert_eq!(coll.find(doc! {}).unwrap().count(), 100);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(events.count("killCursors"), before);
+    }
+);
+
+both_cores!(find_one_and_update_returns_the_version_asked_for, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "crud_fam");
+    let coll = db.collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 1, "n": 1 }).unwrap();
+    let c = coll.clone();
+    let (before, after, missing, upserted) = run_on(core, move || {
+        let before = c
+            .find_one_and_update(
+                doc! { "_id": 1 },
+                doc! { "$inc": { "n": 1 } },
+                Default::default(),
+            )
+            .unwrap();
+        let after = c
+            .find_one_and_update(
+                doc! { "_id": 1 },
+                doc! { "$inc": { "n": 1 } },
+                FindOneAndModifyOptions {
+                    return_document: ReturnDocument::After,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let missing = c
+            .find_one_and_update(
+                doc! { "_id": 2 },
+                doc! { "$set": { "n": 9 } },
+                Default::default(),
+            )
+            .unwrap();
+        let upserted = c
+            .find_one_and_update(
+                doc! { "_id": 3 },
+                doc! { "$set": { "n": 7 } },
+                FindOneAndModifyOptions {
+                    return_document: ReturnDocument::After,
+                    upsert: Some(true),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        (before, after, missing, upserted)
+    });
+    assert_eq!(before, Some(doc! { "_id": 1, "n": 1 }));
+    assert_eq!(after, Some(doc! { "_id": 1, "n": 3 }));
+    assert_eq!(missing, None);
+    assert_eq!(upserted, Some(doc! { "_id": 3, "n": 7 }));
+    let deleted = coll
+        .find_one_and_delete(doc! { "_id": 1 }, Default::default())
+        .unwrap();
+    assert_eq!(deleted, Some(doc! { "_id": 1, "n": 3 }));
+    assert_eq!(coll.find_one(doc! { "_id": 1 }).unwrap(), None);
+});
+
+both_cores!(
+    bulk_write_reports_the_failing_model_and_the_partial_result,
+    |core| {
+        let client = common::client(core);
+        let db = common::fresh_db(&client, "crud_bulk");
+        let coll = db.collection::<Document>("c");
+        coll.insert_one(doc! { "_id": 5 }).unwrap();
+        let models = vec![
+            WriteModel::InsertOne(doc! { "_id": 1 }),
+            WriteModel::InsertOne(doc! { "_id": 2 }),
+            WriteModel::UpdateOne {
+                filter: doc! { "_id": 1 },
+                update: doc! { "$set": { "x": 1 } }.into(),
+                upsert: false,
+            },
+            WriteModel::InsertOne(doc! { "_id": 5 }), // duplicate key: model 3
+            WriteModel::DeleteOne {
+                filter: doc! { "_id": 2 },
+            },
+        ];
+        let c = coll.clone();
+        let err = run_on(core, move || c.bulk_write(models, true).unwrap_err());
+        let ErrorKind::BulkWrite(failure) = err.kind() else {
+            panic!("{err:?}");
+        };
+        assert_eq!(failure.write_errors.len(), 1);
+        assert_eq!(failure.write_errors[0].index, 3, "{err}");
+        assert_eq!(failure.write_errors[0].code, 11000);
+        let partial = &failure.partial_result;
+        assert_eq!(partial.inserted_count, 2);
+        assert_eq!(partial.modified_count, 1);
+        assert_eq!(
+            partial.deleted_count, 0,
+            "ordered: the delete after the failure did not run"
+        );
+        assert_eq!(
+            partial.inserted_ids.keys().copied().collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(
+            coll.count_documents(doc! {}, Default::default()).unwrap(),
+            3
+        );
+
+        // Unordered: everything but the failure runs.
+        let models = vec![
+            WriteModel::InsertOne(doc! { "_id": 5 }), // fails
+            WriteModel::DeleteMany {
+                filter: doc! { "_id": { "$in": [1, 2] } },
+            },
+            WriteModel::ReplaceOne {
+                filter: doc! { "_id": 9 },
+                replacement: doc! { "r": true },
+                upsert: true,
+            },
+        ];
+        let err = coll.bulk_write(models, false).unwrap_err();
+        let ErrorKind::BulkWrite(failure) = err.kind() else {
+            panic!("{err:?}");
+        };
+        assert_eq!(failure.write_errors[0].index, 0);
+        assert_eq!(failure.partial_result.deleted_count, 2);
+        assert_eq!(
+            failure.partial_result.upserted_ids.get(&2),
+            Some(&Bson::Int32(9))
+        );
+    }
+);
+
+both_cores!(updates_deletes_counts_distinct_and_indexes, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "crud_misc");
+    let coll = db.collection::<Document>("c");
+    let docs: Vec<Document> = (0..10).map(|i| doc! { "_id": i, "k": i % 3 }).collect();
+    coll.insert_many(&docs, true).unwrap();
+    let c = coll.clone();
+    run_on(core, move || {
+        let r = c
+            .update_many(
+                doc! { "k": 0 },
+                doc! { "$set": { "z": true } },
+                Default::default(),
+            )
+            .unwrap();
+        assert_eq!((r.matched_count, r.modified_count), (4, 4));
+        let r = c
+            .update_one(
+                doc! { "_id": 100 },
+                doc! { "$set": { "k": 7 } },
+                UpdateOptions {
+                    upsert: Some(true),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(r.upserted_id, Some(Bson::Int32(100)));
+        let r = c
+            .replace_one(
+                doc! { "_id": 1 },
+                doc! { "k": 1, "replaced": true },
+                Default::default(),
+            )
+            .unwrap();
+        assert_eq!(r.modified_count, 1);
+        assert!(
+            c.update_one(doc! {}, doc! { "k": 1 }, Default::default())
+                .is_err(),
+            "not operators"
+        );
+        assert_eq!(c.delete_many(doc! { "k": 2 }).unwrap().deleted_count, 3);
+        assert_eq!(c.delete_one(doc! { "k": 1 }).unwrap().deleted_count, 1);
+        let mut ks = c.distinct("k", doc! {}).unwrap();
+        ks.sort_by_key(|b| b.as_i32());
+        assert_eq!(ks, vec![Bson::Int32(0), Bson::Int32(1), Bson::Int32(7)]);
+        assert_eq!(c.estimated_document_count().unwrap(), 7);
+        let name = c
+            .create_index(IndexModel::new(doc! { "k": 1, "_id": -1 }, None))
+            .unwrap();
+        assert_eq!(name, "k_1__id_-1");
+        let names: Vec<String> = c
+            .list_indexes()
+            .unwrap()
+            .map(|i| i.unwrap().get_str("name").unwrap().to_string())
+            .collect();
+        assert!(names.contains(&name), "{names:?}");
+        c.drop_index(&name).unwrap();
+        let groups: Vec<Document> = c
+            .aggregate(
+                vec![
+                    doc! { "$group": { "_id": "$k", "n": { "$sum": 1 } } },
+                    doc! { "$sort": { "_id": 1 } },
+                ],
+                Default::default(),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(groups[0], doc! { "_id": 0, "n": 4 });
+    });
+    assert!(
+        db.list_collection_names()
+            .unwrap()
+            .contains(&"c".to_string())
+    );
+    assert!(
+        client
+            .list_database_names()
+            .unwrap()
+            .iter()
+            .any(|n| n == db.name())
+    );
+    coll.drop().unwrap();
+    coll.drop().unwrap(); // a missing collection is fine
+    assert!(
+        !db.list_collection_names()
+            .unwrap()
+            .contains(&"c".to_string())
+    );
+});
