@@ -362,20 +362,35 @@ impl Client {
             }
         };
         let request_id = next_request_id();
-        let monitor = self
-            .inner
-            .options
-            .event_handler
-            .as_ref()
-            .map(|h| CommandMonitor::start(&*h.0, &op, &conn, request_id, &server.address));
+        // Command monitoring decodes the message only when a handler listens.
+        let handler = self.inner.options.event_handler.as_ref().map(|h| &*h.0);
+        let names = handler.map(|_| (op.command_name().to_string(), op.database().to_string()));
+        let connection_id = conn.id();
+        let mut monitor = None;
         let result = conn
-            .round_trip(request_id, |msg| {
-                op.build(msg)?;
-                match send_read_preference {
-                    Some(field) => msg.append_to_body(field),
-                    None => Ok(()),
-                }
-            })
+            .round_trip_observed(
+                request_id,
+                |msg| {
+                    op.build(msg)?;
+                    match send_read_preference {
+                        Some(field) => msg.append_to_body(field),
+                        None => Ok(()),
+                    }
+                },
+                |message| {
+                    if let (Some(handler), Some((name, db))) = (handler, names) {
+                        monitor = Some(CommandMonitor::start(
+                            handler,
+                            name,
+                            db,
+                            message,
+                            request_id,
+                            connection_id,
+                            &server.address,
+                        ));
+                    }
+                },
+            )
             .and_then(|reply| check_ok(reply).map(|()| reply));
         let reply = match result {
             Ok(reply) => reply,
@@ -393,7 +408,7 @@ impl Client {
             }
         };
         if let Some(m) = monitor {
-            m.succeeded();
+            m.succeeded(reply);
         }
         let output = op.handle_response(reply)?;
         drop(conn);
@@ -438,36 +453,67 @@ struct CommandMonitor<'a> {
     connection_id: u64,
     address: &'a ServerAddress,
     started: Instant,
+    sensitive: bool,
 }
 
+/// Commands whose contents never reach event handlers: credentials travel in them.
+const SENSITIVE: &[&str] = &[
+    "authenticate",
+    "saslstart",
+    "saslcontinue",
+    "getnonce",
+    "createuser",
+    "updateuser",
+    "copydbgetnonce",
+    "copydbsaslstart",
+    "copydb",
+];
+
 impl<'a> CommandMonitor<'a> {
-    fn start<O: Operation>(
+    fn start(
         handler: &'a dyn EventHandler,
-        op: &O,
-        conn: &CheckedOut,
+        command_name: String,
+        database: String,
+        message: &[u8],
         request_id: i32,
+        connection_id: u64,
         address: &'a ServerAddress,
     ) -> Self {
-        let connection_id = conn.id();
+        let mut command = command_document(message).unwrap_or_default();
+        let lower = command_name.to_ascii_lowercase();
+        let sensitive = SENSITIVE.contains(&lower.as_str())
+            || (matches!(lower.as_str(), "hello" | "ismaster")
+                && command.contains_key("speculativeAuthenticate"));
+        if sensitive {
+            command = bson::Document::new();
+        }
         handler.handle_command_event(&CommandEvent::Started {
-            command_name: op.command_name().to_string(),
-            database: op.database().to_string(),
+            command,
+            command_name: command_name.clone(),
+            database,
             request_id,
             connection_id,
             address: address.clone(),
         });
         CommandMonitor {
             handler,
-            command_name: op.command_name().to_string(),
+            command_name,
             request_id,
             connection_id,
             address,
             started: Instant::now(),
+            sensitive,
         }
     }
 
-    fn succeeded(self) {
+    fn succeeded(self, reply: &bson::RawDocument) {
+        let reply = if self.sensitive {
+            bson::Document::new()
+        } else {
+            crate::decode::to_document(reply).unwrap_or_default()
+        };
         self.handler.handle_command_event(&CommandEvent::Succeeded {
+            reply,
             command_name: self.command_name,
             request_id: self.request_id,
             connection_id: self.connection_id,
@@ -486,6 +532,22 @@ impl<'a> CommandMonitor<'a> {
             address: self.address.clone(),
         });
     }
+}
+
+/// An encoded OP_MSG as the command document monitoring shows: the body, plus each document
+/// sequence as an array field.
+fn command_document(message: &[u8]) -> Result<bson::Document> {
+    let msg = crate::wire::OpMsg::parse_message(message)
+        .map_err(|e| Error::internal(format!("own message unreadable: {e}")))?;
+    let mut command = crate::decode::to_document(msg.body)?;
+    for seq in msg.sequences() {
+        let docs = seq
+            .documents()
+            .map(|d| crate::decode::to_document(d).map(bson::Bson::Document))
+            .collect::<Result<Vec<_>>>()?;
+        command.insert(seq.identifier, docs);
+    }
+    Ok(command)
 }
 
 impl std::fmt::Debug for Client {

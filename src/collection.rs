@@ -574,7 +574,7 @@ impl<T: Serialize> Collection<T> {
     }
 }
 
-impl<T: DeserializeOwned> Collection<T> {
+impl<T: DeserializeOwned + 'static> Collection<T> {
     /// The first document matching `filter`, or `None`.
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
         if self.settings.read_preference.is_none() && self.settings.read_concern.is_none() {

@@ -183,9 +183,9 @@ impl<T> Cursor<T> {
     /// The current result, decoded.
     pub fn deserialize_current(&self) -> Result<T>
     where
-        T: DeserializeOwned,
+        T: DeserializeOwned + 'static,
     {
-        bson::deserialize_from_slice(self.current().as_bytes()).map_err(Error::de)
+        crate::decode::decode(self.current())
     }
 
     fn limit_reached(&self) -> bool {
@@ -246,7 +246,7 @@ impl<T> Cursor<T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for Cursor<T> {
+impl<T: DeserializeOwned + 'static> Iterator for Cursor<T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {

@@ -18,6 +18,10 @@ use crate::options::ServerAddress;
 pub enum CommandEvent {
     /// A command is about to be written.
     Started {
+        /// The command as sent: the body, with each document sequence as an array field
+        /// (`documents: [...]`). Empty for security-sensitive commands (authentication, user
+        /// management, `hello` carrying `speculativeAuthenticate`).
+        command: bson::Document,
         /// The command's name, e.g. `find`.
         command_name: String,
         /// The database it runs against.
@@ -31,6 +35,8 @@ pub enum CommandEvent {
     },
     /// The server answered `ok: 1` (write errors inside such a reply still count as success).
     Succeeded {
+        /// The reply (empty for security-sensitive commands).
+        reply: bson::Document,
         /// The command's name.
         command_name: String,
         /// The request id.
@@ -42,7 +48,8 @@ pub enum CommandEvent {
         /// The server.
         address: ServerAddress,
     },
-    /// The command failed: `ok: 0`, a network or protocol error, or a message too large.
+    /// The command failed: `ok: 0`, or a network or protocol error. (A command refused before
+    /// sending, e.g. a document too large, was never started.)
     Failed {
         /// The command's name.
         command_name: String,

@@ -57,6 +57,7 @@ mod conn;
 mod crud_types;
 mod cursor;
 mod database;
+mod decode;
 mod deployment;
 mod monitor;
 mod ops;

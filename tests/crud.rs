@@ -444,3 +444,112 @@ both_cores!(updates_deletes_counts_distinct_and_indexes, |core| {
             .contains(&"c".to_string())
     );
 });
+
+/// Keeps whole command events.
+#[derive(Default)]
+struct Events(Mutex<Vec<CommandEvent>>);
+
+impl EventHandler for Events {
+    fn handle_command_event(&self, e: &CommandEvent) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+both_cores!(
+    command_events_carry_the_command_and_reply_and_hide_secrets,
+    |core| {
+        let events = Arc::new(Events::default());
+        let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+        opts.core = core;
+        opts.event_handler = Some(events.clone().into());
+        let client = Client::with_options(opts).unwrap();
+        let db = common::fresh_db(&client, "crud_events");
+        let coll = db.collection::<Document>("c");
+        coll.insert_many(&[doc! { "_id": 1 }, doc! { "_id": 2 }], true)
+            .unwrap();
+        // A SASL command: whatever the server answers, its contents are not shown.
+        let _ = db.run_command(doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": "secret" });
+        let events = events.0.lock().unwrap();
+        let insert = events
+            .iter()
+            .find_map(|e| match e {
+                CommandEvent::Started {
+                    command_name,
+                    command,
+                    ..
+                } if command_name == "insert" => Some(command.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(insert.get_str("insert").unwrap(), "c");
+        assert_eq!(
+            insert.get_array("documents").unwrap(),
+            &vec![
+                Bson::Document(doc! { "_id": 1 }),
+                Bson::Document(doc! { "_id": 2 })
+            ],
+            "the document sequence shown as an array"
+        );
+        let reply = events
+            .iter()
+            .find_map(|e| match e {
+                CommandEvent::Succeeded {
+                    command_name,
+                    reply,
+                    ..
+                } if command_name == "insert" => Some(reply.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(reply.get_i32("n").ok(), Some(2), "{reply}");
+        let sasl = events
+            .iter()
+            .find_map(|e| match e {
+                CommandEvent::Started {
+                    command_name,
+                    command,
+                    ..
+                } if command_name == "saslStart" => Some(command.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(sasl.is_empty(), "redacted: {sasl}");
+        assert!(!format!("{events:?}").contains("secret"));
+    }
+);
+
+both_cores!(
+    a_document_nested_100_deep_decodes_on_the_default_stack,
+    |core| {
+        let client = common::client(core);
+        let db = common::fresh_db(&client, "crud_nesting");
+        let coll = db.collection::<Document>("deep");
+        // Built (and inserted) here, on the test's thread: serialising recurses too.
+        let mut deep = doc! { "leaf": true };
+        for _ in 0..99 {
+            deep = doc! { "d": deep };
+        }
+        coll.insert_one(doc! { "_id": 1, "d": deep }).unwrap();
+        let c = coll.clone();
+        // In a coroutine with may's default stack (nothing in this test binary changes it).
+        let depth = may::go!(move || {
+            let mut found = 0;
+            for d in c.find(doc! {}).unwrap() {
+                // By reference: cloning a deep Document recurses (bson's Clone), which is
+                // the caller's stack to spend, not the driver's.
+                let d = d.unwrap();
+                let mut cur = &d;
+                while let Ok(inner) = cur.get_document("d") {
+                    cur = inner;
+                    found += 1;
+                }
+            }
+            let one = c.find_one(doc! { "_id": 1 }).unwrap().unwrap();
+            assert!(one.contains_key("d"));
+            found
+        })
+        .join()
+        .expect("no stack overflow");
+        assert_eq!(depth, 100);
+    }
+);

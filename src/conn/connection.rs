@@ -180,11 +180,23 @@ impl Connection {
         request_id: i32,
         build: impl FnOnce(&mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>,
     ) -> Result<&RawDocument> {
+        self.round_trip_observed(request_id, build, |_| {})
+    }
+
+    /// [`round_trip`](Self::round_trip), showing `observe` the encoded message between
+    /// building and sending it (command monitoring's "started" event).
+    pub(crate) fn round_trip_observed(
+        &mut self,
+        request_id: i32,
+        build: impl FnOnce(&mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>,
+        observe: impl FnOnce(&[u8]),
+    ) -> Result<&RawDocument> {
         self.recycle_buffers();
         let limits = self.description.limits();
         let mut msg = OpMsgBuilder::new(&mut self.wbuf, MsgFlags::default(), limits);
         build(&mut msg).map_err(encode_error)?;
         msg.finish(request_id, 0).map_err(encode_error)?;
+        observe(&self.wbuf);
         self.send_and_receive(request_id, &limits, OpCode::Msg)?;
         let reply = &self.rbuf[..self.reply_len];
         let msg = OpMsg::parse_message(reply)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Operation, malformed_reply};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::wire::{OpMsgBuilder, WireError};
 
 #[derive(Serialize)]
@@ -39,7 +39,7 @@ impl<'a, T> FindOne<'a, T> {
     }
 }
 
-impl<T: DeserializeOwned> Operation for FindOne<'_, T> {
+impl<T: DeserializeOwned + 'static> Operation for FindOne<'_, T> {
     type Output = Option<T>;
     const NAME: &'static str = "find";
 
@@ -73,9 +73,7 @@ impl<T: DeserializeOwned> Operation for FindOne<'_, T> {
                 let doc = first.ok().and_then(|d| d.as_document()).ok_or_else(|| {
                     malformed_reply(Self::NAME, "firstBatch entry is not a document")
                 })?;
-                bson::deserialize_from_slice(doc.as_bytes())
-                    .map(Some)
-                    .map_err(Error::de)
+                crate::decode::decode(doc).map(Some)
             }
         }
     }

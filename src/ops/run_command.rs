@@ -55,7 +55,7 @@ impl Operation for RunCommand {
     }
 
     fn handle_response(&mut self, reply: &RawDocument) -> Result<Document> {
-        Document::try_from(reply).map_err(Error::de)
+        crate::decode::to_document(reply)
     }
 }
 
