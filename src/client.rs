@@ -338,7 +338,9 @@ impl Client {
             })?,
         };
         let in_flight = InFlight::new(&server);
-        let mut conn = self.check_out(&server)?;
+        let mut conn = self
+            .check_out(&server)
+            .map_err(|e| e.in_operation(op.command_name(), &server.address))?;
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
         // connection (Single, not mongos) sends primaryPreferred so any member answers.
         let inner = &*self.inner;
@@ -404,13 +406,15 @@ impl Client {
                 self.inner
                     .deployment
                     .on_operation_error(&server, generation, max_wire, &e);
-                return Err(e);
+                return Err(e.in_operation(op.command_name(), &server.address));
             }
         };
         if let Some(m) = monitor {
             m.succeeded(reply);
         }
-        let output = op.handle_response(reply)?;
+        let output = op
+            .handle_response(reply)
+            .map_err(|e| e.in_operation(op.command_name(), &server.address))?;
         drop(conn);
         drop(in_flight);
         Ok((output, server))

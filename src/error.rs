@@ -17,6 +17,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Clone)]
 pub struct Error {
     kind: Box<ErrorKind>,
+    /// The operation and server the error happened in, when the executor knows them.
+    context: Option<Box<(String, String)>>,
 }
 
 /// What went wrong.
@@ -250,6 +252,32 @@ impl Error {
         &self.kind
     }
 
+    /// The command that failed (e.g. `insert`), when the error came from running one.
+    pub fn operation(&self) -> Option<&str> {
+        self.context.as_ref().map(|c| c.0.as_str())
+    }
+
+    /// The server the failed command ran on, when the error came from running one.
+    pub fn server(&self) -> Option<&str> {
+        self.context.as_ref().map(|c| c.1.as_str())
+    }
+
+    /// The server's error labels (e.g. `RetryableWriteError`), for command errors.
+    pub fn labels(&self) -> &[String] {
+        match &*self.kind {
+            ErrorKind::Command(e) => &e.labels,
+            _ => &[],
+        }
+    }
+
+    /// Names the operation and server (the executor does this for every error it returns).
+    pub(crate) fn in_operation(mut self, operation: &str, server: impl fmt::Display) -> Self {
+        if self.context.is_none() {
+            self.context = Some(Box::new((operation.to_string(), server.to_string())));
+        }
+        self
+    }
+
     /// The server error code, for command and write errors.
     pub fn code(&self) -> Option<i32> {
         match &*self.kind {
@@ -319,6 +347,7 @@ impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
         Error {
             kind: Box::new(kind),
+            context: None,
         }
     }
 }
@@ -331,7 +360,11 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.kind, f)
+        fmt::Display::fmt(&self.kind, f)?;
+        if let Some(c) = &self.context {
+            write!(f, " (in {} on {})", c.0, c.1)?;
+        }
+        Ok(())
     }
 }
 

@@ -78,6 +78,15 @@ both_cores!(duplicate_id_is_a_typed_write_error, |core| {
         other => panic!("expected a write error, got {other:?}"),
     }
     assert!(!err.is_network_error());
+    // The message names the operation and the server.
+    assert_eq!(err.operation(), Some("insert"));
+    let server = client.options().hosts[0].to_string();
+    assert_eq!(err.server(), Some(server.as_str()));
+    assert!(
+        err.to_string()
+            .contains(&format!("(in insert on {server})")),
+        "{err}"
+    );
     // The connection is still good.
     assert!(coll.find_one(doc! { "_id": 1 }).unwrap().is_some());
     assert_eq!(client.pool_stats().total, 1);
