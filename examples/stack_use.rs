@@ -45,5 +45,37 @@ fn main() {
     h.join().unwrap();
     // may prints the figure from the worker after join returns; give it a moment.
     std::thread::sleep(std::time::Duration::from_millis(200));
+
+    // Reading a document nested 100 deep: the driver's Document decoding (no recursion)
+    // against serde's (one frame set per level).
+    let mut deep = bson::rawdoc! { "leaf": true };
+    for _ in 0..99 {
+        let mut outer = bson::RawDocumentBuf::new();
+        outer.append(bson::raw::cstr!("d"), deep);
+        deep = outer;
+    }
+    for (name, serde) in [
+        ("driver (find_one::<Document>)", false),
+        ("serde (bson::deserialize_from_slice)", true),
+    ] {
+        let raw = deep.clone();
+        println!("decoding a document nested 100 deep, {name}:");
+        // SAFETY: as above.
+        let h = unsafe {
+            may::coroutine::Builder::new()
+                .stack_size(0x40001)
+                .spawn(move || {
+                    let d: bson::Document = if serde {
+                        bson::deserialize_from_slice(raw.as_bytes()).unwrap()
+                    } else {
+                        may_mongo::decode_document(&raw).unwrap()
+                    };
+                    std::mem::forget(d); // dropping a deep Document recurses too: not measured
+                })
+        }
+        .unwrap();
+        h.join().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     println!("(used size is in 8-byte words; may's default stack is 4096 words = 32 KiB)");
 }

@@ -75,6 +75,12 @@ pub use conn::{ServerType, StreamDescription};
 pub use crud_types::*;
 pub use cursor::{Cursor, CursorType};
 pub use database::Database;
+
+/// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
+/// with nesting (the driver's own decoder; see `notes/crud.md`).
+pub fn decode_document(raw: &bson::RawDocument) -> Result<bson::Document> {
+    decode::to_document(raw)
+}
 pub use error::{BulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError};
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 pub use ops::InsertOneResult;
