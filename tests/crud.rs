@@ -553,3 +553,48 @@ both_cores!(
         assert_eq!(depth, 100);
     }
 );
+
+both_cores!(
+    a_tailable_await_cursor_sees_documents_inserted_later,
+    |core| {
+        let client = common::client(core);
+        let db = common::fresh_db(&client, "crud_tail");
+        db.create_collection("log", Some(doc! { "capped": true, "size": 1_000_000 }))
+            .unwrap();
+        let coll = db.collection::<Document>("log");
+        coll.insert_many(&[doc! { "n": 1 }, doc! { "n": 2 }, doc! { "n": 3 }], true)
+            .unwrap();
+        let writer = coll.clone();
+        let c = coll.clone();
+        let seen = run_on(core, move || {
+            let mut cursor = c
+                .find_with(
+                    doc! {},
+                    FindOptions {
+                        batch_size: Some(2),
+                        cursor_type: may_mongo::CursorType::TailableAwait,
+                        max_await_time: Some(Duration::from_millis(200)),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let mut seen = Vec::new();
+            // The three that exist, read zero-copy from the raw batch.
+            while seen.len() < 3 {
+                assert!(cursor.advance().unwrap(), "ran out after {seen:?}");
+                seen.push(cursor.current().get_i32("n").unwrap());
+            }
+            // Nothing new yet: an empty await returns false, and the cursor stays open.
+            assert!(!cursor.advance().unwrap());
+            assert!(cursor.is_alive());
+            writer.insert_one(doc! { "n": 4 }).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !cursor.advance().unwrap() {
+                assert!(Instant::now() < deadline, "the new document never came");
+            }
+            seen.push(cursor.deserialize_current().unwrap().get_i32("n").unwrap());
+            seen
+        });
+        assert_eq!(seen, vec![1, 2, 3, 4]);
+    }
+);
