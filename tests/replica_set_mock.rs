@@ -153,6 +153,18 @@ fn who_reads(c: &Client) -> i32 {
     })
 }
 
+/// The `$readPreference` of each `find` a server received (`None` where there was none).
+fn read_preferences_sent(server: &MockServer) -> Vec<Option<Document>> {
+    server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.command == "find")
+        .map(|r| r.body.get_document("$readPreference").ok().cloned())
+        .collect()
+}
+
 both_cores!(members_missing_from_the_seed_list_are_discovered, |core| {
     let rs = ReplicaSet::start(1);
     // Seed with member 0 only: a secondary.
@@ -243,13 +255,9 @@ both_cores!(secondary_reads_honour_tag_sets, |core| {
         assert_eq!(who_reads(&c), 1);
     }
     // The read preference travelled with each find, for the member to honour.
-    let finds: Vec<Document> = rs.members[1]
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.command == "find")
-        .map(|r| r.body.get_document("$readPreference").unwrap().clone())
+    let finds: Vec<Document> = read_preferences_sent(&rs.members[1])
+        .into_iter()
+        .map(|rp| rp.expect("every find carried it"))
         .collect();
     assert_eq!(finds.len(), 20);
     assert_eq!(
@@ -327,15 +335,7 @@ both_cores!(
             "127.0.0.1:{},127.0.0.1:{}",
             routers[0].port, routers[1].port
         );
-        let finds = |r: &MockServer| -> Vec<Option<Document>> {
-            r.log
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|q| q.command == "find")
-                .map(|q| q.body.get_document("$readPreference").ok().cloned())
-                .collect()
-        };
+        let finds = read_preferences_sent;
 
         // The default (primary) read preference is not sent to mongos.
         let c = client(&format!("mongodb://{seeds}/?localThresholdMS=1000"), core);
@@ -377,16 +377,9 @@ both_cores!(
             1,
             "no discovery on a direct connection"
         );
-        let sent: Vec<Document> = rs.members[2]
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.command == "find")
-            .map(|r| r.body.get_document("$readPreference").unwrap().clone())
-            .collect();
+        let sent: Vec<Option<Document>> = read_preferences_sent(&rs.members[2]);
         // The default read preference is primary; sent as primaryPreferred so a secondary answers.
-        assert_eq!(sent, vec![doc! { "mode": "primaryPreferred" }]);
+        assert_eq!(sent, vec![Some(doc! { "mode": "primaryPreferred" })]);
         assert_eq!(rs.count(0, "find") + rs.count(1, "find"), 0);
     }
 );
