@@ -184,7 +184,7 @@ impl Client {
                         d.ok()
                             .and_then(|d| d.as_document())
                             .ok_or_else(|| crate::ops::malformed_reply("listDatabases", "entry"))
-                            .and_then(|d| bson::Document::try_from(d).map_err(Error::de))
+                            .and_then(crate::decode::to_document)
                     })
                     .collect()
             },

@@ -792,7 +792,7 @@ fn single_write_result(reply: &crate::ops::WriteReply) -> Result<()> {
 
 fn to_document<T: Serialize>(value: &T) -> Result<Document> {
     let raw: RawDocumentBuf = bson::serialize_to_raw_document_buf(value).map_err(Error::ser)?;
-    Document::try_from(raw.as_ref()).map_err(Error::de)
+    crate::decode::to_document(&raw)
 }
 
 /// An update is operators (every key starts with `$`) or a pipeline.

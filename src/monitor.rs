@@ -26,7 +26,7 @@ use crate::conn::Connection;
 use crate::conn::check_ok;
 use crate::conn::connection::ConnectSettings;
 use crate::deployment::Deployment;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::ServerAddress;
 use crate::runtime::{self, Core, Parker, Wake};
 use crate::wire::next_request_id;
@@ -157,7 +157,7 @@ impl Monitor {
             .round_trip(next_request_id(), |m| m.body(&command))
             .and_then(|raw| {
                 check_ok(raw)?;
-                Document::try_from(raw).map_err(Error::de)
+                crate::decode::to_document(raw)
             });
         if reply.is_err() {
             *slot = None;

@@ -131,7 +131,7 @@ impl Connection {
         let hello = hello_command(metadata);
         let keep = |reply: &RawDocument| -> Result<Option<bson::Document>> {
             keep_reply
-                .then(|| bson::Document::try_from(reply).map_err(Error::de))
+                .then(|| crate::decode::to_document(reply))
                 .transpose()
         };
         let reply = self.round_trip(next_request_id(), |m| m.body(&hello))?;
