@@ -423,14 +423,7 @@ impl Client {
 
 /// A read preference as the `$readPreference` field carries it.
 fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
-    let mode = match rp.mode {
-        ReadMode::Primary => "primary",
-        ReadMode::PrimaryPreferred => "primaryPreferred",
-        ReadMode::Secondary => "secondary",
-        ReadMode::SecondaryPreferred => "secondaryPreferred",
-        ReadMode::Nearest => "nearest",
-    };
-    let mut doc = bson::doc! { "mode": mode };
+    let mut doc = bson::doc! { "mode": rp.mode.name() };
     if !rp.tag_sets.is_empty() {
         let sets: Vec<bson::Document> = rp
             .tag_sets

@@ -546,7 +546,7 @@ impl Snapshot {
     fn selection_error(&self, op: Operation<'_>, waited: Duration) -> Error {
         let operation = match op {
             Operation::Write => "a write".to_string(),
-            Operation::Read(rp) => format!("a read ({:?})", rp.mode),
+            Operation::Read(rp) => format!("a read ({})", rp.mode.name()),
         };
         let servers = self
             .description

@@ -34,16 +34,28 @@ pub enum ReadMode {
 }
 
 impl ReadMode {
+    /// The mode's name as the specs and `$readPreference` write it, e.g. `secondaryPreferred`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Primary => "primary",
+            ReadMode::PrimaryPreferred => "primaryPreferred",
+            ReadMode::Secondary => "secondary",
+            ReadMode::SecondaryPreferred => "secondaryPreferred",
+            ReadMode::Nearest => "nearest",
+        }
+    }
+
     /// The mode for a name (case-insensitive), e.g. `secondaryPreferred`.
     pub fn from_name(name: &str) -> Option<ReadMode> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "primary" => ReadMode::Primary,
-            "primarypreferred" => ReadMode::PrimaryPreferred,
-            "secondary" => ReadMode::Secondary,
-            "secondarypreferred" => ReadMode::SecondaryPreferred,
-            "nearest" => ReadMode::Nearest,
-            _ => return None,
-        })
+        [
+            ReadMode::Primary,
+            ReadMode::PrimaryPreferred,
+            ReadMode::Secondary,
+            ReadMode::SecondaryPreferred,
+            ReadMode::Nearest,
+        ]
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(name))
     }
 }
 
