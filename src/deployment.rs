@@ -459,6 +459,8 @@ impl Deployment {
     }
 
     /// Stops the monitors, closes every pool, and fails the callers waiting in selection.
+    /// The client calls it on `shutdown` and when its last handle drops (a monitor that is
+    /// mid-check then finds the deployment gone through its `Weak` and exits).
     pub(crate) fn close(&self) {
         let mut st = self.state.lock();
         if st.closed {
@@ -479,16 +481,6 @@ impl Deployment {
             .chain([SdamEvent::TopologyClosed])
             .collect();
         self.emit(&closed);
-    }
-}
-
-impl Drop for Deployment {
-    /// The last client handle is gone: stop the monitors (no I/O here; each monitor closes
-    /// its own socket as it exits).
-    fn drop(&mut self) {
-        for s in self.state.get_mut().servers.values() {
-            s.monitor.stop();
-        }
     }
 }
 
