@@ -195,7 +195,8 @@ fn parse(answer: &[u8]) -> Result<Packet<'_>> {
 /// One question to the first name server that answers: UDP, then TCP if the answer was
 /// truncated.
 fn exchange(resolver: &Resolver, name: &str, kind: TYPE) -> io::Result<Vec<u8>> {
-    let id = (std::process::id() as u16) ^ (name.len() as u16).rotate_left(7);
+    // A random id: an answer must echo it, so a guessable one would invite forged answers.
+    let id = crate::deployment::random_below(1 << 16) as u16;
     let q = query(id, name, kind).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no name servers configured");
     for ns in &resolver.nameservers {
