@@ -442,7 +442,7 @@ impl<T: Serialize> Collection<T> {
         let mut wc_error = None;
         let mut start = 0;
         while start < docs.len() {
-            let (ids, reply) = self.client.execute(InsertBatch {
+            let (ids, mut reply) = self.client.execute(InsertBatch {
                 db: &self.db,
                 coll: &self.name,
                 docs,
@@ -451,38 +451,24 @@ impl<T: Serialize> Collection<T> {
                 write_concern: self.settings.write_concern_doc(),
                 ids: Vec::new(),
             })?;
-            let failed: Vec<usize> = reply.write_errors.iter().map(|e| e.index).collect();
             let sent = ids.len();
             for (i, id) in ids.into_iter().enumerate() {
-                // Ordered: nothing after the first failure was inserted.
-                let after_failure = ordered && failed.first().is_some_and(|f| i > *f);
-                if !failed.contains(&i) && !after_failure {
+                if reply.applied(i, ordered) {
                     result.inserted_ids.insert(start + i, id);
                 }
             }
-            errors.extend(reply.write_errors.into_iter().map(|mut e| {
-                e.index += start;
-                e
-            }));
+            errors.extend(reply.take_errors(start));
             wc_error = wc_error.or(reply.write_concern_error);
             if ordered && !errors.is_empty() {
                 break;
             }
             start += sent;
         }
-        if errors.is_empty() && wc_error.is_none() {
-            return Ok(result);
-        }
-        Err(ErrorKind::BulkWrite(Box::new(BulkWriteFailure {
-            write_errors: errors,
-            write_concern_error: wc_error,
-            partial_result: BulkWriteResult {
-                inserted_count: result.inserted_ids.len() as u64,
-                inserted_ids: result.inserted_ids,
-                ..BulkWriteResult::default()
-            },
-        }))
-        .into())
+        bulk_outcome(result, errors, wc_error, |r| BulkWriteResult {
+            inserted_count: r.inserted_ids.len() as u64,
+            inserted_ids: r.inserted_ids,
+            ..BulkWriteResult::default()
+        })
     }
 
     /// Replaces the first document matching `filter` with `replacement`.
@@ -530,13 +516,11 @@ impl<T: Serialize> Collection<T> {
                 _ => ("delete", "deletes"),
             };
             let body = doc! { name: &*self.name, key: statements, "ordered": ordered };
-            let reply = self.write(name, body, read_write_reply)?;
-            let failed: Vec<usize> = reply.write_errors.iter().map(|e| e.index).collect();
+            let mut reply = self.write(name, body, read_write_reply)?;
             match kind {
                 0 => {
                     for (j, id) in ids.into_iter().enumerate() {
-                        let after = ordered && failed.first().is_some_and(|f| j > *f);
-                        if !failed.contains(&j) && !after {
+                        if reply.applied(j, ordered) {
                             result.inserted_ids.insert(i + j, id.unwrap_or(Bson::Null));
                         }
                     }
@@ -546,31 +530,20 @@ impl<T: Serialize> Collection<T> {
                     result.matched_count += reply.n - reply.upserted.len() as u64;
                     result.modified_count += reply.n_modified;
                     result.upserted_count += reply.upserted.len() as u64;
-                    for (j, id) in reply.upserted {
+                    for (j, id) in std::mem::take(&mut reply.upserted) {
                         result.upserted_ids.insert(i + j, id);
                     }
                 }
                 _ => result.deleted_count += reply.n,
             }
-            errors.extend(reply.write_errors.into_iter().map(|mut e| {
-                e.index += i;
-                e
-            }));
+            errors.extend(reply.take_errors(i));
             wc_error = wc_error.or(reply.write_concern_error);
             if ordered && !errors.is_empty() {
                 break;
             }
             i = end;
         }
-        if errors.is_empty() && wc_error.is_none() {
-            return Ok(result);
-        }
-        Err(ErrorKind::BulkWrite(Box::new(BulkWriteFailure {
-            write_errors: errors,
-            write_concern_error: wc_error,
-            partial_result: result,
-        }))
-        .into())
+        bulk_outcome(result, errors, wc_error, |r| r)
     }
 }
 
@@ -777,6 +750,26 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
         WriteModel::DeleteOne { filter } => (doc! { "q": filter.clone(), "limit": 1 }, None),
         WriteModel::DeleteMany { filter } => (doc! { "q": filter.clone(), "limit": 0 }, None),
     })
+}
+
+/// A multi-statement write's end: its result when nothing failed, else
+/// [`ErrorKind::BulkWrite`] with every error and, as the partial result, what `partial` makes
+/// of the result.
+fn bulk_outcome<R>(
+    result: R,
+    write_errors: Vec<WriteError>,
+    write_concern_error: Option<crate::error::CommandError>,
+    partial: impl FnOnce(R) -> BulkWriteResult,
+) -> Result<R> {
+    if write_errors.is_empty() && write_concern_error.is_none() {
+        return Ok(result);
+    }
+    Err(ErrorKind::BulkWrite(Box::new(BulkWriteFailure {
+        write_errors,
+        write_concern_error,
+        partial_result: partial(result),
+    }))
+    .into())
 }
 
 /// One-statement writes report their write error as a typed [`ErrorKind::Write`].

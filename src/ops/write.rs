@@ -82,6 +82,28 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
     }
 }
 
+impl WriteReply {
+    /// True when the statement at `position` of the batch took effect: it did not fail, and —
+    /// in an ordered batch — it did not come after the first failure (the server stops there).
+    pub(crate) fn applied(&self, position: usize, ordered: bool) -> bool {
+        let failed = self.write_errors.iter().any(|e| e.index == position);
+        let first_failure = self.write_errors.iter().map(|e| e.index).min();
+        let skipped = ordered && first_failure.is_some_and(|f| position > f);
+        !failed && !skipped
+    }
+
+    /// Moves the write errors out, their indexes shifted by `offset` (where the batch starts
+    /// in the caller's input).
+    pub(crate) fn take_errors(&mut self, offset: usize) -> impl Iterator<Item = WriteError> {
+        std::mem::take(&mut self.write_errors)
+            .into_iter()
+            .map(move |mut e| {
+                e.index += offset;
+                e
+            })
+    }
+}
+
 /// Reads `n`, `nModified`, `upserted`, `writeErrors` and `writeConcernError`.
 pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
     let int = |d: &RawDocument, k: &str| crate::conn::get_int(d, k);
