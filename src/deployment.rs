@@ -352,8 +352,7 @@ impl Deployment {
                 st.heartbeats.remove(address);
                 let server = st.servers[address].clone();
                 server.pool.clear();
-                let generation = server.pool.stats().generation;
-                st.topology.set_pool_generation(address, generation);
+                sync_generation(&mut st, &server);
                 st.topology.on_hello(address, Err(e.to_string()))
             }
         };
@@ -393,8 +392,7 @@ impl Deployment {
         if st.closed || !st.servers.contains_key(&server.address) {
             return;
         }
-        let current = server.pool.stats().generation;
-        st.topology.set_pool_generation(&server.address, current);
+        sync_generation(&mut st, server);
         let outcome = st.topology.on_application_error(
             &server.address,
             generation,
@@ -403,8 +401,7 @@ impl Deployment {
         );
         if outcome.clear_pool {
             server.pool.clear();
-            let generation = server.pool.stats().generation;
-            st.topology.set_pool_generation(&server.address, generation);
+            sync_generation(&mut st, server);
         }
         if outcome.check_now || outcome.clear_pool {
             server.monitor.request_check();
@@ -562,6 +559,13 @@ impl Snapshot {
         }
         .into()
     }
+}
+
+/// Copies a server's pool generation into the topology, which judges errors against it. The
+/// pool owns the counter: clearing an already-paused pool does not bump it.
+fn sync_generation(st: &mut State, server: &Server) {
+    let generation = server.pool.stats().generation;
+    st.topology.set_pool_generation(&server.address, generation);
 }
 
 /// `lastWrite.lastWriteDate` of a `hello` reply, in ms since the epoch.
