@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::client::Client;
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::*;
-use crate::cursor::{Cursor, CursorSpec, CursorType};
+use crate::cursor::{Cursor, CursorSpec, CursorType, keep_reply};
 use crate::error::{BulkWriteFailure, Error, ErrorKind, Result, WriteError};
 use crate::ops::{Command, FindOne, InsertBatch, InsertOne, InsertOneResult, read_write_reply};
 use crate::topology::ReadPreference;
@@ -168,20 +168,13 @@ impl<T> Collection<T> {
         spec: CursorSpec,
     ) -> Result<Cursor<U>> {
         self.settings.read_concern_into(&mut body);
-        let keep = |reply: &RawDocument| -> Result<RawDocumentBuf> { Ok(reply.to_owned()) };
         let op = if read {
-            Command::read(
-                name,
-                &self.db,
-                body,
-                self.settings.read_preference.as_ref(),
-                keep,
-            )
+            let rp = self.settings.read_preference.as_ref();
+            Command::read(name, &self.db, body, rp, keep_reply)
         } else {
-            Command::write(name, &self.db, body, keep)
+            Command::write(name, &self.db, body, keep_reply)
         };
-        let (reply, server) = self.client.execute_on(op, None)?;
-        Cursor::from_reply(self.client.clone(), server, &reply, spec)
+        Cursor::open(&self.client, op, spec)
     }
 
     /// Deletes the first document matching `filter`.

@@ -115,7 +115,7 @@ pub struct Cursor<T> {
 
 impl<T> Cursor<T> {
     /// Reads a cursor reply (`cursor: { id, ns, firstBatch }`) from `server`.
-    pub(crate) fn from_reply(
+    fn from_reply(
         client: Client,
         server: Arc<Server>,
         reply: &RawDocument,
@@ -136,6 +136,17 @@ impl<T> Cursor<T> {
             returned: 0,
             _t: PhantomData,
         })
+    }
+
+    /// Runs a command that opens a cursor (`find`, `aggregate`, `listIndexes`, ...) and opens
+    /// it on the server that answered; build `op` with [`keep_reply`] as its handler.
+    pub(crate) fn open(
+        client: &Client,
+        op: Command<'_, bson::RawDocumentBuf>,
+        spec: CursorSpec,
+    ) -> Result<Cursor<T>> {
+        let (reply, server) = client.execute_on(op, None)?;
+        Cursor::from_reply(client.clone(), server, &reply, spec)
     }
 
     /// The server's id for this cursor; 0 once the server has closed it.
@@ -272,6 +283,11 @@ impl<T> std::fmt::Debug for Cursor<T> {
             .field("server", &self.server.address)
             .finish_non_exhaustive()
     }
+}
+
+/// The reply handler of cursor-opening commands: the whole reply, for [`Cursor::open`].
+pub(crate) fn keep_reply(reply: &RawDocument) -> Result<bson::RawDocumentBuf> {
+    Ok(reply.to_owned())
 }
 
 /// `cursor.id`, `cursor.ns` and the batch array's bytes of a cursor reply.

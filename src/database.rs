@@ -7,7 +7,7 @@ use bson::{Document, RawDocumentBuf};
 use crate::client::Client;
 use crate::collection::{Collection, Settings};
 use crate::concern::{ReadConcern, WriteConcern};
-use crate::cursor::{Cursor, CursorSpec};
+use crate::cursor::{Cursor, CursorSpec, keep_reply};
 use crate::error::Result;
 use crate::ops::{Command, RunCommand, RunCommandRaw};
 use crate::topology::ReadPreference;
@@ -61,7 +61,10 @@ impl Database {
 
     /// Runs a database-level aggregation (e.g. `$currentOp`), results as documents.
     pub fn aggregate(&self, pipeline: Vec<Document>) -> Result<Cursor<Document>> {
-        self.cursor(bson::doc! { "aggregate": 1, "pipeline": pipeline, "cursor": {} })
+        self.cursor(
+            "aggregate",
+            bson::doc! { "aggregate": 1, "pipeline": pipeline, "cursor": {} },
+        )
     }
 
     /// The collections' descriptions (`listCollections`), optionally filtered.
@@ -70,7 +73,7 @@ impl Database {
         if let Some(f) = filter {
             body.insert("filter", f);
         }
-        self.cursor(body)
+        self.cursor("listCollections", body)
     }
 
     /// The collections' names.
@@ -104,20 +107,9 @@ impl Database {
         ))
     }
 
-    fn cursor(&self, body: Document) -> Result<Cursor<Document>> {
-        let name = if body.contains_key("aggregate") {
-            "aggregate"
-        } else {
-            "listCollections"
-        };
-        let op = Command::write(
-            name,
-            &self.name,
-            body,
-            |r: &bson::RawDocument| -> Result<RawDocumentBuf> { Ok(r.to_owned()) },
-        );
-        let (reply, server) = self.client.execute_on(op, None)?;
-        Cursor::from_reply(self.client.clone(), server, &reply, CursorSpec::default())
+    fn cursor(&self, name: &'static str, body: Document) -> Result<Cursor<Document>> {
+        let op = Command::write(name, &self.name, body, keep_reply);
+        Cursor::open(&self.client, op, CursorSpec::default())
     }
 
     /// The database's name.
