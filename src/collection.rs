@@ -199,10 +199,11 @@ impl<T> Collection<T> {
 
     fn delete(&self, filter: Document, limit: i32, options: DeleteOptions) -> Result<DeleteResult> {
         let mut statement = doc! { "q": filter, "limit": limit };
-        if let Some(hint) = options.hint {
-            statement.insert("hint", hint);
-        }
-        let body = doc! { "delete": &*self.name, "deletes": [statement], "ordered": true };
+        put(&mut statement, "hint", options.hint);
+        put(&mut statement, "collation", options.collation);
+        let mut body = doc! { "delete": &*self.name, "deletes": [statement], "ordered": true };
+        put(&mut body, "let", options.let_vars);
+        put(&mut body, "comment", options.comment);
         let reply = self.write("delete", body, read_write_reply)?;
         single_write_result(&reply)?;
         Ok(DeleteResult {
@@ -242,17 +243,18 @@ impl<T> Collection<T> {
         multi: bool,
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
-        let mut statement = doc! { "q": filter, "u": update, "multi": multi };
-        if let Some(upsert) = options.upsert {
-            statement.insert("upsert", upsert);
-        }
-        if let Some(filters) = options.array_filters {
-            statement.insert("arrayFilters", filters);
-        }
-        if let Some(hint) = options.hint {
-            statement.insert("hint", hint);
-        }
-        let body = doc! { "update": &*self.name, "updates": [statement], "ordered": true };
+        let mut body = doc! { "update": &*self.name, "ordered": true };
+        put(&mut body, "let", options.let_vars.clone());
+        put(&mut body, "comment", options.comment.clone());
+        put(
+            &mut body,
+            "bypassDocumentValidation",
+            options.bypass_document_validation,
+        );
+        body.insert(
+            "updates",
+            [update_statement(filter, update, multi, options)],
+        );
         let reply = self.write("update", body, read_write_reply)?;
         single_write_result(&reply)?;
         let upserted_id = reply.upserted.into_iter().next().map(|(_, id)| id);
@@ -265,7 +267,15 @@ impl<T> Collection<T> {
 
     /// Estimated count from the collection's metadata (the `count` command without a filter).
     pub fn estimated_document_count(&self) -> Result<u64> {
-        self.read("count", doc! { "count": &*self.name }, |r| {
+        self.estimated_document_count_with(EstimatedCountOptions::default())
+    }
+
+    /// `estimated_document_count` with a time limit or comment.
+    pub fn estimated_document_count_with(&self, options: EstimatedCountOptions) -> Result<u64> {
+        let mut body = doc! { "count": &*self.name };
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment);
+        self.read("count", body, |r| {
             Ok(crate::conn::get_int(r, "n").unwrap_or(0) as u64)
         })
     }
@@ -280,7 +290,11 @@ impl<T> Collection<T> {
             pipeline.push(doc! { "$limit": limit as i64 });
         }
         pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
-        let body = doc! { "aggregate": &*self.name, "pipeline": pipeline, "cursor": {} };
+        let mut body = doc! { "aggregate": &*self.name, "pipeline": pipeline, "cursor": {} };
+        put(&mut body, "hint", options.hint);
+        put(&mut body, "collation", options.collation);
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment);
         self.read("aggregate", body, |r| {
             let (_, _, batch) = crate::cursor::read_cursor(r, "firstBatch")?;
             let batch = RawDocument::from_bytes(batch)
@@ -295,7 +309,21 @@ impl<T> Collection<T> {
 
     /// The distinct values of `field` among documents matching `filter`.
     pub fn distinct(&self, field: &str, filter: Document) -> Result<Vec<Bson>> {
-        let body = doc! { "distinct": &*self.name, "key": field, "query": filter };
+        self.distinct_with(field, filter, DistinctOptions::default())
+    }
+
+    /// `distinct` with options: collation, hint, time limit, comment.
+    pub fn distinct_with(
+        &self,
+        field: &str,
+        filter: Document,
+        options: DistinctOptions,
+    ) -> Result<Vec<Bson>> {
+        let mut body = doc! { "distinct": &*self.name, "key": field, "query": filter };
+        put(&mut body, "collation", options.collation);
+        put(&mut body, "hint", options.hint);
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment);
         self.read("distinct", body, |r| {
             let values = r
                 .get_array("values")
@@ -322,31 +350,23 @@ impl<T> Collection<T> {
         self.aggregate_as(pipeline, options)
     }
 
-    /// Runs an aggregation pipeline, its results read as `U`.
+    /// Runs an aggregation pipeline, its results read as `U`. A pipeline ending in `$out` or
+    /// `$merge` writes: it goes to the primary with the collection's write concern.
     pub fn aggregate_as<U>(
         &self,
         pipeline: Vec<Document>,
         options: AggregateOptions,
     ) -> Result<Cursor<U>> {
-        let mut cursor = Document::new();
-        if let Some(b) = options.batch_size {
-            cursor.insert("batchSize", b as i32);
-        }
-        let mut body = doc! { "aggregate": &*self.name, "pipeline": pipeline, "cursor": cursor };
-        if let Some(v) = options.allow_disk_use {
-            body.insert("allowDiskUse", v);
-        }
-        if let Some(t) = options.max_time {
-            body.insert("maxTimeMS", t.as_millis() as i64);
-        }
-        if let Some(c) = options.comment {
-            body.insert("comment", c);
+        let writes = ends_in_write_stage(&pipeline);
+        let mut body = aggregate_body(Bson::from(&*self.name), pipeline, options.clone());
+        if writes && let Some(wc) = self.settings.write_concern_doc() {
+            body.insert("writeConcern", wc);
         }
         let spec = CursorSpec {
             batch_size: options.batch_size,
             ..CursorSpec::default()
         };
-        self.cursor("aggregate", body, true, spec)
+        self.cursor("aggregate", body, !writes, spec)
     }
 
     /// Creates one index; returns its name.
@@ -416,8 +436,22 @@ impl<T: Serialize> Collection<T> {
     /// Inserts one document. If it has no `_id`, the driver adds an ObjectId and returns it.
     /// A document over the server's `maxBsonObjectSize` is refused before anything is sent.
     pub fn insert_one(&self, doc: impl Borrow<T>) -> Result<InsertOneResult> {
-        self.client
-            .execute(InsertOne::new(&self.db, &self.name, doc.borrow()))
+        self.insert_one_with(doc, InsertOneOptions::default())
+    }
+
+    /// `insert_one` with options (bypass validation, comment).
+    pub fn insert_one_with(
+        &self,
+        doc: impl Borrow<T>,
+        options: InsertOneOptions,
+    ) -> Result<InsertOneResult> {
+        self.client.execute(InsertOne::new(
+            &self.db,
+            &self.name,
+            doc.borrow(),
+            self.settings.write_concern_doc(),
+            options,
+        ))
     }
 
     /// Inserts many documents, in as few commands as the server's limits allow (each a
@@ -425,6 +459,32 @@ impl<T: Serialize> Collection<T> {
     /// stops at the first failure; unordered goes on. Failures come back as
     /// [`ErrorKind::BulkWrite`] with each failed document's index and what was inserted.
     pub fn insert_many(&self, docs: &[T], ordered: bool) -> Result<InsertManyResult> {
+        let options = InsertManyOptions {
+            ordered: Some(ordered),
+            ..InsertManyOptions::default()
+        };
+        self.insert_many_with(docs, options)
+    }
+
+    /// `insert_many` with options (ordered, bypass validation, comment).
+    pub fn insert_many_with(
+        &self,
+        docs: &[T],
+        options: InsertManyOptions,
+    ) -> Result<InsertManyResult> {
+        let ordered = options.ordered.unwrap_or(true);
+        let mut extra = Document::new();
+        put(
+            &mut extra,
+            "bypassDocumentValidation",
+            options.bypass_document_validation,
+        );
+        put(&mut extra, "comment", options.comment);
+        put(
+            &mut extra,
+            "writeConcern",
+            self.settings.write_concern_doc(),
+        );
         if docs.is_empty() {
             return Err(Error::invalid_argument(
                 "insert_many needs at least one document",
@@ -441,7 +501,7 @@ impl<T: Serialize> Collection<T> {
                 docs,
                 start,
                 ordered,
-                write_concern: self.settings.write_concern_doc(),
+                extra: &extra,
                 ids: Vec::new(),
             })?;
             let sent = ids.len();
@@ -480,6 +540,20 @@ impl<T: Serialize> Collection<T> {
     /// models of one kind travel in one command. A failure is [`ErrorKind::BulkWrite`], each
     /// error carrying its model's index, with the partial result.
     pub fn bulk_write(&self, models: Vec<WriteModel<T>>, ordered: bool) -> Result<BulkWriteResult> {
+        let options = BulkWriteOptions {
+            ordered: Some(ordered),
+            ..BulkWriteOptions::default()
+        };
+        self.bulk_write_with(models, options)
+    }
+
+    /// `bulk_write` with options: ordered, bypass validation, `let` variables, comment.
+    pub fn bulk_write_with(
+        &self,
+        models: Vec<WriteModel<T>>,
+        options: BulkWriteOptions,
+    ) -> Result<BulkWriteResult> {
+        let ordered = options.ordered.unwrap_or(true);
         if models.is_empty() {
             return Err(Error::invalid_argument(
                 "bulk_write needs at least one model",
@@ -508,7 +582,19 @@ impl<T: Serialize> Collection<T> {
                 1 => ("update", "updates"),
                 _ => ("delete", "deletes"),
             };
-            let body = doc! { name: &*self.name, key: statements, "ordered": ordered };
+            let mut body = doc! { name: &*self.name, "ordered": ordered };
+            if kind != 2 {
+                put(
+                    &mut body,
+                    "bypassDocumentValidation",
+                    options.bypass_document_validation,
+                );
+            }
+            if kind != 0 {
+                put(&mut body, "let", options.let_vars.clone());
+            }
+            put(&mut body, "comment", options.comment.clone());
+            body.insert(key, statements);
             let mut reply = self.write(name, body, read_write_reply)?;
             match kind {
                 0 => {
@@ -597,6 +683,8 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         if let Some(a) = o.allow_disk_use {
             body.insert("allowDiskUse", a);
         }
+        put(&mut body, "collation", o.collation.clone());
+        put(&mut body, "let", o.let_vars.clone());
         match o.cursor_type {
             CursorType::NonTailable => {}
             CursorType::Tailable => {
@@ -668,11 +756,19 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
                 body.insert("upsert", u);
             }
         }
-        if let Some(s) = options.sort {
-            body.insert("sort", s);
-        }
-        if let Some(p) = options.projection {
-            body.insert("fields", p);
+        put(&mut body, "sort", options.sort);
+        put(&mut body, "fields", options.projection);
+        put(&mut body, "hint", options.hint);
+        put(&mut body, "collation", options.collation);
+        put(&mut body, "let", options.let_vars);
+        put(&mut body, "comment", options.comment);
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        if !remove {
+            put(
+                &mut body,
+                "bypassDocumentValidation",
+                options.bypass_document_validation,
+            );
         }
         self.write("findAndModify", body, |r| match r.get("value") {
             Ok(Some(bson::RawBsonRef::Document(d))) => bson::deserialize_from_slice(d.as_bytes())
@@ -714,35 +810,120 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
         WriteModel::UpdateOne {
             filter,
             update,
-            upsert,
+            options,
         }
         | WriteModel::UpdateMany {
             filter,
             update,
-            upsert,
+            options,
         } => {
             check_update(update)?;
+            check_model_options(options.has_command_fields())?;
             let multi = matches!(m, WriteModel::UpdateMany { .. });
-            (
-                doc! { "q": filter.clone(), "u": update.clone(), "multi": multi, "upsert": upsert },
-                None,
-            )
+            let options = UpdateOptions {
+                upsert: Some(options.upsert.unwrap_or(false)),
+                ..options.clone()
+            };
+            let s = update_statement(filter.clone(), update.clone(), multi, options);
+            (s, None)
         }
         WriteModel::ReplaceOne {
             filter,
             replacement,
-            upsert,
+            options,
         } => {
             let r = to_document(replacement)?;
             check_replacement(&r)?;
-            (
-                doc! { "q": filter.clone(), "u": r, "multi": false, "upsert": upsert },
-                None,
-            )
+            check_model_options(options.has_command_fields())?;
+            let options = UpdateOptions {
+                upsert: Some(options.upsert.unwrap_or(false)),
+                ..options.clone()
+            };
+            let s = update_statement(filter.clone(), Bson::Document(r), false, options);
+            (s, None)
         }
-        WriteModel::DeleteOne { filter } => (doc! { "q": filter.clone(), "limit": 1 }, None),
-        WriteModel::DeleteMany { filter } => (doc! { "q": filter.clone(), "limit": 0 }, None),
+        WriteModel::DeleteOne { filter, options } | WriteModel::DeleteMany { filter, options } => {
+            check_model_options(options.has_command_fields())?;
+            let limit = if matches!(m, WriteModel::DeleteOne { .. }) {
+                1
+            } else {
+                0
+            };
+            let mut s = doc! { "q": filter.clone(), "limit": limit };
+            put(&mut s, "hint", options.hint.clone());
+            put(&mut s, "collation", options.collation.clone());
+            (s, None)
+        }
     })
+}
+
+/// An update command's statement: `q`, `u`, `multi` and the statement-level options.
+fn update_statement(filter: Document, update: Bson, multi: bool, o: UpdateOptions) -> Document {
+    let mut statement = doc! { "q": filter, "u": update, "multi": multi };
+    put(&mut statement, "upsert", o.upsert);
+    put(&mut statement, "arrayFilters", o.array_filters);
+    put(&mut statement, "hint", o.hint);
+    put(&mut statement, "collation", o.collation);
+    put(&mut statement, "sort", o.sort);
+    statement
+}
+
+/// A bulk write's models carry statement options only; `let`, `comment` and
+/// `bypassDocumentValidation` belong to the whole command.
+fn check_model_options(has_command_fields: bool) -> Result<()> {
+    if has_command_fields {
+        return Err(Error::invalid_argument(
+            "a bulk write model takes statement options only; set let, comment and \
+             bypass_document_validation on BulkWriteOptions",
+        ));
+    }
+    Ok(())
+}
+
+/// The `aggregate` command for `target` (a collection name, or 1 for a database).
+pub(crate) fn aggregate_body(
+    target: Bson,
+    pipeline: Vec<Document>,
+    options: AggregateOptions,
+) -> Document {
+    let mut cursor = Document::new();
+    put(
+        &mut cursor,
+        "batchSize",
+        options.batch_size.map(|b| b as i32),
+    );
+    let mut body = doc! { "aggregate": target, "pipeline": pipeline, "cursor": cursor };
+    put(&mut body, "allowDiskUse", options.allow_disk_use);
+    put(&mut body, "maxTimeMS", options.max_time.map(millis));
+    put(&mut body, "comment", options.comment);
+    put(&mut body, "hint", options.hint);
+    put(&mut body, "collation", options.collation);
+    put(&mut body, "let", options.let_vars);
+    put(
+        &mut body,
+        "bypassDocumentValidation",
+        options.bypass_document_validation,
+    );
+    body
+}
+
+/// A pipeline whose last stage is `$out` or `$merge` writes, so it must run on the primary.
+pub(crate) fn ends_in_write_stage(pipeline: &[Document]) -> bool {
+    pipeline
+        .last()
+        .is_some_and(|stage| stage.contains_key("$out") || stage.contains_key("$merge"))
+}
+
+/// Sets `key` when the option has a value; `None` leaves the server's default.
+fn put(body: &mut Document, key: &str, value: Option<impl Into<Bson>>) {
+    if let Some(v) = value {
+        body.insert(key, v.into());
+    }
+}
+
+/// `maxTimeMS` from a duration.
+fn millis(d: std::time::Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
 }
 
 /// A multi-statement write's end: its result when nothing failed, else

@@ -3,6 +3,10 @@
 //! Options are plain structs with public fields and `Default`, so a call reads
 //! `coll.find_with(filter, FindOptions { limit: Some(10), ..Default::default() })`. Fields left
 //! `None` are not sent, and the server's defaults apply.
+//!
+//! The field names follow the command fields they become (`let_vars` is `let`, a Rust
+//! keyword). `collation` and `let_vars` are documents as the server takes them; the driver
+//! passes them through unchanged.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,24 +40,118 @@ pub struct FindOptions {
     pub cursor_type: CursorType,
     /// For `TailableAwait`: how long each `getMore` waits for new data.
     pub max_await_time: Option<Duration>,
+    /// String comparison rules (`{ locale: "fr", strength: 2 }`).
+    pub collation: Option<Document>,
+    /// Variables the filter can use as `$$name` (server 5.0+).
+    pub let_vars: Option<Document>,
 }
 
-/// Options for `update_one`, `update_many` and `replace_one`.
+/// Options for `update_one`, `update_many` and `replace_one`, and for the update models of a
+/// `bulk_write` (which take only the statement's own fields: `upsert`, `array_filters`,
+/// `hint`, `collation`, `sort`; the command's come from [`BulkWriteOptions`]).
 #[derive(Clone, Debug, Default)]
 pub struct UpdateOptions {
     /// Insert a document when none matches.
     pub upsert: Option<bool>,
     /// Which array elements `$[<id>]` operators apply to (not for `replace_one`).
     pub array_filters: Option<Vec<Document>>,
-    /// An index to use.
+    /// An index to use, by name or key pattern.
     pub hint: Option<Bson>,
+    /// String comparison rules for the filter.
+    pub collation: Option<Document>,
+    /// Which matching document a single-document update picks (server 8.0+).
+    pub sort: Option<Document>,
+    /// Variables the filter and update can use as `$$name` (server 5.0+).
+    pub let_vars: Option<Document>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
+    /// Skip the collection's validator.
+    pub bypass_document_validation: Option<bool>,
 }
 
-/// Options for `delete_one` and `delete_many`.
+impl UpdateOptions {
+    /// True when a command-level field is set (not allowed on a bulk write's model).
+    pub(crate) fn has_command_fields(&self) -> bool {
+        self.let_vars.is_some()
+            || self.comment.is_some()
+            || self.bypass_document_validation.is_some()
+    }
+}
+
+/// Options for `delete_one` and `delete_many`, and for the delete models of a `bulk_write`
+/// (which take only `hint` and `collation`).
 #[derive(Clone, Debug, Default)]
 pub struct DeleteOptions {
     /// An index to use.
     pub hint: Option<Bson>,
+    /// String comparison rules for the filter.
+    pub collation: Option<Document>,
+    /// Variables the filter can use as `$$name` (server 5.0+).
+    pub let_vars: Option<Document>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
+}
+
+impl DeleteOptions {
+    /// True when a command-level field is set (not allowed on a bulk write's model).
+    pub(crate) fn has_command_fields(&self) -> bool {
+        self.let_vars.is_some() || self.comment.is_some()
+    }
+}
+
+/// Options for `insert_one_with`.
+#[derive(Clone, Debug, Default)]
+pub struct InsertOneOptions {
+    /// Skip the collection's validator.
+    pub bypass_document_validation: Option<bool>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
+}
+
+/// Options for `insert_many_with`.
+#[derive(Clone, Debug, Default)]
+pub struct InsertManyOptions {
+    /// Stop at the first failure (the default, `None`, is ordered).
+    pub ordered: Option<bool>,
+    /// Skip the collection's validator.
+    pub bypass_document_validation: Option<bool>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
+}
+
+/// Options for `bulk_write_with`.
+#[derive(Clone, Debug, Default)]
+pub struct BulkWriteOptions {
+    /// Stop at the first failure (the default, `None`, is ordered).
+    pub ordered: Option<bool>,
+    /// Skip the collection's validator.
+    pub bypass_document_validation: Option<bool>,
+    /// Variables every model's filter and update can use as `$$name` (server 5.0+).
+    pub let_vars: Option<Document>,
+    /// A comment for logs and `currentOp`, on every command the bulk write sends.
+    pub comment: Option<Bson>,
+}
+
+/// Options for `distinct_with`.
+#[derive(Clone, Debug, Default)]
+pub struct DistinctOptions {
+    /// String comparison rules.
+    pub collation: Option<Document>,
+    /// An index to use (server 7.1+).
+    pub hint: Option<Bson>,
+    /// Server-side time limit.
+    pub max_time: Option<Duration>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
+}
+
+/// Options for `estimated_document_count_with`.
+#[derive(Clone, Debug, Default)]
+pub struct EstimatedCountOptions {
+    /// Server-side time limit.
+    pub max_time: Option<Duration>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
 }
 
 /// Which version `find_one_and_update` / `_replace` return.
@@ -79,6 +177,18 @@ pub struct FindOneAndModifyOptions {
     pub upsert: Option<bool>,
     /// Array filters (`find_one_and_update` only).
     pub array_filters: Option<Vec<Document>>,
+    /// An index to use (server 4.4+).
+    pub hint: Option<Bson>,
+    /// String comparison rules.
+    pub collation: Option<Document>,
+    /// Variables the query and update can use as `$$name` (server 5.0+).
+    pub let_vars: Option<Document>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
+    /// Skip the collection's validator (not for `find_one_and_delete`).
+    pub bypass_document_validation: Option<bool>,
+    /// Server-side time limit.
+    pub max_time: Option<Duration>,
 }
 
 /// Options for `count_documents`.
@@ -88,6 +198,14 @@ pub struct CountOptions {
     pub skip: Option<u64>,
     /// Count at most this many.
     pub limit: Option<u64>,
+    /// An index to use.
+    pub hint: Option<Bson>,
+    /// String comparison rules.
+    pub collation: Option<Document>,
+    /// Server-side time limit.
+    pub max_time: Option<Duration>,
+    /// A comment for logs and `currentOp`.
+    pub comment: Option<Bson>,
 }
 
 /// Options for `aggregate`.
@@ -101,6 +219,14 @@ pub struct AggregateOptions {
     pub max_time: Option<Duration>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// An index to use.
+    pub hint: Option<Bson>,
+    /// String comparison rules.
+    pub collation: Option<Document>,
+    /// Variables the pipeline can use as `$$name` (server 5.0+).
+    pub let_vars: Option<Document>,
+    /// Skip the validator of an `$out` / `$merge` target.
+    pub bypass_document_validation: Option<bool>,
 }
 
 /// The result of `insert_many`.
@@ -142,8 +268,8 @@ pub enum WriteModel<T> {
         filter: Document,
         /// Update operators, or a pipeline as `Bson::Array`.
         update: Bson,
-        /// Insert when none matches.
-        upsert: bool,
+        /// `upsert`, `array_filters`, `hint`, `collation`, `sort`.
+        options: UpdateOptions,
     },
     /// Update every document matching `filter`.
     UpdateMany {
@@ -151,8 +277,8 @@ pub enum WriteModel<T> {
         filter: Document,
         /// Update operators, or a pipeline.
         update: Bson,
-        /// Insert when none matches.
-        upsert: bool,
+        /// `upsert`, `array_filters`, `hint`, `collation`.
+        options: UpdateOptions,
     },
     /// Replace the first document matching `filter`.
     ReplaceOne {
@@ -160,19 +286,79 @@ pub enum WriteModel<T> {
         filter: Document,
         /// The new document.
         replacement: T,
-        /// Insert when none matches.
-        upsert: bool,
+        /// `upsert`, `hint`, `collation`, `sort`.
+        options: UpdateOptions,
     },
     /// Delete the first document matching `filter`.
     DeleteOne {
         /// Which document.
         filter: Document,
+        /// `hint`, `collation`.
+        options: DeleteOptions,
     },
     /// Delete every document matching `filter`.
     DeleteMany {
         /// Which documents.
         filter: Document,
+        /// `hint`, `collation`.
+        options: DeleteOptions,
     },
+}
+
+impl<T> WriteModel<T> {
+    /// An `UpdateOne` model with default options.
+    pub fn update_one(filter: Document, update: impl Into<Bson>) -> Self {
+        WriteModel::UpdateOne {
+            filter,
+            update: update.into(),
+            options: UpdateOptions::default(),
+        }
+    }
+
+    /// An `UpdateMany` model with default options.
+    pub fn update_many(filter: Document, update: impl Into<Bson>) -> Self {
+        WriteModel::UpdateMany {
+            filter,
+            update: update.into(),
+            options: UpdateOptions::default(),
+        }
+    }
+
+    /// A `ReplaceOne` model with default options.
+    pub fn replace_one(filter: Document, replacement: T) -> Self {
+        WriteModel::ReplaceOne {
+            filter,
+            replacement,
+            options: UpdateOptions::default(),
+        }
+    }
+
+    /// A `DeleteOne` model with default options.
+    pub fn delete_one(filter: Document) -> Self {
+        WriteModel::DeleteOne {
+            filter,
+            options: DeleteOptions::default(),
+        }
+    }
+
+    /// A `DeleteMany` model with default options.
+    pub fn delete_many(filter: Document) -> Self {
+        WriteModel::DeleteMany {
+            filter,
+            options: DeleteOptions::default(),
+        }
+    }
+
+    /// The same model with `upsert` set (update and replace models; others are unchanged).
+    pub fn with_upsert(mut self, upsert: bool) -> Self {
+        if let WriteModel::UpdateOne { options, .. }
+        | WriteModel::UpdateMany { options, .. }
+        | WriteModel::ReplaceOne { options, .. } = &mut self
+        {
+            options.upsert = Some(upsert);
+        }
+        self
+    }
 }
 
 /// What a `bulk_write` did (also carried, partial, by a bulk write error).

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use bson::{Document, RawDocumentBuf};
+use bson::{Bson, Document, RawDocumentBuf};
 
 use crate::client::Client;
-use crate::collection::{Collection, Settings};
+use crate::collection::{Collection, Settings, aggregate_body, ends_in_write_stage};
 use crate::concern::{ReadConcern, WriteConcern};
+use crate::crud_types::AggregateOptions;
 use crate::cursor::{Cursor, CursorSpec, keep_reply};
 use crate::error::Result;
 use crate::ops::{Command, RunCommand, RunCommandRaw};
@@ -59,12 +60,31 @@ impl Database {
         }
     }
 
-    /// Runs a database-level aggregation (e.g. `$currentOp`), results as documents.
-    pub fn aggregate(&self, pipeline: Vec<Document>) -> Result<Cursor<Document>> {
-        self.cursor(
-            "aggregate",
-            bson::doc! { "aggregate": 1, "pipeline": pipeline, "cursor": {} },
-        )
+    /// Runs a database-level aggregation (e.g. `$currentOp`, `$documents`), results as
+    /// documents. Like a collection's, a pipeline ending in `$out` or `$merge` goes to the
+    /// primary with the write concern; any other follows the read preference.
+    pub fn aggregate(
+        &self,
+        pipeline: Vec<Document>,
+        options: AggregateOptions,
+    ) -> Result<Cursor<Document>> {
+        let writes = ends_in_write_stage(&pipeline);
+        let spec = CursorSpec {
+            batch_size: options.batch_size,
+            ..CursorSpec::default()
+        };
+        let mut body = aggregate_body(Bson::Int32(1), pipeline, options);
+        self.settings.read_concern_into(&mut body);
+        let op = if writes {
+            if let Some(wc) = self.settings.write_concern_doc() {
+                body.insert("writeConcern", wc);
+            }
+            Command::write("aggregate", &self.name, body, keep_reply)
+        } else {
+            let rp = self.settings.read_preference.as_ref();
+            Command::read("aggregate", &self.name, body, rp, keep_reply)
+        };
+        Cursor::open(&self.client, op, spec)
     }
 
     /// The collections' descriptions (`listCollections`), optionally filtered.

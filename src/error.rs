@@ -197,8 +197,8 @@ fn describe_servers(servers: &[(String, String)]) -> String {
         .join("; ")
 }
 
-/// A server's `ok: 0` reply to a command.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A server's `ok: 0` reply to a command (or the `writeConcernError` inside a reply).
+#[derive(Clone, Debug, PartialEq)]
 pub struct CommandError {
     /// The numeric error code (0 when the server gave none).
     pub code: i32,
@@ -208,6 +208,27 @@ pub struct CommandError {
     pub message: String,
     /// Labels such as `RetryableWriteError`.
     pub labels: Vec<String>,
+    /// The server's whole error document, for the fields beyond these (`keyPattern` and
+    /// `keyValue` of a duplicate key, `errInfo` of a validation failure, ...).
+    pub raw_response: Option<bson::Document>,
+}
+
+impl CommandError {
+    /// Reads an error document: `code`, `codeName`, `errmsg` (or the legacy `$err`),
+    /// `errorLabels`, and the document itself as `raw_response`.
+    pub(crate) fn from_reply(reply: &bson::RawDocument) -> CommandError {
+        CommandError {
+            code: crate::conn::get_int(reply, "code").unwrap_or(0) as i32,
+            code_name: reply.get_str("codeName").unwrap_or_default().to_string(),
+            message: reply
+                .get_str("errmsg")
+                .or_else(|_| reply.get_str("$err"))
+                .unwrap_or("(no message)")
+                .to_string(),
+            labels: crate::conn::get_strings(reply, "errorLabels"),
+            raw_response: crate::decode::to_document(reply).ok(),
+        }
+    }
 }
 
 impl fmt::Display for CommandError {
@@ -225,7 +246,7 @@ impl fmt::Display for CommandError {
 }
 
 /// A per-document error reported inside a successful write command (`writeErrors`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WriteError {
     /// Index of the failed document: within the batch sent for `insert_one`, within the
     /// input for `insert_many` and `bulk_write`.
@@ -234,6 +255,27 @@ pub struct WriteError {
     pub code: i32,
     /// The server's message.
     pub message: String,
+    /// The server's `errInfo`, when it gave one (a document validation failure explains
+    /// itself there).
+    pub details: Option<bson::Document>,
+}
+
+impl WriteError {
+    /// Reads one entry of a reply's `writeErrors`.
+    pub(crate) fn from_reply(entry: &bson::RawDocument) -> WriteError {
+        WriteError {
+            index: crate::conn::get_int(entry, "index").unwrap_or(0) as usize,
+            code: crate::conn::get_int(entry, "code").unwrap_or(0) as i32,
+            message: entry
+                .get_str("errmsg")
+                .unwrap_or("(no message)")
+                .to_string(),
+            details: entry
+                .get_document("errInfo")
+                .ok()
+                .and_then(|d| crate::decode::to_document(d).ok()),
+        }
+    }
 }
 
 impl fmt::Display for WriteError {

@@ -295,15 +295,9 @@ both_cores!(
         let models = vec![
             WriteModel::InsertOne(doc! { "_id": 1 }),
             WriteModel::InsertOne(doc! { "_id": 2 }),
-            WriteModel::UpdateOne {
-                filter: doc! { "_id": 1 },
-                update: doc! { "$set": { "x": 1 } }.into(),
-                upsert: false,
-            },
+            WriteModel::update_one(doc! { "_id": 1 }, doc! { "$set": { "x": 1 } }),
             WriteModel::InsertOne(doc! { "_id": 5 }), // duplicate key: model 3
-            WriteModel::DeleteOne {
-                filter: doc! { "_id": 2 },
-            },
+            WriteModel::delete_one(doc! { "_id": 2 }),
         ];
         let c = coll.clone();
         let err = run_on(core, move || c.bulk_write(models, true).unwrap_err());
@@ -332,14 +326,8 @@ both_cores!(
         // Unordered: everything but the failure runs.
         let models = vec![
             WriteModel::InsertOne(doc! { "_id": 5 }), // fails
-            WriteModel::DeleteMany {
-                filter: doc! { "_id": { "$in": [1, 2] } },
-            },
-            WriteModel::ReplaceOne {
-                filter: doc! { "_id": 9 },
-                replacement: doc! { "r": true },
-                upsert: true,
-            },
+            WriteModel::delete_many(doc! { "_id": { "$in": [1, 2] } }),
+            WriteModel::replace_one(doc! { "_id": 9 }, doc! { "r": true }).with_upsert(true),
         ];
         let err = coll.bulk_write(models, false).unwrap_err();
         let ErrorKind::BulkWrite(failure) = err.kind() else {

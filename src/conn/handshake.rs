@@ -53,16 +53,5 @@ pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
     if ok {
         return Ok(());
     }
-    let labels = super::description::get_strings(reply, "errorLabels");
-    Err(ErrorKind::Command(CommandError {
-        code: super::description::get_int(reply, "code").unwrap_or(0) as i32,
-        code_name: reply.get_str("codeName").unwrap_or_default().to_string(),
-        message: reply
-            .get_str("errmsg")
-            .or_else(|_| reply.get_str("$err"))
-            .unwrap_or("(no message)")
-            .to_string(),
-        labels,
-    })
-    .into())
+    Err(ErrorKind::Command(CommandError::from_reply(reply)).into())
 }

@@ -5,6 +5,6 @@ mod description;
 pub(crate) mod handshake;
 
 pub(crate) use connection::Connection;
-pub(crate) use description::get_int;
 pub use description::{ServerType, StreamDescription};
+pub(crate) use description::{get_int, get_strings};
 pub(crate) use handshake::{check_ok, client_metadata as handshake_metadata};

@@ -1,10 +1,11 @@
 //! `insert` of one document, sent as an OP_MSG document sequence.
 
 use bson::raw::cstr;
-use bson::{Bson, RawDocument, RawDocumentBuf, oid::ObjectId};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf, oid::ObjectId};
 use serde::Serialize;
 
 use super::{Operation, malformed_reply};
+use crate::crud_types::InsertOneOptions;
 use crate::error::{Error, ErrorKind, Result, WriteError};
 use crate::wire::{OpMsgBuilder, WireError};
 
@@ -16,10 +17,20 @@ pub struct InsertOneResult {
     pub inserted_id: Bson,
 }
 
+/// The command body, serialised straight into the message (no intermediate `Document`).
 #[derive(Serialize)]
 struct InsertBody<'a> {
     insert: &'a str,
     ordered: bool,
+    #[serde(rename = "writeConcern", skip_serializing_if = "Option::is_none")]
+    write_concern: Option<&'a Document>,
+    #[serde(
+        rename = "bypassDocumentValidation",
+        skip_serializing_if = "Option::is_none"
+    )]
+    bypass_document_validation: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'a Bson>,
     #[serde(rename = "$db")]
     db: &'a str,
 }
@@ -28,15 +39,25 @@ pub(crate) struct InsertOne<'a, T> {
     db: &'a str,
     coll: &'a str,
     doc: &'a T,
+    write_concern: Option<Document>,
+    options: InsertOneOptions,
     inserted_id: Option<Bson>,
 }
 
 impl<'a, T: Serialize> InsertOne<'a, T> {
-    pub(crate) fn new(db: &'a str, coll: &'a str, doc: &'a T) -> Self {
+    pub(crate) fn new(
+        db: &'a str,
+        coll: &'a str,
+        doc: &'a T,
+        write_concern: Option<Document>,
+        options: InsertOneOptions,
+    ) -> Self {
         InsertOne {
             db,
             coll,
             doc,
+            write_concern,
+            options,
             inserted_id: None,
         }
     }
@@ -54,6 +75,9 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
         msg.body(&InsertBody {
             insert: self.coll,
             ordered: true,
+            write_concern: self.write_concern.as_ref(),
+            bypass_document_validation: self.options.bypass_document_validation,
+            comment: self.options.comment.as_ref(),
             db: self.db,
         })?;
         msg.begin_sequence("documents")?;
@@ -107,14 +131,5 @@ pub(crate) fn check_write_errors(reply: &RawDocument) -> Result<()> {
         .ok()
         .and_then(|e| e.as_document())
         .ok_or_else(|| malformed_reply("insert", "writeErrors entry is not a document"))?;
-    let int = |k| crate::conn::get_int(first, k);
-    Err(ErrorKind::Write(WriteError {
-        index: int("index").unwrap_or(0) as usize,
-        code: int("code").unwrap_or(0) as i32,
-        message: first
-            .get_str("errmsg")
-            .unwrap_or("(no message)")
-            .to_string(),
-    })
-    .into())
+    Err(ErrorKind::Write(WriteError::from_reply(first)).into())
 }

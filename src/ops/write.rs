@@ -26,7 +26,8 @@ pub(crate) struct InsertBatch<'a, T> {
     pub(crate) docs: &'a [T],
     pub(crate) start: usize,
     pub(crate) ordered: bool,
-    pub(crate) write_concern: Option<bson::Document>,
+    /// Further command fields: `writeConcern`, `bypassDocumentValidation`, `comment`.
+    pub(crate) extra: &'a bson::Document,
     /// `_id`s of the documents sent, in order (filled by `build`).
     pub(crate) ids: Vec<Bson>,
 }
@@ -52,10 +53,9 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        let mut body = bson::doc! { "insert": self.coll, "ordered": self.ordered, "$db": self.db };
-        if let Some(wc) = &self.write_concern {
-            body.insert("writeConcern", wc.clone());
-        }
+        let mut body = bson::doc! { "insert": self.coll, "ordered": self.ordered };
+        body.extend(self.extra.clone());
+        body.insert("$db", self.db);
         msg.body(&body)?;
         msg.begin_sequence("documents")?;
         let max = msg.limits().max_message_size.saturating_sub(MESSAGE_SLACK);
@@ -136,19 +136,10 @@ pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
             .push((int(u, "index").unwrap_or(0) as usize, id));
     }
     for e in docs("writeErrors")? {
-        out.write_errors.push(WriteError {
-            index: int(e, "index").unwrap_or(0) as usize,
-            code: int(e, "code").unwrap_or(0) as i32,
-            message: e.get_str("errmsg").unwrap_or("(no message)").to_string(),
-        });
+        out.write_errors.push(WriteError::from_reply(e));
     }
     if let Ok(wce) = reply.get_document("writeConcernError") {
-        out.write_concern_error = Some(CommandError {
-            code: int(wce, "code").unwrap_or(0) as i32,
-            code_name: wce.get_str("codeName").unwrap_or_default().to_string(),
-            message: wce.get_str("errmsg").unwrap_or_default().to_string(),
-            labels: Vec::new(),
-        });
+        out.write_concern_error = Some(CommandError::from_reply(wce));
     }
     Ok(out)
 }
