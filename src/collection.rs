@@ -204,6 +204,7 @@ impl<T> Collection<T> {
         let mut body = doc! { "delete": &*self.name, "deletes": [statement], "ordered": true };
         put(&mut body, "let", options.let_vars);
         put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
         let reply = self.write("delete", body, read_write_reply)?;
         single_write_result(&reply)?;
         Ok(DeleteResult {
@@ -251,6 +252,7 @@ impl<T> Collection<T> {
             "bypassDocumentValidation",
             options.bypass_document_validation,
         );
+        put(&mut body, "rawData", options.raw_data);
         body.insert(
             "updates",
             [update_statement(filter, update, multi, options)],
@@ -275,6 +277,7 @@ impl<T> Collection<T> {
         let mut body = doc! { "count": &*self.name };
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
         put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
         self.read("count", body, |r| {
             Ok(crate::conn::get_int(r, "n").unwrap_or(0) as u64)
         })
@@ -295,6 +298,7 @@ impl<T> Collection<T> {
         put(&mut body, "collation", options.collation);
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
         put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
         self.read("aggregate", body, |r| {
             let (_, _, batch) = crate::cursor::read_cursor(r, "firstBatch")?;
             let batch = RawDocument::from_bytes(batch)
@@ -324,6 +328,7 @@ impl<T> Collection<T> {
         put(&mut body, "hint", options.hint);
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
         put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
         self.read("distinct", body, |r| {
             let values = r
                 .get_array("values")
@@ -364,6 +369,7 @@ impl<T> Collection<T> {
         }
         let spec = CursorSpec {
             batch_size: options.batch_size,
+            comment: options.comment,
             ..CursorSpec::default()
         };
         self.cursor("aggregate", body, !writes, spec)
@@ -480,6 +486,7 @@ impl<T: Serialize> Collection<T> {
             options.bypass_document_validation,
         );
         put(&mut extra, "comment", options.comment);
+        put(&mut extra, "rawData", options.raw_data);
         put(
             &mut extra,
             "writeConcern",
@@ -594,6 +601,7 @@ impl<T: Serialize> Collection<T> {
                 put(&mut body, "let", options.let_vars.clone());
             }
             put(&mut body, "comment", options.comment.clone());
+            put(&mut body, "rawData", options.raw_data);
             body.insert(key, statements);
             let mut reply = self.write(name, body, read_write_reply)?;
             match kind {
@@ -635,9 +643,16 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
                 .client
                 .execute(FindOne::new(&self.db, &self.name, &filter));
         }
+        self.find_one_with(filter, FindOptions::default())
+    }
+
+    /// The first document matching `filter` under `options` (projection, sort, skip, ...;
+    /// `limit` and `batch_size` are set to one batch of one).
+    pub fn find_one_with(&self, filter: Document, options: FindOptions) -> Result<Option<T>> {
         let options = FindOptions {
             limit: Some(-1),
-            ..FindOptions::default()
+            batch_size: None,
+            ..options
         };
         self.find_with(filter, options)?.next().transpose()
     }
@@ -669,7 +684,11 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             }
         }
         if let Some(b) = o.batch_size {
-            body.insert("batchSize", b as i32);
+            // A batch as large as the limit would leave the cursor open for a getMore that
+            // can only return nothing; one more lets the server close it (the find spec).
+            let b = i64::from(b);
+            let b = if o.limit == Some(b) { b + 1 } else { b };
+            body.insert("batchSize", b);
         }
         if let Some(h) = &o.hint {
             body.insert("hint", h.clone());
@@ -685,6 +704,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         }
         put(&mut body, "collation", o.collation.clone());
         put(&mut body, "let", o.let_vars.clone());
+        put(&mut body, "rawData", o.raw_data);
         match o.cursor_type {
             CursorType::NonTailable => {}
             CursorType::Tailable => {
@@ -700,6 +720,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             limit: o.limit.map(i64::abs),
             cursor_type: o.cursor_type,
             max_await_time: o.max_await_time,
+            comment: o.comment.clone(),
         };
         self.cursor("find", body, true, spec)
     }
@@ -763,6 +784,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         put(&mut body, "let", options.let_vars);
         put(&mut body, "comment", options.comment);
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "rawData", options.raw_data);
         if !remove {
             put(
                 &mut body,
@@ -873,8 +895,8 @@ fn update_statement(filter: Document, update: Bson, multi: bool, o: UpdateOption
 fn check_model_options(has_command_fields: bool) -> Result<()> {
     if has_command_fields {
         return Err(Error::invalid_argument(
-            "a bulk write model takes statement options only; set let, comment and \
-             bypass_document_validation on BulkWriteOptions",
+            "a bulk write model takes statement options only; set let, comment, \
+             bypass_document_validation and raw_data on BulkWriteOptions",
         ));
     }
     Ok(())
@@ -904,6 +926,7 @@ pub(crate) fn aggregate_body(
         "bypassDocumentValidation",
         options.bypass_document_validation,
     );
+    put(&mut body, "rawData", options.raw_data);
     body
 }
 

@@ -44,6 +44,9 @@ pub struct FindOptions {
     pub collation: Option<Document>,
     /// Variables the filter can use as `$$name` (server 5.0+).
     pub let_vars: Option<Document>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `update_one`, `update_many` and `replace_one`, and for the update models of a
@@ -67,6 +70,9 @@ pub struct UpdateOptions {
     pub comment: Option<Bson>,
     /// Skip the collection's validator.
     pub bypass_document_validation: Option<bool>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 impl UpdateOptions {
@@ -90,12 +96,15 @@ pub struct DeleteOptions {
     pub let_vars: Option<Document>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 impl DeleteOptions {
     /// True when a command-level field is set (not allowed on a bulk write's model).
     pub(crate) fn has_command_fields(&self) -> bool {
-        self.let_vars.is_some() || self.comment.is_some()
+        self.let_vars.is_some() || self.comment.is_some() || self.raw_data.is_some()
     }
 }
 
@@ -106,6 +115,9 @@ pub struct InsertOneOptions {
     pub bypass_document_validation: Option<bool>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `insert_many_with`.
@@ -117,6 +129,9 @@ pub struct InsertManyOptions {
     pub bypass_document_validation: Option<bool>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `bulk_write_with`.
@@ -130,6 +145,9 @@ pub struct BulkWriteOptions {
     pub let_vars: Option<Document>,
     /// A comment for logs and `currentOp`, on every command the bulk write sends.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `distinct_with`.
@@ -143,6 +161,9 @@ pub struct DistinctOptions {
     pub max_time: Option<Duration>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `estimated_document_count_with`.
@@ -152,6 +173,9 @@ pub struct EstimatedCountOptions {
     pub max_time: Option<Duration>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Which version `find_one_and_update` / `_replace` return.
@@ -189,6 +213,9 @@ pub struct FindOneAndModifyOptions {
     pub bypass_document_validation: Option<bool>,
     /// Server-side time limit.
     pub max_time: Option<Duration>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `count_documents`.
@@ -206,6 +233,9 @@ pub struct CountOptions {
     pub max_time: Option<Duration>,
     /// A comment for logs and `currentOp`.
     pub comment: Option<Bson>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// Options for `aggregate`.
@@ -227,6 +257,9 @@ pub struct AggregateOptions {
     pub let_vars: Option<Document>,
     /// Skip the validator of an `$out` / `$merge` target.
     pub bypass_document_validation: Option<bool>,
+    /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
+    /// servers).
+    pub raw_data: Option<bool>,
 }
 
 /// The result of `insert_many`.

@@ -82,6 +82,8 @@ pub(crate) struct CursorSpec {
     pub(crate) limit: Option<i64>,
     pub(crate) cursor_type: CursorType,
     pub(crate) max_await_time: Option<Duration>,
+    /// The opening command's `comment`, repeated on each `getMore` (servers 4.4+).
+    pub(crate) comment: Option<bson::Bson>,
 }
 
 /// The results of a query, fetched a batch at a time. An `Iterator` of `Result<T>`.
@@ -223,6 +225,9 @@ impl<T> Cursor<T> {
             (self.spec.cursor_type, self.spec.max_await_time)
         {
             body.insert("maxTimeMS", t.as_millis() as i64);
+        }
+        if let Some(c) = &self.spec.comment {
+            body.insert("comment", c.clone());
         }
         let mut next = None;
         let op = Command::write("getMore", &self.db, body, |reply| {

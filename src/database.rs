@@ -71,6 +71,7 @@ impl Database {
         let writes = ends_in_write_stage(&pipeline);
         let spec = CursorSpec {
             batch_size: options.batch_size,
+            comment: options.comment.clone(),
             ..CursorSpec::default()
         };
         let mut body = aggregate_body(Bson::Int32(1), pipeline, options);

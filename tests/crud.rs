@@ -586,3 +586,46 @@ both_cores!(
         assert_eq!(seen, vec![1, 2, 3, 4]);
     }
 );
+
+both_cores!(a_bulk_model_refuses_command_level_options, |core| {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, "crud_model_options");
+    let coll = db.collection::<Document>("c");
+    coll.insert_one(doc! { "_id": 1 }).unwrap();
+    // `comment` belongs to the whole bulk write: on one model it would be silently lost.
+    let model = WriteModel::UpdateOne {
+        filter: doc! { "_id": 1 },
+        update: doc! { "$set": { "x": 1 } }.into(),
+        options: UpdateOptions {
+            comment: Some("mine".into()),
+            ..UpdateOptions::default()
+        },
+    };
+    let c = coll.clone();
+    let err = run_on(core, move || c.bulk_write(vec![model], true).unwrap_err());
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidArgument { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("BulkWriteOptions"), "{err}");
+    // Nothing was written.
+    assert_eq!(
+        coll.find_one(doc! { "_id": 1 }).unwrap(),
+        Some(doc! { "_id": 1 })
+    );
+    // Where it belongs, the same comment travels with the command.
+    let options = may_mongo::BulkWriteOptions {
+        comment: Some("mine".into()),
+        ..Default::default()
+    };
+    let r = coll
+        .bulk_write_with(
+            vec![WriteModel::update_one(
+                doc! { "_id": 1 },
+                doc! { "$set": { "x": 1 } },
+            )],
+            options,
+        )
+        .unwrap();
+    assert_eq!(r.modified_count, 1);
+});

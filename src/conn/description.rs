@@ -150,6 +150,7 @@ impl StreamDescription {
         Limits {
             max_bson_object_size: self.max_bson_object_size,
             max_message_size: self.max_message_size,
+            max_wire_version: self.max_wire_version,
         }
     }
 }

@@ -78,10 +78,25 @@ impl<O> Operation for Command<'_, O> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
+        strip_raw_data(&mut self.body, msg);
+        if self.name == "getMore" && msg.limits().max_wire_version < GET_MORE_COMMENT_WIRE_VERSION {
+            self.body.remove("comment");
+        }
         msg.body(&self.body)
     }
 
     fn handle_response(&mut self, reply: &RawDocument) -> Result<O> {
         (self.handle)(reply)
+    }
+}
+
+/// MongoDB 4.4 (wire version 9) is the first to take a `comment` on `getMore`.
+const GET_MORE_COMMENT_WIRE_VERSION: i32 = 9;
+
+/// `rawData` (time-series buckets) exists from MongoDB 8.2; older servers would reject the
+/// unknown field, so it is dropped for them, as the CRUD spec asks.
+pub(crate) fn strip_raw_data(body: &mut Document, msg: &OpMsgBuilder<'_>) {
+    if msg.limits().max_wire_version < crate::wire::RAW_DATA_WIRE_VERSION {
+        body.remove("rawData");
     }
 }

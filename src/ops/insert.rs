@@ -31,6 +31,8 @@ struct InsertBody<'a> {
     bypass_document_validation: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     comment: Option<&'a Bson>,
+    #[serde(rename = "rawData", skip_serializing_if = "Option::is_none")]
+    raw_data: Option<bool>,
     #[serde(rename = "$db")]
     db: &'a str,
 }
@@ -78,6 +80,10 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
             write_concern: self.write_concern.as_ref(),
             bypass_document_validation: self.options.bypass_document_validation,
             comment: self.options.comment.as_ref(),
+            raw_data: self
+                .options
+                .raw_data
+                .filter(|_| msg.limits().max_wire_version >= crate::wire::RAW_DATA_WIRE_VERSION),
             db: self.db,
         })?;
         msg.begin_sequence("documents")?;

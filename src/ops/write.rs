@@ -55,6 +55,7 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         let mut body = bson::doc! { "insert": self.coll, "ordered": self.ordered };
         body.extend(self.extra.clone());
+        super::command::strip_raw_data(&mut body, msg);
         body.insert("$db", self.db);
         msg.body(&body)?;
         msg.begin_sequence("documents")?;

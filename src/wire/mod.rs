@@ -33,20 +33,27 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 48_000_000;
 /// the command's own fields around a maximum-size user document).
 pub const COMMAND_OVERHEAD: usize = 16 * 1024;
 
-/// Size limits that bound what we encode and what we accept.
+/// What the server accepts: the size limits that bound what we encode and accept, and the
+/// newest wire version it speaks (fields only newer servers understand are left out below it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest document the server accepts.
     pub max_bson_object_size: usize,
     /// Largest message, in either direction.
     pub max_message_size: usize,
+    /// The server's `maxWireVersion` (0 before a handshake).
+    pub max_wire_version: i32,
 }
+
+/// The wire version of MongoDB 8.2, the first to accept `rawData`.
+pub const RAW_DATA_WIRE_VERSION: i32 = 27;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bson_object_size: DEFAULT_MAX_BSON_OBJECT_SIZE,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_wire_version: 0,
         }
     }
 }

@@ -9,6 +9,7 @@ fn small_limits() -> Limits {
     Limits {
         max_bson_object_size: 1024,
         max_message_size: 4096,
+        max_wire_version: 21,
     }
 }
 

@@ -1,0 +1,806 @@
+//! A runner for MongoDB's unified test format (specifications repository,
+//! `source/unified-test-format/`), for the entities, operations and assertions the CRUD suite
+//! uses, against a real server.
+//!
+//! One test goes: check `runOnRequirements` → reset the collections of `initialData` → create
+//! the entities (clients that record command events, databases, collections) → run each
+//! operation and check its `expectResult` / `expectError` → compare the recorded events with
+//! `expectEvents` → compare the collections with `outcome` → switch off fail points and shut
+//! the clients down.
+
+pub mod matching;
+pub mod operations;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bson::{Bson, Document, doc};
+use may_mongo::{
+    Acknowledgment, Client, ClientOptions, Collection, CommandEvent, Core, Database, ErrorKind,
+    EventHandler, ReadConcern, ReadMode, ReadPreference, TopologyType, WriteConcern,
+};
+
+use matching::{Saved, matches, matches_root};
+use operations::{Args, OpError};
+
+/// What happened to one test.
+#[derive(Debug)]
+pub enum Outcome {
+    Passed,
+    /// Not run: its `runOnRequirements` (or `skipReason`) rule it out here.
+    Skipped(String),
+    Failed(String),
+}
+
+/// What the runner knows about the server under test.
+pub struct Server {
+    pub uri: String,
+    pub version: Vec<u32>,
+    pub topology: &'static str,
+    /// A client without event recording, for set-up and `outcome` checks.
+    pub util: Client,
+}
+
+impl Server {
+    /// Connects and asks the server its version and topology.
+    pub fn discover(uri: &str, core: Core) -> Server {
+        let util = client_for(uri, core, None).expect("utility client");
+        let info = util
+            .database("admin")
+            .run_command(doc! { "buildInfo": 1 })
+            .expect("buildInfo");
+        let version = info
+            .get_str("version")
+            .unwrap_or("0")
+            .split(['.', '-'])
+            .map_while(|p| p.parse().ok())
+            .collect();
+        let topology = match util.topology().topology_type {
+            TopologyType::Single => "single",
+            TopologyType::ReplicaSetWithPrimary | TopologyType::ReplicaSetNoPrimary => "replicaset",
+            TopologyType::Sharded => "sharded",
+            _ => "unknown",
+        };
+        Server {
+            uri: uri.to_string(),
+            version,
+            topology,
+            util,
+        }
+    }
+
+    /// Why the requirements rule this server out, or `None` when one of them is met.
+    fn unmet(&self, requirements: Option<&Bson>) -> Option<String> {
+        let Some(Bson::Array(list)) = requirements else {
+            return None;
+        };
+        let mut reasons = Vec::new();
+        for r in list.iter().filter_map(Bson::as_document) {
+            match self.unmet_one(r) {
+                None => return None,
+                Some(why) => reasons.push(why),
+            }
+        }
+        Some(reasons.join(" / "))
+    }
+
+    fn unmet_one(&self, r: &Document) -> Option<String> {
+        let ours = self.version_string();
+        if let Ok(min) = r.get_str("minServerVersion")
+            && compare_versions(&self.version, min).is_lt()
+        {
+            return Some(format!("needs server >= {min} (have {ours})"));
+        }
+        if let Ok(max) = r.get_str("maxServerVersion")
+            && compare_versions(&self.version, max).is_gt()
+        {
+            return Some(format!("needs server <= {max} (have {ours})"));
+        }
+        if let Ok(topologies) = r.get_array("topologies") {
+            let ok = topologies.iter().any(|t| {
+                let t = t.as_str().unwrap_or("");
+                t == self.topology || (t == "sharded-replicaset" && self.topology == "sharded")
+            });
+            if !ok {
+                return Some(format!(
+                    "needs topology {topologies:?} (have {})",
+                    self.topology
+                ));
+            }
+        }
+        if r.get_str("serverless").ok() == Some("require") {
+            return Some("needs serverless".into());
+        }
+        if r.get_bool("auth").ok() == Some(true) {
+            return Some("needs authentication (the test server runs without)".into());
+        }
+        if r.get_bool("csfle").ok() == Some(true) {
+            return Some("needs client-side encryption".into());
+        }
+        if r.contains_key("serverParameters") {
+            return Some("needs server parameters (not checked by this runner)".into());
+        }
+        None
+    }
+
+    fn version_string(&self) -> String {
+        self.version
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// Compares a server version with a requirement like `"4.2"` or `"4.3.99"`; missing parts of
+/// either count as 0.
+fn compare_versions(ours: &[u32], wanted: &str) -> std::cmp::Ordering {
+    let wanted: Vec<u32> = wanted.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+    for i in 0..ours.len().max(wanted.len()) {
+        let a = ours.get(i).copied().unwrap_or(0);
+        let b = wanted.get(i).copied().unwrap_or(0);
+        if a != b {
+            return a.cmp(&b);
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// Records the command events of one client entity.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<CommandEvent>>,
+}
+
+impl EventHandler for Recorder {
+    fn handle_command_event(&self, event: &CommandEvent) {
+        // A short critical section that never yields: fine on a may worker.
+        self.events.lock().unwrap().push(event.clone());
+    }
+}
+
+fn client_for(uri: &str, core: Core, recorder: Option<Arc<Recorder>>) -> may_mongo::Result<Client> {
+    let mut options = ClientOptions::parse(uri)?;
+    options.core = core;
+    options.app_name = Some("may_mongo-unified".into());
+    if let Some(r) = recorder {
+        options.event_handler = Some(r.into());
+    }
+    Client::with_options(options)
+}
+
+/// A client entity: the client, its events, and which of them the test looks at.
+struct ClientEntity {
+    client: Client,
+    recorder: Arc<Recorder>,
+    observe: Vec<String>,
+    ignore_commands: Vec<String>,
+}
+
+enum Entity {
+    Client(ClientEntity),
+    Database(Database),
+    Collection {
+        coll: Collection<Document>,
+        db: Database,
+        unacknowledged: bool,
+    },
+}
+
+/// One test's entities and the values it saved.
+struct Context<'a> {
+    server: &'a Server,
+    core: Core,
+    entities: HashMap<String, Entity>,
+    saved: Saved,
+    fail_points: Vec<(Client, String)>,
+}
+
+/// Runs every test of one file; returns each test's description and outcome.
+pub fn run_file(server: &Server, core: Core, file: &Document) -> Vec<(String, Outcome)> {
+    let tests = file.get_array("tests").cloned().unwrap_or_default();
+    let file_unmet = server.unmet(file.get("runOnRequirements"));
+    tests
+        .iter()
+        .filter_map(Bson::as_document)
+        .map(|test| {
+            let description = test.get_str("description").unwrap_or("?").to_string();
+            let outcome = if let Some(why) = &file_unmet {
+                Outcome::Skipped(why.clone())
+            } else if let Ok(why) = test.get_str("skipReason") {
+                Outcome::Skipped(why.to_string())
+            } else if let Some(why) = server.unmet(test.get("runOnRequirements")) {
+                Outcome::Skipped(why)
+            } else {
+                match run_test(server, core, file, test) {
+                    Ok(()) => Outcome::Passed,
+                    Err(e) => Outcome::Failed(e),
+                }
+            };
+            (description, outcome)
+        })
+        .collect()
+}
+
+fn run_test(server: &Server, core: Core, file: &Document, test: &Document) -> Result<(), String> {
+    load_initial_data(server, file)?;
+    let mut ctx = Context {
+        server,
+        core,
+        entities: HashMap::new(),
+        saved: Saved::new(),
+        fail_points: Vec::new(),
+    };
+    let result = (|| {
+        for entity in file.get_array("createEntities").into_iter().flatten() {
+            ctx.create_entity(entity)?;
+        }
+        let operations = test.get_array("operations").map_err(|e| e.to_string())?;
+        for (i, op) in operations.iter().enumerate() {
+            let op = op.as_document().ok_or("operation is not a document")?;
+            let name = op.get_str("name").unwrap_or("?");
+            ctx.run_operation(op)
+                .map_err(|e| format!("operation {i} ({name}): {e}"))?;
+        }
+        if let Ok(expected) = test.get_array("expectEvents") {
+            ctx.check_events(expected)?;
+        }
+        if let Ok(outcome) = test.get_array("outcome") {
+            check_outcome(server, outcome)?;
+        }
+        Ok(())
+    })();
+    ctx.tear_down();
+    result
+}
+
+/// Drops and recreates each collection of `initialData` and inserts its documents, with
+/// majority write concern so that every later read sees them.
+fn load_initial_data(server: &Server, file: &Document) -> Result<(), String> {
+    for data in file.get_array("initialData").into_iter().flatten() {
+        let data = data.as_document().ok_or("initialData entry")?;
+        let db = server
+            .util
+            .database(data.get_str("databaseName").map_err(|e| e.to_string())?)
+            .with_write_concern(majority());
+        let name = data.get_str("collectionName").map_err(|e| e.to_string())?;
+        let coll = db.collection::<Document>(name);
+        coll.drop()
+            .map_err(|e| format!("initialData: drop {name}: {e}"))?;
+        let create_options = data.get_document("createOptions").ok().cloned();
+        db.create_collection(name, create_options)
+            .map_err(|e| format!("initialData: create {name}: {e}"))?;
+        let docs: Vec<Document> = data
+            .get_array("documents")
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_document().cloned())
+            .collect();
+        if !docs.is_empty() {
+            coll.insert_many(&docs, true)
+                .map_err(|e| format!("initialData: insert into {name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn majority() -> WriteConcern {
+    WriteConcern {
+        w: Some(Acknowledgment::Majority),
+        ..WriteConcern::default()
+    }
+}
+
+/// Each `outcome` collection holds exactly these documents, in `_id` order.
+fn check_outcome(server: &Server, outcome: &bson::Array) -> Result<(), String> {
+    for data in outcome.iter().filter_map(Bson::as_document) {
+        let db = data.get_str("databaseName").map_err(|e| e.to_string())?;
+        let name = data.get_str("collectionName").map_err(|e| e.to_string())?;
+        let coll = server
+            .util
+            .database(db)
+            .collection::<Document>(name)
+            .with_read_concern(ReadConcern {
+                level: Some("local".into()),
+            })
+            .with_read_preference(ReadPreference {
+                mode: ReadMode::Primary,
+                ..ReadPreference::default()
+            });
+        let options = may_mongo::FindOptions {
+            sort: Some(doc! { "_id": 1 }),
+            ..Default::default()
+        };
+        let actual: Vec<Bson> = coll
+            .find_with(doc! {}, options)
+            .and_then(|c| c.collect::<Result<Vec<Document>, _>>())
+            .map_err(|e| format!("outcome: reading {db}.{name}: {e}"))?
+            .into_iter()
+            .map(Bson::from)
+            .collect();
+        let expected = Bson::Array(data.get_array("documents").cloned().unwrap_or_default());
+        matches(
+            &expected,
+            Some(&Bson::Array(actual)),
+            false,
+            &Saved::new(),
+            &format!("outcome {db}.{name}"),
+        )?;
+    }
+    Ok(())
+}
+
+impl Context<'_> {
+    fn create_entity(&mut self, entity: &Bson) -> Result<(), String> {
+        let entity = entity.as_document().ok_or("entity")?;
+        let (kind, spec) = entity.iter().next().ok_or("empty entity")?;
+        let spec = spec.as_document().ok_or("entity spec")?;
+        let id = spec.get_str("id").map_err(|e| e.to_string())?.to_string();
+        let made = match kind.as_str() {
+            "client" => Entity::Client(self.make_client(spec)?),
+            "database" => {
+                let client = match self.entities.get(spec.get_str("client").unwrap_or("")) {
+                    Some(Entity::Client(c)) => c.client.clone(),
+                    _ => return Err(format!("database {id}: no such client")),
+                };
+                let name = spec.get_str("databaseName").map_err(|e| e.to_string())?;
+                let mut db = client.database(name);
+                if let Ok(o) = spec.get_document("databaseOptions") {
+                    (db, _) = with_options(
+                        db,
+                        o,
+                        |d, wc| d.with_write_concern(wc),
+                        |d, rc| d.with_read_concern(rc),
+                        |d, rp| d.with_read_preference(rp),
+                    )?;
+                }
+                Entity::Database(db)
+            }
+            "collection" => {
+                let db = match self.entities.get(spec.get_str("database").unwrap_or("")) {
+                    Some(Entity::Database(d)) => d.clone(),
+                    _ => return Err(format!("collection {id}: no such database")),
+                };
+                let name = spec.get_str("collectionName").map_err(|e| e.to_string())?;
+                let mut coll = db.collection::<Document>(name);
+                let mut unacknowledged = false;
+                if let Ok(o) = spec.get_document("collectionOptions") {
+                    (coll, unacknowledged) = with_options(
+                        coll,
+                        o,
+                        |c, wc| c.with_write_concern(wc),
+                        |c, rc| c.with_read_concern(rc),
+                        |c, rp| c.with_read_preference(rp),
+                    )?;
+                }
+                Entity::Collection {
+                    coll,
+                    db,
+                    unacknowledged,
+                }
+            }
+            other => return Err(format!("entity type {other} is not supported")),
+        };
+        self.entities.insert(id, made);
+        Ok(())
+    }
+
+    fn make_client(&self, spec: &Document) -> Result<ClientEntity, String> {
+        let mut uri = self.server.uri.clone();
+        if let Ok(options) = spec.get_document("uriOptions") {
+            for (k, v) in options {
+                let v = match v {
+                    Bson::String(s) => s.clone(),
+                    Bson::Boolean(b) => b.to_string(),
+                    Bson::Int32(n) => n.to_string(),
+                    Bson::Int64(n) => n.to_string(),
+                    other => return Err(format!("uriOptions {k}: {other}")),
+                };
+                let sep = if uri.contains('?') { '&' } else { '?' };
+                let sep =
+                    if sep == '?' && !uri[uri.find("://").map_or(0, |i| i + 3)..].contains('/') {
+                        "/?".to_string()
+                    } else {
+                        sep.to_string()
+                    };
+                uri = format!("{uri}{sep}{k}={v}");
+            }
+        }
+        for key in spec.keys() {
+            if !matches!(
+                key.as_str(),
+                "id" | "uriOptions"
+                    | "observeEvents"
+                    | "ignoreCommandMonitoringEvents"
+                    | "useMultipleMongoses"
+                    | "observeSensitiveCommands"
+            ) {
+                return Err(format!(
+                    "client option {key} is not supported by this runner"
+                ));
+            }
+        }
+        let strings = |k: &str| -> Vec<String> {
+            spec.get_array(k)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let recorder = Arc::new(Recorder::default());
+        let client = client_for(&uri, self.core, Some(recorder.clone()))
+            .map_err(|e| format!("client {uri}: {e}"))?;
+        Ok(ClientEntity {
+            client,
+            recorder,
+            observe: strings("observeEvents"),
+            ignore_commands: strings("ignoreCommandMonitoringEvents"),
+        })
+    }
+
+    fn run_operation(&mut self, op: &Document) -> Result<(), String> {
+        let name = op.get_str("name").map_err(|e| e.to_string())?;
+        let object = op.get_str("object").map_err(|e| e.to_string())?;
+        let args = Args::new(name, op.get_document("arguments").ok());
+        let result = match (object, self.entities.get(object)) {
+            ("testRunner", _) => self.test_runner_op(name, args),
+            (
+                _,
+                Some(Entity::Collection {
+                    coll,
+                    db,
+                    unacknowledged,
+                }),
+            ) => {
+                if name == "count" {
+                    let raw_data_ok = compare_versions(&self.server.version, "8.2").is_ge();
+                    operations::count_command(db, coll.name(), raw_data_ok, args)
+                } else {
+                    operations::collection_op(coll, *unacknowledged, name, args)
+                }
+            }
+            (_, Some(Entity::Database(db))) => operations::database_op(db, name, args),
+            (_, Some(Entity::Client(_))) => Err(OpError::Runner(format!(
+                "client operation {name} is not supported"
+            ))),
+            (_, None) => Err(OpError::Runner(format!("no entity {object}"))),
+        };
+        if op.get_bool("ignoreResultAndError").ok() == Some(true) {
+            return match result {
+                Err(OpError::Runner(e)) => Err(e),
+                _ => Ok(()),
+            };
+        }
+        match (result, op.get_document("expectError")) {
+            (Err(OpError::Runner(e)), _) => Err(e),
+            (Ok(value), Err(_)) => {
+                if let Some(expected) = op.get("expectResult") {
+                    check_result(name, expected, value.as_ref(), &self.saved)?;
+                }
+                if let (Ok(id), Some(v)) = (op.get_str("saveResultAsEntity"), value) {
+                    self.saved.insert(id.to_string(), v);
+                }
+                Ok(())
+            }
+            (Ok(value), Ok(_)) => Err(format!("expected an error, got {value:?}")),
+            (Err(OpError::Driver(e)), Ok(expected)) => check_error(expected, &e, &self.saved),
+            (Err(OpError::Driver(e)), Err(_)) => Err(format!("unexpected error: {e}")),
+        }
+    }
+
+    fn test_runner_op(&mut self, name: &str, mut args: Args) -> operations::OpResult {
+        match name {
+            "failPoint" => {
+                let id = args.take("client");
+                let client = match id
+                    .as_ref()
+                    .and_then(Bson::as_str)
+                    .and_then(|i| self.entities.get(i))
+                {
+                    Some(Entity::Client(c)) => c.client.clone(),
+                    _ => return Err(OpError::Runner(format!("failPoint: no client {id:?}"))),
+                };
+                let fp = operations::configure_fail_point(&client, args)?;
+                self.fail_points.push((client, fp));
+                Ok(None)
+            }
+            other => Err(OpError::Runner(format!(
+                "testRunner operation {other} is not supported"
+            ))),
+        }
+    }
+
+    /// Compares each client's recorded command events with `expectEvents`.
+    fn check_events(&self, expected: &bson::Array) -> Result<(), String> {
+        for e in expected.iter().filter_map(Bson::as_document) {
+            let id = e.get_str("client").map_err(|e| e.to_string())?;
+            let Some(Entity::Client(c)) = self.entities.get(id) else {
+                return Err(format!("expectEvents: no client {id}"));
+            };
+            let kind = e.get_str("eventType").unwrap_or("command");
+            if kind != "command" {
+                return Err(format!("expectEvents: {kind} events are not supported"));
+            }
+            let want = e.get_array("events").map_err(|e| e.to_string())?;
+            let got: Vec<CommandEvent> = c
+                .recorder
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|ev| c.observes(ev))
+                .cloned()
+                .collect();
+            let extra_ok = e.get_bool("ignoreExtraEvents").ok() == Some(true);
+            if got.len() < want.len() || (!extra_ok && got.len() != want.len()) {
+                return Err(format!(
+                    "expectEvents for {id}: expected {} events, got {}: {:?}",
+                    want.len(),
+                    got.len(),
+                    got.iter().map(describe).collect::<Vec<_>>()
+                ));
+            }
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                let w = w.as_document().ok_or("expected event")?;
+                check_event(w, g, &self.saved).map_err(|m| {
+                    format!("expectEvents for {id}, event {i} ({}): {m}", describe(g))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tear_down(&mut self) {
+        for (client, name) in self.fail_points.drain(..) {
+            let _ = client
+                .database("admin")
+                .run_command(doc! { "configureFailPoint": name, "mode": "off" });
+        }
+        for entity in self.entities.values() {
+            if let Entity::Client(c) = entity {
+                c.client.shutdown();
+            }
+        }
+    }
+}
+
+impl ClientEntity {
+    fn observes(&self, event: &CommandEvent) -> bool {
+        let kind = match event {
+            CommandEvent::Started { .. } => "commandStartedEvent",
+            CommandEvent::Succeeded { .. } => "commandSucceededEvent",
+            CommandEvent::Failed { .. } => "commandFailedEvent",
+            _ => return false,
+        };
+        let name = event.command_name();
+        self.observe.iter().any(|o| o == kind)
+            && !self.ignore_commands.iter().any(|i| i == name)
+            // The spec's runners always leave these out.
+            && !matches!(name, "configureFailPoint" | "hello" | "isMaster" | "ismaster")
+    }
+}
+
+fn describe(e: &CommandEvent) -> String {
+    match e {
+        CommandEvent::Started { command_name, .. } => format!("started {command_name}"),
+        CommandEvent::Succeeded { command_name, .. } => format!("succeeded {command_name}"),
+        CommandEvent::Failed { command_name, .. } => format!("failed {command_name}"),
+        _ => "?".into(),
+    }
+}
+
+fn check_event(expected: &Document, actual: &CommandEvent, saved: &Saved) -> Result<(), String> {
+    let (kind, fields) = expected.iter().next().ok_or("empty expected event")?;
+    let fields = fields.as_document().ok_or("expected event fields")?;
+    let (actual_kind, name, database, body) = match actual {
+        CommandEvent::Started {
+            command,
+            command_name,
+            database,
+            ..
+        } => (
+            "commandStartedEvent",
+            command_name,
+            Some(database),
+            Some(command),
+        ),
+        CommandEvent::Succeeded {
+            reply,
+            command_name,
+            ..
+        } => ("commandSucceededEvent", command_name, None, Some(reply)),
+        CommandEvent::Failed { command_name, .. } => {
+            ("commandFailedEvent", command_name, None, None)
+        }
+        _ => return Err("unknown event".into()),
+    };
+    if kind != actual_kind {
+        return Err(format!("expected {kind}, got {actual_kind}"));
+    }
+    for (k, v) in fields {
+        match k.as_str() {
+            "commandName" => {
+                if v.as_str() != Some(name.as_str()) {
+                    return Err(format!("expected command {v}, got {name}"));
+                }
+            }
+            "databaseName" => {
+                if v.as_str() != database.map(String::as_str) {
+                    return Err(format!("expected database {v}, got {database:?}"));
+                }
+            }
+            "command" | "reply" => {
+                let body = body.ok_or("no body")?;
+                matches_root(v, body, saved).map_err(|m| format!("{k}{m}"))?;
+            }
+            other => {
+                return Err(format!(
+                    "event field {other} is not supported by this runner"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `expectResult`: for `find` and `aggregate` each returned document is a root-level
+/// document, as is the result document of the other operations.
+fn check_result(
+    op: &str,
+    expected: &Bson,
+    actual: Option<&Bson>,
+    saved: &Saved,
+) -> Result<(), String> {
+    let root_elements = matches!(op, "find" | "aggregate");
+    match (expected, actual) {
+        (Bson::Array(e), Some(Bson::Array(a))) if root_elements => {
+            if e.len() != a.len() {
+                return Err(format!(
+                    "expected {} documents, got {}: {a:?}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            for (i, (e, a)) in e.iter().zip(a).enumerate() {
+                matching::matches(e, Some(a), true, saved, &format!("result[{i}]"))?;
+            }
+            Ok(())
+        }
+        _ => matching::matches(expected, actual, true, saved, "result"),
+    }
+}
+
+/// `expectError`: what kind of error, its message, code, labels, partial result, response.
+fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Result<(), String> {
+    let client_error = !matches!(
+        e.kind(),
+        ErrorKind::Command(_)
+            | ErrorKind::Write(_)
+            | ErrorKind::WriteConcern(_)
+            | ErrorKind::BulkWrite(_)
+            | ErrorKind::Io { .. }
+            | ErrorKind::Protocol { .. }
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::PoolCleared { .. }
+            | ErrorKind::WaitQueueTimeout { .. }
+    );
+    for (k, v) in expected {
+        let fail = |what: String| Err(format!("{what}; the error was: {e}"));
+        match k.as_str() {
+            "isError" => {}
+            "isClientError" => {
+                if v.as_bool() != Some(client_error) {
+                    return fail(format!("expected isClientError {v}"));
+                }
+            }
+            "errorContains" => {
+                let want = v.as_str().unwrap_or("").to_lowercase();
+                if !e.to_string().to_lowercase().contains(&want) {
+                    return fail(format!("expected the message to contain {v}"));
+                }
+            }
+            "errorCode" => {
+                let want = v.as_i32().or_else(|| v.as_i64().map(|n| n as i32));
+                if e.code() != want {
+                    return fail(format!("expected code {v}, got {:?}", e.code()));
+                }
+            }
+            "errorCodeName" => {
+                let got = match e.kind() {
+                    ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.code_name.as_str(),
+                    _ => "",
+                };
+                if v.as_str() != Some(got) {
+                    return fail(format!("expected code name {v}, got {got:?}"));
+                }
+            }
+            "errorLabelsContain" | "errorLabelsOmit" => {
+                let want_present = k == "errorLabelsContain";
+                for label in v.as_array().into_iter().flatten().filter_map(Bson::as_str) {
+                    if e.labels().iter().any(|l| l == label) != want_present {
+                        return fail(format!("{k} {label}: labels are {:?}", e.labels()));
+                    }
+                }
+            }
+            "expectResult" => {
+                let ErrorKind::BulkWrite(f) = e.kind() else {
+                    return fail("expected a partial result, but the error carries none".into());
+                };
+                let partial = Bson::Document(operations::bulk_result(&f.partial_result));
+                matching::matches(v, Some(&partial), true, saved, "partial result")?;
+            }
+            "errorResponse" => {
+                let response = match e.kind() {
+                    ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.raw_response.clone(),
+                    ErrorKind::Write(w) => {
+                        let mut d = doc! { "code": w.code, "errmsg": &w.message };
+                        if let Some(info) = &w.details {
+                            d.insert("errInfo", info.clone());
+                        }
+                        Some(d)
+                    }
+                    _ => None,
+                };
+                let Some(response) = response else {
+                    return fail("expected a server response, the error has none".into());
+                };
+                matches_root(v, &response, saved).map_err(|m| format!("errorResponse{m}"))?;
+            }
+            other => return fail(format!("expectError field {other} is not supported")),
+        }
+    }
+    Ok(())
+}
+
+/// Applies `writeConcern`, `readConcern` and `readPreference` options to a database or
+/// collection; also says whether the write concern is unacknowledged (`w: 0`).
+fn with_options<H>(
+    mut handle: H,
+    options: &Document,
+    wc: impl Fn(&H, WriteConcern) -> H,
+    rc: impl Fn(&H, ReadConcern) -> H,
+    rp: impl Fn(&H, ReadPreference) -> H,
+) -> Result<(H, bool), String> {
+    let mut unacknowledged = false;
+    for (k, v) in options {
+        let d = v
+            .as_document()
+            .ok_or_else(|| format!("{k} is not a document"))?;
+        handle = match k.as_str() {
+            "writeConcern" => {
+                let mut concern = WriteConcern::default();
+                if let Some(w) = d.get("w") {
+                    let w = WriteConcern::parse_w(w).map_err(|e| e.to_string())?;
+                    unacknowledged = matches!(w, Acknowledgment::Nodes(0));
+                    concern.w = Some(w);
+                }
+                if let Ok(j) = d.get_bool("journal") {
+                    concern.journal = Some(j);
+                }
+                wc(&handle, concern)
+            }
+            "readConcern" => rc(
+                &handle,
+                ReadConcern {
+                    level: d.get_str("level").ok().map(String::from),
+                },
+            ),
+            "readPreference" => {
+                let mode = d.get_str("mode").map_err(|e| e.to_string())?;
+                let mut pref = ReadPreference {
+                    mode: ReadMode::from_name(mode).ok_or(format!("read mode {mode}"))?,
+                    ..ReadPreference::default()
+                };
+                if let Some(s) = d.get("maxStalenessSeconds") {
+                    let secs = s.as_i32().map(i64::from).or(s.as_i64()).unwrap_or(0);
+                    pref.max_staleness = Some(std::time::Duration::from_secs(secs as u64));
+                }
+                rp(&handle, pref)
+            }
+            other => return Err(format!("option {other} is not supported by this runner")),
+        };
+    }
+    Ok((handle, unacknowledged))
+}
