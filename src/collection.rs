@@ -242,11 +242,12 @@ impl<T> Collection<T> {
         filter: Document,
         update: Bson,
         multi: bool,
-        options: UpdateOptions,
+        mut options: UpdateOptions,
     ) -> Result<UpdateResult> {
         let mut body = doc! { "update": &*self.name, "ordered": true };
-        put(&mut body, "let", options.let_vars.clone());
-        put(&mut body, "comment", options.comment.clone());
+        // Command-level fields move to the body; the rest go into the statement.
+        put(&mut body, "let", options.let_vars.take());
+        put(&mut body, "comment", options.comment.take());
         put(
             &mut body,
             "bypassDocumentValidation",
