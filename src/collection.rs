@@ -198,9 +198,7 @@ impl<T> Collection<T> {
     }
 
     fn delete(&self, filter: Document, limit: i32, options: DeleteOptions) -> Result<DeleteResult> {
-        let mut statement = doc! { "q": filter, "limit": limit };
-        put(&mut statement, "hint", options.hint);
-        put(&mut statement, "collation", options.collation);
+        let statement = delete_statement(filter, limit, &options);
         let mut body = doc! { "delete": &*self.name, "deletes": [statement], "ordered": true };
         put(&mut body, "let", options.let_vars);
         put(&mut body, "comment", options.comment);
@@ -872,10 +870,7 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
             } else {
                 0
             };
-            let mut s = doc! { "q": filter.clone(), "limit": limit };
-            put(&mut s, "hint", options.hint.clone());
-            put(&mut s, "collation", options.collation.clone());
-            (s, None)
+            (delete_statement(filter.clone(), limit, options), None)
         }
     })
 }
@@ -888,6 +883,14 @@ fn update_statement(filter: Document, update: Bson, multi: bool, o: UpdateOption
     put(&mut statement, "hint", o.hint);
     put(&mut statement, "collation", o.collation);
     put(&mut statement, "sort", o.sort);
+    statement
+}
+
+/// A delete command's statement: `q`, `limit` (1 or 0 for all) and the statement-level options.
+fn delete_statement(filter: Document, limit: i32, o: &DeleteOptions) -> Document {
+    let mut statement = doc! { "q": filter, "limit": limit };
+    put(&mut statement, "hint", o.hint.clone());
+    put(&mut statement, "collation", o.collation.clone());
     statement
 }
 
