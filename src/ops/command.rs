@@ -11,7 +11,7 @@ use bson::{Document, RawDocument};
 use super::Operation;
 use crate::error::Result;
 use crate::topology::ReadPreference;
-use crate::wire::{OpMsgBuilder, WireError};
+use crate::wire::{Limits, OpMsgBuilder, WireError};
 
 /// What a command makes of its `ok: 1` reply.
 type ReplyHandler<'a, O> = Box<dyn FnMut(&RawDocument) -> Result<O> + 'a>;
@@ -78,10 +78,7 @@ impl<O> Operation for Command<'_, O> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        strip_raw_data(&mut self.body, msg);
-        if self.name == "getMore" && msg.limits().max_wire_version < GET_MORE_COMMENT_WIRE_VERSION {
-            self.body.remove("comment");
-        }
+        drop_fields_too_new(self.name, &mut self.body, msg.limits());
         msg.body(&self.body)
     }
 
@@ -90,13 +87,55 @@ impl<O> Operation for Command<'_, O> {
     }
 }
 
-/// MongoDB 4.4 (wire version 9) is the first to take a `comment` on `getMore`.
-const GET_MORE_COMMENT_WIRE_VERSION: i32 = 9;
+/// Fields only newer servers accept, with the first wire version that takes each (`""`: on
+/// any command). The CRUD spec asks drivers to leave these out for older servers, which would
+/// reject an unknown field, rather than fail there.
+const NEWER_FIELDS: &[(&str, &str, i32)] = &[
+    ("", "rawData", 27), // MongoDB 8.2: work on a time-series collection's buckets
+    ("getMore", "comment", 9), // MongoDB 4.4
+];
 
-/// `rawData` (time-series buckets) exists from MongoDB 8.2; older servers would reject the
-/// unknown field, so it is dropped for them, as the CRUD spec asks.
-pub(crate) fn strip_raw_data(body: &mut Document, msg: &OpMsgBuilder<'_>) {
-    if msg.limits().max_wire_version < crate::wire::RAW_DATA_WIRE_VERSION {
-        body.remove("rawData");
+/// True unless `field` of `command` is one the server (by its `maxWireVersion`) predates.
+pub(crate) fn server_accepts(command: &str, field: &str, limits: Limits) -> bool {
+    NEWER_FIELDS
+        .iter()
+        .filter(|(c, f, _)| *f == field && (c.is_empty() || *c == command))
+        .all(|&(_, _, wire)| limits.max_wire_version >= wire)
+}
+
+/// Removes from `body` the fields the server predates.
+pub(crate) fn drop_fields_too_new(command: &str, body: &mut Document, limits: Limits) {
+    for (_, field, _) in NEWER_FIELDS {
+        if body.contains_key(field) && !server_accepts(command, field, limits) {
+            body.remove(field);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn at(wire: i32) -> Limits {
+        Limits {
+            max_wire_version: wire,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn fields_newer_than_the_server_are_left_out() {
+        let body = doc! { "delete": "c", "rawData": true, "comment": "x" };
+        let mut old = body.clone();
+        drop_fields_too_new("delete", &mut old, at(21));
+        assert_eq!(old, doc! { "delete": "c", "comment": "x" });
+        let mut new = body.clone();
+        drop_fields_too_new("delete", &mut new, at(27));
+        assert_eq!(new, body);
+        // `comment` is version-bound on getMore only.
+        assert!(!server_accepts("getMore", "comment", at(8)));
+        assert!(server_accepts("getMore", "comment", at(9)));
+        assert!(server_accepts("find", "comment", at(8)));
     }
 }

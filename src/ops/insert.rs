@@ -4,6 +4,7 @@ use bson::raw::cstr;
 use bson::{Bson, Document, RawDocument, RawDocumentBuf, oid::ObjectId};
 use serde::Serialize;
 
+use super::command::server_accepts;
 use super::{Operation, malformed_reply};
 use crate::crud_types::InsertOneOptions;
 use crate::error::{Error, ErrorKind, Result, WriteError};
@@ -83,7 +84,7 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
             raw_data: self
                 .options
                 .raw_data
-                .filter(|_| msg.limits().max_wire_version >= crate::wire::RAW_DATA_WIRE_VERSION),
+                .filter(|_| server_accepts("insert", "rawData", msg.limits())),
             db: self.db,
         })?;
         msg.begin_sequence("documents")?;

@@ -55,7 +55,7 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         let mut body = bson::doc! { "insert": self.coll, "ordered": self.ordered };
         body.extend(self.extra.clone());
-        super::command::strip_raw_data(&mut body, msg);
+        super::command::drop_fields_too_new("insert", &mut body, msg.limits());
         body.insert("$db", self.db);
         msg.body(&body)?;
         msg.begin_sequence("documents")?;

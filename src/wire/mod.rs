@@ -45,9 +45,6 @@ pub struct Limits {
     pub max_wire_version: i32,
 }
 
-/// The wire version of MongoDB 8.2, the first to accept `rawData`.
-pub const RAW_DATA_WIRE_VERSION: i32 = 27;
-
 impl Default for Limits {
     fn default() -> Self {
         Limits {
