@@ -146,6 +146,21 @@ fn compare_versions(ours: &[u32], wanted: &str) -> std::cmp::Ordering {
     std::cmp::Ordering::Equal
 }
 
+/// `uri` with `options` (`key=value`) added to its query string.
+fn with_query(uri: &str, options: &[String]) -> String {
+    if options.is_empty() {
+        return uri.to_string();
+    }
+    let options = options.join("&");
+    if uri.contains('?') {
+        return format!("{uri}&{options}");
+    }
+    // `mongodb://host:port` needs the `/` before its query; `mongodb://host:port/db` has it.
+    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let slash = if after_scheme.contains('/') { "" } else { "/" };
+    format!("{uri}{slash}?{options}")
+}
+
 /// Records the command events of one client entity.
 #[derive(Default)]
 struct Recorder {
@@ -386,26 +401,18 @@ impl Context<'_> {
     }
 
     fn make_client(&self, spec: &Document) -> Result<ClientEntity, String> {
-        let mut uri = self.server.uri.clone();
-        if let Ok(options) = spec.get_document("uriOptions") {
-            for (k, v) in options {
-                let v = match v {
-                    Bson::String(s) => s.clone(),
-                    Bson::Boolean(b) => b.to_string(),
-                    Bson::Int32(n) => n.to_string(),
-                    Bson::Int64(n) => n.to_string(),
-                    other => return Err(format!("uriOptions {k}: {other}")),
-                };
-                let sep = if uri.contains('?') { '&' } else { '?' };
-                let sep =
-                    if sep == '?' && !uri[uri.find("://").map_or(0, |i| i + 3)..].contains('/') {
-                        "/?".to_string()
-                    } else {
-                        sep.to_string()
-                    };
-                uri = format!("{uri}{sep}{k}={v}");
-            }
+        let mut query = Vec::new();
+        for (k, v) in spec.get_document("uriOptions").into_iter().flatten() {
+            let v = match v {
+                Bson::String(s) => s.clone(),
+                Bson::Boolean(b) => b.to_string(),
+                Bson::Int32(n) => n.to_string(),
+                Bson::Int64(n) => n.to_string(),
+                other => return Err(format!("uriOptions {k}: {other}")),
+            };
+            query.push(format!("{k}={v}"));
         }
+        let uri = with_query(&self.server.uri, &query);
         for key in spec.keys() {
             if !matches!(
                 key.as_str(),
@@ -568,12 +575,7 @@ impl Context<'_> {
 
 impl ClientEntity {
     fn observes(&self, event: &CommandEvent) -> bool {
-        let kind = match event {
-            CommandEvent::Started { .. } => "commandStartedEvent",
-            CommandEvent::Succeeded { .. } => "commandSucceededEvent",
-            CommandEvent::Failed { .. } => "commandFailedEvent",
-            _ => return false,
-        };
+        let kind = event_kind(event);
         let name = event.command_name();
         self.observe.iter().any(|o| o == kind)
             && !self.ignore_commands.iter().any(|i| i == name)
@@ -582,39 +584,31 @@ impl ClientEntity {
     }
 }
 
-fn describe(e: &CommandEvent) -> String {
+/// The spec's name for an event's kind.
+fn event_kind(e: &CommandEvent) -> &'static str {
     match e {
-        CommandEvent::Started { command_name, .. } => format!("started {command_name}"),
-        CommandEvent::Succeeded { command_name, .. } => format!("succeeded {command_name}"),
-        CommandEvent::Failed { command_name, .. } => format!("failed {command_name}"),
-        _ => "?".into(),
+        CommandEvent::Started { .. } => "commandStartedEvent",
+        CommandEvent::Succeeded { .. } => "commandSucceededEvent",
+        CommandEvent::Failed { .. } => "commandFailedEvent",
+        _ => "unknown event",
     }
+}
+
+fn describe(e: &CommandEvent) -> String {
+    format!("{} {}", event_kind(e), e.command_name())
 }
 
 fn check_event(expected: &Document, actual: &CommandEvent, saved: &Saved) -> Result<(), String> {
     let (kind, fields) = expected.iter().next().ok_or("empty expected event")?;
     let fields = fields.as_document().ok_or("expected event fields")?;
-    let (actual_kind, name, database, body) = match actual {
+    let actual_kind = event_kind(actual);
+    let name = actual.command_name();
+    let (database, body) = match actual {
         CommandEvent::Started {
-            command,
-            command_name,
-            database,
-            ..
-        } => (
-            "commandStartedEvent",
-            command_name,
-            Some(database),
-            Some(command),
-        ),
-        CommandEvent::Succeeded {
-            reply,
-            command_name,
-            ..
-        } => ("commandSucceededEvent", command_name, None, Some(reply)),
-        CommandEvent::Failed { command_name, .. } => {
-            ("commandFailedEvent", command_name, None, None)
-        }
-        _ => return Err("unknown event".into()),
+            command, database, ..
+        } => (Some(database), Some(command)),
+        CommandEvent::Succeeded { reply, .. } => (None, Some(reply)),
+        _ => (None, None),
     };
     if kind != actual_kind {
         return Err(format!("expected {kind}, got {actual_kind}"));
@@ -622,7 +616,7 @@ fn check_event(expected: &Document, actual: &CommandEvent, saved: &Saved) -> Res
     for (k, v) in fields {
         match k.as_str() {
             "commandName" => {
-                if v.as_str() != Some(name.as_str()) {
+                if v.as_str() != Some(name) {
                     return Err(format!("expected command {v}, got {name}"));
                 }
             }
