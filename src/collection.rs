@@ -204,7 +204,7 @@ impl<T> Collection<T> {
         put(&mut body, "comment", options.comment);
         put(&mut body, "rawData", options.raw_data);
         let reply = self.write("delete", body, read_write_reply)?;
-        single_write_result(&reply)?;
+        reply.single_result()?;
         Ok(DeleteResult {
             deleted_count: reply.n,
         })
@@ -257,7 +257,7 @@ impl<T> Collection<T> {
             [update_statement(filter, update, multi, options)],
         );
         let reply = self.write("update", body, read_write_reply)?;
-        single_write_result(&reply)?;
+        reply.single_result()?;
         let upserted_id = reply.upserted.into_iter().next().map(|(_, id)| id);
         Ok(UpdateResult {
             matched_count: reply.n - u64::from(upserted_id.is_some()),
@@ -971,17 +971,6 @@ fn bulk_outcome<R>(
         partial_result: partial(result),
     }))
     .into())
-}
-
-/// One-statement writes report their write error as a typed [`ErrorKind::Write`].
-fn single_write_result(reply: &crate::ops::WriteReply) -> Result<()> {
-    if let Some(e) = reply.write_errors.first() {
-        return Err(ErrorKind::Write(e.clone()).into());
-    }
-    if let Some(wce) = &reply.write_concern_error {
-        return Err(ErrorKind::WriteConcern(wce.clone()).into());
-    }
-    Ok(())
 }
 
 fn to_document<T: Serialize>(value: &T) -> Result<Document> {

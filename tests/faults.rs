@@ -406,3 +406,45 @@ fn cancelled_coroutine_mid_read_closes_its_connection() {
         .unwrap();
     }
 }
+
+both_cores!(insert_one_reports_a_write_concern_error, |core| {
+    // The insert is applied, but the server could not satisfy the write concern: that must
+    // reach the caller, not vanish behind the inserted id.
+    let server = MockServer::start(|req, _| match req.command.as_str() {
+        "hello" | "isMaster" => Action::Reply(hello_reply()),
+        "insert" => Action::Reply(doc! {
+            "ok": 1.0, "n": 1,
+            "writeConcernError": {
+                "code": 64, "codeName": "WriteConcernFailed",
+                "errmsg": "waiting for replication timed out",
+            },
+        }),
+        _ => Action::Reply(doc! { "ok": 1.0 }),
+    });
+    let client = client_for(&server, core, |_| {});
+    let coll = client
+        .database("db")
+        .collection::<bson::Document>("c")
+        .with_write_concern(may_mongo::WriteConcern {
+            w: Some(may_mongo::Acknowledgment::Nodes(2)),
+            ..Default::default()
+        });
+    let err = run_on(core, move || {
+        coll.insert_one(doc! { "_id": 1 }).unwrap_err()
+    });
+    let ErrorKind::WriteConcern(wce) = err.kind() else {
+        panic!("{err:?}");
+    };
+    assert_eq!(wce.code, 64, "{err}");
+    assert_eq!(wce.code_name, "WriteConcernFailed");
+    // And the write concern was sent.
+    let log = server.log.lock().unwrap();
+    let insert = log
+        .iter()
+        .find(|r| r.command == "insert")
+        .expect("insert sent");
+    assert_eq!(
+        insert.body.get_document("writeConcern").unwrap(),
+        &doc! { "w": 2 }
+    );
+});

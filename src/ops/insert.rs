@@ -4,10 +4,10 @@ use bson::raw::cstr;
 use bson::{Bson, Document, RawDocument, RawDocumentBuf, oid::ObjectId};
 use serde::Serialize;
 
+use super::Operation;
 use super::command::server_accepts;
-use super::{Operation, malformed_reply};
 use crate::crud_types::InsertOneOptions;
-use crate::error::{Error, ErrorKind, Result, WriteError};
+use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};
 
 /// The result of `insert_one`.
@@ -93,7 +93,8 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
     }
 
     fn handle_response(&mut self, reply: &RawDocument) -> Result<InsertOneResult> {
-        check_write_errors(reply)?;
+        // A write error, or a write concern error (the write concern travels with it).
+        super::read_write_reply(reply)?.single_result()?;
         let inserted_id = self
             .inserted_id
             .take()
@@ -124,19 +125,4 @@ pub(crate) fn push_with_id<T: Serialize>(
     msg.buffer().truncate(range.start);
     msg.push(&with_id)?;
     Ok(Bson::ObjectId(oid))
-}
-
-/// Turns the first entry of `writeErrors` into a typed [`WriteError`].
-pub(crate) fn check_write_errors(reply: &RawDocument) -> Result<()> {
-    let Ok(errors) = reply.get_array("writeErrors") else {
-        return Ok(());
-    };
-    let Some(first) = errors.into_iter().next() else {
-        return Ok(());
-    };
-    let first = first
-        .ok()
-        .and_then(|e| e.as_document())
-        .ok_or_else(|| malformed_reply("insert", "writeErrors entry is not a document"))?;
-    Err(ErrorKind::Write(WriteError::from_reply(first)).into())
 }

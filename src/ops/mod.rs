@@ -20,7 +20,7 @@ pub(crate) use find::FindOne;
 pub(crate) use insert::InsertOne;
 pub use insert::InsertOneResult;
 pub(crate) use run_command::{RunCommand, RunCommandRaw};
-pub(crate) use write::{InsertBatch, WriteReply, read_write_reply};
+pub(crate) use write::{InsertBatch, read_write_reply};
 
 use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};

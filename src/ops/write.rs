@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::insert::push_with_id;
 use super::{Operation, malformed_reply};
-use crate::error::{CommandError, Result, WriteError};
+use crate::error::{CommandError, ErrorKind, Result, WriteError};
 use crate::wire::{OpMsgBuilder, WireError};
 
 /// Most documents in one write command: what every server from 3.6 on reports.
@@ -91,6 +91,18 @@ impl WriteReply {
         let first_failure = self.write_errors.iter().map(|e| e.index).min();
         let skipped = ordered && first_failure.is_some_and(|f| position > f);
         !failed && !skipped
+    }
+
+    /// A one-statement write's outcome: its write error as a typed [`ErrorKind::Write`], else
+    /// a write concern error as [`ErrorKind::WriteConcern`].
+    pub(crate) fn single_result(&self) -> Result<()> {
+        if let Some(e) = self.write_errors.first() {
+            return Err(ErrorKind::Write(e.clone()).into());
+        }
+        if let Some(wce) = &self.write_concern_error {
+            return Err(ErrorKind::WriteConcern(wce.clone()).into());
+        }
+        Ok(())
     }
 
     /// Moves the write errors out, their indexes shifted by `offset` (where the batch starts
