@@ -2,7 +2,9 @@
 
 use bson::{RawBsonRef, RawDocument};
 
-use crate::wire::{DEFAULT_MAX_BSON_OBJECT_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Limits};
+use crate::wire::{
+    DEFAULT_MAX_BSON_OBJECT_SIZE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_WRITE_BATCH_SIZE, Limits,
+};
 
 /// The kind of server at the other end, from its `hello` reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +138,7 @@ impl StreamDescription {
             max_message_size: get_int(reply, "maxMessageSizeBytes")
                 .map_or(DEFAULT_MAX_MESSAGE_SIZE, |v| v as usize),
             max_write_batch_size: get_int(reply, "maxWriteBatchSize")
-                .map_or(100_000, |v| v as usize),
+                .map_or(DEFAULT_MAX_WRITE_BATCH_SIZE, |v| v as usize),
             hello_ok: flag("helloOk"),
             set_name,
             logical_session_timeout_minutes: get_int(reply, "logicalSessionTimeoutMinutes"),
@@ -151,6 +153,7 @@ impl StreamDescription {
             max_bson_object_size: self.max_bson_object_size,
             max_message_size: self.max_message_size,
             max_wire_version: self.max_wire_version,
+            max_write_batch_size: self.max_write_batch_size,
         }
     }
 }

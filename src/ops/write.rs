@@ -1,7 +1,7 @@
 //! Batched writes: `insert_many`'s batches, and reading any write command's reply.
 //!
 //! A batch is as many documents as fit one message: at most `maxWriteBatchSize` documents
-//! (100,000 on every server this driver speaks to) and `maxMessageSizeBytes`. Each document is
+//! (100,000 on the servers of today) and `maxMessageSizeBytes`. Each document is
 //! serialised straight into the message's `documents` sequence; the one that would overflow
 //! the message is cut back out and starts the next batch.
 
@@ -12,9 +12,6 @@ use super::insert::push_with_id;
 use super::{Operation, malformed_reply};
 use crate::error::{CommandError, ErrorKind, Result, WriteError};
 use crate::wire::{OpMsgBuilder, WireError};
-
-/// Most documents in one write command: what every server from 3.6 on reports.
-pub(crate) const MAX_WRITE_BATCH: usize = 100_000;
 
 /// Room left in a message for the body and framing when filling a sequence.
 const MESSAGE_SLACK: usize = 16 * 1024;
@@ -62,7 +59,7 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
         let max = msg.limits().max_message_size.saturating_sub(MESSAGE_SLACK);
         self.ids.clear();
         for doc in &self.docs[self.start..] {
-            if self.ids.len() == MAX_WRITE_BATCH {
+            if self.ids.len() == msg.limits().max_write_batch_size.max(1) {
                 break;
             }
             let before = msg.len();

@@ -29,6 +29,8 @@ pub use op_msg::{BodyField, DocumentSequence, MsgFlags, OpMsg, OpMsgBuilder};
 pub const DEFAULT_MAX_BSON_OBJECT_SIZE: usize = 16 * 1024 * 1024;
 /// The default `maxMessageSizeBytes` before a handshake says otherwise.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 48_000_000;
+/// The default `maxWriteBatchSize`: what every server from 3.6 on reports.
+pub const DEFAULT_MAX_WRITE_BATCH_SIZE: usize = 100_000;
 /// A command document may exceed `maxBsonObjectSize` by this much (the spec's allowance for
 /// the command's own fields around a maximum-size user document).
 pub const COMMAND_OVERHEAD: usize = 16 * 1024;
@@ -43,6 +45,8 @@ pub struct Limits {
     pub max_message_size: usize,
     /// The server's `maxWireVersion` (0 before a handshake).
     pub max_wire_version: i32,
+    /// Most statements in one write command (`maxWriteBatchSize`).
+    pub max_write_batch_size: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +55,7 @@ impl Default for Limits {
             max_bson_object_size: DEFAULT_MAX_BSON_OBJECT_SIZE,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_wire_version: 0,
+            max_write_batch_size: DEFAULT_MAX_WRITE_BATCH_SIZE,
         }
     }
 }

@@ -10,6 +10,7 @@ fn small_limits() -> Limits {
         max_bson_object_size: 1024,
         max_message_size: 4096,
         max_wire_version: 21,
+        max_write_batch_size: 100_000,
     }
 }
 
