@@ -341,6 +341,18 @@ impl Client {
         let mut conn = self
             .check_out(&server)
             .map_err(|e| e.in_operation(op.command_name(), &server.address))?;
+        if let Some((wire, name)) = O::MIN_SERVER {
+            let speaks = conn.description().max_wire_version;
+            if speaks < wire {
+                let message = format!(
+                    "{} needs {name} (wire version {wire}) or newer; {} speaks wire versions up to {speaks}",
+                    op.command_name(),
+                    server.address
+                );
+                let e = Error::from(ErrorKind::IncompatibleServer { message });
+                return Err(e.in_operation(op.command_name(), &server.address));
+            }
+        }
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
         // connection (Single, not mongos) sends primaryPreferred so any member answers.
         let inner = &*self.inner;

@@ -87,6 +87,11 @@ impl<T> Collection<T> {
         &self.name
     }
 
+    /// The database's name.
+    pub fn database_name(&self) -> &str {
+        &self.db
+    }
+
     /// `database.collection`.
     pub fn namespace(&self) -> String {
         format!("{}.{}", self.db, self.name)
@@ -815,17 +820,7 @@ fn model_kind<T>(m: &WriteModel<T>) -> u8 {
 fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)> {
     Ok(match m {
         WriteModel::InsertOne(doc) => {
-            let mut d = to_document(doc)?;
-            let id = match d.get("_id") {
-                Some(id) => id.clone(),
-                None => {
-                    let id = Bson::ObjectId(bson::oid::ObjectId::new());
-                    let mut with_id = doc! { "_id": id.clone() };
-                    with_id.extend(std::mem::take(&mut d));
-                    d = with_id;
-                    id
-                }
-            };
+            let (d, id) = with_id(to_document(doc)?);
             (d, Some(id))
         }
         WriteModel::UpdateOne {
@@ -875,6 +870,19 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
     })
 }
 
+/// A document to insert, with its `_id`: its own, or a new ObjectId put first (where the
+/// server would put it).
+pub(crate) fn with_id(mut document: Document) -> (Document, Bson) {
+    if let Some(id) = document.get("_id") {
+        let id = id.clone();
+        return (document, id);
+    }
+    let id = Bson::ObjectId(bson::oid::ObjectId::new());
+    let mut with_id = doc! { "_id": id.clone() };
+    with_id.extend(std::mem::take(&mut document));
+    (with_id, id)
+}
+
 /// An update command's statement: `q`, `u`, `multi` and the statement-level options.
 fn update_statement(filter: Document, update: Bson, multi: bool, o: UpdateOptions) -> Document {
     let mut statement = doc! { "q": filter, "u": update, "multi": multi };
@@ -896,7 +904,7 @@ fn delete_statement(filter: Document, limit: i32, o: &DeleteOptions) -> Document
 
 /// A bulk write's models carry statement options only; `let`, `comment` and
 /// `bypassDocumentValidation` belong to the whole command.
-fn check_model_options(has_command_fields: bool) -> Result<()> {
+pub(crate) fn check_model_options(has_command_fields: bool) -> Result<()> {
     if has_command_fields {
         return Err(Error::invalid_argument(
             "a bulk write model takes statement options only; set let, comment, \
@@ -942,7 +950,7 @@ pub(crate) fn ends_in_write_stage(pipeline: &[Document]) -> bool {
 }
 
 /// Sets `key` when the option has a value; `None` leaves the server's default.
-fn put(body: &mut Document, key: &str, value: Option<impl Into<Bson>>) {
+pub(crate) fn put(body: &mut Document, key: &str, value: Option<impl Into<Bson>>) {
     if let Some(v) = value {
         body.insert(key, v.into());
     }
@@ -973,13 +981,13 @@ fn bulk_outcome<R>(
     .into())
 }
 
-fn to_document<T: Serialize>(value: &T) -> Result<Document> {
+pub(crate) fn to_document<T: Serialize>(value: &T) -> Result<Document> {
     let raw: RawDocumentBuf = bson::serialize_to_raw_document_buf(value).map_err(Error::ser)?;
     crate::decode::to_document(&raw)
 }
 
 /// An update is operators (every key starts with `$`) or a pipeline.
-fn check_update(update: &Bson) -> Result<()> {
+pub(crate) fn check_update(update: &Bson) -> Result<()> {
     match update {
         Bson::Document(d) if !d.is_empty() && d.keys().all(|k| k.starts_with('$')) => Ok(()),
         Bson::Array(_) => Ok(()),
@@ -990,7 +998,7 @@ fn check_update(update: &Bson) -> Result<()> {
 }
 
 /// A replacement has no update operators.
-fn check_replacement(doc: &Document) -> Result<()> {
+pub(crate) fn check_replacement(doc: &Document) -> Result<()> {
     match doc.keys().next() {
         Some(k) if k.starts_with('$') => Err(Error::invalid_argument(
             "a replacement document must not contain update operators",

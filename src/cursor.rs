@@ -117,7 +117,7 @@ pub struct Cursor<T> {
 
 impl<T> Cursor<T> {
     /// Reads a cursor reply (`cursor: { id, ns, firstBatch }`) from `server`.
-    fn from_reply(
+    pub(crate) fn from_reply(
         client: Client,
         server: Arc<Server>,
         reply: &RawDocument,

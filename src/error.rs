@@ -61,6 +61,11 @@ pub enum ErrorKind {
     #[error("{}", describe_bulk(.0))]
     BulkWrite(Box<BulkWriteFailure>),
 
+    /// A client-level `bulk_write` (the `bulkWrite` command) failed in part: write errors by
+    /// index, write concern errors, or a top-level error after some writes were reported.
+    #[error("{}", describe_client_bulk(.0))]
+    ClientBulkWrite(Box<ClientBulkWriteFailure>),
+
     /// A document is larger than the server accepts (`maxBsonObjectSize`); nothing was sent.
     #[error("document of {size} bytes exceeds the server's maxBsonObjectSize of {max} bytes")]
     DocumentTooLarge {
@@ -186,6 +191,42 @@ fn describe_bulk(f: &BulkWriteFailure) -> String {
     s
 }
 
+/// What a failed client-level bulk write did and did not do.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientBulkWriteFailure {
+    /// The error that stopped the bulk write (a network error, an `ok: 0` reply, a failed
+    /// `getMore`), when one did; `None` when only individual writes failed.
+    pub error: Option<Error>,
+    /// Each failed write, by its index in the input. At most one for an ordered bulk write.
+    pub write_errors: std::collections::BTreeMap<usize, WriteError>,
+    /// Write concern errors, one per `bulkWrite` command that reported one.
+    pub write_concern_errors: Vec<CommandError>,
+    /// What succeeded, when some write is known to have: totals, and per-write results if
+    /// they were asked for.
+    pub partial_result: Option<crate::client_bulk_write::ClientBulkWriteResult>,
+}
+
+fn describe_client_bulk(f: &ClientBulkWriteFailure) -> String {
+    let mut s = String::from("bulk write failed");
+    if let Some(e) = &f.error {
+        s.push_str(&format!(": {e}"));
+    }
+    if let Some(first) = f.write_errors.values().next() {
+        s.push_str(&format!(
+            "; {} write error(s), first: {first}",
+            f.write_errors.len()
+        ));
+    }
+    if let Some(wc) = f.write_concern_errors.first() {
+        s.push_str(&format!(
+            "; {} write concern error(s), first: {wc}",
+            f.write_concern_errors.len()
+        ));
+    }
+    s
+}
+
 fn describe_servers(servers: &[(String, String)]) -> String {
     if servers.is_empty() {
         return "no servers known".into();
@@ -304,10 +345,12 @@ impl Error {
         self.context.as_ref().map(|c| c.1.as_str())
     }
 
-    /// The server's error labels (e.g. `RetryableWriteError`), for command errors.
+    /// The server's error labels (e.g. `RetryableWriteError`), for command errors (and the
+    /// error that stopped a client-level bulk write).
     pub fn labels(&self) -> &[String] {
         match &*self.kind {
             ErrorKind::Command(e) => &e.labels,
+            ErrorKind::ClientBulkWrite(f) => f.error.as_ref().map_or(&[], |e| e.labels()),
             _ => &[],
         }
     }
@@ -326,6 +369,10 @@ impl Error {
             ErrorKind::Command(e) | ErrorKind::WriteConcern(e) => Some(e.code),
             ErrorKind::Write(e) => Some(e.code),
             ErrorKind::BulkWrite(b) => b.write_errors.first().map(|e| e.code),
+            ErrorKind::ClientBulkWrite(f) => match &f.error {
+                Some(e) => e.code(),
+                None => f.write_errors.values().next().map(|e| e.code),
+            },
             _ => None,
         }
     }
@@ -333,10 +380,11 @@ impl Error {
     /// True for failures of the network or of the wire protocol: the connection involved has
     /// been closed and the operation's outcome on the server may be unknown.
     pub fn is_network_error(&self) -> bool {
-        matches!(
-            &*self.kind,
-            ErrorKind::Io { .. } | ErrorKind::Protocol { .. }
-        )
+        match &*self.kind {
+            ErrorKind::Io { .. } | ErrorKind::Protocol { .. } => true,
+            ErrorKind::ClientBulkWrite(f) => f.error.as_ref().is_some_and(Error::is_network_error),
+            _ => false,
+        }
     }
 
     pub(crate) fn io(address: impl fmt::Display, source: io::Error) -> Self {

@@ -52,6 +52,7 @@ pub mod wire;
 pub mod pool;
 
 mod client;
+mod client_bulk_write;
 mod collection;
 mod conn;
 mod crud_types;
@@ -69,6 +70,9 @@ pub mod uri;
 
 pub use bson;
 pub use client::{Client, RequestGuard};
+pub use client_bulk_write::{
+    ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel, Namespace, VerboseResults,
+};
 pub use collection::Collection;
 pub use concern::{Acknowledgment, ReadConcern, WriteConcern};
 pub use conn::{ServerType, StreamDescription};
@@ -81,7 +85,9 @@ pub use database::Database;
 pub fn decode_document(raw: &bson::RawDocument) -> Result<bson::Document> {
     decode::to_document(raw)
 }
-pub use error::{BulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError};
+pub use error::{
+    BulkWriteFailure, ClientBulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError,
+};
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 pub use ops::InsertOneResult;
 pub use options::{Affinity, ClientOptions, Handler, ServerAddress};

@@ -7,6 +7,7 @@
 //!
 //! [`Client::execute`]: crate::Client
 
+mod bulk_write;
 mod command;
 mod find;
 mod insert;
@@ -15,6 +16,7 @@ mod write;
 
 use bson::RawDocument;
 
+pub(crate) use bulk_write::{BulkWriteBatch, OpKind, PreparedOp};
 pub(crate) use command::Command;
 pub(crate) use find::FindOne;
 pub(crate) use insert::InsertOne;
@@ -31,6 +33,12 @@ pub(crate) trait Operation {
     type Output;
     /// The command's name, for error messages.
     const NAME: &'static str;
+
+    /// The oldest server that knows the command: its wire version and its name. An older
+    /// server gets [`ErrorKind::IncompatibleServer`] without a round trip.
+    ///
+    /// [`ErrorKind::IncompatibleServer`]: crate::ErrorKind::IncompatibleServer
+    const MIN_SERVER: Option<(i32, &'static str)> = None;
 
     /// The command's name as sent (for monitoring); usually [`NAME`](Self::NAME).
     fn command_name(&self) -> &str {

@@ -154,6 +154,20 @@ impl<'a> OpMsgBuilder<'a> {
         Ok(at..self.out.len())
     }
 
+    /// [`push`](Self::push) with a size limit of the caller's: for sequence entries that wrap
+    /// a user document, such as a `bulkWrite` command's `ops` (which may be as large as a
+    /// command document).
+    pub fn push_sized<T: Serialize>(
+        &mut self,
+        document: &T,
+        max: usize,
+    ) -> Result<std::ops::Range<usize>, WireError> {
+        debug_assert!(self.open_sequence.is_some(), "push outside a sequence");
+        let at = self.out.len();
+        put_document(self.out, document, max)?;
+        Ok(at..self.out.len())
+    }
+
     /// The buffer being written, for callers that need to read back what they pushed.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
         self.out

@@ -27,6 +27,8 @@ pub struct Request {
     pub command: String,
     /// The command document.
     pub body: Document,
+    /// The OP_MSG's document sequences (`documents`, `ops`, ...), by identifier, in order.
+    pub sequences: Vec<(String, Vec<Document>)>,
     /// Which connection (0, 1, ...) and which request on it (0, 1, ...).
     pub connection: usize,
     pub index: usize,
@@ -74,6 +76,16 @@ pub struct MockServer {
     pub connections: Arc<AtomicUsize>,
 }
 
+impl Request {
+    /// The documents of the sequence named `identifier` (empty when there is none).
+    pub fn sequence(&self, identifier: &str) -> &[Document] {
+        self.sequences
+            .iter()
+            .find(|(id, _)| id == identifier)
+            .map_or(&[], |(_, docs)| docs.as_slice())
+    }
+}
+
 impl MockServer {
     /// Starts a server on a free loopback port; `script` answers each request. Returns the
     /// request id being answered alongside, for scripts that build raw replies.
@@ -114,6 +126,12 @@ impl MockServer {
 
     pub fn uri(&self) -> String {
         format!("mongodb://127.0.0.1:{}/", self.port)
+    }
+
+    /// Every request seen so far whose command is `name`.
+    pub fn requests(&self, name: &str) -> Vec<Request> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|r| r.command == name).cloned().collect()
     }
 
     /// The commands seen so far, as `(legacy, name)`.
@@ -166,17 +184,25 @@ fn serve(
         }
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let (legacy, body) = if h.op_code == OpCode::Query as i32 {
+        let (legacy, body, sequences) = if h.op_code == OpCode::Query as i32 {
             let q = OpQuery::parse(&payload).unwrap();
-            (true, Document::try_from(q.query).unwrap())
+            (true, Document::try_from(q.query).unwrap(), Vec::new())
         } else {
             let m = OpMsg::parse(&payload).unwrap();
-            (false, Document::try_from(m.body).unwrap())
+            let sequences = m
+                .sequences()
+                .map(|s| {
+                    let docs = s.documents().map(|d| Document::try_from(d).unwrap());
+                    (s.identifier.to_string(), docs.collect())
+                })
+                .collect();
+            (false, Document::try_from(m.body).unwrap(), sequences)
         };
         let request = Request {
             legacy,
             command: body.keys().next().cloned().unwrap_or_default(),
             body,
+            sequences,
             connection,
             index,
         };
