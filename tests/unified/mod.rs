@@ -469,9 +469,7 @@ impl Context<'_> {
                 }
             }
             (_, Some(Entity::Database(db))) => operations::database_op(db, name, args),
-            (_, Some(Entity::Client(_))) => Err(OpError::Runner(format!(
-                "client operation {name} is not supported"
-            ))),
+            (_, Some(Entity::Client(c))) => operations::client_op(&c.client, name, args),
             (_, None) => Err(OpError::Runner(format!("no entity {object}"))),
         };
         if op.get_bool("ignoreResultAndError").ok() == Some(true) {
@@ -667,19 +665,30 @@ fn check_result(
 }
 
 /// `expectError`: what kind of error, its message, code, labels, partial result, response.
-fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Result<(), String> {
-    let client_error = !matches!(
-        e.kind(),
+/// True for errors the driver raised without the server's say (bad arguments and the like).
+fn is_client_error(e: &may_mongo::Error) -> bool {
+    match e.kind() {
         ErrorKind::Command(_)
-            | ErrorKind::Write(_)
-            | ErrorKind::WriteConcern(_)
-            | ErrorKind::BulkWrite(_)
-            | ErrorKind::Io { .. }
-            | ErrorKind::Protocol { .. }
-            | ErrorKind::ServerSelection { .. }
-            | ErrorKind::PoolCleared { .. }
-            | ErrorKind::WaitQueueTimeout { .. }
-    );
+        | ErrorKind::Write(_)
+        | ErrorKind::WriteConcern(_)
+        | ErrorKind::BulkWrite(_)
+        | ErrorKind::Io { .. }
+        | ErrorKind::Protocol { .. }
+        | ErrorKind::ServerSelection { .. }
+        | ErrorKind::PoolCleared { .. }
+        | ErrorKind::WaitQueueTimeout { .. } => false,
+        ErrorKind::ClientBulkWrite(f) => f.error.as_ref().is_some_and(is_client_error),
+        _ => true,
+    }
+}
+
+fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Result<(), String> {
+    let client_error = is_client_error(e);
+    // The error that stopped a client-level bulk write speaks for it (code name, response).
+    let top = match e.kind() {
+        ErrorKind::ClientBulkWrite(f) => f.error.as_ref().unwrap_or(e),
+        _ => e,
+    };
     for (k, v) in expected {
         let fail = |what: String| Err(format!("{what}; the error was: {e}"));
         match k.as_str() {
@@ -702,7 +711,7 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "errorCodeName" => {
-                let got = match e.kind() {
+                let got = match top.kind() {
                     ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.code_name.as_str(),
                     _ => "",
                 };
@@ -719,14 +728,56 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "expectResult" => {
-                let ErrorKind::BulkWrite(f) = e.kind() else {
-                    return fail("expected a partial result, but the error carries none".into());
+                let partial = match e.kind() {
+                    ErrorKind::BulkWrite(f) => Some(operations::bulk_result(&f.partial_result)),
+                    ErrorKind::ClientBulkWrite(f) => f
+                        .partial_result
+                        .as_ref()
+                        .map(operations::client_bulk_result),
+                    _ => None,
                 };
-                let partial = Bson::Document(operations::bulk_result(&f.partial_result));
-                matching::matches(v, Some(&partial), true, saved, "partial result")?;
+                let partial = partial.map(Bson::Document);
+                matching::matches(v, partial.as_ref(), true, saved, "partial result")?;
+            }
+            "writeErrors" => {
+                let ErrorKind::ClientBulkWrite(f) = e.kind() else {
+                    return fail("expected write errors by index, the error has none".into());
+                };
+                let want = v.as_document().ok_or("writeErrors is not a document")?;
+                let got: Vec<usize> = f.write_errors.keys().copied().collect();
+                let mut wanted: Vec<usize> = want.keys().filter_map(|k| k.parse().ok()).collect();
+                wanted.sort_unstable();
+                if wanted != got {
+                    return fail(format!("expected write errors at {wanted:?}, got {got:?}"));
+                }
+                for (index, w) in want {
+                    let actual = &f.write_errors[&index.parse::<usize>().unwrap_or(usize::MAX)];
+                    let mut d = doc! { "code": actual.code, "message": &actual.message };
+                    if let Some(details) = &actual.details {
+                        d.insert("details", details.clone());
+                    }
+                    matches_root(w, &d, saved).map_err(|m| format!("writeErrors.{index}{m}"))?;
+                }
+            }
+            "writeConcernErrors" => {
+                let ErrorKind::ClientBulkWrite(f) = e.kind() else {
+                    return fail("expected write concern errors, the error has none".into());
+                };
+                let want = v.as_array().ok_or("writeConcernErrors is not an array")?;
+                if want.len() != f.write_concern_errors.len() {
+                    return fail(format!(
+                        "expected {} write concern errors, got {}",
+                        want.len(),
+                        f.write_concern_errors.len()
+                    ));
+                }
+                for (i, (w, actual)) in want.iter().zip(&f.write_concern_errors).enumerate() {
+                    let d = doc! { "code": actual.code, "message": &actual.message };
+                    matches_root(w, &d, saved).map_err(|m| format!("writeConcernErrors.{i}{m}"))?;
+                }
             }
             "errorResponse" => {
-                let response = match e.kind() {
+                let response = match top.kind() {
                     ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.raw_response.clone(),
                     ErrorKind::Write(w) => {
                         let mut d = doc! { "code": w.code, "errmsg": &w.message };
@@ -764,15 +815,8 @@ fn with_options<H>(
             .ok_or_else(|| format!("{k} is not a document"))?;
         handle = match k.as_str() {
             "writeConcern" => {
-                let mut concern = WriteConcern::default();
-                if let Some(w) = d.get("w") {
-                    let w = WriteConcern::parse_w(w).map_err(|e| e.to_string())?;
-                    unacknowledged = matches!(w, Acknowledgment::Nodes(0));
-                    concern.w = Some(w);
-                }
-                if let Ok(j) = d.get_bool("journal") {
-                    concern.journal = Some(j);
-                }
+                let concern = operations::write_concern(d).map_err(|e| format!("{e:?}"))?;
+                unacknowledged = operations::is_unacknowledged(&concern);
                 wc(&handle, concern)
             }
             "readConcern" => rc(

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use bson::{Bson, Document, doc};
 use may_mongo::{
-    AggregateOptions, BulkWriteOptions, BulkWriteResult, Client, Collection, CountOptions,
+    Acknowledgment, AggregateOptions, BulkWriteOptions, BulkWriteResult, Client,
+    ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel, Collection, CountOptions,
     Database, DeleteOptions, DistinctOptions, Error, EstimatedCountOptions,
     FindOneAndModifyOptions, FindOptions, IndexModel, InsertManyOptions, InsertOneOptions,
-    ReturnDocument, UpdateOptions, WriteModel,
+    ReturnDocument, UpdateOptions, WriteConcern, WriteModel,
 };
 
 /// Why an operation did not return a result.
@@ -320,7 +321,7 @@ pub fn collection_op(
             };
             let models = requests
                 .into_iter()
-                .map(write_model)
+                .map(|r| write_model(r, false).map(|(_, m)| m))
                 .collect::<Result<Vec<_>, _>>()?;
             let options = BulkWriteOptions {
                 raw_data: a.bool("rawData")?,
@@ -503,8 +504,12 @@ fn aggregate_options(a: &mut Args) -> Result<AggregateOptions, OpError> {
     })
 }
 
-/// One `requests` entry of `bulkWrite`: `{ insertOne: { document } }`, ...
-fn write_model(request: Bson) -> Result<WriteModel<Document>, OpError> {
+/// One `requests` entry of `bulkWrite`: `{ insertOne: { document } }`, ... A client-level
+/// bulk write's models also name their `namespace`, returned first.
+fn write_model(
+    request: Bson,
+    client_level: bool,
+) -> Result<(Option<String>, WriteModel<Document>), OpError> {
     let Bson::Document(request) = request else {
         return Err(runner("bulkWrite request is not a document"));
     };
@@ -512,6 +517,11 @@ fn write_model(request: Bson) -> Result<WriteModel<Document>, OpError> {
         return Err(runner("empty bulkWrite request"));
     };
     let mut a = Args::new(&format!("bulkWrite.{kind}"), Some(&args));
+    let namespace = if client_level {
+        Some(a.str("namespace")?)
+    } else {
+        None
+    };
     let model = match kind.as_str() {
         "insertOne" => WriteModel::InsertOne(a.required_doc("document")?),
         "updateOne" | "updateMany" => {
@@ -548,7 +558,110 @@ fn write_model(request: Bson) -> Result<WriteModel<Document>, OpError> {
         other => return Err(runner(format!("bulkWrite model {other}"))),
     };
     a.finish()?;
-    Ok(model)
+    Ok((namespace, model))
+}
+
+/// Runs a client operation.
+pub fn client_op(client: &Client, name: &str, mut a: Args) -> OpResult {
+    match name {
+        "clientBulkWrite" => {
+            let Bson::Array(requests) = a.required("models")? else {
+                return Err(runner("clientBulkWrite: models is not an array"));
+            };
+            let models = requests
+                .into_iter()
+                .map(|r| {
+                    let (namespace, model) = write_model(r, true)?;
+                    let namespace = namespace.unwrap_or_default().parse()?;
+                    Ok(ClientWriteModel { namespace, model })
+                })
+                .collect::<Result<Vec<_>, OpError>>()?;
+            let mut options = ClientBulkWriteOptions::default();
+            options.ordered = a.bool("ordered")?;
+            options.bypass_document_validation = a.bool("bypassDocumentValidation")?;
+            options.let_vars = a.doc("let")?;
+            options.comment = a.take("comment");
+            options.verbose_results = a.bool("verboseResults")?;
+            options.raw_data = a.bool("rawData")?;
+            if let Some(wc) = a.doc("writeConcern")? {
+                options.write_concern = Some(write_concern(&wc)?);
+            }
+            a.finish()?;
+            let r = client.bulk_write(models, options)?;
+            Ok(r.acknowledged.then(|| client_bulk_result(&r).into()))
+        }
+        other => Err(runner(format!("client operation {other} is not supported"))),
+    }
+}
+
+/// A `writeConcern` document of a test as the driver's type.
+pub fn write_concern(d: &Document) -> Result<WriteConcern, OpError> {
+    let mut concern = WriteConcern::default();
+    if let Some(w) = d.get("w") {
+        concern.w = Some(WriteConcern::parse_w(w)?);
+    }
+    if let Ok(j) = d.get_bool("journal") {
+        concern.journal = Some(j);
+    }
+    Ok(concern)
+}
+
+/// True for a `w: 0` write concern.
+pub fn is_unacknowledged(wc: &WriteConcern) -> bool {
+    matches!(wc.w, Some(Acknowledgment::Nodes(0)))
+}
+
+/// A client-level bulk write's result as the spec names its fields; the per-write maps only
+/// when they were asked for.
+pub fn client_bulk_result(r: &ClientBulkWriteResult) -> Document {
+    let mut d = doc! {
+        "insertedCount": r.inserted_count as i64,
+        "upsertedCount": r.upserted_count as i64,
+        "matchedCount": r.matched_count as i64,
+        "modifiedCount": r.modified_count as i64,
+        "deletedCount": r.deleted_count as i64,
+    };
+    if let Some(v) = &r.verbose {
+        let by_index = |i: &usize| i.to_string();
+        let inserts: Document = v
+            .insert_results
+            .iter()
+            .map(|(i, r)| {
+                (
+                    by_index(i),
+                    doc! { "insertedId": r.inserted_id.clone() }.into(),
+                )
+            })
+            .collect::<Document>();
+        let updates: Document = v
+            .update_results
+            .iter()
+            .map(|(i, r)| {
+                let mut u = doc! {
+                    "matchedCount": r.matched_count as i64,
+                    "modifiedCount": r.modified_count as i64,
+                };
+                if let Some(id) = &r.upserted_id {
+                    u.insert("upsertedId", id.clone());
+                }
+                (by_index(i), Bson::Document(u))
+            })
+            .collect();
+        let deletes: Document = v
+            .delete_results
+            .iter()
+            .map(|(i, r)| {
+                (
+                    by_index(i),
+                    doc! { "deletedCount": r.deleted_count as i64 }.into(),
+                )
+            })
+            .collect();
+        d.insert("insertResults", inserts);
+        d.insert("updateResults", updates);
+        d.insert("deleteResults", deletes);
+    }
+    d
 }
 
 /// `{ "0": id, "3": id }`, as the spec writes ids by index.
