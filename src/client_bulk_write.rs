@@ -27,7 +27,8 @@ use serde::Serialize;
 
 use crate::client::Client;
 use crate::collection::{
-    Collection, check_model_options, check_replacement, check_update, put, to_document, with_id,
+    Collection, check_model_options, check_replacement, check_update, put, put_delete_options,
+    put_update_options, to_document, with_id,
 };
 use crate::concern::WriteConcern;
 use crate::crud_types::{DeleteOptions, DeleteResult, UpdateOptions, UpdateResult, WriteModel};
@@ -296,18 +297,13 @@ fn prepare_one(namespace: usize, model: WriteModel<Document>) -> Result<Prepared
     let update = |filter, mods, multi, o: UpdateOptions| -> Result<PreparedOp> {
         check_model_options(o.has_command_fields())?;
         let mut fields = doc! { "filter": filter, "updateMods": mods, "multi": multi };
-        put(&mut fields, "upsert", o.upsert);
-        put(&mut fields, "arrayFilters", o.array_filters);
-        put(&mut fields, "hint", o.hint);
-        put(&mut fields, "collation", o.collation);
-        put(&mut fields, "sort", o.sort);
+        put_update_options(&mut fields, o);
         PreparedOp::new(namespace, OpKind::Update, &fields)
     };
     let delete = |filter, multi, o: DeleteOptions| -> Result<PreparedOp> {
         check_model_options(o.has_command_fields())?;
         let mut fields = doc! { "filter": filter, "multi": multi };
-        put(&mut fields, "hint", o.hint);
-        put(&mut fields, "collation", o.collation);
+        put_delete_options(&mut fields, &o);
         PreparedOp::new(namespace, OpKind::Delete, &fields)
     };
     match model {

@@ -886,20 +886,31 @@ pub(crate) fn with_id(mut document: Document) -> (Document, Bson) {
 /// An update command's statement: `q`, `u`, `multi` and the statement-level options.
 fn update_statement(filter: Document, update: Bson, multi: bool, o: UpdateOptions) -> Document {
     let mut statement = doc! { "q": filter, "u": update, "multi": multi };
-    put(&mut statement, "upsert", o.upsert);
-    put(&mut statement, "arrayFilters", o.array_filters);
-    put(&mut statement, "hint", o.hint);
-    put(&mut statement, "collation", o.collation);
-    put(&mut statement, "sort", o.sort);
+    put_update_options(&mut statement, o);
     statement
+}
+
+/// An update's statement-level options, wherever its statement lives (an `update` command's
+/// `updates`, a `bulkWrite` command's `ops`).
+pub(crate) fn put_update_options(statement: &mut Document, o: UpdateOptions) {
+    put(statement, "upsert", o.upsert);
+    put(statement, "arrayFilters", o.array_filters);
+    put(statement, "hint", o.hint);
+    put(statement, "collation", o.collation);
+    put(statement, "sort", o.sort);
 }
 
 /// A delete command's statement: `q`, `limit` (1 or 0 for all) and the statement-level options.
 fn delete_statement(filter: Document, limit: i32, o: &DeleteOptions) -> Document {
     let mut statement = doc! { "q": filter, "limit": limit };
-    put(&mut statement, "hint", o.hint.clone());
-    put(&mut statement, "collation", o.collation.clone());
+    put_delete_options(&mut statement, o);
     statement
+}
+
+/// A delete's statement-level options (see [`put_update_options`]).
+pub(crate) fn put_delete_options(statement: &mut Document, o: &DeleteOptions) {
+    put(statement, "hint", o.hint.clone());
+    put(statement, "collation", o.collation.clone());
 }
 
 /// A bulk write's models carry statement options only; `let`, `comment` and
