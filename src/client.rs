@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     primary_preferred_field: BodyField,
     /// Where dropped cursors are queued for `killCursors` by a background task.
     reaper: may::sync::mpsc::Sender<crate::cursor::Kill>,
+    /// The credential every pooled connection authenticates with.
+    auth: Option<Arc<crate::auth::Authenticator>>,
 }
 
 impl Drop for Inner {
@@ -104,6 +106,13 @@ impl Client {
                 "directConnection=true takes exactly one host",
             ));
         }
+        // The credential is checked now (mechanism, user, password), not on first use.
+        let auth = options
+            .credential
+            .clone()
+            .map(crate::auth::Authenticator::new)
+            .transpose()?
+            .map(Arc::new);
         let settings = DeploymentSettings {
             core: options.core,
             seeds: options.hosts.clone(),
@@ -114,6 +123,7 @@ impl Client {
                 connect_timeout: options.connect_timeout,
                 socket_timeout: options.socket_timeout,
                 metadata: handshake_metadata(options.app_name.as_deref(), options.core),
+                auth: auth.clone(),
             },
             pool: PoolOptions {
                 max_pool_size: options.max_pool_size,
@@ -151,6 +161,7 @@ impl Client {
                 read_preference_field,
                 primary_preferred_field,
                 reaper: crate::cursor::start_reaper(core, weak.clone()),
+                auth,
             }),
         })
     }
@@ -231,6 +242,12 @@ impl Client {
         let (server, _) = self.select(topology::Operation::Write)?;
         let conn = self.check_out(&server)?;
         Ok(conn.description().clone())
+    }
+
+    /// How many connections this client has authenticated: each pooled connection once, as
+    /// it opens (0 without a credential).
+    pub fn authentications(&self) -> u64 {
+        self.inner.auth.as_ref().map_or(0, |a| a.completed())
     }
 
     /// Connection counts of all the client's pools, added up (the generation is the highest).

@@ -379,6 +379,9 @@ impl Deployment {
                 ApplicationError::Timeout
             }
             _ if error.is_network_error() => ApplicationError::Network,
+            // The SDAM spec: a failed authentication marks the server Unknown and clears its
+            // pool, as a network error during the handshake does.
+            ErrorKind::Authentication { .. } => ApplicationError::Network,
             ErrorKind::Command(c) => {
                 let mut reply = Document::new();
                 reply.insert("ok", 0.0);

@@ -66,6 +66,23 @@ pub enum ErrorKind {
     #[error("{}", describe_client_bulk(.0))]
     ClientBulkWrite(Box<ClientBulkWriteFailure>),
 
+    /// The server refused the credential (or the exchange broke off). The connection was
+    /// closed, never pooled. Names the mechanism, the user and where the user was looked up;
+    /// never the password.
+    #[error(
+        "authentication failed ({mechanism}, user {user:?} in database {auth_source:?}): {message}"
+    )]
+    Authentication {
+        /// The mechanism, e.g. `SCRAM-SHA-256`.
+        mechanism: String,
+        /// The user name.
+        user: String,
+        /// The database holding the user (`authSource`).
+        auth_source: String,
+        /// What the server (or the client's check of the server) said.
+        message: String,
+    },
+
     /// A document is larger than the server accepts (`maxBsonObjectSize`); nothing was sent.
     #[error("document of {size} bytes exceeds the server's maxBsonObjectSize of {max} bytes")]
     DocumentTooLarge {

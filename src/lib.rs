@@ -51,6 +51,7 @@ pub mod wire;
 
 pub mod pool;
 
+mod auth;
 mod client;
 mod client_bulk_write;
 mod collection;
@@ -68,6 +69,7 @@ pub mod srv;
 pub mod topology;
 pub mod uri;
 
+pub use auth::Credential;
 pub use bson;
 pub use client::{Client, RequestGuard};
 pub use client_bulk_write::{

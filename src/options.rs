@@ -141,6 +141,10 @@ pub struct ClientOptions {
     /// `compressors`, in order of preference. Parsed and kept; compression is not negotiated
     /// yet.
     pub compressors: Vec<String>,
+    /// Who to authenticate as: from the URI's user info and `authSource`, `authMechanism`,
+    /// `authMechanismProperties`, or set in code. Every pooled connection authenticates with
+    /// it before first use. Its `Debug` never shows the password.
+    pub credential: Option<crate::Credential>,
     /// Which core runs I/O and background work.
     pub core: Core,
     /// `appName`: sent in the handshake metadata, visible in server logs.
@@ -209,6 +213,7 @@ impl Default for ClientOptions {
             retry_reads: true,
             retry_writes: true,
             compressors: Vec::new(),
+            credential: None,
             core: Core::default(),
             app_name: None,
             default_database: None,
@@ -268,9 +273,7 @@ impl ClientOptions {
                 "{what} is not supported by this driver yet"
             )))
         };
-        if cs.credential.is_some() {
-            return unsupported("authentication (credentials or authMechanism)");
-        }
+        opts.credential = cs.credential.clone();
         opts.hosts = Vec::with_capacity(cs.hosts.len());
         for h in &cs.hosts {
             match h {
@@ -426,7 +429,6 @@ mod tests {
             ("mongodb://h:70000", "invalid port"),
             ("mongodb://[::1", "unterminated"),
             ("mongodb://h/?appName", "key=value"),
-            ("mongodb://u:secret@h/", "authentication"),
             ("mongodb://h/?tls=true", "TLS"),
         ] {
             let e = ClientOptions::parse(uri).unwrap_err();

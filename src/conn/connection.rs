@@ -42,6 +42,8 @@ pub(crate) struct ConnectSettings {
     pub connect_timeout: Duration,
     pub socket_timeout: Option<Duration>,
     pub metadata: bson::Document,
+    /// The client's credential; pooled connections authenticate with it, monitors' do not.
+    pub auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
 }
 
 /// An established, handshaken connection.
@@ -112,7 +114,20 @@ impl Connection {
             rbuf: vec![0; INITIAL_READ_BUF],
             reply_len: 0,
         };
-        let reply = conn.handshake(&settings.metadata, keep_reply)?;
+        // A monitor's connection (`keep_reply`) never authenticates; a pooled one does, here,
+        // before the pool can hand it to anyone.
+        let auth = settings.auth.as_deref().filter(|_| !keep_reply);
+        let mut hello = hello_command(&settings.metadata);
+        let speculative = auth.map(|a| a.prepare_hello(&mut hello)).transpose()?;
+        let (reply, speculative_reply) = conn.handshake(hello, &settings.metadata, keep_reply)?;
+        if let (Some(auth), Some(speculative)) = (auth, speculative) {
+            let offered = conn.description.sasl_supported_mechs.clone();
+            auth.authenticate(speculative, speculative_reply, &offered, |command| {
+                let reply = conn.round_trip(next_request_id(), |m| m.body(&command))?;
+                check_ok(reply)?;
+                crate::decode::to_document(reply)
+            })?;
+        }
         conn.stream
             .set_read_timeout(settings.socket_timeout)
             .and_then(|()| conn.stream.set_write_timeout(settings.socket_timeout))
@@ -123,18 +138,23 @@ impl Connection {
     /// Introduces the driver and reads the server's limits; returns the reply as a document
     /// when `keep_reply` — a monitor's connection, which also leaves the wire-version check
     /// to the topology (pooled connections don't need the reply, so they don't decode it).
+    /// Also returns the server's `speculativeAuthenticate` reply, when it gave one.
     fn handshake(
         &mut self,
+        hello: bson::Document,
         metadata: &bson::Document,
         keep_reply: bool,
-    ) -> Result<Option<bson::Document>> {
-        let hello = hello_command(metadata);
+    ) -> Result<(Option<bson::Document>, Option<bson::Document>)> {
         let keep = |reply: &RawDocument| -> Result<Option<bson::Document>> {
             keep_reply
                 .then(|| crate::decode::to_document(reply))
                 .transpose()
         };
         let reply = self.round_trip(next_request_id(), |m| m.body(&hello))?;
+        let speculative = match reply.get_document("speculativeAuthenticate") {
+            Ok(d) => Some(crate::decode::to_document(d)?),
+            Err(_) => None,
+        };
         let (description, kept) = match check_ok(reply) {
             Ok(()) => (StreamDescription::from_hello(reply), keep(reply)?),
             Err(e) if e.code() == Some(COMMAND_NOT_FOUND) => {
@@ -162,7 +182,7 @@ impl Connection {
             ));
         }
         self.description = description;
-        Ok(kept)
+        Ok((kept, speculative))
     }
 
     /// What the handshake learned.
