@@ -54,16 +54,30 @@ impl Mechanism {
 }
 
 /// A client's credential, checked, with the key cache its connections share.
-#[derive(Debug)]
 pub(crate) struct Authenticator {
-    credential: Credential,
     user: String,
     password: String,
+    /// The database holding the user (`authSource`).
+    source: String,
     /// The mechanism the user named; `None`: negotiate.
     mechanism: Option<Mechanism>,
     keys: KeyCache,
     /// Connections authenticated so far (each exactly once, as it opens).
     completed: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Authenticator {
+    /// Never prints the password (connection settings, and so the client's internals, hold
+    /// an `Authenticator`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("source", &self.source)
+            .field("mechanism", &self.mechanism)
+            .field("completed", &self.completed())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A conversation begun inside `hello` (speculative authentication).
@@ -90,9 +104,9 @@ impl Authenticator {
             .clone()
             .ok_or_else(|| Error::invalid_argument(format!("user {user:?} has no password")))?;
         Ok(Authenticator {
-            credential,
             user,
             password,
+            source: credential.source,
             mechanism,
             keys: KeyCache::default(),
             completed: Default::default(),
@@ -105,7 +119,7 @@ impl Authenticator {
         if self.mechanism.is_none() {
             hello.insert(
                 "saslSupportedMechs",
-                format!("{}.{}", self.credential.source, self.user),
+                format!("{}.{}", self.source, self.user),
             );
         }
         // Without a named mechanism, speculate with the default of modern servers. PLAIN is
@@ -120,7 +134,7 @@ impl Authenticator {
         }
         let (start, scram) = self.sasl_start(mechanism)?;
         let mut speculative = start;
-        speculative.insert("db", self.credential.source.clone());
+        speculative.insert("db", self.source.clone());
         hello.insert("speculativeAuthenticate", speculative);
         Ok(Speculative { mechanism, scram })
     }
@@ -164,7 +178,7 @@ impl Authenticator {
                     }
                 });
                 let (mut start, scram) = self.sasl_start(mechanism)?;
-                start.insert("$db", self.credential.source.clone());
+                start.insert("$db", self.source.clone());
                 let reply = send(start).map_err(|e| self.failed(mechanism, e))?;
                 (mechanism, scram, reply)
             }
@@ -238,7 +252,7 @@ impl Authenticator {
             "saslContinue": 1,
             "conversationId": conversation_id.clone(),
             "payload": binary(payload),
-            "$db": self.credential.source.clone(),
+            "$db": self.source.clone(),
         }
     }
 
@@ -278,7 +292,7 @@ impl Authenticator {
         ErrorKind::Authentication {
             mechanism: mechanism.name().to_string(),
             user: self.user.clone(),
-            auth_source: self.credential.source.clone(),
+            auth_source: self.source.clone(),
             message,
         }
         .into()
@@ -332,6 +346,16 @@ mod tests {
         assert!(!hello.contains_key("saslSupportedMechs"));
         let spec = hello.get_document("speculativeAuthenticate").unwrap();
         assert_eq!(spec.get_str("mechanism").unwrap(), "SCRAM-SHA-1");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let a = Authenticator::new(credential(None)).unwrap();
+        let shown = format!("{a:?} {:?}", credential(None));
+        assert!(
+            shown.contains("user") && !shown.contains("pencil"),
+            "{shown}"
+        );
     }
 
     #[test]
