@@ -105,34 +105,31 @@ impl Operation for BulkWriteBatch<'_> {
         let room = limits
             .max_message_size
             .saturating_sub(MESSAGE_OVERHEAD + (msg.len() - body_start));
-        // The batch's namespaces, in the order its writes first use them.
+        // The batch's namespaces, in the order its writes first use them, and their indexes.
         let mut used: Vec<usize> = Vec::new();
         let mut local: HashMap<usize, i32> = HashMap::new();
-        let (mut ops_bytes, mut ns_bytes) = (0, 0);
+        // Bytes of `ops` and `nsInfo` entries so far.
+        let mut filled = 0;
         msg.begin_sequence("ops")?;
         let mut count = 0;
         for op in &self.ops[self.start..] {
             if count == limits.max_write_batch_size.max(1) {
                 break;
             }
-            let new_ns = !local.contains_key(&op.namespace);
-            let index = local
-                .get(&op.namespace)
-                .copied()
-                .unwrap_or(used.len() as i32);
+            let known = local.get(&op.namespace).copied();
+            let index = known.unwrap_or(used.len() as i32);
             let mut doc = RawDocumentBuf::new();
             doc.append(op.kind.key(), index);
             for element in op.fields.iter() {
                 let (key, value) = element.map_err(|e| WireError::BadDocument(e.to_string()))?;
                 doc.append(key, value);
             }
-            let added = doc.as_bytes().len()
-                + if new_ns {
-                    ns_info_size(&self.namespaces[op.namespace])
-                } else {
-                    0
-                };
-            if ops_bytes + ns_bytes + added > room {
+            let ns_entry = match known {
+                Some(_) => 0,
+                None => ns_info_size(&self.namespaces[op.namespace]),
+            };
+            let added = doc.as_bytes().len() + ns_entry;
+            if filled + added > room {
                 if count == 0 {
                     // Not even one write fits: the spec says fail rather than send nothing.
                     return Err(WireError::MessageTooLarge {
@@ -147,11 +144,10 @@ impl Operation for BulkWriteBatch<'_> {
                 &doc,
                 limits.max_bson_object_size + crate::wire::COMMAND_OVERHEAD,
             )?;
-            ops_bytes += doc.as_bytes().len();
-            if new_ns {
+            filled += added;
+            if known.is_none() {
                 local.insert(op.namespace, index);
                 used.push(op.namespace);
-                ns_bytes += ns_info_size(&self.namespaces[op.namespace]);
             }
             count += 1;
         }
