@@ -360,9 +360,11 @@ fn command_body(
     put(&mut body, "comment", o.comment.clone());
     put(&mut body, "let", o.let_vars.clone());
     put(&mut body, "rawData", o.raw_data);
-    if let Some(wc) = write_concern.filter(|wc| !wc.is_server_default()) {
-        body.insert("writeConcern", wc.to_document());
-    }
+    put(
+        &mut body,
+        "writeConcern",
+        write_concern.and_then(WriteConcern::command_field),
+    );
     body
 }
 

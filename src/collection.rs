@@ -44,8 +44,7 @@ impl Settings {
     pub(crate) fn write_concern_doc(&self) -> Option<Document> {
         self.write_concern
             .as_ref()
-            .filter(|wc| !wc.is_server_default())
-            .map(WriteConcern::to_document)
+            .and_then(WriteConcern::command_field)
     }
 }
 
@@ -465,7 +464,7 @@ impl<T: Serialize> Collection<T> {
     }
 
     /// Inserts many documents, in as few commands as the server's limits allow (each a
-    /// document sequence of at most 100,000 documents and `maxMessageSizeBytes`). `ordered`
+    /// document sequence of at most `maxWriteBatchSize` documents and `maxMessageSizeBytes`). `ordered`
     /// stops at the first failure; unordered goes on. Failures come back as
     /// [`ErrorKind::BulkWrite`] with each failed document's index and what was inserted.
     pub fn insert_many(&self, docs: &[T], ordered: bool) -> Result<InsertManyResult> {

@@ -53,6 +53,12 @@ impl WriteConcern {
         self.w.is_none() && self.w_timeout.is_none() && self.journal.is_none()
     }
 
+    /// The `writeConcern` field a command carries: none when nothing is set (the server's
+    /// default applies).
+    pub(crate) fn command_field(&self) -> Option<Document> {
+        (!self.is_server_default()).then(|| self.to_document())
+    }
+
     /// The `writeConcern` document to send.
     pub fn to_document(&self) -> Document {
         let mut d = Document::new();
