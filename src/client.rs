@@ -124,6 +124,7 @@ impl Client {
                 socket_timeout: options.socket_timeout,
                 metadata: handshake_metadata(options.app_name.as_deref(), options.core),
                 auth: auth.clone(),
+                compressors: options.compressors.clone(),
             },
             pool: PoolOptions {
                 max_pool_size: options.max_pool_size,

@@ -15,6 +15,7 @@ use crate::event::EventHandler;
 use crate::runtime::Core;
 use crate::topology::{ReadMode, ReadPreference};
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
+use crate::wire::Compressor;
 use bson::Bson;
 
 pub use greenlet_pool::Affinity;
@@ -138,9 +139,11 @@ pub struct ClientOptions {
     pub retry_reads: bool,
     /// `retryWrites` (default true). Parsed and kept; retries are the reliability work's.
     pub retry_writes: bool,
-    /// `compressors`, in order of preference. Parsed and kept; compression is not negotiated
-    /// yet.
-    pub compressors: Vec<String>,
+    /// `compressors` (with `zlibCompressionLevel`), in order of preference. Each connection
+    /// offers them in its handshake and compresses with the first one the server also named;
+    /// `hello` and authentication commands always travel uncompressed. Empty (the default):
+    /// no compression.
+    pub compressors: Vec<crate::wire::Compressor>,
     /// Who to authenticate as: from the URI's user info and `authSource`, `authMechanism`,
     /// `authMechanismProperties`, or set in code. Every pooled connection authenticates with
     /// it before first use. Its `Debug` never shows the password.
@@ -317,7 +320,12 @@ impl ClientOptions {
                 ("localthresholdms", OptionValue::Int(n)) => opts.local_threshold = ms(*n),
                 ("retryreads", OptionValue::Bool(b)) => opts.retry_reads = *b,
                 ("retrywrites", OptionValue::Bool(b)) => opts.retry_writes = *b,
-                ("compressors", OptionValue::List(l)) => opts.compressors = l.clone(),
+                ("compressors", OptionValue::List(l)) => {
+                    // The URI parser kept only names we know.
+                    opts.compressors = l.iter().filter_map(|c| Compressor::from_name(c)).collect();
+                }
+                // Applied below, whichever of the two options came first.
+                ("zlibcompressionlevel", OptionValue::Int(_)) => {}
                 ("readpreference", OptionValue::Str(mode)) => {
                     opts.read_preference.mode =
                         ReadMode::from_name(mode).expect("the URI parser checked the mode");
@@ -375,6 +383,14 @@ impl ClientOptions {
                 (k, _) => opts.warnings.push(format!(
                     "option {k} is recognised but not used by this driver yet"
                 )),
+            }
+        }
+        if let Some(OptionValue::Int(level)) = cs.options.get("zlibcompressionlevel") {
+            for c in &mut opts.compressors {
+                if let Compressor::Zlib { level: l } = c {
+                    // -1 is "zlib's default".
+                    *l = u32::try_from(*level).ok();
+                }
             }
         }
         if opts.read_preference.mode == ReadMode::Primary
@@ -465,7 +481,7 @@ mod tests {
         assert_eq!(o.heartbeat_frequency, Duration::from_millis(700));
         assert_eq!(o.local_threshold, Duration::from_millis(3));
         assert!(!o.retry_writes && o.retry_reads);
-        assert_eq!(o.compressors, ["zstd", "snappy"]);
+        assert_eq!(o.compressors, [Compressor::Zstd, Compressor::Snappy]);
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
 
         let e = ClientOptions::parse("mongodb://a/?readPreferenceTags=dc:ny").unwrap_err();

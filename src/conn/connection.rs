@@ -19,14 +19,14 @@ use bson::RawDocument;
 use super::description::StreamDescription;
 use super::handshake::{
     COMMAND_NOT_FOUND, MAX_WIRE_VERSION, MIN_WIRE_VERSION, check_ok, hello_command,
-    is_master_command,
+    is_master_command, negotiate_compressor,
 };
 use crate::error::{Error, Result};
 use crate::options::ServerAddress;
 use crate::runtime::{self, Core, Stream};
 use crate::wire::{
-    HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpReply, WireError,
-    encode_op_query, next_request_id,
+    Codec, Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpReply,
+    WireError, encode_op_query, may_compress, next_request_id,
 };
 
 /// Initial size of the read buffer; replies to point operations fit in it.
@@ -44,6 +44,8 @@ pub(crate) struct ConnectSettings {
     pub metadata: bson::Document,
     /// The client's credential; pooled connections authenticate with it, monitors' do not.
     pub auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
+    /// Compressors to offer in the handshake, in order of preference.
+    pub compressors: Vec<Compressor>,
 }
 
 /// An established, handshaken connection.
@@ -57,6 +59,13 @@ pub(crate) struct Connection {
     rbuf: Vec<u8>,
     /// Length of the reply currently held in `rbuf`.
     reply_len: usize,
+    /// The compressor both sides agreed on in the handshake, if any.
+    compressor: Option<Compressor>,
+    /// Its contexts, kept for the connection's life (boxed: most connections never compress).
+    codec: Option<Box<Codec>>,
+    /// Where a message is compressed or a reply decompressed; then swapped with `wbuf` or
+    /// `rbuf`, so no message is copied twice and all three buffers are reused.
+    zbuf: Vec<u8>,
 }
 
 impl Connection {
@@ -113,13 +122,17 @@ impl Connection {
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0; INITIAL_READ_BUF],
             reply_len: 0,
+            compressor: None,
+            codec: None,
+            zbuf: Vec::new(),
         };
         // A monitor's connection (`keep_reply`) never authenticates; a pooled one does, here,
         // before the pool can hand it to anyone.
         let auth = settings.auth.as_deref().filter(|_| !keep_reply);
-        let mut hello = hello_command(&settings.metadata);
+        let mut hello = hello_command(&settings.metadata, &settings.compressors);
         let speculative = auth.map(|a| a.prepare_hello(&mut hello)).transpose()?;
-        let (reply, speculative_reply) = conn.handshake(hello, &settings.metadata, keep_reply)?;
+        let (reply, speculative_reply) =
+            conn.handshake(hello, &settings.metadata, &settings.compressors, keep_reply)?;
         if let (Some(auth), Some(speculative)) = (auth, speculative) {
             let offered = conn.description.sasl_supported_mechs.clone();
             auth.authenticate(speculative, speculative_reply, &offered, |command| {
@@ -143,6 +156,7 @@ impl Connection {
         &mut self,
         hello: bson::Document,
         metadata: &bson::Document,
+        compressors: &[Compressor],
         keep_reply: bool,
     ) -> Result<(Option<bson::Document>, Option<bson::Document>)> {
         let keep = |reply: &RawDocument| -> Result<Option<bson::Document>> {
@@ -159,7 +173,7 @@ impl Connection {
             Ok(()) => (StreamDescription::from_hello(reply), keep(reply)?),
             Err(e) if e.code() == Some(COMMAND_NOT_FOUND) => {
                 // A server without `hello`: ask the legacy way.
-                let is_master = is_master_command(metadata);
+                let is_master = is_master_command(metadata, compressors);
                 let reply = self.legacy_round_trip(&is_master)?;
                 check_ok(reply)?;
                 (StreamDescription::from_hello(reply), keep(reply)?)
@@ -181,6 +195,10 @@ impl Connection {
                 ),
             ));
         }
+        // Authentication follows uncompressed whatever was agreed (its commands never travel
+        // compressed); everything after it uses the compressor.
+        self.compressor = negotiate_compressor(compressors, &description.compression);
+        self.codec = self.compressor.map(|_| Box::default());
         self.description = description;
         Ok((kept, speculative))
     }
@@ -217,6 +235,16 @@ impl Connection {
         build(&mut msg).map_err(encode_error)?;
         msg.finish(request_id, 0).map_err(encode_error)?;
         observe(&self.wbuf);
+        if let Some(compressor) = self.compressor
+            && command_name(&self.wbuf).is_some_and(may_compress)
+        {
+            let codec = self.codec.as_mut().expect("made with the compressor");
+            self.zbuf.clear();
+            codec
+                .compress_message(&self.wbuf, compressor, &mut self.zbuf)
+                .map_err(encode_error)?;
+            std::mem::swap(&mut self.wbuf, &mut self.zbuf);
+        }
         self.send_and_receive(request_id, &limits, OpCode::Msg)?;
         let reply = &self.rbuf[..self.reply_len];
         let msg = OpMsg::parse_message(reply)
@@ -306,7 +334,8 @@ impl Connection {
             .checked_len(limits)
             .and_then(|len| header.check_reply_to(request_id).map(|()| len))
             .map_err(|e| Error::protocol(address, format!("bad reply header: {e}")))?;
-        if header.op_code != expect as i32 {
+        let compressed = header.op_code == OpCode::Compressed as i32 && self.codec.is_some();
+        if header.op_code != expect as i32 && !compressed {
             return Err(self.unexpected_opcode(header.op_code));
         }
         if filled > len {
@@ -323,6 +352,19 @@ impl Connection {
             filled += read_some(&mut self.stream, &mut self.rbuf[filled..len], address)?;
         }
         self.reply_len = len;
+        if compressed {
+            // Corrupt data, or a size over the limit, leaves the connection in flight: the
+            // pool closes it.
+            let codec = self.codec.as_mut().expect("checked above");
+            let d = codec
+                .decompress_message(&self.rbuf[..len], limits, &mut self.zbuf)
+                .map_err(|e| Error::protocol(address, format!("bad compressed reply: {e}")))?;
+            std::mem::swap(&mut self.rbuf, &mut self.zbuf);
+            self.reply_len = d.length;
+            if d.op_code != expect as i32 {
+                return Err(self.unexpected_opcode(d.op_code));
+            }
+        }
         self.in_flight = false;
         Ok(())
     }
@@ -335,6 +377,9 @@ impl Connection {
         }
         if self.rbuf.len() > RETAINED_BUF {
             self.rbuf = vec![0; INITIAL_READ_BUF];
+        }
+        if self.zbuf.capacity() > RETAINED_BUF {
+            self.zbuf = Vec::new();
         }
     }
 }
@@ -375,6 +420,13 @@ fn encode_error(e: WireError) -> Error {
         WireError::Serialize(e) => Error::ser(e),
         other => Error::invalid_argument(other.to_string()),
     }
+}
+
+/// The name of the command in an encoded OP_MSG: its body's first key.
+fn command_name(message: &[u8]) -> Option<&str> {
+    let msg = OpMsg::parse_message(message).ok()?;
+    let (name, _) = msg.body.iter().next()?.ok()?;
+    Some(name.as_str())
 }
 
 fn read_some(stream: &mut Stream, buf: &mut [u8], address: &ServerAddress) -> Result<usize> {

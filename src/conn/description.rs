@@ -119,6 +119,8 @@ pub struct StreamDescription {
     pub connection_id: Option<i64>,
     /// SASL mechanisms the server offers for the user named in the handshake.
     pub sasl_supported_mechs: Vec<String>,
+    /// Compressors the server accepts from those the handshake offered.
+    pub compression: Vec<String>,
 }
 
 impl StreamDescription {
@@ -144,6 +146,7 @@ impl StreamDescription {
             logical_session_timeout_minutes: get_int(reply, "logicalSessionTimeoutMinutes"),
             connection_id: get_int(reply, "connectionId"),
             sasl_supported_mechs,
+            compression: get_strings(reply, "compression"),
         }
     }
 

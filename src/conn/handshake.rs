@@ -31,14 +31,41 @@ pub(crate) fn client_metadata(app_name: Option<&str>, core: crate::Core) -> bson
     md
 }
 
-/// The `hello` command for OP_MSG.
-pub(crate) fn hello_command(metadata: &bson::Document) -> bson::Document {
-    doc! { "hello": 1, "helloOk": true, "client": metadata.clone(), "$db": "admin" }
+/// The `hello` command for OP_MSG, offering `compressors` (in order of preference) if any.
+pub(crate) fn hello_command(
+    metadata: &bson::Document,
+    compressors: &[crate::wire::Compressor],
+) -> bson::Document {
+    let mut hello = doc! { "hello": 1, "helloOk": true, "client": metadata.clone() };
+    if !compressors.is_empty() {
+        let names: Vec<&str> = compressors.iter().map(|c| c.name()).collect();
+        hello.insert("compression", names);
+    }
+    hello.insert("$db", "admin");
+    hello
+}
+
+/// The first of `ours` (the client's preference order) that the server named in its reply.
+pub(crate) fn negotiate_compressor(
+    ours: &[crate::wire::Compressor],
+    theirs: &[String],
+) -> Option<crate::wire::Compressor> {
+    ours.iter()
+        .copied()
+        .find(|c| theirs.iter().any(|t| t == c.name()))
 }
 
 /// The legacy `isMaster` command for OP_QUERY on `admin.$cmd`.
-pub(crate) fn is_master_command(metadata: &bson::Document) -> bson::Document {
-    doc! { "isMaster": 1, "helloOk": true, "client": metadata.clone() }
+pub(crate) fn is_master_command(
+    metadata: &bson::Document,
+    compressors: &[crate::wire::Compressor],
+) -> bson::Document {
+    let mut hello = hello_command(metadata, compressors);
+    hello.remove("hello");
+    hello.remove("$db");
+    let mut is_master = doc! { "isMaster": 1 };
+    is_master.extend(hello);
+    is_master
 }
 
 /// Turns an `ok: 0` reply into a [`CommandError`]; `ok: 1` passes.

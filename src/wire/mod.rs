@@ -15,12 +15,16 @@
 //! | messageLength i32 | requestID i32 | responseTo i32 | opCode i32 | payload ... |
 //! ```
 
+mod compression;
 mod header;
 mod legacy;
 mod op_msg;
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+pub use compression::{
+    Codec, Compressor, Decompressed, compress_message, decompress_message, may_compress,
+};
 pub use header::{HEADER_LEN, Header, OpCode};
 pub use legacy::{OpQuery, OpReply, encode_op_query, encode_op_reply};
 pub use op_msg::{BodyField, DocumentSequence, MsgFlags, OpMsg, OpMsgBuilder};
@@ -125,6 +129,10 @@ pub enum WireError {
         /// Limit.
         max: usize,
     },
+    /// OP_COMPRESSED that could not be unwrapped (corrupt data, an unknown compressor, a
+    /// size that does not match), or a compressor that failed.
+    #[error("compression: {0}")]
+    Compression(String),
     /// A value could not be serialised to BSON.
     #[error("serialization failed: {0}")]
     Serialize(#[from] bson::error::Error),

@@ -421,3 +421,136 @@ fn garbage_never_panics() {
         }
     }
 }
+
+// --- OP_COMPRESSED ---
+
+const COMPRESSORS: [Compressor; 5] = [
+    Compressor::Snappy,
+    Compressor::Zlib { level: None },
+    Compressor::Zlib { level: Some(0) },
+    Compressor::Zlib { level: Some(9) },
+    Compressor::Zstd,
+];
+
+/// An OP_MSG big and repetitive enough that every compressor shrinks it.
+fn compressible_msg() -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    b.body(&doc! { "insert": "c", "$db": "d" }).unwrap();
+    b.begin_sequence("documents").unwrap();
+    for i in 0..200 {
+        b.push(&doc! { "_id": i, "text": "the same words again and again" })
+            .unwrap();
+    }
+    b.finish(41, 7).unwrap();
+    buf
+}
+
+#[test]
+fn each_compressor_round_trips_a_message_and_keeps_its_ids() {
+    let msg = compressible_msg();
+    for c in COMPRESSORS {
+        let mut wrapped = vec![0xAA; 3]; // appends, leaving what was there
+        compress_message(&msg, c, &mut wrapped).unwrap();
+        let wrapped = &wrapped[3..];
+        let h = Header::parse(wrapped).unwrap();
+        assert_eq!(h.op_code, OpCode::Compressed as i32, "{c:?}");
+        assert_eq!((h.request_id, h.response_to), (41, 7));
+        assert_eq!(h.length as usize, wrapped.len());
+        assert_eq!(wrapped[HEADER_LEN + 8], c.id());
+        if c != (Compressor::Zlib { level: Some(0) }) {
+            assert!(wrapped.len() < msg.len() / 2, "{c:?}: {}", wrapped.len());
+        }
+        let mut out = vec![1, 2, 3];
+        let d = decompress_message(wrapped, &Limits::default(), &mut out).unwrap();
+        assert_eq!(d.op_code, OpCode::Msg as i32);
+        assert_eq!(d.length, msg.len());
+        assert_eq!(d.compressor.id(), c.id());
+        assert_eq!(out, msg, "{c:?}");
+        let parsed = OpMsg::parse_message(&out).unwrap();
+        assert_eq!(parsed.sequences().next().unwrap().documents().count(), 200);
+    }
+}
+
+#[test]
+fn corrupt_compressed_data_is_an_error_for_each_compressor() {
+    let msg = compressible_msg();
+    for c in COMPRESSORS {
+        let mut wrapped = Vec::new();
+        compress_message(&msg, c, &mut wrapped).unwrap();
+        let mut out = Vec::new();
+        // Flip bytes in the middle of the compressed stream.
+        let mut bad = wrapped.clone();
+        let mid = HEADER_LEN + 9 + (bad.len() - HEADER_LEN - 9) / 2;
+        for b in &mut bad[mid..mid + 8] {
+            *b ^= 0x5A;
+        }
+        let e = decompress_message(&bad, &Limits::default(), &mut out).unwrap_err();
+        assert!(matches!(e, WireError::Compression(_)), "{c:?}: {e}");
+        // Cut short.
+        let cut = &wrapped[..wrapped.len() - 10];
+        let e = decompress_message(cut, &Limits::default(), &mut out).unwrap_err();
+        assert!(matches!(e, WireError::Compression(_)), "{c:?}: {e}");
+        // A declared size that the data does not match.
+        let mut lying = wrapped.clone();
+        let size = read_i32(&lying, HEADER_LEN + 4).unwrap() + 1;
+        lying[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&size.to_le_bytes());
+        let e = decompress_message(&lying, &Limits::default(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("header says"), "{c:?}: {e}");
+    }
+}
+
+#[test]
+fn a_hostile_uncompressed_size_is_refused_before_allocating() {
+    let msg = compressible_msg();
+    let mut wrapped = Vec::new();
+    compress_message(&msg, Compressor::Zstd, &mut wrapped).unwrap();
+    wrapped[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&i32::MAX.to_le_bytes());
+    let mut out = Vec::new();
+    let e = decompress_message(&wrapped, &small_limits(), &mut out).unwrap_err();
+    assert!(matches!(e, WireError::TooLarge { .. }), "{e}");
+    assert_eq!(out.capacity(), 0, "nothing allocated");
+    wrapped[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&(-1i32).to_le_bytes());
+    let e = decompress_message(&wrapped, &small_limits(), &mut out).unwrap_err();
+    assert!(matches!(e, WireError::BadLength(-1)), "{e}");
+}
+
+#[test]
+fn unknown_compressor_ids_nesting_and_truncated_prefixes_are_errors() {
+    let msg = compressible_msg();
+    let mut wrapped = Vec::new();
+    compress_message(&msg, Compressor::Snappy, &mut wrapped).unwrap();
+    let mut out = Vec::new();
+    let mut unknown = wrapped.clone();
+    unknown[HEADER_LEN + 8] = 0; // noop is never sent by servers to drivers
+    let e = decompress_message(&unknown, &Limits::default(), &mut out).unwrap_err();
+    assert!(e.to_string().contains("unknown compressor id 0"), "{e}");
+    let mut nested = wrapped.clone();
+    nested[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&2012i32.to_le_bytes());
+    let e = decompress_message(&nested, &Limits::default(), &mut out).unwrap_err();
+    assert!(e.to_string().contains("wraps another"), "{e}");
+    for len in HEADER_LEN..HEADER_LEN + 9 {
+        assert!(decompress_message(&wrapped[..len], &Limits::default(), &mut out).is_err());
+    }
+    let e = decompress_message(&msg, &Limits::default(), &mut out).unwrap_err();
+    assert!(matches!(e, WireError::UnexpectedOpCode(2013)), "{e}");
+}
+
+#[test]
+fn handshake_and_authentication_commands_are_never_compressed() {
+    for name in [
+        "hello",
+        "isMaster",
+        "ismaster",
+        "saslStart",
+        "saslContinue",
+        "createUser",
+    ] {
+        assert!(!may_compress(name), "{name}");
+    }
+    for name in ["find", "insert", "ping", "getMore"] {
+        assert!(may_compress(name), "{name}");
+    }
+    assert_eq!(Compressor::from_name("zstd"), Some(Compressor::Zstd));
+    assert_eq!(Compressor::from_name("lz4"), None);
+}

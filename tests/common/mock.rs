@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use bson::{Document, doc};
 use may_mongo::wire::{
-    HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpQuery, encode_op_reply,
+    Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpQuery,
+    compress_message, decompress_message, encode_op_reply,
 };
 
 /// One request as the script sees it.
@@ -29,6 +30,9 @@ pub struct Request {
     pub body: Document,
     /// The OP_MSG's document sequences (`documents`, `ops`, ...), by identifier, in order.
     pub sequences: Vec<(String, Vec<Document>)>,
+    /// The compressor, when the request came as OP_COMPRESSED. Replies to it are compressed
+    /// the same way, as a real server's are.
+    pub compressor: Option<Compressor>,
     /// Which connection (0, 1, ...) and which request on it (0, 1, ...).
     pub connection: usize,
     pub index: usize,
@@ -184,6 +188,16 @@ fn serve(
         }
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
+        let (h, payload, compressor) = if h.op_code == OpCode::Compressed as i32 {
+            let mut whole = header.to_vec();
+            whole.extend_from_slice(&payload);
+            let mut plain = Vec::new();
+            let d = decompress_message(&whole, &Limits::default(), &mut plain).unwrap();
+            let h = Header::parse(&plain).unwrap();
+            (h, plain[HEADER_LEN..].to_vec(), Some(d.compressor))
+        } else {
+            (h, payload, None)
+        };
         let (legacy, body, sequences) = if h.op_code == OpCode::Query as i32 {
             let q = OpQuery::parse(&payload).unwrap();
             (true, Document::try_from(q.query).unwrap(), Vec::new())
@@ -203,6 +217,7 @@ fn serve(
             command: body.keys().next().cloned().unwrap_or_default(),
             body,
             sequences,
+            compressor,
             connection,
             index,
         };
@@ -231,6 +246,14 @@ fn serve(
                         out
                     } else {
                         op_msg_bytes(h.request_id, &doc)
+                    };
+                    let bytes = match compressor {
+                        Some(c) => {
+                            let mut out = Vec::new();
+                            compress_message(&bytes, c, &mut out).unwrap();
+                            out
+                        }
+                        None => bytes,
                     };
                     if sock.write_all(&bytes).is_err() {
                         return;
