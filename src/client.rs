@@ -125,6 +125,11 @@ impl Client {
                 metadata: handshake_metadata(options.app_name.as_deref(), options.core),
                 auth: auth.clone(),
                 compressors: options.compressors.clone(),
+                tls: options
+                    .tls
+                    .as_ref()
+                    .map(crate::TlsOptions::client_config)
+                    .transpose()?,
             },
             pool: PoolOptions {
                 max_pool_size: options.max_pool_size,

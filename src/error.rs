@@ -42,6 +42,17 @@ pub enum ErrorKind {
     #[error("{0}")]
     Write(WriteError),
 
+    /// The TLS session with `address` failed: the handshake (an untrusted or mismatched
+    /// certificate, a client certificate the server wanted) or a TLS record later. The message
+    /// says which option would change the outcome. The connection has been closed.
+    #[error("TLS error with {address}: {message}")]
+    Tls {
+        /// The server address.
+        address: String,
+        /// What rustls reported, and a hint.
+        message: String,
+    },
+
     /// The server's reply broke the wire protocol (truncated, oversized, inconsistent). The
     /// connection it came from has been closed.
     #[error("protocol error from {address}: {message}")]
@@ -398,13 +409,24 @@ impl Error {
     /// been closed and the operation's outcome on the server may be unknown.
     pub fn is_network_error(&self) -> bool {
         match &*self.kind {
-            ErrorKind::Io { .. } | ErrorKind::Protocol { .. } => true,
+            ErrorKind::Io { .. } | ErrorKind::Protocol { .. } | ErrorKind::Tls { .. } => true,
             ErrorKind::ClientBulkWrite(f) => f.error.as_ref().is_some_and(Error::is_network_error),
             _ => false,
         }
     }
 
+    /// An I/O failure; one that rustls caused (it wraps its error in the `io::Error`) is a
+    /// [`ErrorKind::Tls`], so the user sees what TLS objected to.
     pub(crate) fn io(address: impl fmt::Display, source: io::Error) -> Self {
+        if let Some(tls) = source
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            let address = address.to_string();
+            let host = address.rsplit_once(':').map_or(&*address, |(h, _)| h);
+            let message = crate::tls::describe(tls, host.trim_matches(['[', ']']));
+            return ErrorKind::Tls { address, message }.into();
+        }
         ErrorKind::Io {
             address: address.to_string(),
             source: Arc::new(source),

@@ -66,6 +66,7 @@ mod ops;
 mod options;
 mod runtime;
 pub mod srv;
+mod tls;
 pub mod topology;
 pub mod uri;
 
@@ -95,4 +96,5 @@ pub use ops::InsertOneResult;
 pub use options::{Affinity, ClientOptions, Handler, ServerAddress};
 pub use pool::PoolStats;
 pub use runtime::Core;
+pub use tls::TlsOptions;
 pub use topology::{ReadMode, ReadPreference, Topology, TopologyType};

@@ -13,6 +13,7 @@ use crate::concern::{ReadConcern, WriteConcern};
 use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
+use crate::tls::TlsOptions;
 use crate::topology::{ReadMode, ReadPreference};
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
 use crate::wire::Compressor;
@@ -148,6 +149,10 @@ pub struct ClientOptions {
     /// `authMechanismProperties`, or set in code. Every pooled connection authenticates with
     /// it before first use. Its `Debug` never shows the password.
     pub credential: Option<crate::Credential>,
+    /// `tls`/`ssl` and the `tls*` options: `Some` turns TLS on for every connection, with
+    /// certificate and host name verification unless the options relax them. The
+    /// configuration (and any file it names) is loaded when the client is created.
+    pub tls: Option<crate::TlsOptions>,
     /// Which core runs I/O and background work.
     pub core: Core,
     /// `appName`: sent in the handshake metadata, visible in server logs.
@@ -217,6 +222,7 @@ impl Default for ClientOptions {
             retry_writes: true,
             compressors: Vec::new(),
             credential: None,
+            tls: None,
             core: Core::default(),
             app_name: None,
             default_database: None,
@@ -288,6 +294,7 @@ impl ClientOptions {
             }
         }
         let ms = |v: i64| Duration::from_millis(v as u64);
+        let mut tls = TlsOptions::default();
         for (key, value) in &cs.options {
             match (key.as_str(), value) {
                 ("appname", OptionValue::Str(s)) => opts.app_name = Some(s.clone()),
@@ -368,22 +375,48 @@ impl ClientOptions {
                         level: Some(level.clone()),
                     });
                 }
-                ("tls" | "ssl", OptionValue::Bool(true)) if cs.srv => {
-                    return unsupported(
-                        "TLS (mongodb+srv:// turns it on unless the string says tls=false)",
-                    );
+                ("tls" | "ssl", OptionValue::Bool(_)) => {} // below, with the tls* options
+                ("tlscafile", OptionValue::Str(path)) => tls.ca_file = Some(path.into()),
+                ("tlscertificatekeyfile", OptionValue::Str(path)) => {
+                    tls.cert_key_file = Some(path.into());
                 }
-                ("tls" | "ssl", OptionValue::Bool(true)) => return unsupported("TLS"),
+                ("tlsallowinvalidcertificates", OptionValue::Bool(b)) => {
+                    tls.allow_invalid_certificates |= *b;
+                }
+                ("tlsallowinvalidhostnames", OptionValue::Bool(b)) => {
+                    tls.allow_invalid_hostnames |= *b;
+                }
+                ("tlsinsecure", OptionValue::Bool(b)) => {
+                    tls.allow_invalid_certificates |= *b;
+                    tls.allow_invalid_hostnames |= *b;
+                }
+                ("tlscertificatekeyfilepassword", _) => {
+                    return unsupported("tlsCertificateKeyFilePassword (an encrypted client key)");
+                }
+                // No revocation or OCSP checks are made, so there is nothing to disable.
+                (
+                    "tlsdisablecertificaterevocationcheck" | "tlsdisableocspendpointcheck",
+                    OptionValue::Bool(_),
+                ) => {}
                 // Used while resolving the SRV name.
                 ("srvservicename" | "srvmaxhosts", _) if cs.srv => {}
-                ("tls" | "ssl", OptionValue::Bool(false)) => {}
                 ("loadbalanced", OptionValue::Bool(true)) => return unsupported("loadBalanced"),
                 ("proxyhost", _) => return unsupported("a SOCKS5 proxy"),
-                (k, _) if k.starts_with("tls") => return unsupported(&format!("option {k}")),
                 (k, _) => opts.warnings.push(format!(
                     "option {k} is recognised but not used by this driver yet"
                 )),
             }
+        }
+        // TLS is on when the string says so, or for mongodb+srv:// unless it says otherwise.
+        let tls_on = match cs.options.get("tls").or(cs.options.get("ssl")) {
+            Some(OptionValue::Bool(b)) => *b,
+            _ => cs.srv,
+        };
+        if tls_on {
+            opts.tls = Some(tls);
+        } else if tls != TlsOptions::default() {
+            opts.warnings
+                .push("tls* options are ignored because TLS is off (add tls=true)".into());
         }
         if let Some(OptionValue::Int(level)) = cs.options.get("zlibcompressionlevel") {
             for c in &mut opts.compressors {
@@ -445,7 +478,10 @@ mod tests {
             ("mongodb://h:70000", "invalid port"),
             ("mongodb://[::1", "unterminated"),
             ("mongodb://h/?appName", "key=value"),
-            ("mongodb://h/?tls=true", "TLS"),
+            (
+                "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=secret",
+                "tlsCertificateKeyFilePassword",
+            ),
         ] {
             let e = ClientOptions::parse(uri).unwrap_err();
             assert!(matches!(e.kind(), ErrorKind::InvalidUri { .. }), "{uri}");
@@ -455,6 +491,41 @@ mod tests {
                 "{uri}: password leaked: {e}"
             );
         }
+    }
+
+    #[test]
+    fn tls_options_from_the_uri() {
+        let o = ClientOptions::parse("mongodb://h/").unwrap();
+        assert_eq!(o.tls, None);
+        let o = ClientOptions::parse(
+            "mongodb://h/?tls=true&tlsCAFile=/ca.pem&tlsCertificateKeyFile=/me.pem&tlsAllowInvalidHostnames=true",
+        )
+        .unwrap();
+        assert_eq!(
+            o.tls,
+            Some(TlsOptions {
+                ca_file: Some("/ca.pem".into()),
+                cert_key_file: Some("/me.pem".into()),
+                allow_invalid_certificates: false,
+                allow_invalid_hostnames: true,
+            })
+        );
+        let o = ClientOptions::parse("mongodb://h/?ssl=true&tlsInsecure=true").unwrap();
+        let tls = o.tls.unwrap();
+        assert!(tls.allow_invalid_certificates && tls.allow_invalid_hostnames);
+        // Options without tls=true change nothing, and say so.
+        let o = ClientOptions::parse("mongodb://h/?tlsAllowInvalidCertificates=true").unwrap();
+        assert_eq!(o.tls, None);
+        assert!(
+            o.warnings.iter().any(|w| w.contains("TLS is off")),
+            "{:?}",
+            o.warnings
+        );
+        // A missing CA file is an error when the client is made, naming the file.
+        let o =
+            ClientOptions::parse("mongodb://h/?tls=true&tlsCAFile=/nonexistent/ca.pem").unwrap();
+        let e = crate::Client::with_options(o).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     }
 
     #[test]

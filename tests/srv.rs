@@ -244,13 +244,22 @@ fn the_specs_refusals_are_clear_errors() {
             "mongodb+srv://nothing.example.test/?tls=false",
             "no SRV records",
         ),
-        // TLS is the default for SRV, and TLS is not here yet.
-        ("mongodb+srv://c0.example.test/", "tls=false"),
     ];
     for (uri, needle) in cases {
         let e = ClientOptions::parse_with_resolver(uri, &r).unwrap_err();
         assert!(e.to_string().contains(needle), "{uri}: {e}");
     }
+}
+
+#[test]
+fn tls_is_on_for_srv_unless_the_string_turns_it_off() {
+    let ns = NameServer::start(zone());
+    let r = ns.resolver();
+    let o = ClientOptions::parse_with_resolver("mongodb+srv://c0.example.test/", &r).unwrap();
+    assert_eq!(o.tls, Some(may_mongo::TlsOptions::default()));
+    let o =
+        ClientOptions::parse_with_resolver("mongodb+srv://c0.example.test/?tls=false", &r).unwrap();
+    assert_eq!(o.tls, None);
 }
 
 #[test]

@@ -46,6 +46,8 @@ pub(crate) struct ConnectSettings {
     pub auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
     /// Compressors to offer in the handshake, in order of preference.
     pub compressors: Vec<Compressor>,
+    /// TLS, when on: every connection (monitors' too) wraps its socket in a session.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// An established, handshaken connection.
@@ -107,11 +109,18 @@ impl Connection {
             .map_err(io_err)?;
             runtime::connect(settings.core, &addrs, settings.connect_timeout).map_err(io_err)?
         };
-        // The handshake is part of connecting: bound it by the connect timeout.
+        // The TLS and MongoDB handshakes are part of connecting: bound them by the connect
+        // timeout.
         stream
             .set_read_timeout(Some(settings.connect_timeout))
             .and_then(|()| stream.set_write_timeout(Some(settings.connect_timeout)))
             .map_err(io_err)?;
+        let stream = match &settings.tls {
+            Some(config) => stream
+                .into_tls(config.clone(), &address.host)
+                .map_err(io_err)?,
+            None => stream,
+        };
         let mut conn = Connection {
             stream,
             address: address.clone(),
@@ -321,6 +330,7 @@ impl Connection {
         let address = &self.address;
         self.stream
             .write_all(&self.wbuf)
+            .and_then(|()| self.stream.flush())
             .map_err(|e| Error::io(address, e))?;
 
         // One read usually brings the whole reply; the header tells us if more must follow.
@@ -404,8 +414,18 @@ pub(crate) struct Connector {
 impl crate::pool::Establish for Connector {
     type Conn = Connection;
 
+    /// Opens the connection on a stack sized for a TLS handshake (a coroutine of its own in
+    /// the coroutine core; in place on a thread): the calling coroutine's 32 KiB would be
+    /// nearly full. Opening already costs a millisecond or more, so one spawn is lost in it.
     fn establish(&self) -> Result<Connection> {
-        Connection::connect(&self.address, &self.settings)
+        if self.settings.tls.is_none() {
+            return Connection::connect(&self.address, &self.settings);
+        }
+        let (address, settings) = (self.address.clone(), self.settings.clone());
+        runtime::on_sized_stack(settings.core, runtime::ESTABLISH_STACK, move || {
+            Connection::connect(&address, &settings)
+        })
+        .map_err(|e| Error::io(&self.address, e))?
     }
 }
 
