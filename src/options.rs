@@ -494,6 +494,29 @@ mod tests {
     }
 
     #[test]
+    fn zlib_level_applies_whichever_option_comes_first() {
+        for uri in [
+            "mongodb://h/?zlibCompressionLevel=9&compressors=zstd,zlib",
+            "mongodb://h/?compressors=zstd,zlib&zlibCompressionLevel=9",
+        ] {
+            let o = ClientOptions::parse(uri).unwrap();
+            assert_eq!(
+                o.compressors,
+                [Compressor::Zstd, Compressor::Zlib { level: Some(9) }]
+            );
+        }
+        // -1 is zlib's default; an unknown compressor is dropped with a warning.
+        let o = ClientOptions::parse("mongodb://h/?compressors=lz4,zlib&zlibCompressionLevel=-1")
+            .unwrap();
+        assert_eq!(o.compressors, [Compressor::Zlib { level: None }]);
+        assert!(
+            o.warnings.iter().any(|w| w.contains("lz4")),
+            "{:?}",
+            o.warnings
+        );
+    }
+
+    #[test]
     fn tls_options_from_the_uri() {
         let o = ClientOptions::parse("mongodb://h/").unwrap();
         assert_eq!(o.tls, None);

@@ -61,10 +61,9 @@ pub(crate) struct Connection {
     rbuf: Vec<u8>,
     /// Length of the reply currently held in `rbuf`.
     reply_len: usize,
-    /// The compressor both sides agreed on in the handshake, if any.
-    compressor: Option<Compressor>,
-    /// Its contexts, kept for the connection's life (boxed: most connections never compress).
-    codec: Option<Box<Codec>>,
+    /// The compressor both sides agreed on in the handshake, if any, and its contexts, kept
+    /// for the connection's life (boxed: most connections never compress).
+    compression: Option<(Compressor, Box<Codec>)>,
     /// Where a message is compressed or a reply decompressed; then swapped with `wbuf` or
     /// `rbuf`, so no message is copied twice and all three buffers are reused.
     zbuf: Vec<u8>,
@@ -131,8 +130,7 @@ impl Connection {
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0; INITIAL_READ_BUF],
             reply_len: 0,
-            compressor: None,
-            codec: None,
+            compression: None,
             zbuf: Vec::new(),
         };
         // A monitor's connection (`keep_reply`) never authenticates; a pooled one does, here,
@@ -206,8 +204,8 @@ impl Connection {
         }
         // Authentication follows uncompressed whatever was agreed (its commands never travel
         // compressed); everything after it uses the compressor.
-        self.compressor = negotiate_compressor(compressors, &description.compression);
-        self.codec = self.compressor.map(|_| Box::default());
+        self.compression = negotiate_compressor(compressors, &description.compression)
+            .map(|c| (c, Box::default()));
         self.description = description;
         Ok((kept, speculative))
     }
@@ -244,10 +242,10 @@ impl Connection {
         build(&mut msg).map_err(encode_error)?;
         msg.finish(request_id, 0).map_err(encode_error)?;
         observe(&self.wbuf);
-        if let Some(compressor) = self.compressor
+        if let Some((compressor, codec)) = &mut self.compression
             && command_name(&self.wbuf).is_some_and(may_compress)
         {
-            let codec = self.codec.as_mut().expect("made with the compressor");
+            let compressor = *compressor;
             self.zbuf.clear();
             codec
                 .compress_message(&self.wbuf, compressor, &mut self.zbuf)
@@ -344,7 +342,7 @@ impl Connection {
             .checked_len(limits)
             .and_then(|len| header.check_reply_to(request_id).map(|()| len))
             .map_err(|e| Error::protocol(address, format!("bad reply header: {e}")))?;
-        let compressed = header.op_code == OpCode::Compressed as i32 && self.codec.is_some();
+        let compressed = header.op_code == OpCode::Compressed as i32 && self.compression.is_some();
         if header.op_code != expect as i32 && !compressed {
             return Err(self.unexpected_opcode(header.op_code));
         }
@@ -365,7 +363,7 @@ impl Connection {
         if compressed {
             // Corrupt data, or a size over the limit, leaves the connection in flight: the
             // pool closes it.
-            let codec = self.codec.as_mut().expect("checked above");
+            let (_, codec) = self.compression.as_mut().expect("checked above");
             let d = codec
                 .decompress_message(&self.rbuf[..len], limits, &mut self.zbuf)
                 .map_err(|e| Error::protocol(address, format!("bad compressed reply: {e}")))?;
