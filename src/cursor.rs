@@ -186,6 +186,12 @@ impl<T> Cursor<T> {
         }
     }
 
+    /// True when the next [`advance`](Self::advance) can be answered from the batch in hand,
+    /// without I/O.
+    pub fn has_next_in_batch(&self) -> bool {
+        !self.limit_reached() && self.batch.get(self.offset).is_some_and(|kind| *kind != 0)
+    }
+
     /// The current result, undecoded (valid after `advance` returned `true`): zero-copy
     /// access to the batch.
     pub fn current(&self) -> &RawDocument {

@@ -188,6 +188,15 @@ pub enum ErrorKind {
     #[error("the client has been shut down")]
     Shutdown,
 
+    /// The blocking call behind an async operation panicked (a `Serialize` or `Deserialize`
+    /// impl, say); the panic was caught and is reported here instead of unwinding into the
+    /// executor.
+    #[error("the operation panicked: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
+
     /// An internal invariant was broken. Please report it.
     #[error("internal error: {message}")]
     Internal {

@@ -62,6 +62,7 @@ mod database;
 mod decode;
 mod deployment;
 mod monitor;
+pub mod motor;
 mod ops;
 mod options;
 mod runtime;

@@ -132,6 +132,16 @@ where
     }
 }
 
+/// Starts a may coroutine with may's default stack, for a caller's own work (an async call
+/// running a blocking driver method: the same stack a user's coroutine would have).
+pub(crate) fn spawn_coroutine<F>(f: F) -> io::Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    // SAFETY: as in `spawn`.
+    unsafe { may::coroutine::Builder::new().spawn(f) }.map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
