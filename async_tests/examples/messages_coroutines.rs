@@ -1,0 +1,66 @@
+//! The program of `messages_tokio.rs`, blocking-style in may coroutines: plain sequential
+//! calls, each coroutine parked by may while its call waits for the server.
+//!
+//!     cargo run --release -p async_tests --example messages_coroutines
+
+use std::time::Instant;
+
+use bson::{DateTime, doc};
+use may_mongo::{Client, ClientOptions, Collection, Core, FindOptions};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Message {
+    author: String,
+    text: String,
+    posted: DateTime,
+}
+
+fn main() -> may_mongo::Result<()> {
+    let uri = async_tests::uri();
+    println!("server: {uri}; blocking API in may coroutines");
+    let mut options = ClientOptions::parse(&uri)?;
+    options.core = Core::Coroutine;
+    let client = Client::with_options(options)?;
+    let messages: Collection<Message> =
+        client.database("messages_example").collection("coroutines");
+    messages.drop()?;
+
+    let started = Instant::now();
+    let writers: Vec<_> = (0..100)
+        .map(|w| {
+            let messages = messages.clone();
+            may::go!(move || -> may_mongo::Result<()> {
+                for i in 0..10 {
+                    messages.insert_one(Message {
+                        author: format!("writer{w}"),
+                        text: format!("message {i} from writer {w}"),
+                        posted: DateTime::now(),
+                    })?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer coroutine")?;
+    }
+    let newest = FindOptions {
+        sort: Some(doc! { "posted": -1, "_id": -1 }),
+        limit: Some(5),
+        ..Default::default()
+    };
+    let latest: Vec<Message> = messages
+        .find_with(doc! {}, newest)?
+        .collect::<Result<_, _>>()?;
+    let total = messages.count_documents(doc! {}, Default::default())?;
+    println!(
+        "{total} messages posted in {:?}; newest:",
+        started.elapsed()
+    );
+    for m in latest {
+        println!("  {}: {}", m.author, m.text);
+    }
+    client.shutdown();
+    Ok(())
+}
