@@ -462,3 +462,98 @@ fn errors_and_panics_arrive_as_errors() {
         client.shutdown();
     }
 }
+
+#[test]
+fn a_client_made_from_a_uri_off_the_executor() {
+    let uri = async_tests::uri();
+    for core in CORES {
+        let rt = current_thread();
+        let names = rt.block_on(async {
+            let client = may_mongo::motor::AsyncClient::with_uri_str(&uri, core)
+                .await
+                .unwrap();
+            assert_eq!(client.core(), core);
+            let names = client.list_database_names().await.unwrap();
+            client.shutdown();
+            names
+        });
+        assert!(names.iter().all(|n| !n.is_empty()));
+        // A malformed URI is an error, delivered through the future.
+        let err = rt
+            .block_on(may_mongo::motor::AsyncClient::with_uri_str(
+                "mongodb://",
+                core,
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidUri { .. }),
+            "{err:?}"
+        );
+    }
+}
+
+/// Counts the commands the client starts, by name.
+#[derive(Default)]
+struct Commands(std::sync::Mutex<Vec<String>>);
+
+impl may_mongo::EventHandler for Commands {
+    fn handle_command_event(&self, event: &may_mongo::CommandEvent) {
+        if let may_mongo::CommandEvent::Started { command_name, .. } = event {
+            self.0.lock().unwrap().push(command_name.clone());
+        }
+    }
+}
+
+impl Commands {
+    fn count(&self, name: &str) -> usize {
+        self.0.lock().unwrap().iter().filter(|n| *n == name).count()
+    }
+}
+
+#[test]
+fn dropping_a_stream_part_way_closes_its_cursor() {
+    for core in CORES {
+        let commands = Arc::new(Commands::default());
+        let handler = commands.clone();
+        let client = client_with(core, move |o| o.event_handler = Some(handler.into()));
+        let coll: AsyncCollection<Document> = fresh(&client, "dropped_stream");
+        multi_thread(2).block_on(async {
+            coll.insert_many((0..20).map(|i| doc! { "i": i }).collect(), true)
+                .await
+                .unwrap();
+            let options = FindOptions {
+                batch_size: Some(5),
+                ..Default::default()
+            };
+            // Read to the end: no killCursors is needed.
+            let all: Vec<Document> = coll
+                .find_with(doc! {}, options.clone())
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(all.len(), 20);
+            assert_eq!(commands.count("killCursors"), 0);
+            // Read one document and drop the stream: the server cursor is still open.
+            let mut stream = coll.find_with(doc! {}, options).await.unwrap();
+            stream.next().await.unwrap().unwrap();
+            drop(stream);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while commands.count("killCursors") == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "{core:?}: no killCursors was sent"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                coll.count_documents(doc! {}, CountOptions::default())
+                    .await
+                    .unwrap(),
+                20
+            );
+        });
+        client.shutdown();
+    }
+}
