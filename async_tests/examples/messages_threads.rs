@@ -5,16 +5,9 @@
 
 use std::time::Instant;
 
-use bson::{DateTime, doc};
-use may_mongo::{Client, ClientOptions, Collection, Core, FindOptions};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Message {
-    author: String,
-    text: String,
-    posted: DateTime,
-}
+use async_tests::Message;
+use bson::doc;
+use may_mongo::{Client, ClientOptions, Collection, Core};
 
 fn main() -> may_mongo::Result<()> {
     let uri = async_tests::uri();
@@ -31,11 +24,7 @@ fn main() -> may_mongo::Result<()> {
             let messages = messages.clone();
             std::thread::spawn(move || -> may_mongo::Result<()> {
                 for i in 0..10 {
-                    messages.insert_one(Message {
-                        author: format!("writer{w}"),
-                        text: format!("message {i} from writer {w}"),
-                        posted: DateTime::now(),
-                    })?;
+                    messages.insert_one(Message::new(w, i))?;
                 }
                 Ok(())
             })
@@ -44,22 +33,11 @@ fn main() -> may_mongo::Result<()> {
     for w in writers {
         w.join().expect("writer thread")?;
     }
-    let newest = FindOptions {
-        sort: Some(doc! { "posted": -1, "_id": -1 }),
-        limit: Some(5),
-        ..Default::default()
-    };
     let latest: Vec<Message> = messages
-        .find_with(doc! {}, newest)?
+        .find_with(doc! {}, Message::newest(5))?
         .collect::<Result<_, _>>()?;
     let total = messages.count_documents(doc! {}, Default::default())?;
-    println!(
-        "{total} messages posted in {:?}; newest:",
-        started.elapsed()
-    );
-    for m in latest {
-        println!("  {}: {}", m.author, m.text);
-    }
+    async_tests::report(total, started.elapsed(), &latest);
     client.shutdown();
     Ok(())
 }

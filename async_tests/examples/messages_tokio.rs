@@ -9,17 +9,10 @@
 
 use std::time::Instant;
 
-use bson::{DateTime, doc};
+use async_tests::Message;
+use bson::doc;
+use may_mongo::Core;
 use may_mongo::motor::AsyncCollection;
-use may_mongo::{Core, FindOptions};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Message {
-    author: String,
-    text: String,
-    posted: DateTime,
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> may_mongo::Result<()> {
@@ -42,11 +35,7 @@ async fn main() -> may_mongo::Result<()> {
             let messages = messages.clone();
             tokio::spawn(async move {
                 for i in 0..10 {
-                    let m = Message {
-                        author: format!("writer{w}"),
-                        text: format!("message {i} from writer {w}"),
-                        posted: DateTime::now(),
-                    };
+                    let m = Message::new(w, i);
                     messages.insert_one(m).await?;
                 }
                 Ok::<_, may_mongo::Error>(())
@@ -56,26 +45,15 @@ async fn main() -> may_mongo::Result<()> {
     for w in writers {
         w.await.expect("writer task")?;
     }
-    let newest = FindOptions {
-        sort: Some(doc! { "posted": -1, "_id": -1 }),
-        limit: Some(5),
-        ..Default::default()
-    };
     let latest = messages
-        .find_with(doc! {}, newest)
+        .find_with(doc! {}, Message::newest(5))
         .await?
         .collect_all()
         .await?;
     let total = messages
         .count_documents(doc! {}, Default::default())
         .await?;
-    println!(
-        "{total} messages posted in {:?}; newest:",
-        started.elapsed()
-    );
-    for m in latest {
-        println!("  {}: {}", m.author, m.text);
-    }
+    async_tests::report(total, started.elapsed(), &latest);
     client.shutdown();
     Ok(())
 }

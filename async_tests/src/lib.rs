@@ -22,3 +22,42 @@ pub fn client_with(core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> AsyncC
     tweak(&mut opts);
     AsyncClient::new(Client::with_options(opts).expect("client")).expect("async client")
 }
+
+/// The message the three example programs post (`examples/messages_*.rs`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub author: String,
+    /// What it says.
+    pub text: String,
+    /// When it was posted.
+    pub posted: bson::DateTime,
+}
+
+impl Message {
+    /// Message `i` of writer `w`, posted now.
+    pub fn new(w: usize, i: usize) -> Message {
+        Message {
+            author: format!("writer{w}"),
+            text: format!("message {i} from writer {w}"),
+            posted: bson::DateTime::now(),
+        }
+    }
+
+    /// Newest first; `_id` breaks ties within one millisecond.
+    pub fn newest(n: i64) -> may_mongo::FindOptions {
+        may_mongo::FindOptions {
+            sort: Some(bson::doc! { "posted": -1, "_id": -1 }),
+            limit: Some(n),
+            ..Default::default()
+        }
+    }
+}
+
+/// Prints what every example prints at the end.
+pub fn report(total: u64, elapsed: std::time::Duration, latest: &[Message]) {
+    println!("{total} messages posted in {elapsed:?}; newest:");
+    for m in latest {
+        println!("  {}: {}", m.author, m.text);
+    }
+}
