@@ -27,6 +27,9 @@ pub fn tweet() -> Document {
 /// Pre-encoded replies, by command name.
 struct Replies {
     hello: Vec<u8>,
+    /// `hello` as an OP_REPLY, for drivers whose first handshake is a legacy OP_QUERY
+    /// `isMaster` (the official driver's, without a declared server API).
+    hello_legacy: Vec<u8>,
     find: Vec<u8>,
     insert: Vec<u8>,
     ok: Vec<u8>,
@@ -42,13 +45,26 @@ fn encode(body: &Document) -> Vec<u8> {
 
 impl Replies {
     fn new() -> Replies {
+        let hello = doc! {
+            "isWritablePrimary": true, "ismaster": true, "helloOk": true,
+            "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
+            "maxWriteBatchSize": 100_000, "localTime": bson::DateTime::now(),
+            "minWireVersion": 0, "maxWireVersion": 21, "connectionId": 1, "ok": 1.0,
+        };
+        let mut hello_legacy = Vec::new();
+        may_mongo::wire::encode_op_reply(
+            &mut hello_legacy,
+            0,
+            0,
+            0,
+            0,
+            &[hello.clone()],
+            &Limits::default(),
+        )
+        .expect("encode the legacy hello");
         Replies {
-            hello: encode(&doc! {
-                "isWritablePrimary": true, "helloOk": true, "maxBsonObjectSize": 16 * 1024 * 1024,
-                "maxMessageSizeBytes": 48_000_000, "maxWriteBatchSize": 100_000,
-                "localTime": bson::DateTime::now(), "minWireVersion": 0, "maxWireVersion": 21,
-                "connectionId": 1, "ok": 1.0,
-            }),
+            hello: encode(&hello),
+            hello_legacy,
             find: encode(&doc! {
                 "cursor": { "id": 0i64, "ns": "bench.coll", "firstBatch": [tweet()] }, "ok": 1.0,
             }),
@@ -96,12 +112,16 @@ fn connection(mut sock: TcpStream, replies: &Replies) {
         if sock.read_exact(&mut buf[HEADER_LEN..len]).is_err() {
             return;
         }
-        let reply = match OpMsg::parse(&buf[HEADER_LEN..len]) {
-            Ok(m) => match m.body.iter().next() {
-                Some(Ok((name, _))) => replies.for_command(name.as_str()),
-                _ => &replies.ok,
-            },
-            Err(_) => return,
+        let reply = if h.op_code == may_mongo::wire::OpCode::Query as i32 {
+            &replies.hello_legacy[..]
+        } else {
+            match OpMsg::parse(&buf[HEADER_LEN..len]) {
+                Ok(m) => match m.body.iter().next() {
+                    Some(Ok((name, _))) => replies.for_command(name.as_str()),
+                    _ => &replies.ok,
+                },
+                Err(_) => return,
+            }
         };
         out.clear();
         out.extend_from_slice(reply);

@@ -6,10 +6,13 @@
 //!
 //!     cargo run --release --manifest-path benches/tool/Cargo.toml -- [--seconds N] [--levels 1,16,256]
 //!
-//! Not yet: the official `mongodb` crate, the async API, insert/find-many/insert-many
+//! Also the official `mongodb` crate (3.9), async under tokio and its sync API.
+//!
+//! Not yet: the async API, insert/find-many/insert-many
 //! workloads, memory figures, interleaved repeated runs, the report and its charts.
 
 mod canned;
+mod official;
 mod pingpong;
 mod stats;
 
@@ -162,6 +165,23 @@ fn main() {
             println!(
                 "| raw loopback ping-pong (std threads) | {tasks} | not run: one thread and socket per task is the driver contenders' job | | | |"
             );
+        }
+        eprint!("official async (tokio, 2 workers), {tasks} tasks ... ");
+        let s = official::run_async(server.port, tasks, window);
+        eprintln!("{:.0}/s", s.ops_per_sec());
+        row("official mongodb 3.9, async (tokio, 2 workers)", tasks, &s);
+        eprint!("official sync, {tasks} threads ... ");
+        match official::run_sync(server.port, tasks, window) {
+            Ok(s) => {
+                eprintln!("{:.0}/s", s.ops_per_sec());
+                row("official mongodb 3.9, sync API (OS threads)", tasks, &s);
+            }
+            Err(why) => {
+                eprintln!("{why}");
+                println!(
+                    "| official mongodb 3.9, sync API (OS threads) | {tasks} | not measured: {why} | | | |"
+                );
+            }
         }
         for (name, core) in [
             ("coroutine core", Core::Coroutine),
