@@ -58,7 +58,7 @@ impl Replies {
             0,
             0,
             0,
-            &[hello.clone()],
+            std::slice::from_ref(&hello),
             &Limits::default(),
         )
         .expect("encode the legacy hello");
