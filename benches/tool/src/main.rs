@@ -65,20 +65,46 @@ fn client(port: u16, core: Core) -> Client {
     Client::with_options(o).unwrap()
 }
 
-/// `tasks` coroutines (coroutine core) or OS threads (threaded core), each looping
-/// `find_one` for `window`. Err when the OS refuses a thread.
-fn run_driver(port: u16, core: Core, tasks: usize, window: Duration) -> Result<Sample, String> {
+/// What a driver contender's loop calls.
+#[derive(Clone, Copy)]
+enum Call {
+    /// `find_one` into a `Document`.
+    FindOne,
+    /// The same `find` through `run_command_raw`: the reply handed back undecoded.
+    FindRaw,
+}
+
+/// `tasks` coroutines (coroutine core) or OS threads (threaded core), each looping `call`
+/// for `window`. Err when the OS refuses a thread.
+fn run_driver(
+    port: u16,
+    core: Core,
+    call: Call,
+    tasks: usize,
+    window: Duration,
+) -> Result<Sample, String> {
     let client = client(port, core);
     let coll: Collection<Document> = client.database("bench").collection("coll");
     coll.find_one(doc! { "_id": 1 }).unwrap(); // connect and handshake before timing
     let stop = Arc::new(AtomicBool::new(false));
+    let db = client.database("bench");
     let body = |coll: Collection<Document>, stop: Arc<AtomicBool>| {
+        let db = db.clone();
         move || {
             let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let d = coll.find_one(doc! { "_id": 1 }).unwrap();
-                assert!(d.is_some());
+                match call {
+                    Call::FindOne => assert!(coll.find_one(doc! { "_id": 1 }).unwrap().is_some()),
+                    Call::FindRaw => {
+                        let reply = db
+                            .run_command_raw(doc! {
+                                "find": "coll", "filter": { "_id": 1 }, "limit": 1, "singleBatch": true,
+                            })
+                            .unwrap();
+                        assert!(reply.as_bytes().len() > 100);
+                    }
+                }
                 lat.push(t.elapsed().as_nanos() as u64);
             }
             lat
@@ -183,12 +209,17 @@ fn main() {
                 );
             }
         }
-        for (name, core) in [
-            ("coroutine core", Core::Coroutine),
-            ("threaded core", Core::Threaded),
+        for (name, core, call) in [
+            ("coroutine core", Core::Coroutine, Call::FindOne),
+            ("threaded core", Core::Threaded, Call::FindOne),
+            (
+                "coroutine core, raw reply (no decoding)",
+                Core::Coroutine,
+                Call::FindRaw,
+            ),
         ] {
             eprint!("{name}, {tasks} tasks ... ");
-            match run_driver(server.port, core, tasks, window) {
+            match run_driver(server.port, core, call, tasks, window) {
                 Ok(s) => {
                     eprintln!("{:.0}/s", s.ops_per_sec());
                     row(name, tasks, &s);
