@@ -121,23 +121,7 @@ fn run_driver(
             hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
         }
         Core::Threaded => {
-            let mut hs = Vec::with_capacity(tasks);
-            for i in 0..tasks {
-                match std::thread::Builder::new()
-                    .stack_size(128 * 1024)
-                    .spawn(body(coll.clone(), stop.clone()))
-                {
-                    Ok(h) => hs.push(h),
-                    Err(e) => {
-                        stop.store(true, Ordering::Relaxed);
-                        hs.into_iter().for_each(|h| drop(h.join()));
-                        return Err(format!("the OS refused thread {i} of {tasks}: {e}"));
-                    }
-                }
-            }
-            std::thread::sleep(window);
-            stop.store(true, Ordering::Relaxed);
-            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            stats::on_threads(tasks, &stop, window, |_| body(coll.clone(), stop.clone()))?
         }
     };
     let elapsed = started.elapsed();

@@ -60,32 +60,18 @@ pub fn run_sync(port: u16, tasks: usize, window: Duration) -> Result<Sample, Str
     coll.find_one(doc! { "_id": 1 }).run().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let mut hs = Vec::with_capacity(tasks);
-    for i in 0..tasks {
-        let (coll, stop2) = (coll.clone(), stop.clone());
-        let spawned = std::thread::Builder::new()
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let mut lat = Vec::new();
-                while !stop2.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    let d = coll.find_one(doc! { "_id": 1 }).run().unwrap();
-                    assert!(d.is_some());
-                    lat.push(t.elapsed().as_nanos() as u64);
-                }
-                lat
-            });
-        match spawned {
-            Ok(h) => hs.push(h),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                hs.into_iter().for_each(|h| drop(h.join()));
-                return Err(format!("the OS refused thread {i} of {tasks}: {e}"));
+    let all = crate::stats::on_threads(tasks, &stop, window, |_| {
+        let (coll, stop) = (coll.clone(), stop.clone());
+        move || {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let d = coll.find_one(doc! { "_id": 1 }).run().unwrap();
+                assert!(d.is_some());
+                lat.push(t.elapsed().as_nanos() as u64);
             }
+            lat
         }
-    }
-    std::thread::sleep(window);
-    stop.store(true, Ordering::Relaxed);
-    let all = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    })?;
     Ok(Sample::new(all, started.elapsed()))
 }
