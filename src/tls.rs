@@ -55,14 +55,20 @@ impl TlsOptions {
             .map_err(|e| Error::invalid_argument(format!("TLS: {e}")))?;
         let roots = Arc::new(self.roots()?);
         let verifier: Arc<dyn ServerCertVerifier> = if self.allow_invalid_certificates {
-            Arc::new(AcceptAnyCertificate { algorithms })
+            Arc::new(Relaxed {
+                chain: None,
+                algorithms,
+            })
         } else {
             let webpki =
                 rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
                     .build()
                     .map_err(|e| Error::invalid_argument(format!("TLS: {e}")))?;
             if self.allow_invalid_hostnames {
-                Arc::new(IgnoreHostname(webpki))
+                Arc::new(Relaxed {
+                    chain: Some(webpki),
+                    algorithms,
+                })
             } else {
                 webpki
             }
@@ -170,12 +176,19 @@ pub(crate) fn describe(e: &rustls::Error, host: &str) -> String {
     format!("{e}{hint}")
 }
 
-/// `tlsAllowInvalidHostnames`: the full WebPKI check, with only a name mismatch forgiven.
-/// rustls checks the chain before the name, so a mismatch error means the chain was good.
+/// The verifier when an option relaxes the checks. Either way the server must still prove,
+/// by signing the handshake, that it holds the key of the certificate it presented: the
+/// signature checks below are the ones the WebPKI verifier itself makes.
 #[derive(Debug)]
-struct IgnoreHostname(Arc<rustls::client::WebPkiServerVerifier>);
+struct Relaxed {
+    /// `Some` (`tlsAllowInvalidHostnames`): the full WebPKI check, with only a name mismatch
+    /// forgiven. rustls checks the chain before the name, so a mismatch error means the
+    /// chain was good. `None` (`tlsAllowInvalidCertificates`, `tlsInsecure`): any chain.
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for IgnoreHostname {
+impl ServerCertVerifier for Relaxed {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -184,57 +197,15 @@ impl ServerCertVerifier for IgnoreHostname {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `tlsAllowInvalidCertificates`/`tlsInsecure`: any certificate is accepted, but the server
-/// must still prove it holds the key of the certificate it sent.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
