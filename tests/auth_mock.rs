@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -16,7 +15,7 @@ use bson::{Binary, Document, doc};
 use common::mock::{Action, MockServer, Request, hello_reply};
 use common::run_on;
 use hmac::{KeyInit, Mac};
-use may_mongo::{Client, ClientOptions, Core, ErrorKind};
+use may_mongo::{Client, Core, ErrorKind};
 use sha2::Digest;
 
 const PASSWORD: &str = "pencil";
@@ -140,12 +139,7 @@ fn scram_server(forge: bool) -> MockServer {
 }
 
 fn client(server: &MockServer, core: Core, userinfo: &str, query: &str) -> Client {
-    common::init();
-    let uri = format!("mongodb://{userinfo}@127.0.0.1:{}/?{query}", server.port);
-    let mut opts = ClientOptions::parse(&uri).unwrap();
-    opts.core = core;
-    opts.connect_timeout = Duration::from_secs(5);
-    Client::with_options(opts).unwrap()
+    server.client(core, &format!("{userinfo}@"), query, |_| {})
 }
 
 fn ping(client: &Client, core: Core) -> may_mongo::Result<Document> {

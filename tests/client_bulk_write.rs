@@ -13,14 +13,13 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use bson::{Bson, Document, doc};
 use common::mock::{Action, MockServer, Request, hello_reply};
 use common::run_on;
 use may_mongo::{
-    Client, ClientBulkWriteFailure, ClientBulkWriteOptions, ClientOptions, ClientWriteModel, Core,
-    ErrorKind, Namespace, WriteConcern, WriteModel,
+    Client, ClientBulkWriteFailure, ClientBulkWriteOptions, ClientWriteModel, Core, ErrorKind,
+    Namespace, WriteConcern, WriteModel,
 };
 
 /// How the scripted server behaves.
@@ -180,11 +179,7 @@ fn execute(req: &Request) -> (Document, Vec<Document>) {
 }
 
 fn client_for(server: &MockServer, core: Core) -> Client {
-    common::init();
-    let mut opts = ClientOptions::parse(&server.uri()).unwrap();
-    opts.core = core;
-    opts.connect_timeout = Duration::from_secs(5);
-    Client::with_options(opts).unwrap()
+    server.client(core, "", "", |_| {})
 }
 
 fn insert(ns: &str, document: Document) -> ClientWriteModel {

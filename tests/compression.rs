@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use bson::{Document, doc};
 use common::mock::{Action, MockServer, Request, hello_reply};
@@ -53,12 +52,7 @@ fn compressing_server(accepts: &'static [&'static str]) -> MockServer {
 }
 
 fn client(server: &MockServer, core: Core, userinfo: &str, query: &str) -> Client {
-    common::init();
-    let uri = format!("mongodb://{userinfo}127.0.0.1:{}/?{query}", server.port);
-    let mut opts = ClientOptions::parse(&uri).unwrap();
-    opts.core = core;
-    opts.connect_timeout = Duration::from_secs(5);
-    Client::with_options(opts).unwrap()
+    server.client(core, userinfo, query, |_| {})
 }
 
 /// Pings, inserts and reads back through `client`; returns what `find` returned.

@@ -12,12 +12,7 @@ use common::mock::{Action, MockServer, hello_reply, op_msg_bytes};
 use may_mongo::{Client, ClientOptions, Core, ErrorKind};
 
 fn client_for(server: &MockServer, core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> Client {
-    common::init();
-    let mut opts = ClientOptions::parse(&server.uri()).unwrap();
-    opts.core = core;
-    opts.connect_timeout = Duration::from_secs(5);
-    tweak(&mut opts);
-    Client::with_options(opts).unwrap()
+    server.client(core, "", "", tweak)
 }
 
 fn ping(client: &Client) -> may_mongo::Result<bson::Document> {

@@ -132,6 +132,25 @@ impl MockServer {
         format!("mongodb://127.0.0.1:{}/", self.port)
     }
 
+    /// A client of `core` for this server. `userinfo` (with its `@`, or empty) and `query`
+    /// go into the URI; connecting is bounded at 5 s; `tweak` adjusts the options last.
+    pub fn client(
+        &self,
+        core: may_mongo::Core,
+        userinfo: &str,
+        query: &str,
+        tweak: impl FnOnce(&mut may_mongo::ClientOptions),
+    ) -> may_mongo::Client {
+        // As `common::init` does (this module is also used by a bench without `common`).
+        may::config().set_worker_pin(false);
+        let uri = format!("mongodb://{userinfo}127.0.0.1:{}/?{query}", self.port);
+        let mut opts = may_mongo::ClientOptions::parse(&uri).unwrap();
+        opts.core = core;
+        opts.connect_timeout = Duration::from_secs(5);
+        tweak(&mut opts);
+        may_mongo::Client::with_options(opts).unwrap()
+    }
+
     /// Every request seen so far whose command is `name`.
     pub fn requests(&self, name: &str) -> Vec<Request> {
         let log = self.log.lock().unwrap();
