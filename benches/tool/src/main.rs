@@ -1,217 +1,141 @@
-//! `may_mongo_bench`: the comparative benchmark (issue 8), first slice.
+//! `may_mongo_bench`: the comparative benchmark (issue 8).
 //!
-//! Measures `find_one` by `_id` into a `Document` against a canned-reply server (its own
-//! process), for the coroutine core and the threaded core, beside a raw loopback ping-pong of
-//! the same request and reply bytes: the physical limit.
+//! ```text
+//! cargo run --release --manifest-path benches/tool/Cargo.toml -- [OPTIONS]
+//! ```
 //!
-//!     cargo run --release --manifest-path benches/tool/Cargo.toml -- [--seconds N] [--levels 1,16,256]
+//! It measures four workloads (find_one, insert_one, find many, insert_many) at 1 to 10,000
+//! concurrent tasks for eight contenders — this driver's two cores, its async API on each
+//! core, the official `mongodb` crate async and sync, the coroutine core handing back the raw
+//! reply, and a raw loopback ping-pong of the same bytes — then MongoDB's DriverBench tasks,
+//! and writes a markdown report with SVG charts into the folder given by `--out`.
 //!
-//! Also the official `mongodb` crate (3.9), async under tokio and its sync API.
+//! Every point runs in a child process of its own (`point`), so its peak RSS and its
+//! connections are its own; runs are interleaved (round 1 of every point, then round 2, ...)
+//! so that drift on a noisy machine spreads over every contender.
 //!
-//! Not yet: the async API, insert/find-many/insert-many
-//! workloads, memory figures, interleaved repeated runs, the report and its charts.
+//! Options (defaults in brackets):
+//! - `--out DIR` [bench-report]: where results.json, report.md and the charts go.
+//! - `--server canned|embedded|uri` [canned]: the tool's canned-reply server (driver
+//!   overhead only), the embedded FerretDB, or `$MONGODB_URI`.
+//! - `--seconds N` [2]: the measured window of each point.
+//! - `--runs N` [3]: interleaved runs of every point; the report quotes the median.
+//! - `--levels 1,16,...` [1,16,256,1024,10000], `--workloads`, `--contenders`: a subset.
+//! - `--driverbench-seconds N` [4]: time per DriverBench task and contender (0 skips it).
+//! - `--driverbench-tasks "Run command,Find one by ID"`: a subset, by the spec's names.
+//! - `--no-matrix`: DriverBench only.
+//! - `--profile`: run each missed target's point again under `perf record` and put the
+//!   hottest functions in the report.
+//! - `render DIR`: rewrite DIR's report and charts from its results.json.
 
 mod canned;
+mod data;
+mod driverbench;
+mod matrix;
 mod official;
+mod ours;
 mod pingpong;
-mod stats;
+mod point;
+mod procfs;
+mod report;
+mod workload;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use bson::{Document, doc};
-use may_mongo::{Client, ClientOptions, Collection, Core};
-use stats::Sample;
+use workload::{Contender, Workload};
 
-/// The canned server's process; killed when dropped.
-struct CannedServer {
-    child: Child,
-    port: u16,
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator this build uses, for the report.
+pub const ALLOCATOR: &str = if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "the system allocator (glibc malloc)"
+};
+
+/// `--name value` from the command line.
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
-impl CannedServer {
-    /// Starts this binary as `serve-canned` and reads the port it prints.
-    fn start() -> CannedServer {
-        let exe = std::env::current_exe().expect("own path");
-        let mut child = Command::new(exe)
-            .arg("serve-canned")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the canned-reply server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("the canned server's port");
-        let port = line.trim().parse().expect("a port number");
-        CannedServer { child, port }
-    }
+fn list<T>(args: &[String], name: &str, parse: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    flag(args, name).map(|l| {
+        l.split(',')
+            .map(|s| parse(s.trim()).unwrap_or_else(|| fail(&format!("{name}: unknown {s:?}"))))
+            .collect()
+    })
 }
 
-impl Drop for CannedServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client(port: u16, core: Core) -> Client {
-    let uri = format!("mongodb://127.0.0.1:{port}/?maxPoolSize=100");
-    let mut o = ClientOptions::parse(&uri).unwrap();
-    o.core = core;
-    Client::with_options(o).unwrap()
-}
-
-/// What a driver contender's loop calls.
-#[derive(Clone, Copy)]
-enum Call {
-    /// `find_one` into a `Document`.
-    FindOne,
-    /// The same `find` through `run_command_raw`: the reply handed back undecoded.
-    FindRaw,
-}
-
-/// `tasks` coroutines (coroutine core) or OS threads (threaded core), each looping `call`
-/// for `window`. Err when the OS refuses a thread.
-fn run_driver(
-    port: u16,
-    core: Core,
-    call: Call,
-    tasks: usize,
-    window: Duration,
-) -> Result<Sample, String> {
-    let client = client(port, core);
-    let coll: Collection<Document> = client.database("bench").collection("coll");
-    coll.find_one(doc! { "_id": 1 }).unwrap(); // connect and handshake before timing
-    let stop = Arc::new(AtomicBool::new(false));
-    let db = client.database("bench");
-    let body = |coll: Collection<Document>, stop: Arc<AtomicBool>| {
-        let db = db.clone();
-        move || {
-            let mut lat = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match call {
-                    Call::FindOne => assert!(coll.find_one(doc! { "_id": 1 }).unwrap().is_some()),
-                    Call::FindRaw => {
-                        let reply = db
-                            .run_command_raw(doc! {
-                                "find": "coll", "filter": { "_id": 1 }, "limit": 1, "singleBatch": true,
-                            })
-                            .unwrap();
-                        assert!(reply.as_bytes().len() > 100);
-                    }
-                }
-                lat.push(t.elapsed().as_nanos() as u64);
-            }
-            lat
-        }
-    };
-    let started = Instant::now();
-    let latencies: Vec<u64> = match core {
-        Core::Coroutine => {
-            let hs: Vec<_> = (0..tasks)
-                .map(|_| may::go!(body(coll.clone(), stop.clone())))
-                .collect();
-            std::thread::sleep(window);
-            stop.store(true, Ordering::Relaxed);
-            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
-        }
-        Core::Threaded => {
-            stats::on_threads(tasks, &stop, window, |_| body(coll.clone(), stop.clone()))?
-        }
-    };
-    let elapsed = started.elapsed();
-    client.shutdown();
-    Ok(Sample::new(latencies, elapsed))
-}
-
-fn row(name: &str, tasks: usize, s: &Sample) {
-    println!(
-        "| {name} | {tasks} | {:.0} | {:.1} µs | {:.1} µs | {:.1} µs |",
-        s.ops_per_sec(),
-        s.quantile_us(0.5),
-        s.quantile_us(0.99),
-        s.quantile_us(0.999)
-    );
+fn fail(msg: &str) -> ! {
+    eprintln!("may_mongo_bench: {msg}");
+    std::process::exit(2)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("serve-canned") {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        println!("{}", listener.local_addr().unwrap().port());
-        canned::serve(listener);
-    }
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let window = Duration::from_secs(flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(3));
-    let levels: Vec<usize> = flag("--levels")
-        .map(|l| l.split(',').filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 16, 256, 1024, 10_000]);
     may::config().set_worker_pin(false);
-
-    let server = CannedServer::start();
-    eprintln!(
-        "canned-reply server on 127.0.0.1:{}; {window:?} per point",
-        server.port
-    );
-    println!("find_one by _id into a Document, against the canned-reply server\n");
-    println!("| contender | tasks | ops/s | p50 | p99 | p99.9 |");
-    println!("|---|---|---|---|---|---|");
-    for &tasks in &levels {
-        if tasks <= 1024 {
-            eprint!("raw ping-pong, {tasks} connections ... ");
-            let s = pingpong::run(server.port, tasks, window);
-            eprintln!("{:.0}/s", s.ops_per_sec());
-            row("raw loopback ping-pong (std threads)", tasks, &s);
-        } else {
-            println!(
-                "| raw loopback ping-pong (std threads) | {tasks} | not run: one thread and socket per task is the driver contenders' job | | | |"
-            );
+    match args.get(1).map(String::as_str) {
+        Some("serve-canned") => {
+            let data = data::Data {
+                dir: PathBuf::from(args.get(2).expect("serve-canned DATA_DIR")),
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            println!("{}", listener.local_addr().unwrap().port());
+            canned::serve(listener, &data);
         }
-        eprint!("official async (tokio, 2 workers), {tasks} tasks ... ");
-        let s = official::run_async(server.port, tasks, window);
-        eprintln!("{:.0}/s", s.ops_per_sec());
-        row("official mongodb 3.9, async (tokio, 2 workers)", tasks, &s);
-        eprint!("official sync, {tasks} threads ... ");
-        match official::run_sync(server.port, tasks, window) {
-            Ok(s) => {
-                eprintln!("{:.0}/s", s.ops_per_sec());
-                row("official mongodb 3.9, sync API (OS threads)", tasks, &s);
-            }
-            Err(why) => {
-                eprintln!("{why}");
-                println!(
-                    "| official mongodb 3.9, sync API (OS threads) | {tasks} | not measured: {why} | | | |"
-                );
-            }
+        Some("point") => {
+            let need = |n: &str| flag(&args, n).unwrap_or_else(|| fail(&format!("point: {n}")));
+            let spec = point::Spec {
+                contender: Contender::parse(&need("--contender")).expect("a contender"),
+                workload: Workload::parse(&need("--workload")).expect("a workload"),
+                tasks: need("--tasks").parse().expect("--tasks N"),
+                window: Duration::from_secs_f64(need("--seconds").parse().expect("--seconds")),
+                uri: need("--uri"),
+                port: need("--port").parse().expect("--port"),
+                data: data::Data {
+                    dir: PathBuf::from(need("--data")),
+                },
+            };
+            let outcome = point::run(&spec);
+            println!("{}", serde_json::to_string(&outcome).unwrap());
         }
-        for (name, core, call) in [
-            ("coroutine core", Core::Coroutine, Call::FindOne),
-            ("threaded core", Core::Threaded, Call::FindOne),
-            (
-                "coroutine core, raw reply (no decoding)",
-                Core::Coroutine,
-                Call::FindRaw,
-            ),
-        ] {
-            eprint!("{name}, {tasks} tasks ... ");
-            match run_driver(server.port, core, call, tasks, window) {
-                Ok(s) => {
-                    eprintln!("{:.0}/s", s.ops_per_sec());
-                    row(name, tasks, &s);
-                }
-                Err(why) => {
-                    eprintln!("{why}");
-                    println!("| {name} | {tasks} | not measured: {why} | | | |");
-                }
+        Some("render") => {
+            let dir = PathBuf::from(args.get(2).unwrap_or_else(|| fail("render DIR")));
+            let results = report::load(&dir).unwrap_or_else(|e| fail(&e));
+            report::write(&dir, &results).unwrap_or_else(|e| fail(&e));
+            println!("{}", dir.join("report.md").display());
+        }
+        _ => {
+            let o = matrix::Options {
+                out: PathBuf::from(flag(&args, "--out").unwrap_or_else(|| "bench-report".into())),
+                server: flag(&args, "--server").unwrap_or_else(|| "canned".into()),
+                window: Duration::from_secs_f64(
+                    flag(&args, "--seconds").map_or(2.0, |s| s.parse().expect("--seconds N")),
+                ),
+                runs: flag(&args, "--runs").map_or(3, |s| s.parse().expect("--runs N")),
+                levels: list(&args, "--levels", |s| s.parse().ok())
+                    .unwrap_or_else(|| vec![1, 16, 256, 1024, 10_000]),
+                workloads: list(&args, "--workloads", Workload::parse)
+                    .unwrap_or_else(|| Workload::ALL.to_vec()),
+                contenders: list(&args, "--contenders", Contender::parse)
+                    .unwrap_or_else(|| Contender::ALL.to_vec()),
+                driverbench: Duration::from_secs_f64(
+                    flag(&args, "--driverbench-seconds")
+                        .map_or(4.0, |s| s.parse().expect("--driverbench-seconds N")),
+                ),
+                driverbench_only: list(&args, "--driverbench-tasks", |s| Some(s.to_string())),
+                matrix: !args.iter().any(|a| a == "--no-matrix"),
+                profile: args.iter().any(|a| a == "--profile"),
+                command: args[1..].join(" "),
+            };
+            if let Err(e) = matrix::main(o) {
+                fail(&e);
             }
         }
     }

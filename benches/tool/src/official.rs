@@ -1,77 +1,131 @@
 //! The driver users would otherwise pick: the official `mongodb` crate (3.9), async under
-//! tokio (2 workers, like this machine's 2 cores) and its `sync` API on OS threads.
+//! tokio (2 workers, like this machine's 2 cores) and its `sync` API on OS threads. Its
+//! documents are its own `bson` 2 types, read from the same data files.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
+use futures::StreamExt;
 use mongodb::bson::{Document, doc};
 
-use crate::stats::Sample;
+use crate::ours::{expect_docs, expect_inserted};
+use crate::point::{self, Outcome, Record, Spec, Window};
+use crate::workload::{INSERT_MANY_DOCS, Workload};
 
-fn uri(port: u16) -> String {
-    format!("mongodb://127.0.0.1:{port}/?maxPoolSize=100&directConnection=true")
+/// The same pool bound as ours; `directConnection` so that a lone seed is a standalone, as
+/// this driver treats it.
+fn uri(spec: &Spec) -> String {
+    let opts = "maxPoolSize=100&directConnection=true";
+    let after_scheme = spec.uri.split_once("://").map_or("", |p| p.1);
+    if spec.uri.contains('?') {
+        format!("{}&{opts}", spec.uri)
+    } else if after_scheme.contains('/') {
+        format!("{}?{opts}", spec.uri)
+    } else {
+        format!("{}/?{opts}", spec.uri)
+    }
 }
 
-/// `tasks` tokio tasks looping `find_one(...).await` for `window`.
-pub fn run_async(port: u16, tasks: usize, window: Duration) -> Sample {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = mongodb::Client::with_uri_str(uri(port)).await.unwrap();
-        let coll = client.database("bench").collection::<Document>("coll");
-        coll.find_one(doc! { "_id": 1 }).await.unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
-        let hs: Vec<_> = (0..tasks)
-            .map(|_| {
-                let (coll, stop) = (coll.clone(), stop.clone());
-                tokio::spawn(async move {
-                    let mut lat = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        let d = coll.find_one(doc! { "_id": 1 }).await.unwrap();
-                        assert!(d.is_some());
-                        lat.push(t.elapsed().as_nanos() as u64);
-                    }
-                    lat
-                })
-            })
-            .collect();
-        tokio::time::sleep(window).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut all = Vec::new();
-        for h in hs {
-            all.extend(h.await.unwrap());
+fn err(e: mongodb::error::Error) -> String {
+    e.to_string()
+}
+
+async fn async_op(
+    workload: Workload,
+    db: &mongodb::Database,
+    small: &Document,
+    docs: &[Document],
+) -> Result<(), String> {
+    let coll = db.collection::<Document>(workload.collection());
+    match workload {
+        Workload::FindOne => {
+            coll.find_one(doc! { "_id": 1 })
+                .await
+                .map_err(err)?
+                .ok_or("find_one found nothing")?;
+            Ok(())
         }
-        let elapsed = started.elapsed();
-        client.shutdown().await;
-        Sample::new(all, elapsed)
-    })
-}
-
-/// `tasks` OS threads looping the `sync` API's `find_one` for `window`.
-pub fn run_sync(port: u16, tasks: usize, window: Duration) -> Result<Sample, String> {
-    let client = mongodb::sync::Client::with_uri_str(uri(port)).unwrap();
-    let coll = client.database("bench").collection::<Document>("coll");
-    coll.find_one(doc! { "_id": 1 }).run().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let all = crate::stats::on_threads(tasks, &stop, window, |_| {
-        let (coll, stop) = (coll.clone(), stop.clone());
-        move || {
-            let mut lat = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let d = coll.find_one(doc! { "_id": 1 }).run().unwrap();
-                assert!(d.is_some());
-                lat.push(t.elapsed().as_nanos() as u64);
+        Workload::InsertOne => coll.insert_one(small).await.map(drop).map_err(err),
+        Workload::FindMany => {
+            let mut cursor = coll.find(doc! {}).await.map_err(err)?;
+            let mut n = 0;
+            while let Some(d) = cursor.next().await {
+                d.map_err(err)?;
+                n += 1;
             }
-            lat
+            expect_docs(n)
         }
-    })?;
-    Ok(Sample::new(all, started.elapsed()))
+        Workload::InsertMany => {
+            let r = coll.insert_many(docs).await.map_err(err)?;
+            expect_inserted(r.inserted_ids.len())
+        }
+    }
+}
+
+/// `tasks` tokio tasks looping the workload's operation.
+pub fn run_async(spec: &Spec) -> Result<Outcome, String> {
+    let rt = point::tokio_runtime();
+    let client = rt
+        .block_on(mongodb::Client::with_uri_str(uri(spec)))
+        .map_err(err)?;
+    let db = client.database("bench");
+    rt.block_on(async { db.run_command(doc! { "ping": 1 }).await })
+        .map_err(err)?;
+    let small = spec.data.theirs("small_doc");
+    let docs = vec![small.clone(); INSERT_MANY_DOCS];
+    let w = Window::new();
+    let workload = spec.workload;
+    let outcome = point::on_tokio(&rt, &w, spec, |_| {
+        let (w, db, small, docs) = (w.clone(), db.clone(), small.clone(), docs.clone());
+        async move {
+            let mut rec = Record::new();
+            while !w.stopped() {
+                w.time_async(&mut rec, async_op(workload, &db, &small, &docs))
+                    .await?;
+            }
+            Ok(rec)
+        }
+    });
+    rt.block_on(async { client.shutdown().await });
+    outcome
+}
+
+/// `tasks` OS threads looping the `sync` API's operation.
+pub fn run_sync(spec: &Spec) -> Result<Outcome, String> {
+    let client = mongodb::sync::Client::with_uri_str(uri(spec)).map_err(err)?;
+    let db = client.database("bench");
+    db.run_command(doc! { "ping": 1 }).run().map_err(err)?;
+    let small = spec.data.theirs("small_doc");
+    let docs = vec![small.clone(); INSERT_MANY_DOCS];
+    let w = Window::new();
+    let workload = spec.workload;
+    point::on_threads(&w, spec, |_| {
+        let coll = db.collection::<Document>(workload.collection());
+        let (w, small, docs) = (w.clone(), small.clone(), docs.clone());
+        move || {
+            let mut rec = Record::new();
+            while !w.stopped() {
+                w.time(&mut rec, || match workload {
+                    Workload::FindOne => {
+                        coll.find_one(doc! { "_id": 1 })
+                            .run()
+                            .map_err(err)?
+                            .ok_or("find_one found nothing")?;
+                        Ok(())
+                    }
+                    Workload::InsertOne => coll.insert_one(&small).run().map(drop).map_err(err),
+                    Workload::FindMany => {
+                        let mut n = 0;
+                        for d in coll.find(doc! {}).run().map_err(err)? {
+                            d.map_err(err)?;
+                            n += 1;
+                        }
+                        expect_docs(n)
+                    }
+                    Workload::InsertMany => {
+                        let r = coll.insert_many(&docs).run().map_err(err)?;
+                        expect_inserted(r.inserted_ids.len())
+                    }
+                })?;
+            }
+            Ok(rec)
+        }
+    })
 }
