@@ -205,7 +205,9 @@ fn measure(
     };
     let out = drain(Box::new(child.stdout.take().unwrap()));
     let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + o.window + Duration::from_secs(90);
+    // Warm-up (at most a minute), the window, and the last calls draining.
+    let margin = crate::point::WARM_UP_CAP + Duration::from_secs(90);
+    let deadline = Instant::now() + o.window + margin;
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
@@ -228,8 +230,7 @@ fn measure(
         .unwrap_or("");
     match status {
         None => failed(format!(
-            "did not finish within {:?} of its window; killed",
-            Duration::from_secs(90)
+            "did not finish within {margin:?} of its window; killed"
         )),
         Some(s) if !s.success() => failed(format!("the child exited with {s}: {last_err}")),
         Some(_) => match out.lines().last().map(serde_json::from_str::<Outcome>) {
@@ -377,26 +378,42 @@ pub fn main(o: Options) -> Result<(), String> {
     for w in &o.workloads {
         for &tasks in &o.levels {
             for c in o.contenders.iter().filter(|c| c.runs(*w)) {
-                plan.push((w, tasks, c));
-                results.points.push(PointRuns {
+                let mut point = PointRuns {
                     workload: w.name().into(),
                     contender: c.name().into(),
                     tasks,
                     runs: Vec::new(),
-                });
+                };
+                match c.skips(*w, tasks) {
+                    Some(why) => point.runs.push(Outcome {
+                        error: Some(why.into()),
+                        ..Outcome::default()
+                    }),
+                    None => plan.push((w, tasks, c, results.points.len())),
+                }
+                results.points.push(point);
             }
         }
     }
     if o.matrix {
-        let total = plan.len() * o.runs;
+        // The 10,000-task points run once: each takes up to a minute (warm-up, window,
+        // drain), and repeating them would double the report's running time.
+        let once = |tasks: usize| tasks >= 10_000;
+        let total: usize = plan
+            .iter()
+            .map(|p| if once(p.1) { 1 } else { o.runs })
+            .sum();
         let matrix_started = Instant::now();
+        let mut done = 0;
         for run in 0..o.runs {
-            for (i, &point) in plan.iter().enumerate() {
-                let done = run * plan.len() + i;
-                let (w, tasks, c) = point;
-                let outcome = measure(point, &o, &uri, port, &data);
+            for &(w, tasks, c, at) in &plan {
+                if run > 0 && once(tasks) {
+                    continue;
+                }
+                let outcome = measure((w, tasks, c), &o, &uri, port, &data);
                 let elapsed = matrix_started.elapsed();
-                let left = elapsed.mul_f64((total - done - 1) as f64 / (done + 1) as f64);
+                done += 1;
+                let left = elapsed.mul_f64((total - done) as f64 / done as f64);
                 let what = match &outcome.error {
                     Some(e) => format!("not measured: {e}"),
                     None => format!(
@@ -409,7 +426,7 @@ pub fn main(o: Options) -> Result<(), String> {
                 };
                 eprintln!(
                     "[{:>3}/{total}] run {}/{} {:<11} {:>5} tasks {:<15} {what}   ({} elapsed, ~{} left)",
-                    done + 1,
+                    done,
                     run + 1,
                     o.runs,
                     w.name(),
@@ -418,7 +435,7 @@ pub fn main(o: Options) -> Result<(), String> {
                     fmt_duration(elapsed),
                     fmt_duration(left)
                 );
-                results.points[i].runs.push(outcome);
+                results.points[at].runs.push(outcome);
             }
             // Save as we go: a long run interrupted still leaves its figures.
             save(&o, &results)?;

@@ -3,12 +3,15 @@
 //! connections are its own. The child prints one JSON line; the parent collects them.
 //!
 //! How a window is timed: every task records, per operation, when it ended and how long it
-//! took. Only operations that ended between "all tasks started" and "stop" count, so the
-//! time spent starting 10,000 threads or draining the last calls is not charged to anyone.
+//! took. The window opens once every task has finished one operation (a warm-up, at most
+//! [`WARM_UP_CAP`]): with 10,000 tasks the first calls all start together and take seconds,
+//! and a window opened earlier would see none of them end. Only operations that ended inside
+//! the window count, so the time spent starting 10,000 threads, warming up or draining the
+//! last calls is not charged to anyone.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -60,11 +63,16 @@ impl Outcome {
 /// from the run's base instant.
 pub type Record = Vec<(u64, u64)>;
 
-/// The shared clock and stop flag of one window.
+/// The longest the window waits for every task to finish its first operation.
+pub const WARM_UP_CAP: Duration = Duration::from_secs(30);
+
+/// The shared clock, warm-up count and stop flag of one window.
 #[derive(Clone)]
 pub struct Window {
     base: Instant,
     stop: Arc<AtomicBool>,
+    /// Tasks that have finished at least one operation.
+    warmed: Arc<AtomicUsize>,
 }
 
 impl Window {
@@ -72,7 +80,21 @@ impl Window {
         Window {
             base: Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
+            warmed: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    fn record(&self, rec: &mut Record, started: Instant) {
+        if rec.is_empty() {
+            self.warmed.fetch_add(1, Ordering::Relaxed);
+        }
+        let end = self.base.elapsed().as_nanos() as u64;
+        rec.push((end, started.elapsed().as_nanos() as u64));
+    }
+
+    /// Whether every one of `tasks` has finished an operation.
+    fn warm(&self, tasks: usize) -> bool {
+        self.warmed.load(Ordering::Relaxed) >= tasks
     }
 
     pub fn stopped(&self) -> bool {
@@ -84,8 +106,7 @@ impl Window {
     pub fn time<E>(&self, rec: &mut Record, op: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
         let t = Instant::now();
         op()?;
-        let end = self.base.elapsed().as_nanos() as u64;
-        rec.push((end, t.elapsed().as_nanos() as u64));
+        self.record(rec, t);
         Ok(())
     }
 
@@ -97,8 +118,7 @@ impl Window {
     ) -> Result<(), E> {
         let t = Instant::now();
         op.await?;
-        let end = self.base.elapsed().as_nanos() as u64;
-        rec.push((end, t.elapsed().as_nanos() as u64));
+        self.record(rec, t);
         Ok(())
     }
 
@@ -106,9 +126,13 @@ impl Window {
         self.base.elapsed().as_nanos() as u64
     }
 
-    /// Called once every task is started: waits out the window, counts connections to
-    /// `port`, raises stop. Returns (window start, window end, connections).
-    pub fn wait(&self, window: Duration, port: u16) -> (u64, u64, usize) {
+    /// Called once every task is started: waits for the warm-up, then out the window, counts
+    /// connections to `port`, raises stop. Returns (window start, window end, connections).
+    pub fn wait(&self, window: Duration, port: u16, tasks: usize) -> (u64, u64, usize) {
+        let warm_up = Instant::now();
+        while !self.warm(tasks) && warm_up.elapsed() < WARM_UP_CAP {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let from = self.now();
         std::thread::sleep(window);
         let connections = procfs::connections_to(port);
@@ -118,7 +142,11 @@ impl Window {
     }
 
     /// The async twin of [`Window::wait`], for tokio.
-    pub async fn wait_async(&self, window: Duration, port: u16) -> (u64, u64, usize) {
+    pub async fn wait_async(&self, window: Duration, port: u16, tasks: usize) -> (u64, u64, usize) {
+        let warm_up = Instant::now();
+        while !self.warm(tasks) && warm_up.elapsed() < WARM_UP_CAP {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let from = self.now();
         tokio::time::sleep(window).await;
         let connections = procfs::connections_to(port);
@@ -179,7 +207,7 @@ where
             }
         }
     }
-    let span = w.wait(spec.window, spec.port);
+    let span = w.wait(spec.window, spec.port, spec.tasks);
     let mut records = Vec::with_capacity(spec.tasks);
     for h in handles {
         records.push(h.join().map_err(|_| "a task panicked".to_string())??);
@@ -197,7 +225,7 @@ where
     F: FnOnce() -> Result<Record, String> + Send + 'static,
 {
     let handles: Vec<_> = (0..spec.tasks).map(|i| may::go!(body(i))).collect();
-    let span = w.wait(spec.window, spec.port);
+    let span = w.wait(spec.window, spec.port, spec.tasks);
     let mut records = Vec::with_capacity(spec.tasks);
     for h in handles {
         records.push(h.join().map_err(|_| "a task panicked".to_string())??);
@@ -217,7 +245,7 @@ where
 {
     rt.block_on(async {
         let handles: Vec<_> = (0..spec.tasks).map(|i| tokio::spawn(body(i))).collect();
-        let span = w.wait_async(spec.window, spec.port).await;
+        let span = w.wait_async(spec.window, spec.port, spec.tasks).await;
         let mut records = Vec::with_capacity(spec.tasks);
         for h in handles {
             records.push(h.await.map_err(|e| format!("a task failed: {e}"))??);

@@ -374,8 +374,9 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
     let _ = writeln!(
         md,
         "- Date: {}\n- Machine: {}\n- Server: {}\n- Allocator: {}\n- Command: `may_mongo_bench {}`\n- Each point: a \
-         {} s window, {} interleaved run(s), each in a process of its own; the median is quoted, \
-         min–max in brackets. The whole run took {:.1} min.\n",
+         {} s window after a warm-up (every task has finished one operation, or 30 s have \
+         passed), {} interleaved run(s) (one at 10,000 tasks), each in a process of its own; the \
+         median is quoted, min–max in brackets. The whole run took {:.1} min.\n",
         r.date,
         r.machine,
         r.server,
