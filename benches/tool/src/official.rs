@@ -2,6 +2,8 @@
 //! tokio (2 workers, like this machine's 2 cores) and its `sync` API on OS threads. Its
 //! documents are its own `bson` 2 types, read from the same data files.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use mongodb::bson::{Document, doc};
 
@@ -68,8 +70,9 @@ pub fn run_async(spec: &Spec) -> Result<Outcome, String> {
     let db = client.database("bench");
     rt.block_on(async { db.run_command(doc! { "ping": 1 }).await })
         .map_err(err)?;
-    let small = spec.data.theirs("small_doc");
-    let docs = vec![small.clone(); INSERT_MANY_DOCS];
+    // Shared by every task, as in `ours.rs`.
+    let small = Arc::new(spec.data.theirs("small_doc"));
+    let docs = Arc::new(vec![(*small).clone(); INSERT_MANY_DOCS]);
     let w = Window::new();
     let workload = spec.workload;
     let outcome = point::on_tokio(&rt, &w, spec, |_| {
@@ -92,8 +95,9 @@ pub fn run_sync(spec: &Spec) -> Result<Outcome, String> {
     let client = mongodb::sync::Client::with_uri_str(uri(spec)).map_err(err)?;
     let db = client.database("bench");
     db.run_command(doc! { "ping": 1 }).run().map_err(err)?;
-    let small = spec.data.theirs("small_doc");
-    let docs = vec![small.clone(); INSERT_MANY_DOCS];
+    // Shared by every task, as in `ours.rs`.
+    let small = Arc::new(spec.data.theirs("small_doc"));
+    let docs = Arc::new(vec![(*small).clone(); INSERT_MANY_DOCS]);
     let w = Window::new();
     let workload = spec.workload;
     point::on_threads(&w, spec, |_| {
@@ -110,7 +114,7 @@ pub fn run_sync(spec: &Spec) -> Result<Outcome, String> {
                             .ok_or("find_one found nothing")?;
                         Ok(())
                     }
-                    Workload::InsertOne => coll.insert_one(&small).run().map(drop).map_err(err),
+                    Workload::InsertOne => coll.insert_one(&*small).run().map(drop).map_err(err),
                     Workload::FindMany => {
                         let mut n = 0;
                         for d in coll.find(doc! {}).run().map_err(err)? {
@@ -120,7 +124,7 @@ pub fn run_sync(spec: &Spec) -> Result<Outcome, String> {
                         expect_docs(n)
                     }
                     Workload::InsertMany => {
-                        let r = coll.insert_many(&docs).run().map_err(err)?;
+                        let r = coll.insert_many(docs.iter()).run().map_err(err)?;
                         expect_inserted(r.inserted_ids.len())
                     }
                 })?;

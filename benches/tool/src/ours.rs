@@ -1,6 +1,8 @@
 //! This driver's contenders: the coroutine core (one may coroutine per task), the threaded
 //! core (one OS thread per task), and the async API over each core under tokio.
 
+use std::sync::Arc;
+
 use bson::{Document, doc};
 use futures::StreamExt;
 use may_mongo::motor::{AsyncClient, AsyncDatabase};
@@ -23,7 +25,25 @@ fn err(e: may_mongo::Error) -> String {
 /// One blocking operation of `workload`, ready to repeat.
 type BlockingOp = Box<dyn FnMut() -> Result<(), String> + Send>;
 
-fn blocking_op(spec: &Spec, db: &Database, raw: bool) -> BlockingOp {
+/// The documents every task inserts: built once and shared, so that 10,000 tasks do not hold
+/// 10,000 copies of the benchmark's own input (a trial's insert_many peaked at 3.1 GB that way).
+#[derive(Clone)]
+struct Inputs {
+    small: Arc<Document>,
+    many: Arc<Vec<Document>>,
+}
+
+impl Inputs {
+    fn new(spec: &Spec) -> Inputs {
+        let small = spec.data.ours("small_doc");
+        Inputs {
+            many: Arc::new(vec![small.clone(); INSERT_MANY_DOCS]),
+            small: Arc::new(small),
+        }
+    }
+}
+
+fn blocking_op(spec: &Spec, db: &Database, raw: bool, inputs: &Inputs) -> BlockingOp {
     let coll = db.collection::<Document>(spec.workload.collection());
     match spec.workload {
         Workload::FindOne if raw => {
@@ -47,8 +67,8 @@ fn blocking_op(spec: &Spec, db: &Database, raw: bool) -> BlockingOp {
             Ok(())
         }),
         Workload::InsertOne => {
-            let small = spec.data.ours("small_doc");
-            Box::new(move || coll.insert_one(&small).map(drop).map_err(err))
+            let small = inputs.small.clone();
+            Box::new(move || coll.insert_one(&*small).map(drop).map_err(err))
         }
         Workload::FindMany => Box::new(move || {
             let mut n = 0;
@@ -59,7 +79,7 @@ fn blocking_op(spec: &Spec, db: &Database, raw: bool) -> BlockingOp {
             expect_docs(n)
         }),
         Workload::InsertMany => {
-            let docs = vec![spec.data.ours("small_doc"); INSERT_MANY_DOCS];
+            let docs = inputs.many.clone();
             Box::new(move || {
                 let r = coll.insert_many(&docs, true).map_err(err)?;
                 expect_inserted(r.inserted_ids.len())
@@ -136,21 +156,22 @@ pub fn run(spec: &Spec) -> Result<Outcome, String> {
     let db = client.database("bench");
     // Connect and handshake before the window opens.
     db.run_command(doc! { "ping": 1 }).map_err(err)?;
+    let inputs = Inputs::new(spec);
     let w = Window::new();
     let outcome = match spec.contender {
         Contender::Coroutine | Contender::CoroutineRaw => {
             let raw = spec.contender == Contender::CoroutineRaw;
             point::on_coroutines(&w, spec, |_| {
-                blocking_loop(w.clone(), blocking_op(spec, &db, raw))
+                blocking_loop(w.clone(), blocking_op(spec, &db, raw, &inputs))
             })
         }
         Contender::Threaded => point::on_threads(&w, spec, |_| {
-            blocking_loop(w.clone(), blocking_op(spec, &db, false))
+            blocking_loop(w.clone(), blocking_op(spec, &db, false, &inputs))
         }),
         Contender::AsyncCoroutine | Contender::AsyncThreaded => {
             let rt = point::tokio_runtime();
             let client = AsyncClient::new(client.clone()).map_err(err)?;
-            let small = spec.data.ours("small_doc");
+            let small = inputs.small.clone();
             let workload = spec.workload;
             point::on_tokio(&rt, &w, spec, |_| {
                 let (w, db, small) = (w.clone(), client.database("bench"), small.clone());
