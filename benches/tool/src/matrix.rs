@@ -164,6 +164,37 @@ fn seed(uri: &str, data: &Data) -> Result<(), String> {
     Ok(())
 }
 
+/// The child's command line for one point (after the executable).
+fn point_args(
+    (w, tasks, c): (&Workload, usize, &Contender),
+    o: &Options,
+    uri: &str,
+    port: u16,
+    data: &Data,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "point",
+        "--contender",
+        c.name(),
+        "--workload",
+        w.name(),
+        "--tasks",
+        &tasks.to_string(),
+        "--seconds",
+        &o.window.as_secs_f64().to_string(),
+        "--uri",
+        uri,
+        "--port",
+        &port.to_string(),
+        "--data",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(data.dir.clone().into_os_string());
+    args
+}
+
 /// Runs one point in a child process, bounded by the window plus a generous margin.
 fn measure(
     point: (&Workload, usize, &Contender),
@@ -182,12 +213,7 @@ fn measure(
         Err(e) => return failed(e.to_string()),
     };
     let child = Command::new(exe)
-        .args(["point", "--contender", c.name(), "--workload", w.name()])
-        .args(["--tasks", &tasks.to_string()])
-        .args(["--seconds", &o.window.as_secs_f64().to_string()])
-        .args(["--uri", uri, "--port", &port.to_string()])
-        .arg("--data")
-        .arg(&data.dir)
+        .args(point_args((w, tasks, c), o, uri, port, data))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -256,12 +282,7 @@ fn profile_misses(o: &Options, r: &Results, uri: &str, port: u16, data: &Data) -
             .arg(&file)
             .arg("--")
             .arg(&exe)
-            .args(["point", "--contender", c.name(), "--workload", w.name()])
-            .args(["--tasks", &tasks.to_string()])
-            .args(["--seconds", &o.window.as_secs_f64().to_string()])
-            .args(["--uri", uri, "--port", &port.to_string()])
-            .arg("--data")
-            .arg(&data.dir)
+            .args(point_args((&w, tasks, &c), o, uri, port, data))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
