@@ -449,14 +449,7 @@ fn ours(uri: &str, data: &Data, core: may_mongo::Core) -> Result<Ours, String> {
 
 fn official(uri: &str, data: &Data) -> Result<Official, String> {
     let rt = crate::point::tokio_runtime();
-    let opts = "directConnection=true";
-    let uri = if uri.contains('?') {
-        format!("{uri}&{opts}")
-    } else if uri.split_once("://").is_some_and(|p| p.1.contains('/')) {
-        format!("{uri}?{opts}")
-    } else {
-        format!("{uri}/?{opts}")
-    };
+    let uri = crate::official::with_options(uri, "directConnection=true");
     let client = rt
         .block_on(mongodb::Client::with_uri_str(&uri))
         .map_err(|e| e.to_string())?;

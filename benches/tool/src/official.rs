@@ -11,18 +11,22 @@ use crate::ours::{expect_docs, expect_inserted};
 use crate::point::{self, Outcome, Record, Spec, Window};
 use crate::workload::{INSERT_MANY_DOCS, Workload};
 
+/// `uri` with `opts` (`a=1&b=2`) appended to its query string, starting one if it has none.
+pub fn with_options(uri: &str, opts: &str) -> String {
+    let after_scheme = uri.split_once("://").map_or("", |p| p.1);
+    if uri.contains('?') {
+        format!("{uri}&{opts}")
+    } else if after_scheme.contains('/') {
+        format!("{uri}?{opts}")
+    } else {
+        format!("{uri}/?{opts}")
+    }
+}
+
 /// The same pool bound as ours; `directConnection` so that a lone seed is a standalone, as
 /// this driver treats it.
 fn uri(spec: &Spec) -> String {
-    let opts = "maxPoolSize=100&directConnection=true";
-    let after_scheme = spec.uri.split_once("://").map_or("", |p| p.1);
-    if spec.uri.contains('?') {
-        format!("{}&{opts}", spec.uri)
-    } else if after_scheme.contains('/') {
-        format!("{}?{opts}", spec.uri)
-    } else {
-        format!("{}/?{opts}", spec.uri)
-    }
+    with_options(&spec.uri, "maxPoolSize=100&directConnection=true")
 }
 
 fn err(e: mongodb::error::Error) -> String {
