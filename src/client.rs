@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::conn::connection::ConnectSettings;
 use crate::conn::{StreamDescription, check_ok, handshake_metadata};
@@ -13,7 +13,11 @@ use crate::event::{CommandEvent, EventHandler};
 use crate::ops::Operation;
 use crate::options::{ClientOptions, ServerAddress};
 use crate::pool::{PoolOptions, PoolStats};
+use crate::retry::{
+    Retry, is_check_out_failure, is_retryable_read_error, is_retryable_write_error, wrote_nothing,
+};
 use crate::runtime::Core;
+use crate::session::{ServerSession, SessionPool};
 use crate::topology::{self, ReadMode, Topology, TopologyType};
 use crate::wire::{BodyField, next_request_id};
 use greenlet_pool::{Lease, Request};
@@ -51,6 +55,8 @@ pub(crate) struct Inner {
     reaper: may::sync::mpsc::Sender<crate::cursor::Kill>,
     /// The credential every pooled connection authenticates with.
     auth: Option<Arc<crate::auth::Authenticator>>,
+    /// Idle server sessions, for retryable writes.
+    sessions: SessionPool,
 }
 
 impl Drop for Inner {
@@ -168,6 +174,7 @@ impl Client {
                 primary_preferred_field,
                 reaper: crate::cursor::start_reaper(core, weak.clone()),
                 auth,
+                sessions: SessionPool::default(),
             }),
         })
     }
@@ -245,8 +252,8 @@ impl Client {
     /// What the server said about itself in the handshake of a pooled connection to the
     /// primary (or the one server), opening one if none is idle.
     pub fn stream_description(&self) -> Result<StreamDescription> {
-        let (server, _) = self.select(topology::Operation::Write)?;
-        let conn = self.check_out(&server)?;
+        let (server, _) = self.select(topology::Operation::Write, None)?;
+        let conn = self.check_out(&server, None)?;
         Ok(conn.description().clone())
     }
 
@@ -279,6 +286,19 @@ impl Client {
             .into_iter()
             .find(|s| &s.address == address)
             .map(|s| s.pool.stats())
+    }
+
+    /// Clears every server's pool, as a network error would but without marking any server
+    /// unusable: idle connections close now, checked-out ones when their operation ends (the
+    /// operation itself finishes normally), and callers waiting for a connection get
+    /// [`ErrorKind::PoolCleared`](crate::ErrorKind::PoolCleared), which retryable operations
+    /// retry. New connections are opened as needed. For tests and soak runs, and for a program
+    /// that knows its connections went stale (after a network change, say).
+    pub fn clear_pools(&self) {
+        for s in self.inner.deployment.servers() {
+            s.pool.clear();
+            s.pool.ready();
+        }
     }
 
     /// Shuts the client down: monitors stop, idle connections close now, checked-out ones when
@@ -316,17 +336,22 @@ impl Client {
             .any(|s| s.affinity.in_request())
     }
 
-    fn select(&self, op: topology::Operation<'_>) -> Result<(Arc<Server>, TopologyType)> {
+    fn select(
+        &self,
+        op: topology::Operation<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<(Arc<Server>, TopologyType)> {
         if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(ErrorKind::Shutdown.into());
         }
-        self.inner.deployment.select(op)
+        self.inner.deployment.select(op, deadline)
     }
 
-    /// Checks out a connection to `server`. A failure to open one (refused, reset, a bad
-    /// handshake) is an error the SDAM rules learn from, like an operation's.
-    fn check_out(&self, server: &Arc<Server>) -> Result<CheckedOut> {
-        server.affinity.get().inspect_err(|e| {
+    /// Checks out a connection to `server`, waiting no later than `deadline`. A failure to
+    /// open one (refused, reset, a bad handshake) is an error the SDAM rules learn from, like
+    /// an operation's.
+    fn check_out(&self, server: &Arc<Server>, deadline: Option<Instant>) -> Result<CheckedOut> {
+        server.affinity.get_until(deadline).inspect_err(|e| {
             let generation = server.pool.stats().generation;
             self.inner
                 .deployment
@@ -335,45 +360,174 @@ impl Client {
     }
 
     /// Runs one operation: select a server, check out a connection, round trip, check `ok`,
-    /// read the reply. Errors go through the SDAM rules (a network error clears that
-    /// server's pool and asks its monitor for a check).
+    /// read the reply — and retry once where the operation and the error allow. Errors go
+    /// through the SDAM rules (a network error clears that server's pool and asks its monitor
+    /// for a check). Bounded by the client's `timeout`, when it has one.
     pub(crate) fn execute<O: Operation>(&self, op: O) -> Result<O::Output> {
-        self.execute_on(op, None).map(|(output, _)| output)
+        self.execute_full(op, None, self.inner.options.timeout)
+            .map(|(output, _)| output)
+    }
+
+    /// [`execute`](Self::execute) bounded by `timeout` (a database's or collection's).
+    pub(crate) fn execute_timed<O: Operation>(
+        &self,
+        op: O,
+        timeout: Option<Duration>,
+    ) -> Result<O::Output> {
+        self.execute_full(op, None, timeout)
+            .map(|(output, _)| output)
     }
 
     /// Runs `op` on `server` when given — a cursor's getMore and killCursors must reach the
     /// server holding the cursor — or else on a selected one, and returns the server too.
     pub(crate) fn execute_on<O: Operation>(
         &self,
-        mut op: O,
+        op: O,
         server: Option<Arc<Server>>,
     ) -> Result<(O::Output, Arc<Server>)> {
+        self.execute_full(op, server, self.inner.options.timeout)
+    }
+
+    /// The executor. One attempt, and — for a retryable operation whose first attempt failed
+    /// in a retryable way — one more on a server selected afresh, after the Retryable Reads and
+    /// Retryable Writes specs (see [`crate::retry`]). `timeout` bounds the whole call,
+    /// retry included.
+    pub(crate) fn execute_full<O: Operation>(
+        &self,
+        mut op: O,
+        pinned: Option<Arc<Server>>,
+        timeout: Option<Duration>,
+    ) -> Result<(O::Output, Arc<Server>)> {
+        let limit = timeout.map(|t| Limit {
+            started: Instant::now(),
+            timeout: t,
+        });
+        let options = &self.inner.options;
+        let retry = match (&pinned, op.retry()) {
+            (None, Retry::Read) if options.retry_reads => Retry::Read,
+            (None, Retry::Write) if options.retry_writes => Retry::Write,
+            _ => Retry::No,
+        };
+        let mut txn: Option<Txn> = None;
+        let first = match self.attempt(&mut op, pinned, limit, retry, &mut txn, false) {
+            Ok(done) => {
+                self.end_txn(txn);
+                return Ok(done);
+            }
+            Err(failed) => failed,
+        };
+        let retryable = match (retry, first.stage) {
+            (Retry::No, _) | (_, Stage::Final) => false,
+            // Nothing was sent: trying again cannot do anything twice.
+            (_, Stage::CheckOut) => is_check_out_failure(&first.error),
+            (Retry::Read, Stage::Sent) => is_retryable_read_error(&first.error),
+            (Retry::Write, Stage::Sent) => {
+                txn.is_some() && is_retryable_write_error(&first.error, first.max_wire_version)
+            }
+        };
+        if !retryable || limit.is_some_and(|l| l.expired()) {
+            self.end_txn(txn);
+            return Err(first.error);
+        }
+        let second = self.attempt(&mut op, None, limit, retry, &mut txn, true);
+        self.end_txn(txn);
+        match second {
+            Ok(done) => Ok(done),
+            // A retry that never reached a server, or that wrote nothing, leaves the first
+            // error standing: it says more about what happened.
+            Err(again)
+                if again.stage != Stage::Sent
+                    || (retry == Retry::Write && wrote_nothing(&again.error)) =>
+            {
+                Err(first.error)
+            }
+            Err(again) => Err(again.error),
+        }
+    }
+
+    /// Returns a retryable write's session to the pool (unless a network error dirtied it).
+    fn end_txn(&self, txn: Option<Txn>) {
+        if let Some(t) = txn {
+            self.inner.sessions.give_back(t.session, t.session_timeout);
+        }
+    }
+
+    /// One attempt of `op`: select (unless `pinned`), check out, send, read the reply.
+    fn attempt<O: Operation>(
+        &self,
+        op: &mut O,
+        pinned: Option<Arc<Server>>,
+        limit: Option<Limit>,
+        retry: Retry,
+        txn: &mut Option<Txn>,
+        is_retry: bool,
+    ) -> std::result::Result<(O::Output, Arc<Server>), Failed> {
+        let deadline = limit.map(|l| l.deadline());
+        let final_error = |error: Error| Failed {
+            error,
+            stage: Stage::Final,
+            max_wire_version: 0,
+        };
         // An operation's own read preference (rare) is cloned and encoded here; the client's
         // was encoded once, at creation.
         let own = op.read_preference().cloned();
         let read_preference = own.as_ref().unwrap_or(&self.inner.options.read_preference);
-        let (server, topology_type) = match server {
+        let (server, topology_type) = match pinned {
             Some(s) => (s, TopologyType::Unknown),
-            None => self.select(if op.is_read() {
-                topology::Operation::Read(read_preference)
-            } else {
-                topology::Operation::Write
-            })?,
+            None => {
+                let wanted = if op.is_read() {
+                    topology::Operation::Read(read_preference)
+                } else {
+                    topology::Operation::Write
+                };
+                self.select(wanted, deadline)
+                    .map_err(|e| final_error(timed_out(e, limit, "selecting a server")))?
+            }
         };
         let in_flight = InFlight::new(&server);
-        let mut conn = self
-            .check_out(&server)
-            .map_err(|e| e.in_operation(op.command_name(), &server.address))?;
-        if let Some((wire, name)) = O::MIN_SERVER {
-            let speaks = conn.description().max_wire_version;
-            if speaks < wire {
-                let message = format!(
-                    "{} needs {name} (wire version {wire}) or newer; {} speaks wire versions up to {speaks}",
-                    op.command_name(),
-                    server.address
-                );
-                let e = Error::from(ErrorKind::IncompatibleServer { message });
-                return Err(e.in_operation(op.command_name(), &server.address));
+        let mut conn = self.check_out(&server, deadline).map_err(|e| Failed {
+            error: timed_out(e, limit, "waiting for a connection")
+                .in_operation(op.command_name(), &server.address),
+            stage: Stage::CheckOut,
+            max_wire_version: 0,
+        })?;
+        let max_wire_version = conn.description().max_wire_version;
+        if let Some((wire, name)) = O::MIN_SERVER
+            && max_wire_version < wire
+        {
+            let message = format!(
+                "{} needs {name} (wire version {wire}) or newer; {} speaks wire versions up to {max_wire_version}",
+                op.command_name(),
+                server.address
+            );
+            let e = Error::from(ErrorKind::IncompatibleServer { message });
+            return Err(final_error(
+                e.in_operation(op.command_name(), &server.address),
+            ));
+        }
+        // A retryable write carries a session id and transaction number when the server can
+        // de-duplicate by them; a retry reuses the first attempt's.
+        if retry == Retry::Write {
+            match session_timeout(conn.description()) {
+                Some(session_timeout) if txn.is_none() => {
+                    let mut session = self.inner.sessions.take(session_timeout);
+                    let number = session.next_txn_number();
+                    let fields = session
+                        .fields(number)
+                        .map_err(|e| final_error(Error::internal(e.to_string())))?;
+                    *txn = Some(Txn {
+                        session,
+                        session_timeout,
+                        fields,
+                    });
+                }
+                Some(_) => {}
+                // The first attempt was sent with a transaction number; this server cannot
+                // honour it, so there is no safe retry here.
+                None if is_retry && txn.is_some() => {
+                    return Err(final_error(Error::internal("retry not possible")));
+                }
+                None => {}
             }
         }
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
@@ -392,12 +546,13 @@ impl Client {
                 _ if own.is_some() => {
                     own_field =
                         BodyField::new("$readPreference", &read_preference_doc(read_preference))
-                            .map_err(|e| Error::invalid_argument(e.to_string()))?;
+                            .map_err(|e| final_error(Error::invalid_argument(e.to_string())))?;
                     Some(&own_field)
                 }
                 _ => inner.read_preference_field.as_ref(),
             }
         };
+        let txn_fields = txn.as_ref().map(|t| &t.fields);
         let request_id = next_request_id();
         // Command monitoring decodes the message only when a handler listens.
         let handler = self.inner.options.event_handler.as_ref().map(|h| &*h.0);
@@ -405,29 +560,35 @@ impl Client {
         let connection_id = conn.id();
         let mut monitor = None;
         let result = conn
-            .round_trip_observed(
-                request_id,
-                |msg| {
-                    op.build(msg)?;
-                    match send_read_preference {
-                        Some(field) => msg.append_to_body(field),
-                        None => Ok(()),
-                    }
-                },
-                |message| {
-                    if let (Some(handler), Some((name, db))) = (handler, names) {
-                        monitor = Some(CommandMonitor::start(
-                            handler,
-                            name,
-                            db,
-                            message,
-                            request_id,
-                            connection_id,
-                            &server.address,
-                        ));
-                    }
-                },
-            )
+            .limit_io(deadline)
+            .and_then(|()| {
+                conn.round_trip_observed(
+                    request_id,
+                    |msg| {
+                        op.build(msg)?;
+                        if let Some(field) = send_read_preference {
+                            msg.append_to_body(field)?;
+                        }
+                        match txn_fields {
+                            Some(fields) => msg.append_to_body(fields),
+                            None => Ok(()),
+                        }
+                    },
+                    |message| {
+                        if let (Some(handler), Some((name, db))) = (handler, names) {
+                            monitor = Some(CommandMonitor::start(
+                                handler,
+                                name,
+                                db,
+                                message,
+                                request_id,
+                                connection_id,
+                                &server.address,
+                            ));
+                        }
+                    },
+                )
+            })
             .and_then(|reply| check_ok(reply).map(|()| reply));
         let reply = match result {
             Ok(reply) => reply,
@@ -436,24 +597,132 @@ impl Client {
                     m.failed(&e);
                 }
                 let generation = conn.generation();
-                let max_wire = conn.description().max_wire_version;
                 drop(conn);
                 self.inner
                     .deployment
-                    .on_operation_error(&server, generation, max_wire, &e);
-                return Err(e.in_operation(op.command_name(), &server.address));
+                    .on_operation_error(&server, generation, max_wire_version, &e);
+                if e.is_network_error()
+                    && let Some(t) = txn
+                {
+                    // The server may hold this session in a state we do not know.
+                    t.session.dirty = true;
+                }
+                let error = timed_out(e, limit, "waiting for the reply")
+                    .in_operation(op.command_name(), &server.address);
+                return Err(Failed {
+                    error,
+                    stage: Stage::Sent,
+                    max_wire_version,
+                });
             }
         };
         if let Some(m) = monitor {
             m.succeeded(reply);
         }
-        let output = op
-            .handle_response(reply)
-            .map_err(|e| e.in_operation(op.command_name(), &server.address))?;
+        let output = op.handle_response(reply).map_err(|e| {
+            if matches!(e.kind(), ErrorKind::WriteConcern(_)) {
+                // A write concern error can say the primary stepped down: SDAM learns from it.
+                let generation = conn.generation();
+                self.inner
+                    .deployment
+                    .on_operation_error(&server, generation, max_wire_version, &e);
+            }
+            Failed {
+                error: e.in_operation(op.command_name(), &server.address),
+                stage: Stage::Sent,
+                max_wire_version,
+            }
+        })?;
         drop(conn);
         drop(in_flight);
         Ok((output, server))
     }
+}
+
+/// An operation's overall time limit.
+#[derive(Clone, Copy)]
+struct Limit {
+    started: Instant,
+    timeout: Duration,
+}
+
+impl Limit {
+    fn deadline(self) -> Instant {
+        self.started + self.timeout
+    }
+
+    /// True once the deadline has passed (timers can fire a hair early: 1 ms of slack).
+    fn expired(self) -> bool {
+        self.started.elapsed() + Duration::from_millis(1) >= self.timeout
+    }
+}
+
+/// Turns a failure caused by the operation's deadline into [`ErrorKind::Timeout`]; any other
+/// error (or a deadline not yet reached: a `socketTimeoutMS` or `waitQueueTimeoutMS` of its
+/// own) is returned as it is.
+fn timed_out(e: Error, limit: Option<Limit>, during: &str) -> Error {
+    let Some(limit) = limit.filter(|l| l.expired()) else {
+        return e;
+    };
+    let timeout_like = match e.kind() {
+        ErrorKind::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ),
+        ErrorKind::ServerSelection { .. } | ErrorKind::WaitQueueTimeout { .. } => true,
+        _ => false,
+    };
+    if !timeout_like {
+        return e;
+    }
+    ErrorKind::Timeout {
+        limit_ms: limit.timeout.as_millis() as u64,
+        elapsed_ms: limit.started.elapsed().as_millis() as u64,
+        during: during.to_string(),
+    }
+    .into()
+}
+
+/// Where an attempt failed, which decides whether it may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Before any server could be tried (no server selected, an incompatible server, a retry
+    /// this server cannot take): not retried.
+    Final,
+    /// Checking out a connection: nothing was sent.
+    CheckOut,
+    /// The command was (or may have been) sent.
+    Sent,
+}
+
+/// A failed attempt.
+struct Failed {
+    error: Error,
+    stage: Stage,
+    max_wire_version: i32,
+}
+
+/// A retryable write's session and transaction number, kept across its two attempts.
+struct Txn {
+    session: ServerSession,
+    session_timeout: Duration,
+    /// `lsid` and `txnNumber`, encoded.
+    fields: BodyField,
+}
+
+/// The session timeout when the server can de-duplicate retried writes: it supports sessions
+/// (`logicalSessionTimeoutMinutes`) and is a replica set member or mongos (a standalone does
+/// not record transaction numbers), wire version 6 (MongoDB 3.6) or newer. Any member counts:
+/// a connection opened to a primary that has just stepped down says "secondary" in its
+/// handshake, and the write sent there must still carry a transaction number so that its
+/// retry on the new primary is safe.
+fn session_timeout(d: &StreamDescription) -> Option<Duration> {
+    let minutes = d.logical_session_timeout_minutes?;
+    let records = !matches!(
+        d.server_type,
+        crate::ServerType::Standalone | crate::ServerType::Unknown
+    );
+    (records && d.max_wire_version >= 6).then(|| Duration::from_secs(minutes.max(0) as u64 * 60))
 }
 
 /// A read preference as the `$readPreference` field carries it.

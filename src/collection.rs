@@ -18,6 +18,7 @@ use crate::crud_types::*;
 use crate::cursor::{Cursor, CursorSpec, CursorType, keep_reply};
 use crate::error::{BulkWriteFailure, Error, ErrorKind, Result, WriteError};
 use crate::ops::{Command, FindOne, InsertBatch, InsertOne, InsertOneResult, read_write_reply};
+use crate::retry::Retry;
 use crate::topology::ReadPreference;
 
 /// Read preference and concerns, as inherited by a database or collection handle.
@@ -26,6 +27,8 @@ pub(crate) struct Settings {
     pub(crate) read_preference: Option<ReadPreference>,
     pub(crate) read_concern: Option<ReadConcern>,
     pub(crate) write_concern: Option<WriteConcern>,
+    /// A limit on each whole operation (the client's `timeoutMS` unless overridden).
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -122,6 +125,13 @@ impl<T> Collection<T> {
         self.with(|s| s.write_concern = Some(wc))
     }
 
+    /// This collection with a limit on each whole operation (server selection, the wait for
+    /// a connection, the reply, any retry); `None` lifts it. A call that runs out gets
+    /// [`ErrorKind::Timeout`].
+    pub fn with_timeout(&self, timeout: Option<std::time::Duration>) -> Collection<T> {
+        self.with(|s| s.timeout = timeout)
+    }
+
     fn with(&self, f: impl FnOnce(&mut Settings)) -> Collection<T> {
         let mut settings = (*self.settings).clone();
         f(&mut settings);
@@ -139,27 +149,34 @@ impl<T> Collection<T> {
         handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
     ) -> Result<O> {
         self.settings.read_concern_into(&mut body);
-        self.client.execute(Command::read(
-            name,
-            &self.db,
-            body,
-            self.settings.read_preference.as_ref(),
-            handle,
-        ))
+        self.client.execute_timed(
+            Command::read(
+                name,
+                &self.db,
+                body,
+                self.settings.read_preference.as_ref(),
+                handle,
+            ),
+            self.settings.timeout,
+        )
     }
 
-    /// A write command on this collection, with its write concern.
+    /// A write command on this collection, with its write concern; `retry` says whether it is
+    /// a retryable (single-statement) write.
     fn write<'a, O>(
         &'a self,
         name: &'static str,
         mut body: Document,
+        retry: Retry,
         handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
     ) -> Result<O> {
         if let Some(wc) = self.settings.write_concern_doc() {
             body.insert("writeConcern", wc);
         }
-        self.client
-            .execute(Command::write(name, &self.db, body, handle))
+        self.client.execute_timed(
+            Command::write(name, &self.db, body, handle).retryable(retry),
+            self.settings.timeout,
+        )
     }
 
     /// A cursor command (`find`, `aggregate`, `listIndexes`): the first batch arrives with the
@@ -176,7 +193,18 @@ impl<T> Collection<T> {
             let rp = self.settings.read_preference.as_ref();
             Command::read(name, &self.db, body, rp, keep_reply)
         } else {
-            Command::write(name, &self.db, body, keep_reply)
+            // listIndexes is a read sent to the primary; an aggregate ending in $out or
+            // $merge is a write, and not retryable.
+            let retry = if name == "listIndexes" {
+                Retry::Read
+            } else {
+                Retry::No
+            };
+            Command::write(name, &self.db, body, keep_reply).retryable(retry)
+        };
+        let spec = CursorSpec {
+            timeout: self.settings.timeout,
+            ..spec
         };
         Cursor::open(&self.client, op, spec)
     }
@@ -207,8 +235,8 @@ impl<T> Collection<T> {
         put(&mut body, "let", options.let_vars);
         put(&mut body, "comment", options.comment);
         put(&mut body, "rawData", options.raw_data);
-        let reply = self.write("delete", body, read_write_reply)?;
-        reply.single_result()?;
+        let retry = if limit == 1 { Retry::Write } else { Retry::No };
+        let reply = self.write("delete", body, retry, single_write_reply)?;
         Ok(DeleteResult {
             deleted_count: reply.n,
         })
@@ -260,8 +288,8 @@ impl<T> Collection<T> {
             "updates",
             [update_statement(filter, update, multi, options)],
         );
-        let reply = self.write("update", body, read_write_reply)?;
-        reply.single_result()?;
+        let retry = if multi { Retry::No } else { Retry::Write };
+        let reply = self.write("update", body, retry, single_write_reply)?;
         let upserted_id = reply.upserted.into_iter().next().map(|(_, id)| id);
         Ok(UpdateResult {
             matched_count: reply.n - u64::from(upserted_id.is_some()),
@@ -400,7 +428,7 @@ impl<T> Collection<T> {
             })
             .collect();
         let body = doc! { "createIndexes": &*self.name, "indexes": specs };
-        self.write("createIndexes", body, |_| Ok(()))?;
+        self.write("createIndexes", body, Retry::No, |_| Ok(()))?;
         Ok(names)
     }
 
@@ -409,6 +437,7 @@ impl<T> Collection<T> {
         self.write(
             "dropIndexes",
             doc! { "dropIndexes": &*self.name, "index": name },
+            Retry::No,
             |_| Ok(()),
         )
     }
@@ -418,6 +447,7 @@ impl<T> Collection<T> {
         self.write(
             "dropIndexes",
             doc! { "dropIndexes": &*self.name, "index": "*" },
+            Retry::No,
             |_| Ok(()),
         )
     }
@@ -434,7 +464,7 @@ impl<T> Collection<T> {
 
     /// Drops the collection (a missing collection is not an error).
     pub fn drop(&self) -> Result<()> {
-        match self.write("drop", doc! { "drop": &*self.name }, |_| Ok(())) {
+        match self.write("drop", doc! { "drop": &*self.name }, Retry::No, |_| Ok(())) {
             Err(e) if e.code() == Some(26) => Ok(()), // NamespaceNotFound
             other => other,
         }
@@ -454,13 +484,16 @@ impl<T: Serialize> Collection<T> {
         doc: impl Borrow<T>,
         options: InsertOneOptions,
     ) -> Result<InsertOneResult> {
-        self.client.execute(InsertOne::new(
-            &self.db,
-            &self.name,
-            doc.borrow(),
-            self.settings.write_concern_doc(),
-            options,
-        ))
+        self.client.execute_timed(
+            InsertOne::new(
+                &self.db,
+                &self.name,
+                doc.borrow(),
+                self.settings.write_concern_doc(),
+                options,
+            ),
+            self.settings.timeout,
+        )
     }
 
     /// Inserts many documents, in as few commands as the server's limits allow (each a
@@ -505,7 +538,7 @@ impl<T: Serialize> Collection<T> {
         let mut wc_error = None;
         let mut start = 0;
         while start < docs.len() {
-            let (ids, mut reply) = self.client.execute(InsertBatch {
+            let batch = InsertBatch {
                 db: &self.db,
                 coll: &self.name,
                 docs,
@@ -513,7 +546,8 @@ impl<T: Serialize> Collection<T> {
                 ordered,
                 extra: &extra,
                 ids: Vec::new(),
-            })?;
+            };
+            let (ids, mut reply) = self.client.execute_timed(batch, self.settings.timeout)?;
             let sent = ids.len();
             for (i, id) in ids.into_iter().enumerate() {
                 if reply.applied(i, ordered) {
@@ -606,7 +640,13 @@ impl<T: Serialize> Collection<T> {
             put(&mut body, "comment", options.comment.clone());
             put(&mut body, "rawData", options.raw_data);
             body.insert(key, statements);
-            let mut reply = self.write(name, body, read_write_reply)?;
+            // A run of inserts, or of updates and deletes of one document each, is retryable.
+            let retry = if run.iter().all(single_statement) {
+                Retry::Write
+            } else {
+                Retry::No
+            };
+            let mut reply = self.write(name, body, retry, read_write_reply)?;
             match kind {
                 0 => {
                     for (j, id) in ids.into_iter().enumerate() {
@@ -642,9 +682,10 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
         if self.settings.read_preference.is_none() && self.settings.read_concern.is_none() {
             // The hot path: a dedicated operation that decodes only the one document.
-            return self
-                .client
-                .execute(FindOne::new(&self.db, &self.name, &filter));
+            return self.client.execute_timed(
+                FindOne::new(&self.db, &self.name, &filter),
+                self.settings.timeout,
+            );
         }
         self.find_one_with(filter, FindOptions::default())
     }
@@ -724,6 +765,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             cursor_type: o.cursor_type,
             max_await_time: o.max_await_time,
             comment: o.comment.clone(),
+            timeout: None, // set by `cursor`
         };
         self.cursor("find", body, true, spec)
     }
@@ -795,13 +837,33 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
                 options.bypass_document_validation,
             );
         }
-        self.write("findAndModify", body, |r| match r.get("value") {
-            Ok(Some(bson::RawBsonRef::Document(d))) => bson::deserialize_from_slice(d.as_bytes())
-                .map(Some)
-                .map_err(Error::de),
-            _ => Ok(None),
+        self.write("findAndModify", body, Retry::Write, |r| {
+            match r.get("value") {
+                Ok(Some(bson::RawBsonRef::Document(d))) => {
+                    bson::deserialize_from_slice(d.as_bytes())
+                        .map(Some)
+                        .map_err(Error::de)
+                }
+                _ => Ok(None),
+            }
         })
     }
+}
+
+/// A one-statement write's reply, its write error or write concern error raised inside the
+/// executor (which may retry after a retryable write concern error).
+fn single_write_reply(reply: &RawDocument) -> Result<crate::ops::WriteReply> {
+    let reply = read_write_reply(reply)?;
+    reply.single_result()?;
+    Ok(reply)
+}
+
+/// True for a model that writes at most one document (retryable).
+fn single_statement<T>(m: &WriteModel<T>) -> bool {
+    !matches!(
+        m,
+        WriteModel::UpdateMany { .. } | WriteModel::DeleteMany { .. }
+    )
 }
 
 /// The command kind of a model: 0 insert, 1 update/replace, 2 delete.

@@ -84,6 +84,8 @@ pub(crate) struct CursorSpec {
     pub(crate) max_await_time: Option<Duration>,
     /// The opening command's `comment`, repeated on each `getMore` (servers 4.4+).
     pub(crate) comment: Option<bson::Bson>,
+    /// The limit on the opening command and on each `getMore` (the handle's `timeout`).
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// The results of a query, fetched a batch at a time. An `Iterator` of `Result<T>`.
@@ -147,7 +149,7 @@ impl<T> Cursor<T> {
         op: Command<'_, bson::RawDocumentBuf>,
         spec: CursorSpec,
     ) -> Result<Cursor<T>> {
-        let (reply, server) = client.execute_on(op, None)?;
+        let (reply, server) = client.execute_full(op, None, spec.timeout)?;
         Cursor::from_reply(client.clone(), server, &reply, spec)
     }
 
@@ -241,7 +243,9 @@ impl<T> Cursor<T> {
             next = Some((id, batch.to_vec()));
             Ok(())
         });
-        let result = self.client.execute_on(op, Some(self.server.clone()));
+        let result = self
+            .client
+            .execute_full(op, Some(self.server.clone()), self.spec.timeout);
         if let Err(e) = result {
             // The server's cursor is in an unknown state: don't try to kill it twice.
             self.id = 0;

@@ -11,6 +11,7 @@ use crate::crud_types::AggregateOptions;
 use crate::cursor::{Cursor, CursorSpec, keep_reply};
 use crate::error::Result;
 use crate::ops::{Command, RunCommand, RunCommandRaw};
+use crate::retry::Retry;
 use crate::topology::ReadPreference;
 
 /// A handle to one database. Cheap to clone.
@@ -28,6 +29,7 @@ impl Database {
             read_preference: None, // the client's applies
             read_concern: o.read_concern.clone(),
             write_concern: o.write_concern.clone(),
+            timeout: o.timeout,
         };
         Database {
             client,
@@ -51,6 +53,13 @@ impl Database {
         self.with(|s| s.write_concern = Some(wc))
     }
 
+    /// This database (and the collections it hands out) with a limit on each whole operation;
+    /// `None` lifts it. A call that runs out gets
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
+    pub fn with_timeout(&self, timeout: Option<std::time::Duration>) -> Database {
+        self.with(|s| s.timeout = timeout)
+    }
+
     fn with(&self, f: impl FnOnce(&mut Settings)) -> Database {
         let mut settings = (*self.settings).clone();
         f(&mut settings);
@@ -72,6 +81,7 @@ impl Database {
         let spec = CursorSpec {
             batch_size: options.batch_size,
             comment: options.comment.clone(),
+            timeout: self.settings.timeout,
             ..CursorSpec::default()
         };
         let mut body = aggregate_body(Bson::Int32(1), pipeline, options);
@@ -114,23 +124,25 @@ impl Database {
         if let Some(o) = options {
             body.extend(o);
         }
-        self.client
-            .execute(Command::write("create", &self.name, body, |_| Ok(())))
+        let op = Command::write("create", &self.name, body, |_| Ok(()));
+        self.client.execute_timed(op, self.settings.timeout)
     }
 
     /// Drops the database.
     pub fn drop(&self) -> Result<()> {
-        self.client.execute(Command::write(
-            "dropDatabase",
-            &self.name,
-            bson::doc! { "dropDatabase": 1 },
-            |_| Ok(()),
-        ))
+        let body = bson::doc! { "dropDatabase": 1 };
+        let op = Command::write("dropDatabase", &self.name, body, |_| Ok(()));
+        self.client.execute_timed(op, self.settings.timeout)
     }
 
+    /// A cursor command sent to the primary (`listCollections`): a retryable read.
     fn cursor(&self, name: &'static str, body: Document) -> Result<Cursor<Document>> {
-        let op = Command::write(name, &self.name, body, keep_reply);
-        Cursor::open(&self.client, op, CursorSpec::default())
+        let op = Command::write(name, &self.name, body, keep_reply).retryable(Retry::Read);
+        let spec = CursorSpec {
+            timeout: self.settings.timeout,
+            ..CursorSpec::default()
+        };
+        Cursor::open(&self.client, op, spec)
     }
 
     /// The database's name.
@@ -157,13 +169,14 @@ impl Database {
     /// Runs `command` against this database and returns the server's reply. An `ok: 0` reply
     /// is an [`ErrorKind::Command`](crate::ErrorKind::Command) error.
     pub fn run_command(&self, command: Document) -> Result<Document> {
-        self.client.execute(RunCommand::new(&self.name, &command)?)
+        let op = RunCommand::new(&self.name, &command)?;
+        self.client.execute_timed(op, self.settings.timeout)
     }
 
     /// Like [`run_command`](Self::run_command), but returns the reply undecoded. Decoding a
     /// `Document` is recursive; the raw form is safe for any nesting on a small coroutine stack.
     pub fn run_command_raw(&self, command: Document) -> Result<RawDocumentBuf> {
-        self.client
-            .execute(RunCommandRaw(RunCommand::new(&self.name, &command)?))
+        let op = RunCommandRaw(RunCommand::new(&self.name, &command)?);
+        self.client.execute_timed(op, self.settings.timeout)
     }
 }

@@ -51,6 +51,10 @@ impl greenlet_pool::Source for ServerPool {
         self.0.check_out()
     }
 
+    fn check_out_until(&self, deadline: Option<Instant>) -> Result<Pooled<Connection>> {
+        self.0.check_out_until(deadline)
+    }
+
     /// No I/O: at worst closes a socket. Safe in a coroutine-local destructor.
     fn check_in(&self, conn: Pooled<Connection>) {
         self.0.check_in(conn)
@@ -382,7 +386,7 @@ impl Deployment {
             // The SDAM spec: a failed authentication marks the server Unknown and clears its
             // pool, as a network error during the handshake does.
             ErrorKind::Authentication { .. } => ApplicationError::Network,
-            ErrorKind::Command(c) => {
+            ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => {
                 let mut reply = Document::new();
                 reply.insert("ok", 0.0);
                 reply.insert("code", Bson::Int32(c.code));
@@ -417,9 +421,18 @@ impl Deployment {
 
     /// Selects a server for `op`, waiting up to `serverSelectionTimeoutMS` for the monitors
     /// to find one. While waiting, every monitor is asked for an early check. Returns the
-    /// topology type it selected in too (it decides how a read preference is sent).
-    pub(crate) fn select(&self, op: Operation<'_>) -> Result<(Arc<Server>, TopologyType)> {
+    /// topology type it selected in too (it decides how a read preference is sent). An
+    /// operation's `deadline` cuts the wait shorter.
+    pub(crate) fn select(
+        &self,
+        op: Operation<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<(Arc<Server>, TopologyType)> {
         let start = Instant::now();
+        let mut limit = self.settings.selection_timeout;
+        if let Some(d) = deadline {
+            limit = limit.min(d.saturating_duration_since(start));
+        }
         let mut parker: Option<Arc<Parker>> = None;
         loop {
             let snapshot = {
@@ -436,7 +449,7 @@ impl Deployment {
                 return Ok((server, snapshot.description.topology_type));
             }
             let waited = start.elapsed();
-            if waited >= self.settings.selection_timeout {
+            if waited >= limit {
                 return Err(snapshot.selection_error(op, waited));
             }
             // A parker is made in the caller's context (coroutine or thread), once.
@@ -451,7 +464,7 @@ impl Deployment {
                     s.monitor.request_check();
                 }
             }
-            if p.park(Some(self.settings.selection_timeout - waited)) == Wake::Cancelled {
+            if p.park(Some(limit - waited)) == Wake::Cancelled {
                 self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, p));
                 may::coroutine::trigger_cancel_panic();
             }

@@ -177,6 +177,21 @@ pub enum ErrorKind {
         servers: Vec<(String, String)>,
     },
 
+    /// The operation's time limit ([`ClientOptions::timeout`](crate::ClientOptions::timeout),
+    /// `timeoutMS`, or `with_timeout` on a database or collection) ran out. It bounds server
+    /// selection, the wait for a connection, the reply and any retry; a connection that was
+    /// waiting for a reply has been closed, never pooled.
+    #[error("operation timed out after {elapsed_ms} ms (limit {limit_ms} ms) while {during}")]
+    Timeout {
+        /// The limit.
+        limit_ms: u64,
+        /// How long the operation ran.
+        elapsed_ms: u64,
+        /// What it was doing: `selecting a server`, `waiting for a connection`, `waiting for
+        /// the reply`.
+        during: String,
+    },
+
     /// A server speaks wire versions this driver cannot; no operation is attempted.
     #[error("incompatible server: {message}")]
     IncompatibleServer {
@@ -386,7 +401,7 @@ impl Error {
     /// error that stopped a client-level bulk write).
     pub fn labels(&self) -> &[String] {
         match &*self.kind {
-            ErrorKind::Command(e) => &e.labels,
+            ErrorKind::Command(e) | ErrorKind::WriteConcern(e) => &e.labels,
             ErrorKind::ClientBulkWrite(f) => f.error.as_ref().map_or(&[], |e| e.labels()),
             _ => &[],
         }

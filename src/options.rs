@@ -136,10 +136,22 @@ pub struct ClientOptions {
     pub heartbeat_frequency: Duration,
     /// `localThresholdMS`: the latency window's width (default 15 ms).
     pub local_threshold: Duration,
-    /// `retryReads` (default true). Parsed and kept; retries are the reliability work's.
+    /// `retryReads` (default true): a read (find, aggregate without `$out`/`$merge`, count,
+    /// distinct, the list commands) that fails with a network error or a "not primary" /
+    /// "shutting down" error is tried once more, on a server selected afresh.
     pub retry_reads: bool,
-    /// `retryWrites` (default true). Parsed and kept; retries are the reliability work's.
+    /// `retryWrites` (default true): a single-statement write (insert, update or delete of one
+    /// document, findAndModify, `insert_many`'s batches) that fails that way is tried once
+    /// more, with the same session id and transaction number so the server applies it at most
+    /// once. Needs a replica set or sharded cluster; a standalone server cannot de-duplicate,
+    /// so writes to one are not retried (unless nothing was sent: a failed check-out).
     pub retry_writes: bool,
+    /// `timeoutMS`: a limit on each whole operation — server selection, the wait for a
+    /// connection, the reply and any retry (default: none; each wait has its own option).
+    /// When it runs out the call returns [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+    /// and a connection waiting for a reply is closed. A database or collection can set its
+    /// own with `with_timeout`.
+    pub timeout: Option<Duration>,
     /// `compressors` (with `zlibCompressionLevel`), in order of preference. Each connection
     /// offers them in its handshake and compresses with the first one the server also named;
     /// `hello` and authentication commands always travel uncompressed. Empty (the default):
@@ -220,6 +232,7 @@ impl Default for ClientOptions {
             local_threshold: Duration::from_millis(15),
             retry_reads: true,
             retry_writes: true,
+            timeout: None,
             compressors: Vec::new(),
             credential: None,
             tls: None,
@@ -314,6 +327,9 @@ impl ClientOptions {
                 }
                 ("sockettimeoutms", OptionValue::Int(n)) => {
                     opts.socket_timeout = (*n > 0).then(|| ms(*n));
+                }
+                ("timeoutms", OptionValue::Int(n)) => {
+                    opts.timeout = (*n > 0).then(|| ms(*n));
                 }
                 ("waitqueuetimeoutms", OptionValue::Int(n)) => {
                     opts.wait_queue_timeout = (*n > 0).then(|| ms(*n));

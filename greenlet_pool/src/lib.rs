@@ -105,6 +105,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// What the affinity layer pins connections from.
 ///
@@ -118,6 +119,12 @@ pub trait Source: Send + Sync + 'static {
     type Error;
     /// Checks a connection out; may park the calling coroutine (or block the thread) waiting.
     fn check_out(&self) -> Result<Self::Conn, Self::Error>;
+    /// Like [`check_out`](Self::check_out), but waits no later than `deadline` (an
+    /// operation's overall time limit). The default ignores the deadline.
+    fn check_out_until(&self, deadline: Option<Instant>) -> Result<Self::Conn, Self::Error> {
+        let _ = deadline;
+        self.check_out()
+    }
     /// Returns a connection. Must not do may I/O, sleep or block: it can run inside a
     /// coroutine-local destructor, in thread context on a may worker after the coroutine's
     /// `join()` has returned (a may I/O call there parks the worker for good). Nor may it use
@@ -228,15 +235,24 @@ impl<S: Source> GreenletPool<S> {
     /// In per-operation mode with no request open on this pool anywhere, this is one atomic
     /// load and a check-out: coroutine-local storage is not touched.
     pub fn get(&self) -> Result<Lease<S>, S::Error> {
+        self.get_until(None)
+    }
+
+    /// [`get`](Self::get), waiting for a connection no later than `deadline`.
+    pub fn get_until(&self, deadline: Option<Instant>) -> Result<Lease<S>, S::Error> {
         let inner = &self.inner;
         // The fast path: nobody is in a request, so nobody's slot needs looking at.
         if inner.affinity == Affinity::PerOperation && inner.active.load(Ordering::Acquire) == 0 {
-            return Ok(Lease::unpinned(inner.clone(), inner.source.check_out()?));
+            return Ok(Lease::unpinned(
+                inner.clone(),
+                inner.source.check_out_until(deadline)?,
+            ));
         }
         match slots::take(inner, inner.affinity == Affinity::PerCoroutine) {
-            slots::Take::NotInRequest | slots::Take::Busy => {
-                Ok(Lease::unpinned(inner.clone(), inner.source.check_out()?))
-            }
+            slots::Take::NotInRequest | slots::Take::Busy => Ok(Lease::unpinned(
+                inner.clone(),
+                inner.source.check_out_until(deadline)?,
+            )),
             slots::Take::Pinned(conn) => Ok(Lease::pinned(inner.clone(), conn)),
             slots::Take::Empty => {
                 // The slot is now marked "leased" with nothing in it. If the check-out fails,
@@ -244,7 +260,7 @@ impl<S: Source> GreenletPool<S> {
                 // mark must go, or every later `get` in this request would find the slot
                 // "busy" and never pin. A guard covers both ways out.
                 let unmark = Unmark(inner);
-                let conn = inner.source.check_out()?;
+                let conn = inner.source.check_out_until(deadline)?;
                 std::mem::forget(unmark);
                 inner.pinned.fetch_add(1, Ordering::AcqRel);
                 Ok(Lease::pinned(inner.clone(), conn))

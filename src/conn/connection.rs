@@ -12,7 +12,7 @@
 //! connection instead of handing it to the next caller mid-message.
 
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bson::RawDocument;
 
@@ -67,6 +67,10 @@ pub(crate) struct Connection {
     /// Where a message is compressed or a reply decompressed; then swapped with `wbuf` or
     /// `rbuf`, so no message is copied twice and all three buffers are reused.
     zbuf: Vec<u8>,
+    /// `socketTimeoutMS`, and the read/write timeout the socket has now (an operation with a
+    /// deadline shortens it; the next operation without one restores it).
+    socket_timeout: Option<Duration>,
+    io_timeout: Option<Duration>,
 }
 
 impl Connection {
@@ -132,14 +136,17 @@ impl Connection {
             reply_len: 0,
             compression: None,
             zbuf: Vec::new(),
+            socket_timeout: settings.socket_timeout,
+            io_timeout: Some(settings.connect_timeout),
         };
         // A monitor's connection (`keep_reply`) never authenticates; a pooled one does, here,
         // before the pool can hand it to anyone.
         let auth = settings.auth.as_deref().filter(|_| !keep_reply);
         let mut hello = hello_command(&settings.metadata, &settings.compressors);
         let speculative = auth.map(|a| a.prepare_hello(&mut hello)).transpose()?;
-        let (reply, speculative_reply) =
-            conn.handshake(hello, &settings.metadata, &settings.compressors, keep_reply)?;
+        let (reply, speculative_reply) = conn
+            .handshake(hello, &settings.metadata, &settings.compressors, keep_reply)
+            .map_err(|e| handshake_timeout(e, settings.connect_timeout))?;
         if let (Some(auth), Some(speculative)) = (auth, speculative) {
             let offered = conn.description.sasl_supported_mechs.clone();
             auth.authenticate(speculative, speculative_reply, &offered, |command| {
@@ -148,10 +155,7 @@ impl Connection {
                 crate::decode::to_document(reply)
             })?;
         }
-        conn.stream
-            .set_read_timeout(settings.socket_timeout)
-            .and_then(|()| conn.stream.set_write_timeout(settings.socket_timeout))
-            .map_err(io_err)?;
+        conn.limit_io(None)?;
         Ok((conn, reply))
     }
 
@@ -208,6 +212,34 @@ impl Connection {
             .map(|c| (c, Box::default()));
         self.description = description;
         Ok((kept, speculative))
+    }
+
+    /// Bounds the next operation's reads and writes by `deadline` (an operation's overall time
+    /// limit) as well as by `socketTimeoutMS`. Without a deadline, and with the socket already
+    /// at `socketTimeoutMS`, this is free: no system call on the hot path.
+    pub(crate) fn limit_io(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let wanted = match deadline {
+            None => self.socket_timeout,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the operation's time limit ran out before sending",
+                    );
+                    return Err(Error::io(&self.address, e));
+                }
+                Some(self.socket_timeout.map_or(left, |s| s.min(left)))
+            }
+        };
+        if wanted != self.io_timeout {
+            self.stream
+                .set_read_timeout(wanted)
+                .and_then(|()| self.stream.set_write_timeout(wanted))
+                .map_err(|e| Error::io(&self.address, e))?;
+            self.io_timeout = wanted;
+        }
+        Ok(())
     }
 
     /// What the handshake learned.
@@ -427,6 +459,25 @@ impl crate::pool::Establish for Connector {
     }
 }
 
+/// Says which option bounded a handshake that timed out.
+fn handshake_timeout(e: Error, connect_timeout: Duration) -> Error {
+    match e.kind() {
+        crate::error::ErrorKind::Io { address, source }
+            if source.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            let message = format!(
+                "timed out: no handshake reply within connectTimeoutMS ({} ms)",
+                connect_timeout.as_millis()
+            );
+            Error::io(
+                address,
+                std::io::Error::new(std::io::ErrorKind::TimedOut, message),
+            )
+        }
+        _ => e,
+    }
+}
+
 /// Maps an encoding failure (nothing was sent) to the user-facing error.
 fn encode_error(e: WireError) -> Error {
     use crate::error::ErrorKind;
@@ -458,6 +509,22 @@ fn read_some(stream: &mut Stream, buf: &mut [u8], address: &ServerAddress) -> Re
         )),
         Ok(n) => Ok(n),
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        // A std socket's read timeout surfaces as WouldBlock ("Resource temporarily
+        // unavailable"), a may socket's as TimedOut: one kind, one message, for both cores.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(Error::io(
+                address,
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out waiting for the server's reply",
+                ),
+            ))
+        }
         Err(e) => Err(Error::io(address, e)),
     }
 }

@@ -10,6 +10,7 @@ use bson::{Document, RawDocument};
 
 use super::Operation;
 use crate::error::Result;
+use crate::retry::Retry;
 use crate::topology::ReadPreference;
 use crate::wire::{Limits, OpMsgBuilder, WireError};
 
@@ -22,6 +23,7 @@ pub(crate) struct Command<'a, O> {
     db: &'a str,
     body: Document,
     read: Option<Option<&'a ReadPreference>>,
+    retry: Retry,
     handle: ReplyHandler<'a, O>,
 }
 
@@ -39,6 +41,7 @@ impl<'a, O> Command<'a, O> {
             db,
             body,
             read: None,
+            retry: Retry::No,
             handle: Box::new(handle),
         }
     }
@@ -53,7 +56,15 @@ impl<'a, O> Command<'a, O> {
     ) -> Self {
         let mut c = Command::write(name, db, body, handle);
         c.read = Some(read_preference);
+        c.retry = Retry::Read;
         c
+    }
+
+    /// Marks the command retryable as `retry` says (a single-statement write, or a read sent
+    /// to the primary such as `listCollections`).
+    pub(crate) fn retryable(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 }
 
@@ -75,6 +86,10 @@ impl<O> Operation for Command<'_, O> {
 
     fn read_preference(&self) -> Option<&ReadPreference> {
         self.read.flatten()
+    }
+
+    fn retry(&self) -> Retry {
+        self.retry
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {

@@ -51,6 +51,10 @@ impl<T: DeserializeOwned + 'static> Operation for FindOne<'_, T> {
         true
     }
 
+    fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::Read
+    }
+
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         msg.body(&FindOneBody {
             find: self.coll,

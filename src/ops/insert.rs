@@ -73,6 +73,10 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
         self.db
     }
 
+    fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::Write
+    }
+
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         msg.body(&InsertBody {
             insert: self.coll,
@@ -87,7 +91,8 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
             db: self.db,
         })?;
         msg.begin_sequence("documents")?;
-        self.inserted_id = Some(push_with_id(msg, self.doc)?);
+        // A retry sends the `_id` the first attempt generated.
+        self.inserted_id = Some(push_with_id(msg, self.doc, self.inserted_id.as_ref())?);
         Ok(())
     }
 
@@ -96,14 +101,15 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
         super::read_write_reply(reply)?.single_result()?;
         let inserted_id = self
             .inserted_id
-            .take()
+            .clone()
             .ok_or_else(|| Error::internal("insert reply handled before build"))?;
         Ok(InsertOneResult { inserted_id })
     }
 }
 
 /// Serialises `doc` straight into the open sequence, then looks for its `_id` in place; a
-/// document without one gets an ObjectId, first, as the server would add it. Returns the `_id`.
+/// document without one gets an ObjectId, first, as the server would add it — `reuse` when it
+/// is one (the id a retried command generated the first time). Returns the `_id`.
 ///
 /// The `_id` element is spliced into the bytes already written: one move of the document's
 /// bytes, where re-encoding the document with the `_id` in front would cost a second
@@ -111,6 +117,7 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
 pub(crate) fn push_with_id<T: Serialize>(
     msg: &mut OpMsgBuilder<'_>,
     doc: &T,
+    reuse: Option<&Bson>,
 ) -> std::result::Result<Bson, WireError> {
     let range = msg.push(doc)?;
     let written = RawDocument::from_bytes(&msg.buffer()[range.clone()])
@@ -118,7 +125,10 @@ pub(crate) fn push_with_id<T: Serialize>(
     if let Ok(Some(id)) = written.get("_id") {
         return Bson::try_from(id).map_err(|e| WireError::BadDocument(e.to_string()));
     }
-    let oid = ObjectId::new();
+    let oid = match reuse {
+        Some(Bson::ObjectId(oid)) => *oid,
+        _ => ObjectId::new(),
+    };
     // type byte, "_id\0", the 12 bytes of the ObjectId
     let mut element = [0u8; 17];
     element[0] = 0x07;

@@ -22,7 +22,7 @@ pub(crate) use find::FindOne;
 pub(crate) use insert::InsertOne;
 pub use insert::InsertOneResult;
 pub(crate) use run_command::{RunCommand, RunCommandRaw};
-pub(crate) use write::{InsertBatch, read_write_reply};
+pub(crate) use write::{InsertBatch, WriteReply, read_write_reply};
 
 use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};
@@ -59,7 +59,14 @@ pub(crate) trait Operation {
         None
     }
 
-    /// Writes the command body (and any document sequences) into `msg`.
+    /// Whether a failed attempt may be retried, and how (the executor checks the client's
+    /// `retryReads` / `retryWrites`).
+    fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::No
+    }
+
+    /// Writes the command body (and any document sequences) into `msg`. Called again for a
+    /// retry: it must send the same command (the same generated `_id`s).
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>;
 
     /// Reads an `ok: 1` reply into the output.

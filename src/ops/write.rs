@@ -49,6 +49,10 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
         self.db
     }
 
+    fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::Write
+    }
+
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
         let mut body = bson::doc! { "insert": self.coll, "ordered": self.ordered };
         body.extend(self.extra.clone());
@@ -57,13 +61,14 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
         msg.body(&body)?;
         msg.begin_sequence("documents")?;
         let max = msg.limits().max_message_size.saturating_sub(MESSAGE_SLACK);
-        self.ids.clear();
+        // A retry sends the `_id`s the first attempt generated.
+        let previous = std::mem::take(&mut self.ids);
         for doc in &self.docs[self.start..] {
             if self.ids.len() == msg.limits().max_write_batch_size.max(1) {
                 break;
             }
             let before = msg.len();
-            let id = push_with_id(msg, doc)?;
+            let id = push_with_id(msg, doc, previous.get(self.ids.len()))?;
             if msg.len() > max && !self.ids.is_empty() {
                 // Does not fit: it opens the next batch instead.
                 let cut = msg.buffer().len() - (msg.len() - before);
@@ -149,7 +154,14 @@ pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
         out.write_errors.push(WriteError::from_reply(e));
     }
     if let Ok(wce) = reply.get_document("writeConcernError") {
-        out.write_concern_error = Some(CommandError::from_reply(wce));
+        let mut error = CommandError::from_reply(wce);
+        // Servers put a write concern error's labels (`RetryableWriteError`) at the top.
+        for label in crate::conn::get_strings(reply, "errorLabels") {
+            if !error.labels.contains(&label) {
+                error.labels.push(label);
+            }
+        }
+        out.write_concern_error = Some(error);
     }
     Ok(out)
 }

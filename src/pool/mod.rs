@@ -333,6 +333,13 @@ impl<E: Establish> Pool<E> {
     /// Checks out a connection: an idle one, a new one if under the caps, or — after waiting
     /// in line for at most `waitQueueTimeoutMS` — the next one freed.
     pub fn check_out(&self) -> Result<Pooled<E::Conn>> {
+        self.check_out_until(None)
+    }
+
+    /// [`check_out`](Self::check_out), waiting in line no later than `deadline` (an
+    /// operation's overall time limit) nor longer than `waitQueueTimeoutMS`; either way the
+    /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::ErrorKind::WaitQueueTimeout).
+    pub fn check_out_until(&self, deadline: Option<Instant>) -> Result<Pooled<E::Conn>> {
         let started = Instant::now();
         let mut st = self.state.lock();
         self.emit(|| CmapEvent::CheckOutStarted {
@@ -358,11 +365,19 @@ impl<E: Establish> Pool<E> {
         });
         st.waiters.push_back(waiter.clone());
         drop(st);
-        self.wait(&waiter)
+        self.wait(&waiter, deadline)
     }
 
-    fn wait(&self, waiter: &Arc<Waiter<E::Conn>>) -> Result<Pooled<E::Conn>> {
-        let deadline = self.options.wait_queue_timeout.map(|t| waiter.started + t);
+    fn wait(
+        &self,
+        waiter: &Arc<Waiter<E::Conn>>,
+        op_deadline: Option<Instant>,
+    ) -> Result<Pooled<E::Conn>> {
+        let queue_deadline = self.options.wait_queue_timeout.map(|t| waiter.started + t);
+        let deadline = match (queue_deadline, op_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         loop {
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let wake = waiter.parker.park(remaining);

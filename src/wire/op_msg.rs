@@ -238,6 +238,13 @@ impl BodyField {
         // A one-field document is length(4) + element + NUL(1): keep the element only.
         Ok(BodyField(doc[4..doc.len() - 1].to_vec()))
     }
+
+    /// Encodes every field of `fields`, to be appended together (e.g. `lsid` and `txnNumber`).
+    pub fn from_fields(fields: &bson::Document) -> Result<BodyField, WireError> {
+        let mut doc = Vec::new();
+        put_document(&mut doc, fields, usize::MAX)?;
+        Ok(BodyField(doc[4..doc.len() - 1].to_vec()))
+    }
 }
 
 /// A parsed OP_MSG, borrowing from the bytes that follow the header.
