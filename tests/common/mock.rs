@@ -1,5 +1,7 @@
 //! A scripted wire-protocol server for faults a real server will not produce on demand:
-//! a reply cut short, a stall, garbage, a lying length, a server without `hello`.
+//! a hang-up before, during or after a reply, a stall, garbage, a lying length, state-change
+//! errors, a server without `hello`. Several of them play a replica set (`tests/retry.rs`,
+//! `tests/replica_set_mock.rs`).
 //!
 //! It speaks through the driver's own sans-IO codec (`may_mongo::wire`), from the server side.
 //! Each connection runs on its own OS thread; the script decides what happens to each request.
@@ -50,6 +52,9 @@ pub enum Action {
     After(Duration, Box<Action>),
     /// Close the connection without replying.
     HangUp,
+    /// Reply with this document, then close the connection (the reply is delivered; the
+    /// next request on this connection finds it gone).
+    ReplyThenHangUp(Document),
 }
 
 /// A `hello` reply like a modern standalone server's.
@@ -249,7 +254,12 @@ fn serve(
                     std::thread::sleep(d);
                     action = *inner;
                 }
-                Action::Reply(doc) => {
+                Action::Reply(_) | Action::ReplyThenHangUp(_) => {
+                    let (doc, hang_up) = match action {
+                        Action::Reply(d) => (d, false),
+                        Action::ReplyThenHangUp(d) => (d, true),
+                        _ => unreachable!(),
+                    };
                     let bytes = if legacy {
                         let mut out = Vec::new();
                         encode_op_reply(
@@ -274,7 +284,7 @@ fn serve(
                         }
                         None => bytes,
                     };
-                    if sock.write_all(&bytes).is_err() {
+                    if sock.write_all(&bytes).is_err() || hang_up {
                         return;
                     }
                     break;
