@@ -288,16 +288,15 @@ impl Client {
             .map(|s| s.pool.stats())
     }
 
-    /// Clears every server's pool, as a network error would but without marking any server
-    /// unusable: idle connections close now, checked-out ones when their operation ends (the
-    /// operation itself finishes normally), and callers waiting for a connection get
-    /// [`ErrorKind::PoolCleared`](crate::ErrorKind::PoolCleared), which retryable operations
-    /// retry. New connections are opened as needed. For tests and soak runs, and for a program
-    /// that knows its connections went stale (after a network change, say).
+    /// Retires every pooled connection without marking any server unusable: idle connections
+    /// close now, checked-out ones when their operation ends (the operation itself finishes
+    /// normally), and callers waiting for a connection go on waiting for a new one. For soak
+    /// runs, and for a program that knows its connections went stale (after a network change,
+    /// say). A network error clears a pool the stricter way: waiters then fail with a
+    /// retryable [`ErrorKind::PoolCleared`](crate::ErrorKind::PoolCleared).
     pub fn clear_pools(&self) {
         for s in self.inner.deployment.servers() {
-            s.pool.clear();
-            s.pool.ready();
+            s.pool.clear_and_keep_ready();
         }
     }
 

@@ -443,3 +443,40 @@ both_cores!(insert_one_reports_a_write_concern_error, |core| {
         &doc! { "w": 2 }
     );
 });
+
+both_cores!(
+    clear_pools_retires_connections_without_failing_waiters,
+    |core| {
+        let server = MockServer::start(|req, _| match req.command.as_str() {
+            "hello" => Action::Reply(hello_reply()),
+            _ => Action::After(
+                Duration::from_millis(400),
+                Box::new(Action::Reply(doc! { "ok": 1.0 })),
+            ),
+        });
+        let client = client_for(&server, core, |o| o.max_pool_size = 1);
+        // One operation holds the only connection; a second waits in line for it.
+        let first = {
+            let c = client.clone();
+            std::thread::spawn(move || ping(&c))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let second = {
+            let c = client.clone();
+            std::thread::spawn(move || run_on(core, move || ping(&c)))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        client.clear_pools();
+        // Neither fails: the in-use connection finishes its operation and is then closed (stale),
+        // and the waiter is served by a connection opened afresh.
+        first.join().unwrap().unwrap();
+        second.join().unwrap().unwrap();
+        assert_eq!(client.pool_stats().generation, 1);
+        assert_eq!(client.pool_stats().total, 1);
+        // The monitor's connection, the retired one, its replacement.
+        assert_eq!(
+            server.connections.load(std::sync::atomic::Ordering::SeqCst),
+            3
+        );
+    }
+);

@@ -302,6 +302,26 @@ impl<E: Establish> Pool<E> {
         self.wake_background();
     }
 
+    /// Retires every connection open now, without pausing: the generation moves on, idle
+    /// connections close at once, checked-out ones when they come back, and callers waiting in
+    /// line keep waiting — for connections opened afresh. For a user who knows the
+    /// connections went stale while the server is fine (a network change, a soak test);
+    /// [`clear`](Self::clear) is for a server that failed.
+    pub fn clear_and_keep_ready(&self) {
+        let mut st = self.state.lock();
+        if st.status != Status::Ready {
+            return;
+        }
+        st.generation += 1;
+        self.emit(|| CmapEvent::PoolCleared {
+            address: self.address.clone(),
+            interrupt_in_use_connections: false,
+        });
+        drop(st);
+        // The background task closes the now-stale idle connections.
+        self.wake_background();
+    }
+
     /// Closes the pool: idle connections close now, checked-out ones at check-in; waiters and
     /// later check-outs fail with a pool-closed error.
     pub fn close(&self) {
