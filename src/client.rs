@@ -343,7 +343,7 @@ impl Client {
         if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(ErrorKind::Shutdown.into());
         }
-        self.inner.deployment.select(op, deadline)
+        self.inner.deployment.select(op, deadline, None)
     }
 
     /// Checks out a connection to `server`, waiting no later than `deadline`. A failure to
@@ -408,7 +408,7 @@ impl Client {
             _ => Retry::No,
         };
         let mut txn: Option<Txn> = None;
-        let first = match self.attempt(&mut op, pinned, limit, retry, &mut txn, false) {
+        let first = match self.attempt(&mut op, pinned, limit, retry, &mut txn, None) {
             Ok(done) => {
                 self.end_txn(txn);
                 return Ok(done);
@@ -428,7 +428,8 @@ impl Client {
             self.end_txn(txn);
             return Err(first.error);
         }
-        let second = self.attempt(&mut op, None, limit, retry, &mut txn, true);
+        let avoid = first.server.as_ref();
+        let second = self.attempt(&mut op, None, limit, retry, &mut txn, avoid);
         self.end_txn(txn);
         match second {
             Ok(done) => Ok(done),
@@ -459,13 +460,16 @@ impl Client {
         limit: Option<Limit>,
         retry: Retry,
         txn: &mut Option<Txn>,
-        is_retry: bool,
+        avoid: Option<&ServerAddress>,
     ) -> std::result::Result<(O::Output, Arc<Server>), Failed> {
+        // A retry always names the server its first attempt failed on.
+        let is_retry = avoid.is_some();
         let deadline = limit.map(|l| l.deadline());
         let final_error = |error: Error| Failed {
             error,
             stage: Stage::Final,
             max_wire_version: 0,
+            server: None,
         };
         // An operation's own read preference (rare) is cloned and encoded here; the client's
         // was encoded once, at creation.
@@ -479,7 +483,12 @@ impl Client {
                 } else {
                     topology::Operation::Write
                 };
-                self.select(wanted, deadline)
+                if self.inner.shut_down.load(Ordering::Acquire) {
+                    return Err(final_error(ErrorKind::Shutdown.into()));
+                }
+                self.inner
+                    .deployment
+                    .select(wanted, deadline, avoid)
                     .map_err(|e| final_error(timed_out(e, limit, "selecting a server")))?
             }
         };
@@ -489,6 +498,7 @@ impl Client {
                 .in_operation(op.command_name(), &server.address),
             stage: Stage::CheckOut,
             max_wire_version: 0,
+            server: Some(server.address.clone()),
         })?;
         let max_wire_version = conn.description().max_wire_version;
         if let Some((wire, name)) = O::MIN_SERVER
@@ -612,6 +622,7 @@ impl Client {
                     error,
                     stage: Stage::Sent,
                     max_wire_version,
+                    server: Some(server.address.clone()),
                 });
             }
         };
@@ -630,6 +641,7 @@ impl Client {
                 error: e.in_operation(op.command_name(), &server.address),
                 stage: Stage::Sent,
                 max_wire_version,
+                server: Some(server.address.clone()),
             }
         })?;
         drop(conn);
@@ -699,6 +711,8 @@ struct Failed {
     error: Error,
     stage: Stage,
     max_wire_version: i32,
+    /// Where it failed (a retry avoids that mongos); `None` before a server was chosen.
+    server: Option<ServerAddress>,
 }
 
 /// A retryable write's session and transaction number, kept across its two attempts.

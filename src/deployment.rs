@@ -422,11 +422,13 @@ impl Deployment {
     /// Selects a server for `op`, waiting up to `serverSelectionTimeoutMS` for the monitors
     /// to find one. While waiting, every monitor is asked for an early check. Returns the
     /// topology type it selected in too (it decides how a read preference is sent). An
-    /// operation's `deadline` cuts the wait shorter.
+    /// operation's `deadline` cuts the wait shorter. A retry names the mongos its first
+    /// attempt failed on in `avoid`: another one is chosen when there is one.
     pub(crate) fn select(
         &self,
         op: Operation<'_>,
         deadline: Option<Instant>,
+        avoid: Option<&ServerAddress>,
     ) -> Result<(Arc<Server>, TopologyType)> {
         let start = Instant::now();
         let mut limit = self.settings.selection_timeout;
@@ -445,7 +447,7 @@ impl Deployment {
             if let Some(e) = &snapshot.compatibility_error {
                 return Err(ErrorKind::IncompatibleServer { message: e.clone() }.into());
             }
-            if let Some(server) = snapshot.choose(op, self.settings.local_threshold)? {
+            if let Some(server) = snapshot.choose(op, self.settings.local_threshold, avoid)? {
                 return Ok((server, snapshot.description.topology_type));
             }
             let waited = start.elapsed();
@@ -520,7 +522,12 @@ impl Snapshot {
     }
 
     /// Picks a server, or `None` when none is suitable now.
-    fn choose(&self, op: Operation<'_>, local_threshold: Duration) -> Result<Option<Arc<Server>>> {
+    fn choose(
+        &self,
+        op: Operation<'_>,
+        local_threshold: Duration,
+        avoid: Option<&ServerAddress>,
+    ) -> Result<Option<Arc<Server>>> {
         // The common case, without allocating: a write or primary read, and exactly one
         // server can take it.
         let primary_only = match op {
@@ -530,7 +537,15 @@ impl Snapshot {
         if primary_only && let Some(i) = self.primary {
             return Ok(Some(self.servers[i].clone()));
         }
-        let suitable = suitable_servers(&self.description, op, &[])?;
+        let mut suitable = suitable_servers(&self.description, op, &[])?;
+        // The Retryable Reads/Writes specs: in a sharded cluster, a retry goes to another
+        // mongos than the one that failed, when another is suitable.
+        if let Some(avoid) = avoid
+            && self.description.topology_type == TopologyType::Sharded
+            && suitable.iter().any(|d| &d.address != avoid)
+        {
+            suitable.retain(|d| &d.address != avoid);
+        }
         let window = in_latency_window(&suitable, local_threshold);
         let chosen = choose_by_operation_count(
             &window,

@@ -698,3 +698,43 @@ both_cores!(connect_timeout_bounds_a_server_that_never_answers, |core| {
         other => panic!("expected a selection error, got {other:?}"),
     }
 });
+
+both_cores!(
+    a_retry_in_a_sharded_cluster_goes_to_another_mongos,
+    |core| {
+        // Three routers whose every `find` fails with a retryable error that leaves the router
+        // selectable (SocketException is no state change: SDAM does not mark it Unknown): each
+        // read is tried on one, then retried on another, never twice on the same.
+        let routers: Vec<MockServer> = (0..3)
+            .map(|_| {
+                MockServer::start(|req, _| match req.command.as_str() {
+                    "hello" | "isMaster" => {
+                        let mut reply = hello_reply();
+                        reply.insert("msg", "isdbgrid");
+                        Action::Reply(reply)
+                    }
+                    _ => Action::Reply(state_change(9001, "SocketException")),
+                })
+            })
+            .collect();
+        let seeds: Vec<String> = routers
+            .iter()
+            .map(|r| format!("127.0.0.1:{}", r.port))
+            .collect();
+        let uri = format!("mongodb://{}/?localThresholdMS=1000", seeds.join(","));
+        let client = client(&uri, core, |_| {});
+        let mut before = vec![0; 3];
+        for n in 1..=20 {
+            let e = find_one(&client, core).unwrap_err();
+            assert_eq!(e.code(), Some(9001), "{e}");
+            let finds: Vec<usize> = routers.iter().map(|r| r.requests("find").len()).collect();
+            let added: Vec<usize> = finds.iter().zip(&before).map(|(a, b)| a - b).collect();
+            assert_eq!(added.iter().sum::<usize>(), 2, "read {n}: two attempts");
+            assert!(
+                added.iter().all(|&a| a <= 1),
+                "read {n}: twice on one router: {added:?}"
+            );
+            before = finds;
+        }
+    }
+);
