@@ -554,3 +554,24 @@ fn handshake_and_authentication_commands_are_never_compressed() {
     assert_eq!(Compressor::from_name("zstd"), Some(Compressor::Zstd));
     assert_eq!(Compressor::from_name("lz4"), None);
 }
+
+#[test]
+fn a_declared_size_the_data_cannot_hold_is_refused_before_allocating() {
+    // 40 MB claimed (under the 48 MB limit) by a few bytes of each compressor's data: refused
+    // from the frame's own length (snappy, zstd) or deflate's maximum ratio (zlib), so the
+    // 40 MB buffer is never made (`out` keeps its capacity).
+    let msg = compressible_msg();
+    for c in COMPRESSORS {
+        let mut wrapped = Vec::new();
+        compress_message(&msg, c, &mut wrapped).unwrap();
+        wrapped[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&40_000_000i32.to_le_bytes());
+        let mut out = Vec::new();
+        let e = decompress_message(&wrapped, &Limits::default(), &mut out).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("header says") && e.contains("40000000"),
+            "{c:?}: {e}"
+        );
+        assert_eq!(out.capacity(), 0, "{c:?}: allocated before refusing");
+    }
+}
