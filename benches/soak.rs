@@ -15,6 +15,7 @@
 //! cargo bench --bench soak                                  # 10,000 coroutines, 10 minutes
 //! cargo bench --bench soak -- --seconds 60 --tasks 1000     # a short run
 //! cargo bench --bench soak -- --core threaded               # OS threads instead
+//! cargo bench --bench soak -- --collections 1               # all tasks on one collection
 //! ```
 //!
 //! Uses `MONGODB_URI` when set, otherwise starts the embedded FerretDB.
@@ -33,6 +34,7 @@ struct Args {
     seconds: u64,
     tasks: usize,
     core: Core,
+    collections: usize,
 }
 
 fn args() -> Args {
@@ -40,6 +42,7 @@ fn args() -> Args {
         seconds: 600,
         tasks: 10_000,
         core: Core::Coroutine,
+        collections: 100,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -47,6 +50,7 @@ fn args() -> Args {
         match arg.as_str() {
             "--seconds" => a.seconds = value().parse().expect("--seconds N"),
             "--tasks" => a.tasks = value().parse().expect("--tasks N"),
+            "--collections" => a.collections = value().parse().expect("--collections N"),
             "--core" => {
                 a.core = match value().as_str() {
                     "coroutine" => Core::Coroutine,
@@ -194,14 +198,19 @@ fn main() {
     let mut opts = ClientOptions::parse(&uri).unwrap();
     opts.core = a.core;
     let client = Client::with_options(opts).unwrap();
-    let coll = client
-        .database("soak")
-        .collection::<Document>(a.core.name());
-    coll.drop().unwrap();
+    // Tasks are spread over `--collections` collections (task i uses collection i mod N).
+    // FerretDB's SQLite backend scans a collection for an `_id` lookup, so one collection of
+    // 10,000+ documents made the server, not the client, the whole story (20 ops/s).
+    let db = client.database("soak");
+    db.drop().unwrap();
+    let colls: Vec<Collection<Document>> = (0..a.collections.max(1))
+        .map(|i| db.collection(&format!("{}_{i}", a.core.name())))
+        .collect();
     println!(
-        "soak: {} {} tasks, {} s, pools cleared every {} s, server {uri}",
+        "soak: {} {} tasks over {} collections, {} s, pools cleared every {} s, server {uri}",
         a.tasks,
         a.core.name(),
+        colls.len(),
         a.seconds,
         CLEAR_EVERY.as_secs()
     );
@@ -212,7 +221,7 @@ fn main() {
     let started = Instant::now();
     for id in 0..a.tasks {
         let (coll, stop, c, done) = (
-            coll.clone(),
+            colls[id % colls.len()].clone(),
             stop.clone(),
             counters.clone(),
             done_tx.clone(),
@@ -286,6 +295,7 @@ fn main() {
     if !took_middle {
         rss_middle = (rss_mib("self"), server_rss());
     }
+    let rss_end = (rss_mib("self"), server_rss());
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     // Every task must finish its last operation and stop: none may hang.
@@ -298,15 +308,16 @@ fn main() {
         }
     }
     let wind_down = started.elapsed() - elapsed;
-    let rss_end = (rss_mib("self"), server_rss());
+    let rss_after = (rss_mib("self"), server_rss());
 
     let c = &counters;
     let total = c.total();
     println!("\n## Results\n");
     println!(
-        "- {} tasks ({}), {:.0} s, pools cleared {clears} times",
+        "- {} tasks ({}) over {} collections, {:.0} s, pools cleared {clears} times",
         a.tasks,
         a.core.name(),
+        colls.len(),
         elapsed.as_secs_f64()
     );
     println!(
@@ -334,8 +345,15 @@ fn main() {
         wind_down.as_secs_f64()
     );
     println!(
-        "- RSS client start/middle/end: {:.1} / {:.1} / {:.1} MiB; server: {:.1} / {:.1} / {:.1} MiB",
-        rss_start.0, rss_middle.0, rss_end.0, rss_start.1, rss_middle.1, rss_end.1
+        "- RSS client start / middle / end of the run / after the tasks finished: {:.1} / {:.1} / {:.1} / {:.1} MiB; server: {:.1} / {:.1} / {:.1} / {:.1} MiB",
+        rss_start.0,
+        rss_middle.0,
+        rss_end.0,
+        rss_after.0,
+        rss_start.1,
+        rss_middle.1,
+        rss_end.1,
+        rss_after.1
     );
     let stats = client.pool_stats();
     println!(
@@ -351,7 +369,10 @@ fn main() {
     }
     // The audit: what is left should be what the client was told is left, give or take the
     // writes whose outcome a network error left unknown.
-    let left = coll.count_documents(doc! {}, Default::default()).unwrap();
+    let mut left = 0;
+    for coll in &colls {
+        left += coll.count_documents(doc! {}, Default::default()).unwrap();
+    }
     let expected = c.inserted.load(Ordering::Relaxed) - c.deleted.load(Ordering::Relaxed);
     let unknown =
         c.unknown_insert.load(Ordering::Relaxed) + c.unknown_delete.load(Ordering::Relaxed);
