@@ -199,8 +199,9 @@ fn main() {
     opts.core = a.core;
     let client = Client::with_options(opts).unwrap();
     // Tasks are spread over `--collections` collections (task i uses collection i mod N).
-    // FerretDB's SQLite backend scans a collection for an `_id` lookup, so one collection of
-    // 10,000+ documents made the server, not the client, the whole story (20 ops/s).
+    // With one collection of 10,000-20,000 documents, FerretDB's SQLite backend answered
+    // `_id` lookups more and more slowly (down to ~20 ops/s, the server busy, the client
+    // idle): the figures measured the server, not the client.
     let db = client.database("soak");
     db.drop().unwrap();
     let colls: Vec<Collection<Document>> = (0..a.collections.max(1))
