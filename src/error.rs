@@ -199,6 +199,11 @@ pub enum ErrorKind {
         message: String,
     },
 
+    /// A GridFS file is missing, incomplete or malformed, or a stream was used after
+    /// closing.
+    #[error("GridFS: {0}")]
+    GridFs(crate::gridfs::GridFsError),
+
     /// The client was shut down; no further operations are possible.
     #[error("the client has been shut down")]
     Shutdown,

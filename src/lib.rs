@@ -61,6 +61,7 @@ mod cursor;
 mod database;
 mod decode;
 mod deployment;
+pub mod gridfs;
 mod monitor;
 pub mod motor;
 mod ops;
@@ -85,6 +86,10 @@ pub use conn::{ServerType, StreamDescription};
 pub use crud_types::*;
 pub use cursor::{Cursor, CursorType};
 pub use database::Database;
+pub use gridfs::{
+    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsError, GridFsFile,
+    GridFsUploadOptions, GridFsUploadStream,
+};
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
 /// with nesting (the driver's own decoder; see `notes/crud.md`).

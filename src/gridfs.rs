@@ -1,0 +1,690 @@
+//! GridFS, after MongoDB's GridFS spec: files of any size stored as chunks.
+//!
+//! A bucket named `fs` (the default) is two collections:
+//! - `fs.files`: one document per file, with `_id`, `length`, `chunkSize`, `uploadDate`,
+//!   `filename` and optional `metadata`;
+//! - `fs.chunks`: the bytes, as `{ files_id, n, data }` documents of `chunkSize` bytes each
+//!   (the last one shorter).
+//!
+//! An upload writes the chunks first and the files document last, so a file becomes visible
+//! only once all its bytes are stored. A download reads the files document, then the chunks in
+//! order `n = 0, 1, ...`, and checks each one: a missing chunk, a chunk of the wrong size or an
+//! extra chunk is an error, never silently wrong bytes.
+//!
+//! Both streams are blocking-style like the rest of the driver: [`GridFsUploadStream`] is a
+//! [`std::io::Write`] and [`GridFsDownloadStream`] a [`std::io::Read`], so `std::io::copy`
+//! moves a file in or out, inside a coroutine or on a thread.
+//!
+//! Before the first write to a bucket whose files collection is empty, the two indexes the spec
+//! asks for are created unless they exist: `{ filename: 1, uploadDate: 1 }` on files and
+//! `{ files_id: 1, n: 1 }` (unique) on chunks.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bson::spec::BinarySubtype;
+use bson::{Binary, Bson, DateTime, Document, doc, oid::ObjectId};
+use serde::{Deserialize, Serialize};
+
+use crate::collection::Collection;
+use crate::concern::{ReadConcern, WriteConcern};
+use crate::crud_types::{FindOptions, IndexModel};
+use crate::cursor::Cursor;
+use crate::database::Database;
+use crate::error::{Error, ErrorKind, Result};
+use crate::topology::ReadPreference;
+
+/// The spec's default chunk size: 255 KiB (a chunk and its envelope fit well under 16 MiB, and
+/// the last chunk of a small file wastes little).
+pub const DEFAULT_CHUNK_SIZE: u32 = 255 * 1024;
+
+/// What went wrong in a GridFS operation.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GridFsError {
+    /// No file has this id.
+    #[error("no file with id {id}")]
+    FileNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// No file has this name, or not this revision of it.
+    #[error("no revision {revision} of a file named {filename:?}")]
+    RevisionNotFound {
+        /// The name asked for.
+        filename: String,
+        /// The revision asked for (0 the first, -1 the latest).
+        revision: i32,
+    },
+    /// A chunk the file's length calls for is not there.
+    #[error("file {id}: chunk {n} is missing")]
+    MissingChunk {
+        /// The file.
+        id: String,
+        /// The chunk expected next.
+        n: u32,
+    },
+    /// A chunk holds the wrong number of bytes for its place in the file.
+    #[error("file {id}: chunk {n} holds {got} bytes, {expected} expected")]
+    WrongChunkSize {
+        /// The file.
+        id: String,
+        /// The chunk.
+        n: u32,
+        /// What it should hold.
+        expected: usize,
+        /// What it holds.
+        got: usize,
+    },
+    /// A chunk beyond the file's length, or out of order.
+    #[error("file {id}: unexpected chunk {n} (expected {expected})")]
+    UnexpectedChunk {
+        /// The file.
+        id: String,
+        /// The chunk found.
+        n: i64,
+        /// The chunk expected.
+        expected: u32,
+    },
+    /// The files document is not one this driver can read.
+    #[error("file {id}: bad files document: {message}")]
+    BadFilesDocument {
+        /// The file.
+        id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The upload stream was already closed or aborted.
+    #[error("the upload stream is already closed or aborted")]
+    StreamClosed,
+}
+
+impl From<GridFsError> for Error {
+    fn from(e: GridFsError) -> Error {
+        ErrorKind::GridFs(e).into()
+    }
+}
+
+/// A bucket's options; every field has the spec's default.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct GridFsBucketOptions {
+    /// The bucket's name, the prefix of its two collections (default `fs`).
+    pub bucket_name: Option<String>,
+    /// The chunk size for new files (default 255 KiB).
+    pub chunk_size_bytes: Option<u32>,
+    /// For the bucket's writes (default: the database's).
+    pub write_concern: Option<WriteConcern>,
+    /// For the bucket's reads (default: the database's).
+    pub read_concern: Option<ReadConcern>,
+    /// For the bucket's reads (default: the database's).
+    pub read_preference: Option<ReadPreference>,
+}
+
+/// Options for one upload.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct GridFsUploadOptions {
+    /// This file's chunk size (default: the bucket's).
+    pub chunk_size_bytes: Option<u32>,
+    /// Stored as the files document's `metadata` (a content type, say).
+    pub metadata: Option<Document>,
+}
+
+/// A file's description: its files document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GridFsFile {
+    /// The file's id (an ObjectId unless the uploader chose another).
+    #[serde(rename = "_id")]
+    pub id: Bson,
+    /// Its length in bytes.
+    pub length: i64,
+    /// The size of each chunk but the last.
+    #[serde(rename = "chunkSize")]
+    pub chunk_size: i32,
+    /// When the upload finished.
+    #[serde(rename = "uploadDate")]
+    pub upload_date: DateTime,
+    /// Its name (names need not be unique: each upload is a revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// What the uploader stored with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Document>,
+}
+
+/// A GridFS bucket in one database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct GridFsBucket {
+    files: Collection<Document>,
+    chunks: Collection<Document>,
+    chunk_size: u32,
+    /// Set once this handle has made sure the indexes exist.
+    indexes_checked: Arc<AtomicBool>,
+}
+
+impl Database {
+    /// A GridFS bucket in this database (no I/O).
+    pub fn gridfs_bucket(&self, options: GridFsBucketOptions) -> GridFsBucket {
+        let name = options.bucket_name.as_deref().unwrap_or("fs");
+        let settle = |c: Collection<Document>| {
+            let c = match &options.write_concern {
+                Some(wc) => c.with_write_concern(wc.clone()),
+                None => c,
+            };
+            let c = match &options.read_concern {
+                Some(rc) => c.with_read_concern(rc.clone()),
+                None => c,
+            };
+            match &options.read_preference {
+                Some(rp) => c.with_read_preference(rp.clone()),
+                None => c,
+            }
+        };
+        GridFsBucket {
+            files: settle(self.collection(&format!("{name}.files"))),
+            chunks: settle(self.collection(&format!("{name}.chunks"))),
+            chunk_size: options
+                .chunk_size_bytes
+                .unwrap_or(DEFAULT_CHUNK_SIZE)
+                .max(1),
+            indexes_checked: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl GridFsBucket {
+    /// The files collection.
+    pub fn files(&self) -> &Collection<Document> {
+        &self.files
+    }
+
+    /// The chunks collection.
+    pub fn chunks(&self) -> &Collection<Document> {
+        &self.chunks
+    }
+
+    /// Opens a stream that stores what is written to it as a new file named `filename`, with a
+    /// new ObjectId. Nothing is visible until [`GridFsUploadStream::close`].
+    pub fn open_upload_stream(
+        &self,
+        filename: &str,
+        options: GridFsUploadOptions,
+    ) -> GridFsUploadStream {
+        self.open_upload_stream_with_id(Bson::ObjectId(ObjectId::new()), filename, options)
+    }
+
+    /// [`open_upload_stream`](Self::open_upload_stream) with an id of the caller's choosing.
+    pub fn open_upload_stream_with_id(
+        &self,
+        id: Bson,
+        filename: &str,
+        options: GridFsUploadOptions,
+    ) -> GridFsUploadStream {
+        let chunk_size = options.chunk_size_bytes.unwrap_or(self.chunk_size).max(1);
+        GridFsUploadStream {
+            bucket: self.clone(),
+            id,
+            filename: filename.to_string(),
+            metadata: options.metadata,
+            chunk_size,
+            buffer: Vec::new(),
+            n: 0,
+            length: 0,
+            state: UploadState::Open,
+        }
+    }
+
+    /// Stores everything `source` yields as a new file; returns its id.
+    pub fn upload_from_reader(
+        &self,
+        filename: &str,
+        source: &mut impl io::Read,
+        options: GridFsUploadOptions,
+    ) -> Result<Bson> {
+        let mut stream = self.open_upload_stream(filename, options);
+        if let Err(e) = io::copy(source, &mut stream) {
+            let _ = stream.abort();
+            return Err(from_io(e));
+        }
+        stream.close()
+    }
+
+    /// Opens the file with id `id` for reading.
+    pub fn open_download_stream(&self, id: &Bson) -> Result<GridFsDownloadStream> {
+        let file = self
+            .files
+            .find_one(doc! { "_id": id.clone() })?
+            .ok_or_else(|| GridFsError::FileNotFound { id: id.to_string() })?;
+        self.open_file(file)
+    }
+
+    /// Opens one revision of the files named `filename`: 0 is the first uploaded, 1 the
+    /// second, ...; -1 the latest (the usual choice), -2 the one before, ...
+    pub fn open_download_stream_by_name(
+        &self,
+        filename: &str,
+        revision: i32,
+    ) -> Result<GridFsDownloadStream> {
+        let (order, skip) = if revision >= 0 {
+            (1, revision as u64)
+        } else {
+            (-1, (-(revision as i64) - 1) as u64)
+        };
+        let options = FindOptions {
+            sort: Some(doc! { "uploadDate": order }),
+            skip: Some(skip),
+            ..FindOptions::default()
+        };
+        let file = self
+            .files
+            .find_one_with(doc! { "filename": filename }, options)?
+            .ok_or_else(|| GridFsError::RevisionNotFound {
+                filename: filename.to_string(),
+                revision,
+            })?;
+        self.open_file(file)
+    }
+
+    /// Writes the whole file `id` to `sink`; returns its length.
+    pub fn download_to_writer(&self, id: &Bson, sink: &mut impl io::Write) -> Result<u64> {
+        let mut stream = self.open_download_stream(id)?;
+        io::copy(&mut stream, sink).map_err(from_io)
+    }
+
+    fn open_file(&self, file: Document) -> Result<GridFsDownloadStream> {
+        let id = file.get("_id").cloned().unwrap_or(Bson::Null);
+        let file: GridFsFile =
+            bson::deserialize_from_document(file).map_err(|e| GridFsError::BadFilesDocument {
+                id: id.to_string(),
+                message: e.to_string(),
+            })?;
+        if file.length < 0 || file.chunk_size <= 0 {
+            return Err(GridFsError::BadFilesDocument {
+                id: id.to_string(),
+                message: format!("length {}, chunkSize {}", file.length, file.chunk_size),
+            }
+            .into());
+        }
+        let chunk_size = file.chunk_size as u64;
+        let chunks = (file.length as u64).div_ceil(chunk_size) as u32;
+        // An empty file has no chunks to ask for.
+        let cursor = if chunks == 0 {
+            None
+        } else {
+            let options = FindOptions {
+                sort: Some(doc! { "n": 1 }),
+                ..FindOptions::default()
+            };
+            Some(
+                self.chunks
+                    .find_with(doc! { "files_id": file.id.clone() }, options)?,
+            )
+        };
+        Ok(GridFsDownloadStream {
+            file,
+            cursor,
+            chunks,
+            next: 0,
+            current: Vec::new(),
+            offset: 0,
+        })
+    }
+
+    /// The files documents matching `filter`.
+    pub fn find(&self, filter: Document, options: FindOptions) -> Result<Cursor<GridFsFile>> {
+        self.files.clone_with_type().find_with(filter, options)
+    }
+
+    /// Deletes file `id`: its files document, then its chunks. A file that does not exist
+    /// is [`GridFsError::FileNotFound`] (any stray chunks with its id are deleted anyway).
+    pub fn delete(&self, id: &Bson) -> Result<()> {
+        let deleted = self.files.delete_one(doc! { "_id": id.clone() })?;
+        self.chunks.delete_many(doc! { "files_id": id.clone() })?;
+        if deleted.deleted_count == 0 {
+            return Err(GridFsError::FileNotFound { id: id.to_string() }.into());
+        }
+        Ok(())
+    }
+
+    /// Renames file `id`.
+    pub fn rename(&self, id: &Bson, new_filename: &str) -> Result<()> {
+        let r = self.files.update_one(
+            doc! { "_id": id.clone() },
+            doc! { "$set": { "filename": new_filename } },
+            Default::default(),
+        )?;
+        if r.matched_count == 0 {
+            return Err(GridFsError::FileNotFound { id: id.to_string() }.into());
+        }
+        Ok(())
+    }
+
+    /// Drops both collections (every file in the bucket, and the indexes).
+    pub fn drop(&self) -> Result<()> {
+        self.files.drop()?;
+        self.chunks.drop()?;
+        self.indexes_checked.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Before the first write: if the files collection is empty, creates the spec's indexes
+    /// unless indexes with those keys exist already.
+    fn ensure_indexes(&self) -> Result<()> {
+        if self.indexes_checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let any = self.files.find_one_with(
+            doc! {},
+            FindOptions {
+                projection: Some(doc! { "_id": 1 }),
+                ..FindOptions::default()
+            },
+        )?;
+        if any.is_none() {
+            let files_keys = doc! { "filename": 1, "uploadDate": 1 };
+            if !has_index(&self.files, &files_keys)? {
+                self.files.create_index(IndexModel::new(files_keys, None))?;
+            }
+            let chunks_keys = doc! { "files_id": 1, "n": 1 };
+            if !has_index(&self.chunks, &chunks_keys)? {
+                self.chunks
+                    .create_index(IndexModel::new(chunks_keys, Some(doc! { "unique": true })))?;
+            }
+        }
+        self.indexes_checked.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// True when `coll` has an index on exactly `keys` (numbers compared by value, as the spec
+/// asks: `1`, `1.0` and `1i64` are the same direction). A collection that does not exist has
+/// none.
+fn has_index(coll: &Collection<Document>, keys: &Document) -> Result<bool> {
+    const NAMESPACE_NOT_FOUND: i32 = 26;
+    let cursor = match coll.list_indexes() {
+        Ok(c) => c,
+        Err(e) if e.code() == Some(NAMESPACE_NOT_FOUND) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for index in cursor {
+        let Ok(key) = index?.get_document("key").cloned() else {
+            continue;
+        };
+        let same = key.len() == keys.len()
+            && key.iter().zip(keys.iter()).all(|((ka, va), (kb, vb))| {
+                ka == kb && as_f64(va).is_some() && as_f64(va) == as_f64(vb)
+            });
+        if same {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn as_f64(v: &Bson) -> Option<f64> {
+    match v {
+        Bson::Int32(i) => Some(*i as f64),
+        Bson::Int64(i) => Some(*i as f64),
+        Bson::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// A driver error carried through `std::io`, and back.
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+fn from_io(e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return *e
+            .into_inner()
+            .expect("checked")
+            .downcast::<Error>()
+            .expect("checked");
+    }
+    Error::io("GridFS stream", e)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UploadState {
+    Open,
+    Closed,
+}
+
+/// A file being uploaded: a [`std::io::Write`] that stores each full chunk as it fills.
+///
+/// Finish with [`close`](Self::close), which stores the last chunk and then the files document
+/// that makes the file visible, or [`abort`](Self::abort), which deletes the chunks stored so
+/// far. Dropping the stream does neither (a destructor must not do I/O: it may run in a
+/// coroutine's unwinding); the chunks already stored stay behind, unreferenced, until deleted.
+pub struct GridFsUploadStream {
+    bucket: GridFsBucket,
+    id: Bson,
+    filename: String,
+    metadata: Option<Document>,
+    chunk_size: u32,
+    buffer: Vec<u8>,
+    n: u32,
+    length: u64,
+    state: UploadState,
+}
+
+impl GridFsUploadStream {
+    /// The id the file will have.
+    pub fn id(&self) -> &Bson {
+        &self.id
+    }
+
+    /// Stores the buffered chunk as chunk `n`.
+    fn store_chunk(&mut self) -> Result<()> {
+        if self.n == 0 {
+            self.bucket.ensure_indexes()?;
+        }
+        let bytes = std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(self.chunk_size as usize),
+        );
+        let chunk = doc! {
+            "_id": ObjectId::new(),
+            "files_id": self.id.clone(),
+            "n": self.n as i32,
+            "data": Binary { subtype: BinarySubtype::Generic, bytes },
+        };
+        self.bucket.chunks.insert_one(&chunk)?;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Stores what is left and the files document; returns the file's id.
+    pub fn close(mut self) -> Result<Bson> {
+        if self.state != UploadState::Open {
+            return Err(GridFsError::StreamClosed.into());
+        }
+        self.state = UploadState::Closed;
+        if !self.buffer.is_empty() {
+            self.store_chunk()?;
+        } else if self.n == 0 {
+            // An empty file: no chunks, but the indexes are due all the same.
+            self.bucket.ensure_indexes()?;
+        }
+        let file = GridFsFile {
+            id: self.id.clone(),
+            length: self.length as i64,
+            chunk_size: self.chunk_size as i32,
+            upload_date: DateTime::now(),
+            filename: Some(std::mem::take(&mut self.filename)),
+            metadata: self.metadata.take(),
+        };
+        let document = bson::serialize_to_document(&file).map_err(Error::ser)?;
+        self.bucket.files.insert_one(&document)?;
+        Ok(self.id.clone())
+    }
+
+    /// Gives up the upload: deletes the chunks stored so far.
+    pub fn abort(mut self) -> Result<()> {
+        if self.state != UploadState::Open {
+            return Err(GridFsError::StreamClosed.into());
+        }
+        self.state = UploadState::Closed;
+        self.bucket
+            .chunks
+            .delete_many(doc! { "files_id": self.id.clone() })?;
+        Ok(())
+    }
+}
+
+impl io::Write for GridFsUploadStream {
+    /// Buffers `buf`, storing each chunk as it fills. A driver error comes back as an
+    /// `io::Error` wrapping the [`Error`].
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.state != UploadState::Open {
+            return Err(to_io(GridFsError::StreamClosed.into()));
+        }
+        let room = self.chunk_size as usize - self.buffer.len();
+        let take = room.min(buf.len());
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(self.chunk_size as usize);
+        }
+        self.buffer.extend_from_slice(&buf[..take]);
+        self.length += take as u64;
+        if self.buffer.len() == self.chunk_size as usize {
+            self.store_chunk().map_err(to_io)?;
+        }
+        Ok(take)
+    }
+
+    /// Nothing to do: a partial chunk is stored by `close` (storing it early would make it
+    /// the wrong size).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A file being downloaded: a [`std::io::Read`] over its chunks, fetched in order and each
+/// checked against the file's length and chunk size.
+pub struct GridFsDownloadStream {
+    file: GridFsFile,
+    cursor: Option<Cursor<Document>>,
+    /// How many chunks the file has, and the next one expected.
+    chunks: u32,
+    next: u32,
+    current: Vec<u8>,
+    offset: usize,
+}
+
+impl GridFsDownloadStream {
+    /// The file's description.
+    pub fn file(&self) -> &GridFsFile {
+        &self.file
+    }
+
+    /// The size chunk `n` must have.
+    fn expected_size(&self, n: u32) -> usize {
+        let chunk = self.file.chunk_size as u64;
+        if n + 1 < self.chunks {
+            chunk as usize
+        } else {
+            (self.file.length as u64 - chunk * u64::from(n)) as usize
+        }
+    }
+
+    /// At the end of the file: a chunk beyond its length is an error (once; the cursor is
+    /// then done).
+    fn check_no_extra_chunk(&mut self) -> Result<()> {
+        let Some(mut cursor) = self.cursor.take() else {
+            return Ok(());
+        };
+        match cursor.next() {
+            None => Ok(()),
+            Some(Err(e)) => Err(e),
+            Some(Ok(doc)) => Err(GridFsError::UnexpectedChunk {
+                id: self.file.id.to_string(),
+                n: doc.get_i32("n").map_or(-1, i64::from),
+                expected: self.chunks,
+            }
+            .into()),
+        }
+    }
+
+    /// Fetches and checks the next chunk into `current`.
+    fn next_chunk(&mut self) -> Result<()> {
+        let id = || self.file.id.to_string();
+        let n = self.next;
+        let doc = match self.cursor.as_mut().and_then(Iterator::next) {
+            Some(doc) => doc?,
+            None => return Err(GridFsError::MissingChunk { id: id(), n }.into()),
+        };
+        let found = match doc.get("n") {
+            Some(Bson::Int32(v)) => i64::from(*v),
+            Some(Bson::Int64(v)) => *v,
+            Some(Bson::Double(v)) if v.fract() == 0.0 => *v as i64,
+            _ => -1,
+        };
+        if found != i64::from(n) {
+            // Sorted by n: a higher number means chunk n is missing, a lower one a duplicate.
+            return Err(if found > i64::from(n) {
+                GridFsError::MissingChunk { id: id(), n }
+            } else {
+                GridFsError::UnexpectedChunk {
+                    id: id(),
+                    n: found,
+                    expected: n,
+                }
+            }
+            .into());
+        }
+        let bytes = match doc.get("data") {
+            Some(Bson::Binary(b)) => &b.bytes,
+            _ => {
+                return Err(GridFsError::BadFilesDocument {
+                    id: id(),
+                    message: format!("chunk {n} has no binary data"),
+                }
+                .into());
+            }
+        };
+        let expected = self.expected_size(n);
+        if bytes.len() != expected {
+            return Err(GridFsError::WrongChunkSize {
+                id: id(),
+                n,
+                expected,
+                got: bytes.len(),
+            }
+            .into());
+        }
+        self.current.clear();
+        self.current.extend_from_slice(bytes);
+        self.offset = 0;
+        self.next += 1;
+        Ok(())
+    }
+}
+
+impl io::Read for GridFsDownloadStream {
+    /// Reads the file's bytes in order. A missing or malformed chunk is an `io::Error`
+    /// wrapping the [`Error`] ([`GridFsError`] inside).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.offset == self.current.len() {
+            if self.next == self.chunks {
+                self.check_no_extra_chunk().map_err(to_io)?;
+                return Ok(0);
+            }
+            self.next_chunk().map_err(to_io)?;
+        }
+        let n = buf.len().min(self.current.len() - self.offset);
+        buf[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+/// Unwraps a driver error from an `io::Error` produced by a GridFS stream (for callers of
+/// `std::io::copy` and friends who want the typed error back).
+pub fn io_error_to_driver(e: io::Error) -> Error {
+    from_io(e)
+}

@@ -1,0 +1,311 @@
+//! GridFS against the real server, on both cores: a 20 MB file with a non-default chunk size
+//! round-trips byte for byte; revisions by name; missing files and chunks are clear errors;
+//! deleting removes files and chunks; the indexes appear on first write.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use bson::{Bson, Document, doc};
+use common::run_on;
+use may_mongo::{
+    Core, ErrorKind, GridFsBucket, GridFsBucketOptions, GridFsError, GridFsUploadOptions,
+};
+
+fn bucket(core: Core, test: &str, chunk_size: Option<u32>) -> GridFsBucket {
+    let client = common::client(core);
+    let db = common::fresh_db(&client, test);
+    let mut options = GridFsBucketOptions::default();
+    options.chunk_size_bytes = chunk_size;
+    db.gridfs_bucket(options)
+}
+
+/// Deterministic bytes that do not repeat with any chunk-sized period.
+fn content(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn gridfs_error(e: &may_mongo::Error) -> &GridFsError {
+    match e.kind() {
+        ErrorKind::GridFs(g) => g,
+        other => panic!("expected a GridFS error, got {other:?}"),
+    }
+}
+
+both_cores!(a_20_mb_file_round_trips_byte_for_byte, |core| {
+    const CHUNK: u32 = 300 * 1024; // not the default 255 KiB
+    let bucket = bucket(core, "gridfs_20mb", Some(CHUNK));
+    let data = content(20 * 1024 * 1024 + 123);
+    let (id, read_back, file, chunks) = run_on(core, {
+        let (bucket, data) = (bucket.clone(), data.clone());
+        move || {
+            // Uneven writes, so chunks are filled across write calls.
+            let mut up = bucket.open_upload_stream("big.bin", GridFsUploadOptions::default());
+            for piece in data.chunks(77_777) {
+                up.write_all(piece).unwrap();
+            }
+            let id = up.close().unwrap();
+            let mut down = bucket.open_download_stream(&id).unwrap();
+            let file = down.file().clone();
+            let mut read_back = Vec::new();
+            down.read_to_end(&mut read_back).unwrap();
+            let chunks = bucket
+                .chunks()
+                .count_documents(doc! { "files_id": id.clone() }, Default::default())
+                .unwrap();
+            (id, read_back, file, chunks)
+        }
+    });
+    assert_eq!(read_back.len(), data.len());
+    assert!(read_back == data, "the bytes differ");
+    assert_eq!(file.id, id);
+    assert_eq!(file.length, data.len() as i64);
+    assert_eq!(file.chunk_size, CHUNK as i32);
+    assert_eq!(file.filename.as_deref(), Some("big.bin"));
+    assert_eq!(chunks, (data.len() as u64).div_ceil(u64::from(CHUNK)));
+
+    // The spec's indexes were created on the first write.
+    let keys = |c: &may_mongo::Collection<Document>| -> Vec<Document> {
+        c.list_indexes()
+            .unwrap()
+            .map(|i| i.unwrap().get_document("key").unwrap().clone())
+            .collect()
+    };
+    let files_keys = keys(bucket.files());
+    assert!(
+        files_keys
+            .iter()
+            .any(|k| k == &doc! { "filename": 1, "uploadDate": 1 }),
+        "{files_keys:?}"
+    );
+    let chunks_keys = keys(bucket.chunks());
+    assert!(
+        chunks_keys
+            .iter()
+            .any(|k| k == &doc! { "files_id": 1, "n": 1 }),
+        "{chunks_keys:?}"
+    );
+});
+
+both_cores!(revisions_are_downloaded_by_name, |core| {
+    let bucket = bucket(core, "gridfs_revisions", None);
+    run_on(core, move || {
+        for v in 0..3 {
+            let mut source = format!("version {v}").into_bytes();
+            bucket
+                .upload_from_reader(
+                    "notes.txt",
+                    &mut &source[..],
+                    GridFsUploadOptions::default(),
+                )
+                .unwrap();
+            source.clear();
+            // uploadDate has millisecond resolution: keep the revisions apart.
+            may_or_thread_sleep(5);
+        }
+        let read = |revision: i32| -> Result<String, may_mongo::Error> {
+            let mut s = String::new();
+            bucket
+                .open_download_stream_by_name("notes.txt", revision)?
+                .read_to_string(&mut s)
+                .unwrap();
+            Ok(s)
+        };
+        for (revision, expected) in [
+            (0, "version 0"),
+            (1, "version 1"),
+            (2, "version 2"),
+            (-1, "version 2"),
+            (-2, "version 1"),
+            (-3, "version 0"),
+        ] {
+            assert_eq!(read(revision).unwrap(), expected, "revision {revision}");
+        }
+        for revision in [3, -4] {
+            let e = read(revision).unwrap_err();
+            assert_eq!(
+                gridfs_error(&e),
+                &GridFsError::RevisionNotFound {
+                    filename: "notes.txt".into(),
+                    revision
+                }
+            );
+        }
+        let e = read_missing_name(&bucket);
+        assert!(
+            matches!(gridfs_error(&e), GridFsError::RevisionNotFound { .. }),
+            "{e}"
+        );
+    });
+});
+
+fn read_missing_name(bucket: &GridFsBucket) -> may_mongo::Error {
+    bucket
+        .open_download_stream_by_name("nobody.txt", -1)
+        .err()
+        .expect("no such file")
+}
+
+/// Sleeps without blocking a may worker when called in a coroutine.
+fn may_or_thread_sleep(ms: u64) {
+    let d = std::time::Duration::from_millis(ms);
+    if may::coroutine::is_coroutine() {
+        may::coroutine::sleep(d);
+    } else {
+        std::thread::sleep(d);
+    }
+}
+
+both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
+    let bucket = bucket(core, "gridfs_missing", Some(1000));
+    run_on(core, move || {
+        // No such file.
+        let nobody = Bson::ObjectId(bson::oid::ObjectId::new());
+        let e = bucket.open_download_stream(&nobody).err().expect("missing");
+        assert_eq!(
+            gridfs_error(&e),
+            &GridFsError::FileNotFound {
+                id: nobody.to_string()
+            }
+        );
+        let e = bucket.delete(&nobody).unwrap_err();
+        assert!(matches!(gridfs_error(&e), GridFsError::FileNotFound { .. }));
+        let e = bucket.rename(&nobody, "x").unwrap_err();
+        assert!(matches!(gridfs_error(&e), GridFsError::FileNotFound { .. }));
+
+        // Three chunks; the middle one removed behind GridFS's back.
+        let data = content(2500);
+        let id = bucket
+            .upload_from_reader("holey", &mut &data[..], GridFsUploadOptions::default())
+            .unwrap();
+        bucket
+            .chunks()
+            .delete_one(doc! { "files_id": id.clone(), "n": 1 })
+            .unwrap();
+        let mut down = bucket.open_download_stream(&id).unwrap();
+        let mut out = Vec::new();
+        let e = down.read_to_end(&mut out).unwrap_err();
+        let e = may_mongo::gridfs::io_error_to_driver(e);
+        assert_eq!(
+            gridfs_error(&e),
+            &GridFsError::MissingChunk {
+                id: id.to_string(),
+                n: 1
+            }
+        );
+        assert_eq!(
+            out,
+            &data[..1000],
+            "the bytes before the hole were delivered"
+        );
+
+        // A chunk of the wrong size.
+        let id = bucket
+            .upload_from_reader("short", &mut &data[..], GridFsUploadOptions::default())
+            .unwrap();
+        bucket
+            .chunks()
+            .update_one(
+                doc! { "files_id": id.clone(), "n": 0 },
+                doc! { "$set": { "data": bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2, 3] } } },
+                Default::default(),
+            )
+            .unwrap();
+        let e = may_mongo::gridfs::io_error_to_driver(
+            bucket
+                .open_download_stream(&id)
+                .unwrap()
+                .read_to_end(&mut Vec::new())
+                .unwrap_err(),
+        );
+        assert!(
+            matches!(
+                gridfs_error(&e),
+                GridFsError::WrongChunkSize {
+                    n: 0,
+                    expected: 1000,
+                    got: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    });
+});
+
+both_cores!(deleting_removes_files_and_chunks, |core| {
+    let bucket = bucket(core, "gridfs_delete", Some(4096));
+    run_on(core, move || {
+        let keep = bucket
+            .upload_from_reader("keep", &mut &content(10_000)[..], Default::default())
+            .unwrap();
+        let gone = bucket
+            .upload_from_reader("gone", &mut &content(10_000)[..], Default::default())
+            .unwrap();
+        let count = |c: &may_mongo::Collection<Document>, f: Document| {
+            c.count_documents(f, Default::default()).unwrap()
+        };
+        assert_eq!(count(bucket.chunks(), doc! { "files_id": gone.clone() }), 3);
+        bucket.delete(&gone).unwrap();
+        assert_eq!(count(bucket.files(), doc! { "_id": gone.clone() }), 0);
+        assert_eq!(count(bucket.chunks(), doc! { "files_id": gone.clone() }), 0);
+        // The other file is untouched.
+        assert_eq!(count(bucket.chunks(), doc! { "files_id": keep.clone() }), 3);
+        let mut all = Vec::new();
+        bucket.download_to_writer(&keep, &mut all).unwrap();
+        assert_eq!(all, content(10_000));
+
+        // Rename, find, an aborted upload, and drop.
+        bucket.rename(&keep, "kept").unwrap();
+        let found: Vec<_> = bucket
+            .find(doc! { "filename": "kept" }, Default::default())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, keep);
+        assert_eq!(found[0].length, 10_000);
+        let mut up = bucket.open_upload_stream("aborted", Default::default());
+        up.write_all(&content(9000)).unwrap();
+        let aborted = up.id().clone();
+        assert_eq!(
+            count(bucket.chunks(), doc! { "files_id": aborted.clone() }),
+            2
+        );
+        up.abort().unwrap();
+        assert_eq!(count(bucket.chunks(), doc! { "files_id": aborted }), 0);
+        bucket.drop().unwrap();
+        assert_eq!(count(bucket.files(), doc! {}), 0);
+        assert_eq!(count(bucket.chunks(), doc! {}), 0);
+    });
+});
+
+both_cores!(an_empty_file_has_no_chunks_and_reads_as_empty, |core| {
+    let bucket = bucket(core, "gridfs_empty", None);
+    run_on(core, move || {
+        let id = bucket
+            .open_upload_stream("empty", Default::default())
+            .close()
+            .unwrap();
+        let mut down = bucket.open_download_stream(&id).unwrap();
+        assert_eq!(down.file().length, 0);
+        let mut out = Vec::new();
+        assert_eq!(down.read_to_end(&mut out).unwrap(), 0);
+        assert_eq!(
+            bucket
+                .chunks()
+                .count_documents(doc! { "files_id": id }, Default::default())
+                .unwrap(),
+            0
+        );
+    });
+});
