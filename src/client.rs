@@ -252,7 +252,7 @@ impl Client {
     /// What the server said about itself in the handshake of a pooled connection to the
     /// primary (or the one server), opening one if none is idle.
     pub fn stream_description(&self) -> Result<StreamDescription> {
-        let (server, _) = self.select(topology::Operation::Write, None)?;
+        let (server, _) = self.select(topology::Operation::Write, None, None)?;
         let conn = self.check_out(&server, None)?;
         Ok(conn.description().clone())
     }
@@ -335,15 +335,18 @@ impl Client {
             .any(|s| s.affinity.in_request())
     }
 
+    /// Selects a server for `op` (see [`Deployment::select`]), unless the client was shut
+    /// down.
     fn select(
         &self,
         op: topology::Operation<'_>,
         deadline: Option<Instant>,
+        avoid: Option<&ServerAddress>,
     ) -> Result<(Arc<Server>, TopologyType)> {
         if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(ErrorKind::Shutdown.into());
         }
-        self.inner.deployment.select(op, deadline, None)
+        self.inner.deployment.select(op, deadline, avoid)
     }
 
     /// Checks out a connection to `server`, waiting no later than `deadline`. A failure to
@@ -483,12 +486,7 @@ impl Client {
                 } else {
                     topology::Operation::Write
                 };
-                if self.inner.shut_down.load(Ordering::Acquire) {
-                    return Err(final_error(ErrorKind::Shutdown.into()));
-                }
-                self.inner
-                    .deployment
-                    .select(wanted, deadline, avoid)
+                self.select(wanted, deadline, avoid)
                     .map_err(|e| final_error(timed_out(e, limit, "selecting a server")))?
             }
         };

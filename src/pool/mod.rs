@@ -280,15 +280,10 @@ impl<E: Establish> Pool<E> {
     /// nothing.
     pub fn clear(&self) {
         let mut st = self.state.lock();
-        if st.status != Status::Ready {
+        if !self.retire_connections(&mut st) {
             return;
         }
-        st.generation += 1;
         st.status = Status::Paused;
-        self.emit(|| CmapEvent::PoolCleared {
-            address: self.address.clone(),
-            interrupt_in_use_connections: false,
-        });
         let waiters = std::mem::take(&mut st.waiters);
         for w in &waiters {
             let e = self.fail(w.started, CheckOutFailedReason::ConnectionError);
@@ -309,17 +304,27 @@ impl<E: Establish> Pool<E> {
     /// [`clear`](Self::clear) is for a server that failed.
     pub fn clear_and_keep_ready(&self) {
         let mut st = self.state.lock();
-        if st.status != Status::Ready {
+        if !self.retire_connections(&mut st) {
             return;
+        }
+        drop(st);
+        // The background task closes the now-stale idle connections.
+        self.wake_background();
+    }
+
+    /// The half both clears share: a ready pool moves to the next generation (every older
+    /// connection closes when next met) and says so. False, doing nothing, when the pool is
+    /// not ready (already paused or closed).
+    fn retire_connections(&self, st: &mut State<E::Conn>) -> bool {
+        if st.status != Status::Ready {
+            return false;
         }
         st.generation += 1;
         self.emit(|| CmapEvent::PoolCleared {
             address: self.address.clone(),
             interrupt_in_use_connections: false,
         });
-        drop(st);
-        // The background task closes the now-stale idle connections.
-        self.wake_background();
+        true
     }
 
     /// Closes the pool: idle connections close now, checked-out ones at check-in; waiters and
