@@ -8,13 +8,13 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use bson::{Document, doc};
 use ferretdb_embed::{Server, ServerOptions};
-use may_mongo::{Client, ClientOptions, Core, ErrorKind};
+use may_mongo::{Client, ClientOptions, ErrorKind};
 
 const WORKERS: usize = 100;
 
@@ -60,10 +60,9 @@ both_cores!(
 
         let phase = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel::<Vec<Outcome>>();
-        for i in 0..WORKERS {
-            let (coll, phase, stop, tx) = (coll.clone(), phase.clone(), stop.clone(), tx.clone());
-            let work = move || {
+        let workers = common::spawn_workers(core, WORKERS, {
+            let (coll, phase, stop) = (coll.clone(), phase.clone(), stop.clone());
+            move |i| {
                 let mut outcomes = Vec::new();
                 let mut j = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -83,18 +82,9 @@ both_cores!(
                         result,
                     });
                 }
-                let _ = tx.send(outcomes);
-            };
-            match core {
-                Core::Coroutine => {
-                    may::go!(work);
-                }
-                Core::Threaded => {
-                    std::thread::spawn(work);
-                }
+                outcomes
             }
-        }
-        drop(tx);
+        });
         std::thread::sleep(Duration::from_millis(1500));
         server.kill();
         phase.store(1, Ordering::SeqCst);
@@ -107,12 +97,11 @@ both_cores!(
         stop.store(true, Ordering::Relaxed);
 
         // Nothing hangs: every worker reports (its last operation is bounded by selection's 20 s).
-        let give_up = Instant::now() + Duration::from_secs(60);
-        let mut outcomes = Vec::new();
-        for _ in 0..WORKERS {
-            let left = give_up.saturating_duration_since(Instant::now());
-            outcomes.extend(rx.recv_timeout(left).expect("a worker hung"));
-        }
+        let outcomes: Vec<Outcome> = workers
+            .join_all(Duration::from_secs(60))
+            .into_iter()
+            .flatten()
+            .collect();
         let mut by_phase = [[0usize; 2]; 3];
         let mut errors: BTreeMap<&str, usize> = BTreeMap::new();
         let mut acknowledged = Vec::new();

@@ -176,34 +176,6 @@ fn client(uri: &str, core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> Clie
     Client::with_options(opts).unwrap()
 }
 
-/// Runs `n` workers (coroutines or threads, per core) until `stop`; each reports its results.
-fn run_workers<R: Send + 'static>(
-    core: Core,
-    n: usize,
-    work: impl Fn(usize) -> R + Send + Sync + 'static,
-) -> std::sync::mpsc::Receiver<R> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let work = Arc::new(work);
-    for i in 0..n {
-        let (tx, work) = (tx.clone(), work.clone());
-        let job = move || {
-            let _ = tx.send(work(i));
-        };
-        match core {
-            Core::Coroutine => {
-                may::go!(job);
-            }
-            Core::Threaded => {
-                std::thread::Builder::new()
-                    .stack_size(256 * 1024)
-                    .spawn(job)
-                    .unwrap();
-            }
-        }
-    }
-    rx
-}
-
 both_cores!(
     step_down_under_1000_writers_loses_and_duplicates_nothing,
     |core| {
@@ -216,7 +188,7 @@ both_cores!(
         })
         .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let rx = run_workers(core, 1000, {
+        let workers = common::spawn_workers(core, 1000, {
             let (coll, stop) = (coll.clone(), stop.clone());
             move |i| {
                 // Documents without `_id`: the driver generates one, and a retry must send the same.
@@ -239,12 +211,11 @@ both_cores!(
         stop.store(true, Ordering::Relaxed);
 
         // Every writer must finish: nothing hangs (bounded by serverSelectionTimeoutMS, 10 s).
-        let give_up = Instant::now() + Duration::from_secs(60);
-        let mut results = Vec::new();
-        for _ in 0..1000 {
-            let left = give_up.saturating_duration_since(Instant::now());
-            results.extend(rx.recv_timeout(left).expect("a writer hung"));
-        }
+        let results: Vec<_> = workers
+            .join_all(Duration::from_secs(60))
+            .into_iter()
+            .flatten()
+            .collect();
         let stored = rs.shared.stored.lock().unwrap().clone();
         let mut by_w: HashMap<String, Vec<Bson>> = HashMap::new();
         for d in &stored {

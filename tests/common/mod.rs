@@ -70,3 +70,52 @@ pub fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'sta
         Core::Threaded => f(),
     }
 }
+
+/// Workers started by [`spawn_workers`]: each sends its result when it returns.
+pub struct Workers<R> {
+    results: std::sync::mpsc::Receiver<R>,
+    count: usize,
+}
+
+/// Runs `work(i)` for `i` in `0..n` the way a user of `core` would: each in a coroutine of
+/// its own, or on an OS thread of its own (256 KiB of stack).
+pub fn spawn_workers<R: Send + 'static>(
+    core: Core,
+    n: usize,
+    work: impl Fn(usize) -> R + Send + Sync + 'static,
+) -> Workers<R> {
+    let (tx, results) = std::sync::mpsc::channel();
+    let work = std::sync::Arc::new(work);
+    for i in 0..n {
+        let (tx, work) = (tx.clone(), work.clone());
+        let job = move || {
+            let _ = tx.send(work(i));
+        };
+        match core {
+            Core::Coroutine => {
+                may::go!(job);
+            }
+            Core::Threaded => {
+                std::thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn(job)
+                    .unwrap();
+            }
+        }
+    }
+    Workers { results, count: n }
+}
+
+impl<R> Workers<R> {
+    /// Every worker's result, waiting at most `within` for them all: a worker that has not
+    /// reported by then hung, and fails the test.
+    pub fn join_all(self, within: std::time::Duration) -> Vec<R> {
+        let give_up = std::time::Instant::now() + within;
+        (0..self.count)
+            .map(|_| {
+                let left = give_up.saturating_duration_since(std::time::Instant::now());
+                self.results.recv_timeout(left).expect("a worker hung")
+            })
+            .collect()
+    }
+}
