@@ -4,22 +4,18 @@
 //!
 //! Why two collections: the front page wants the newest messages, a sort. MongoDB answers
 //! that from an index on `posted`; FerretDB 1.24 on SQLite reads and sorts the whole
-//! collection for any sorted or filtered `find` (measured: 700 ms for 20,000 messages, 22 ms
-//! for 612; only an unsorted, unfiltered `limit` is fast, 5 ms). So the front page reads a
-//! collection that never holds many more than it shows, and a trimmer
-//! ([`Board::keep_front_page_trimmed`]) deletes the older copies soon after each post. `messages` stays the
-//! record: nothing is ever deleted from it.
+//! collection for any sorted or filtered `find` (measured: 704 ms for 20,000 documents, 22 ms
+//! for 612 messages; only an unsorted, unfiltered `limit` is fast, 5 ms). So the front page
+//! reads a collection that never holds many more than it shows, and a trimmer
+//! ([`Board::keep_front_page_trimmed`]) deletes the older copies soon after each post.
+//! `messages` stays the record: nothing is ever deleted from it.
 //!
-//! The trimmer is a coroutine with a client of its own, and the reason is a measurement.
-//! Under 1,000 connections the app's pool has a queue of hundreds of requests:
-//! - a timer-driven trim on the app's client waited in that queue, ran once every few
-//!   seconds, and the page grew to hundreds of messages that every `GET /` sorted;
-//! - trimming in every tenth POST made concurrent trims race to read and delete the same
-//!   messages: 80% of FerretDB's time went to trims (POST-only load: 300 requests/s);
-//! - one trim at a time, inside a POST, still queued behind the requests, and while it
-//!   waited the page grew again (mixed load: 168 requests/s, p99 15 s).
-//!
-//! With a private pool of one connection the trimmer never queues behind requests.
+//! The trimmer is a coroutine with a client of its own. Under 1,000 connections the app's
+//! pool has a queue of hundreds of requests, and trims made in the request path either raced
+//! each other (every tenth POST: 80% of FerretDB's time went to trims) or, one at a time,
+//! waited in that queue while the page grew (mixed load: 168 requests/s, p99 15 s). With a
+//! private pool of one connection the trimmer never queues behind requests: 332–415
+//! requests/s. notes/message-board.md has the whole story.
 
 use may_mongo::bson::oid::ObjectId;
 use may_mongo::bson::{Bson, DateTime, doc};
