@@ -16,6 +16,7 @@
 //! cargo test -p message_board --test browser -- --nocapture
 //! ```
 
+mod common;
 mod webdriver;
 
 use std::time::{Duration, Instant};
@@ -56,15 +57,7 @@ fn post_a_message_with_an_image_in_a_real_browser() {
     step(&format!("app serving at {base} (database server {uri})"));
 
     // A plain HTTP client for the checks that are not the browser's business.
-    let http = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // See redirects instead of following them.
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .proxy(None)
-            .build(),
-    );
+    let http = common::agent();
 
     // An older message first, so that "listed first" means something. Posted as the simplest form
     // encoding; the browser below sends multipart.

@@ -16,6 +16,9 @@
 //! cargo test -p message_board --test http
 //! ```
 
+mod common;
+
+use common::agent;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier, OnceLock};
@@ -158,21 +161,6 @@ impl Reply {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-}
-
-/// ureq, seeing redirects instead of following them, every status as a response.
-fn agent() -> &'static ureq::Agent {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .proxy(None)
-                .build(),
-        )
-    })
 }
 
 fn from_ureq(mut response: ureq::http::Response<ureq::Body>) -> Reply {
