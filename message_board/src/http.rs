@@ -12,12 +12,14 @@
 //! TLS.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
 use may::net::{TcpListener, TcpStream};
+use socket2::{Domain, Socket, Type};
 
 /// Most headers a request may carry (browsers send about 20).
 const MAX_HEADERS: usize = 64;
@@ -138,7 +140,7 @@ impl Listening {
 
 /// Binds `addr` and serves `service` on may coroutines until the process exits.
 pub fn serve<S: Service>(service: S, addr: &str) -> io::Result<Listening> {
-    let listener = TcpListener::bind(addr)?;
+    let listener = bind(addr)?;
     let local = listener.local_addr()?;
     let service = Arc::new(service);
     may::go!(move || {
@@ -151,6 +153,26 @@ pub fn serve<S: Service>(service: S, addr: &str) -> io::Result<Listening> {
         }
     });
     Ok(Listening { addr: local })
+}
+
+/// Binds a listening socket. Not `may::net::TcpListener::bind`: that sets `SO_REUSEPORT`,
+/// so a second board started on a port already in use would bind too, and the kernel would
+/// split the connections between the two (seen: two boards, different databases, one port).
+/// Here the second one gets `AddrInUse`.
+fn bind(addr: &str) -> io::Result<TcpListener> {
+    let addr = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // A restarted board can bind while the old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // Room for a thousand connections arriving at once (wrk opens them all together).
+    socket.listen(1024)?;
+    let listener: std::net::TcpListener = socket.into();
+    // SAFETY: a listening socket this function owns; may takes it over.
+    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
 }
 
 fn spawn_connection<S: Service>(stream: TcpStream, service: Arc<S>) {

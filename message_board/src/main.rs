@@ -44,7 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &Client::with_options(maintenance)?,
         std::time::Duration::from_millis(20),
     );
-    let listening = http::serve(board, &listen)?;
+    let listening =
+        http::serve(board, &listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     println!(
         "message board listening on http://{}/ (MongoDB: {uri}, database {db_name})",
         listening.local_addr()

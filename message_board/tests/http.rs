@@ -1158,3 +1158,18 @@ fn the_trimmer_keeps_the_newest_50_on_the_front_page() {
     posted.sort();
     assert_eq!(all, posted, "every message is kept in the record");
 }
+
+/// may's own `TcpListener::bind` sets `SO_REUSEPORT`, which let a second board bind a port
+/// already in use and take half its connections. The board binds without it.
+#[test]
+fn a_second_board_on_a_port_in_use_is_refused() {
+    let app = app("port_in_use");
+    let second = http::serve(app.board.clone(), &app.addr.to_string());
+    let err = second
+        .err()
+        .expect("a second bind on the same port must fail");
+    assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+    // The first one still answers.
+    let reply = agent().get(format!("{}/", app.base)).call().expect("GET /");
+    assert_eq!(reply.status(), 200);
+}
