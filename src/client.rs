@@ -14,7 +14,8 @@ use crate::ops::Operation;
 use crate::options::{ClientOptions, ServerAddress};
 use crate::pool::{PoolOptions, PoolStats};
 use crate::retry::{
-    Retry, is_check_out_failure, is_retryable_read_error, is_retryable_write_error, wrote_nothing,
+    Retry, is_network_or_pool_cleared, is_retryable_read_error, is_retryable_write_error,
+    wrote_nothing,
 };
 use crate::runtime::Core;
 use crate::session::{ServerSession, SessionPool};
@@ -421,7 +422,7 @@ impl Client {
         let retryable = match (retry, first.stage) {
             (Retry::No, _) | (_, Stage::Final) => false,
             // Nothing was sent: trying again cannot do anything twice.
-            (_, Stage::CheckOut) => is_check_out_failure(&first.error),
+            (_, Stage::CheckOut) => is_network_or_pool_cleared(&first.error),
             (Retry::Read, Stage::Sent) => is_retryable_read_error(&first.error),
             (Retry::Write, Stage::Sent) => {
                 txn.is_some() && is_retryable_write_error(&first.error, first.max_wire_version)

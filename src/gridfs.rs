@@ -247,7 +247,7 @@ impl GridFsBucket {
         let mut stream = self.open_upload_stream(filename, options);
         if let Err(e) = io::copy(source, &mut stream) {
             let _ = stream.abort();
-            return Err(from_io(e));
+            return Err(io_error_to_driver(e));
         }
         stream.close()
     }
@@ -291,7 +291,7 @@ impl GridFsBucket {
     /// Writes the whole file `id` to `sink`; returns its length.
     pub fn download_to_writer(&self, id: &Bson, sink: &mut impl io::Write) -> Result<u64> {
         let mut stream = self.open_download_stream(id)?;
-        io::copy(&mut stream, sink).map_err(from_io)
+        io::copy(&mut stream, sink).map_err(io_error_to_driver)
     }
 
     fn open_file(&self, file: Document) -> Result<GridFsDownloadStream> {
@@ -433,20 +433,9 @@ fn as_f64(v: &Bson) -> Option<f64> {
     }
 }
 
-/// A driver error carried through `std::io`, and back.
+/// A driver error carried through `std::io` (and back: [`io_error_to_driver`]).
 fn to_io(e: Error) -> io::Error {
     io::Error::other(e)
-}
-
-fn from_io(e: io::Error) -> Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-        return *e
-            .into_inner()
-            .expect("checked")
-            .downcast::<Error>()
-            .expect("checked");
-    }
-    Error::io("GridFS stream", e)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -684,7 +673,15 @@ impl io::Read for GridFsDownloadStream {
 }
 
 /// Unwraps a driver error from an `io::Error` produced by a GridFS stream (for callers of
-/// `std::io::copy` and friends who want the typed error back).
+/// `std::io::copy` and friends who want the typed error back); any other I/O error becomes
+/// [`ErrorKind::Io`](crate::ErrorKind::Io).
 pub fn io_error_to_driver(e: io::Error) -> Error {
-    from_io(e)
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return *e
+            .into_inner()
+            .expect("checked")
+            .downcast::<Error>()
+            .expect("checked");
+    }
+    Error::io("GridFS stream", e)
 }

@@ -60,15 +60,15 @@ pub(crate) const NO_WRITES_PERFORMED: &str = "NoWritesPerformed";
 /// Wire version 9 is MongoDB 4.4: from it on, servers label retryable write errors.
 const LABELS_FROM_WIRE: i32 = 9;
 
-/// True when a check-out failed without sending anything: always safe to try again.
-pub(crate) fn is_check_out_failure(e: &Error) -> bool {
+/// A network error, or a pool cleared under the caller: retryable at any stage. A check-out
+/// that failed this way sent nothing, so trying again is always safe.
+pub(crate) fn is_network_or_pool_cleared(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::PoolCleared { .. }) || e.is_network_error()
 }
 
 /// A read that failed with `e` may be retried.
 pub(crate) fn is_retryable_read_error(e: &Error) -> bool {
-    e.is_network_error()
-        || matches!(e.kind(), ErrorKind::PoolCleared { .. })
+    is_network_or_pool_cleared(e)
         || matches!(e.kind(), ErrorKind::Command(c)
             if RETRYABLE_CODES.contains(&c.code) || c.code == READ_ONLY_RETRYABLE_CODE)
 }
@@ -76,7 +76,7 @@ pub(crate) fn is_retryable_read_error(e: &Error) -> bool {
 /// A write that failed with `e` on a server of wire version `max_wire` may be retried (it
 /// carried a transaction number).
 pub(crate) fn is_retryable_write_error(e: &Error, max_wire: i32) -> bool {
-    if e.is_network_error() || matches!(e.kind(), ErrorKind::PoolCleared { .. }) {
+    if is_network_or_pool_cleared(e) {
         return true;
     }
     if e.labels().iter().any(|l| l == RETRYABLE_WRITE_ERROR) {
