@@ -79,14 +79,8 @@ fn main() {
         Ok(_) => {}
         Err(e) => panic!("cannot run wrk ({e}): install it with `apt-get install wrk`"),
     }
-    let (uri, _server) = match std::env::var("MONGODB_URI") {
-        Ok(uri) if !uri.is_empty() => (uri, None),
-        _ => {
-            eprintln!("MONGODB_URI is unset: starting the embedded FerretDB v1.24.2 ...");
-            let server = ferretdb_embed::Server::start(&Default::default()).expect("FerretDB");
-            (server.uri(), Some(server))
-        }
-    };
+    // `MONGODB_URI`, or an embedded FerretDB that lives until the process exits.
+    let uri = ferretdb_embed::shared_uri();
     let db_name = "message_board_load";
     let client = Client::with_uri_str(&uri).expect("client");
     let board = Board::new(&client, db_name);

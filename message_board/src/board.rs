@@ -25,7 +25,6 @@ use may_mongo::{
     GridFsUploadOptions, IndexModel, Result,
 };
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -90,11 +89,6 @@ impl Board {
             images,
             db,
         }
-    }
-
-    /// The database the board lives in.
-    pub fn database(&self) -> &Database {
-        &self.db
     }
 
     /// Creates the indexes the front page's sort would use on a server that sorts by index.
@@ -170,13 +164,13 @@ impl Board {
             Some(image) => {
                 let mut options = GridFsUploadOptions::default();
                 options.metadata = Some(doc! { "contentType": image.content_type });
-                let mut upload = self.images.open_upload_stream(&image.filename, options);
-                if let Err(e) = upload.write_all(&image.data) {
-                    let _ = upload.abort();
-                    return Err(may_mongo::gridfs::io_error_to_driver(e));
-                }
-                let Bson::ObjectId(file_id) = upload.close()? else {
-                    unreachable!("open_upload_stream ids are ObjectIds");
+                let id = self.images.upload_from_reader(
+                    &image.filename,
+                    &mut image.data.as_slice(),
+                    options,
+                )?;
+                let Bson::ObjectId(file_id) = id else {
+                    unreachable!("upload_from_reader ids are ObjectIds");
                 };
                 Some(Attachment {
                     file_id,

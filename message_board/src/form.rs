@@ -27,6 +27,10 @@ use memchr::memmem;
 /// not depend on which script they write in.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
+/// The image types an attachment may be, as its first bytes decide: the only types the board
+/// ever serves a file as.
+pub const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 /// Largest attachment accepted: 5 MiB.
 pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 
@@ -605,14 +609,15 @@ fn validate_image(file: RawFile<'_>) -> Result<Option<Image>, FormError> {
 /// The client's `Content-Type` is ignored on purpose: if we served back
 /// whatever type the client claimed, anyone could upload an HTML page.
 fn sniff_image_type(data: &[u8]) -> Option<&'static str> {
+    let [png, jpeg, gif, webp] = IMAGE_TYPES;
     if data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
+        Some(png)
     } else if data.starts_with(b"\xFF\xD8\xFF") {
-        Some("image/jpeg")
+        Some(jpeg)
     } else if data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a") {
-        Some("image/gif")
+        Some(gif)
     } else if data.starts_with(b"RIFF") && data.get(8..12) == Some(b"WEBP".as_slice()) {
-        Some("image/webp")
+        Some(webp)
     } else {
         None
     }

@@ -70,10 +70,6 @@ pub enum Body {
         length: u64,
         reader: Box<dyn Read + Send>,
     },
-    /// The answer to a HEAD: a body's length, without the body.
-    Head {
-        length: u64,
-    },
 }
 
 /// A response: a status, headers, a body.
@@ -197,7 +193,7 @@ fn connection<S: Service>(stream: TcpStream, service: &S) -> io::Result<()> {
         let head = match read_head(&mut reader)? {
             Some(Ok(head)) => head,
             Some(Err(refusal)) => {
-                write_response(&mut writer, refusal, false)?;
+                write_response(&mut writer, refusal, false, true)?;
                 return Ok(());
             }
             None => return Ok(()),
@@ -206,7 +202,7 @@ fn connection<S: Service>(stream: TcpStream, service: &S) -> io::Result<()> {
         let length = match body_length(&head) {
             Ok(n) => n,
             Err(refusal) => {
-                write_response(&mut writer, refusal, false)?;
+                write_response(&mut writer, refusal, false, true)?;
                 return Ok(());
             }
         };
@@ -214,12 +210,12 @@ fn connection<S: Service>(stream: TcpStream, service: &S) -> io::Result<()> {
             let refusal = Response::text(400, service.too_large_message(length));
             if length <= DRAIN_LIMIT {
                 io::copy(&mut (&mut reader).take(length), &mut io::sink())?;
-                write_response(&mut writer, refusal, keep_alive)?;
+                write_response(&mut writer, refusal, keep_alive, true)?;
                 if keep_alive {
                     continue;
                 }
             } else {
-                write_response(&mut writer, refusal, false)?;
+                write_response(&mut writer, refusal, false, true)?;
             }
             return Ok(());
         }
@@ -240,27 +236,11 @@ fn connection<S: Service>(stream: TcpStream, service: &S) -> io::Result<()> {
         // read whole, so the stream is at a request boundary.
         let response = catch_unwind(AssertUnwindSafe(|| service.call(request)))
             .unwrap_or_else(|_| Response::text(500, "internal error"));
-        let response = if head_only {
-            without_body(response)
-        } else {
-            response
-        };
-        write_response(&mut writer, response, keep_alive)?;
+        write_response(&mut writer, response, keep_alive, !head_only)?;
         if !keep_alive {
             return Ok(());
         }
     }
-}
-
-/// `response` with an empty body but the `Content-Length` of the full one (a stream is
-/// dropped unread).
-fn without_body(mut response: Response) -> Response {
-    let length = match &response.body {
-        Body::Bytes(b) => b.len() as u64,
-        Body::Stream { length, .. } | Body::Head { length } => *length,
-    };
-    response.body = Body::Head { length };
-    response
 }
 
 /// A request line and headers.
@@ -294,12 +274,12 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Head
             return Ok(Some(Err(Response::text(431, "request head too large"))));
         }
         let line = &buf[before..];
-        if buf.len() <= 2 && (line == b"\r\n" || line == b"\n") {
-            // Blank lines before a request are allowed (RFC 9112 §2.2).
-            buf.clear();
-            continue;
-        }
         if line == b"\r\n" || line == b"\n" {
+            if before == 0 {
+                // Blank lines before a request are allowed (RFC 9112 §2.2).
+                buf.clear();
+                continue;
+            }
             return Ok(Some(parse_head(&buf)));
         }
     }
@@ -395,12 +375,19 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes `response`. A small body goes out in the same `write` as the head: one syscall
-/// per response on the hot path.
-fn write_response(out: &mut TcpStream, response: Response, keep_alive: bool) -> io::Result<()> {
+/// Writes `response`: its head, and its body when `send_body` (not for a HEAD, whose answer
+/// has the `Content-Length` of the body it leaves out; a stream is then dropped unread). A
+/// small body goes out in the same `write` as the head: one syscall per response on the hot
+/// path.
+fn write_response(
+    out: &mut TcpStream,
+    response: Response,
+    keep_alive: bool,
+    send_body: bool,
+) -> io::Result<()> {
     let length = match &response.body {
         Body::Bytes(b) => b.len() as u64,
-        Body::Stream { length, .. } | Body::Head { length } => *length,
+        Body::Stream { length, .. } => *length,
     };
     let mut buf = Vec::with_capacity(
         256 + if length < 64 * 1024 {
@@ -423,6 +410,7 @@ fn write_response(out: &mut TcpStream, response: Response, keep_alive: bool) -> 
     }
     buf.extend_from_slice(b"\r\n");
     match response.body {
+        _ if !send_body => out.write_all(&buf),
         Body::Bytes(body) if body.len() < 64 * 1024 => {
             buf.extend_from_slice(&body);
             out.write_all(&buf)
@@ -431,7 +419,6 @@ fn write_response(out: &mut TcpStream, response: Response, keep_alive: bool) -> 
             out.write_all(&buf)?;
             out.write_all(&body)
         }
-        Body::Head { .. } => out.write_all(&buf),
         Body::Stream { length, reader } => {
             out.write_all(&buf)?;
             let sent = io::copy(&mut reader.take(length), out)?;

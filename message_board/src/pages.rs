@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::board::Message;
-use crate::form::{MAX_IMAGE_BYTES, MAX_TEXT_CHARS};
+use crate::form::{IMAGE_TYPES, MAX_IMAGE_BYTES, MAX_TEXT_CHARS};
 
 /// Escapes `text` for an HTML text node or a quoted attribute value.
 pub fn escape(text: &str) -> String {
@@ -79,11 +79,12 @@ pub fn compose() -> String {
          <form id=\"compose-form\" method=\"post\" action=\"/compose\" enctype=\"multipart/form-data\">\n\
          <p><textarea id=\"text\" name=\"text\" maxlength=\"{MAX_TEXT_CHARS}\" required></textarea></p>\n\
          <p><label>Image (optional, PNG, JPEG, GIF or WebP, at most {} MiB): \
-         <input id=\"image\" type=\"file\" name=\"image\" accept=\"image/png,image/jpeg,image/gif,image/webp\">\
+         <input id=\"image\" type=\"file\" name=\"image\" accept=\"{}\">\
          </label></p>\n\
          <p><button id=\"submit\" type=\"submit\">Post</button> <a href=\"/\">Cancel</a></p>\n\
          </form>\n",
-        MAX_IMAGE_BYTES / (1024 * 1024)
+        MAX_IMAGE_BYTES / (1024 * 1024),
+        IMAGE_TYPES.join(",")
     );
     page("Write a message", &body)
 }

@@ -15,9 +15,6 @@ pub const PAGE_SIZE: i64 = crate::board::FRONT_PAGE_KEEPS;
 /// Room for the text field and the multipart framing around an image of the largest size.
 const MAX_BODY: u64 = MAX_IMAGE_BYTES as u64 + 64 * 1024;
 
-/// The only content types `/files/` serves a file as (those `form` can sniff).
-const SERVED_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
-
 /// What every page says about itself: no scripts at all, images from here only, forms post
 /// here only. Escaping is what keeps a posted `<script>` inert; this is the second line.
 const CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; \
@@ -93,7 +90,7 @@ impl Board {
             .metadata
             .as_ref()
             .and_then(|m| m.get_str("contentType").ok())
-            .filter(|t| SERVED_TYPES.contains(t))
+            .filter(|t| form::IMAGE_TYPES.contains(t))
             // A file this board did not store: serve it as bytes, never as something a
             // browser would render as a page.
             .unwrap_or("application/octet-stream")

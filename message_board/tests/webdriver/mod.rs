@@ -16,8 +16,6 @@
 //! profile. Dropping the [`Browser`] — also while a failed assertion unwinds — ends the session (which
 //! closes Chromium), kills chromedriver and removes the profile folder.
 
-#![allow(dead_code)] // Each test binary that includes this module uses a different part of it.
-
 use std::fmt;
 use std::fs::File;
 use std::net::TcpListener;
@@ -63,16 +61,6 @@ pub enum Error {
     },
     /// The answer was not the JSON shape the protocol promises.
     Protocol { command: String, message: String },
-}
-
-impl Error {
-    /// The W3C error code, for callers that expect a particular failure (e.g. "no such element").
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Error::WebDriver { error, .. } => Some(error),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for Error {
@@ -345,12 +333,6 @@ impl Browser {
     pub fn current_url(&self) -> Result<String> {
         let value = self.session_call("GET", "/url", None)?;
         as_string("GET /url", value)
-    }
-
-    /// `document.title`.
-    pub fn title(&self) -> Result<String> {
-        let value = self.session_call("GET", "/title", None)?;
-        as_string("GET /title", value)
     }
 
     /// The page's current DOM, serialized as HTML.
