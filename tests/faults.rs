@@ -251,22 +251,30 @@ both_cores!(stalled_server_times_out_at_socket_timeout, |core| {
     );
 });
 
-both_cores!(exhausted_pool_wait_times_out, |core| {
-    let server = MockServer::start(|req, _| match req.command.as_str() {
+/// A server that answers `hello` at once and every other command after `delay`.
+fn slow_server(delay: Duration) -> MockServer {
+    MockServer::start(move |req, _| match req.command.as_str() {
         "hello" => Action::Reply(hello_reply()),
-        _ => Action::After(
-            Duration::from_millis(600),
-            Box::new(Action::Reply(doc! { "ok": 1.0 })),
-        ),
-    });
+        _ => Action::After(delay, Box::new(Action::Reply(doc! { "ok": 1.0 }))),
+    })
+}
+
+/// A `ping` on a thread of its own (in a coroutine there on the coroutine core).
+fn ping_in_background(
+    client: &Client,
+    core: Core,
+) -> std::thread::JoinHandle<may_mongo::Result<bson::Document>> {
+    let c = client.clone();
+    std::thread::spawn(move || run_on(core, move || ping(&c)))
+}
+
+both_cores!(exhausted_pool_wait_times_out, |core| {
+    let server = slow_server(Duration::from_millis(600));
     let client = client_for(&server, core, |o| {
         o.max_pool_size = 1;
         o.wait_queue_timeout = Some(Duration::from_millis(100));
     });
-    let slow = {
-        let c = client.clone();
-        std::thread::spawn(move || run_on(core, move || ping(&c)))
-    };
+    let slow = ping_in_background(&client, core);
     // Let the slow ping take the only connection.
     while client.pool_stats().total == 0 {
         std::thread::sleep(Duration::from_millis(5));
@@ -293,25 +301,13 @@ both_cores!(exhausted_pool_wait_times_out, |core| {
 });
 
 both_cores!(shutdown_wakes_waiters, |core| {
-    let server = MockServer::start(|req, _| match req.command.as_str() {
-        "hello" => Action::Reply(hello_reply()),
-        _ => Action::After(
-            Duration::from_millis(400),
-            Box::new(Action::Reply(doc! { "ok": 1.0 })),
-        ),
-    });
+    let server = slow_server(Duration::from_millis(400));
     let client = client_for(&server, core, |o| o.max_pool_size = 1);
-    let slow = {
-        let c = client.clone();
-        std::thread::spawn(move || run_on(core, move || ping(&c)))
-    };
+    let slow = ping_in_background(&client, core);
     while client.pool_stats().total == 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let waiter = {
-        let c = client.clone();
-        std::thread::spawn(move || run_on(core, move || ping(&c)))
-    };
+    let waiter = ping_in_background(&client, core);
     while client.pool_stats().waiters == 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -447,25 +443,17 @@ both_cores!(insert_one_reports_a_write_concern_error, |core| {
 both_cores!(
     clear_pools_retires_connections_without_failing_waiters,
     |core| {
-        let server = MockServer::start(|req, _| match req.command.as_str() {
-            "hello" => Action::Reply(hello_reply()),
-            _ => Action::After(
-                Duration::from_millis(400),
-                Box::new(Action::Reply(doc! { "ok": 1.0 })),
-            ),
-        });
+        let server = slow_server(Duration::from_millis(400));
         let client = client_for(&server, core, |o| o.max_pool_size = 1);
         // One operation holds the only connection; a second waits in line for it.
-        let first = {
-            let c = client.clone();
-            std::thread::spawn(move || ping(&c))
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        let second = {
-            let c = client.clone();
-            std::thread::spawn(move || run_on(core, move || ping(&c)))
-        };
-        std::thread::sleep(Duration::from_millis(100));
+        let first = ping_in_background(&client, core);
+        while client.pool_stats().total == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let second = ping_in_background(&client, core);
+        while client.pool_stats().waiters == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         client.clear_pools();
         // Neither fails: the in-use connection finishes its operation and is then closed (stale),
         // and the waiter is served by a connection opened afresh.

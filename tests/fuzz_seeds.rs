@@ -25,6 +25,9 @@ use may_mongo::wire::{
 };
 use may_mongo::{ClientOptions, StreamDescription};
 
+mod common;
+use common::spec;
+
 const TARGETS: [&str; 3] = ["reply_decoder", "op_msg", "uri"];
 
 fn seeds_dir(target: &str) -> PathBuf {
@@ -427,15 +430,15 @@ fn make_reply_decoder_seeds() -> Vec<(String, Vec<u8>)> {
     )
     .unwrap();
     seeds.push(("op-reply-ismaster.bin", op_reply));
+    let mut seeds: Vec<(String, Vec<u8>)> =
+        seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect();
     for c in COMPRESSORS {
-        let name: &'static str = match c {
-            Compressor::Snappy => "compressed-snappy.bin",
-            Compressor::Zlib { .. } => "compressed-zlib.bin",
-            _ => "compressed-zstd.bin",
-        };
-        seeds.push((name, compressed(&find_msg, c)));
+        seeds.push((
+            format!("compressed-{}.bin", c.name()),
+            compressed(&find_msg, c),
+        ));
     }
-    seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
+    seeds
 }
 
 fn make_op_msg_seeds() -> Vec<(String, Vec<u8>)> {
@@ -477,25 +480,15 @@ fn make_op_msg_seeds() -> Vec<(String, Vec<u8>)> {
         0,
     );
 
-    // The spec allows sections in any order; the builder always writes the body first.
+    // The spec allows sections in any order: a document sequence before the body.
     let mut sequence_first = Vec::new();
-    let body = bson::serialize_to_vec(&insert_body).unwrap();
-    let mut section = Vec::new();
-    section.extend_from_slice(b"documents\0");
+    let mut b = OpMsgBuilder::new(&mut sequence_first, none, Limits::default());
+    b.begin_sequence("documents").unwrap();
     for d in &items {
-        section.extend_from_slice(&bson::serialize_to_vec(d).unwrap());
+        b.push(d).unwrap();
     }
-    let payload_len = 4 + 1 + 4 + section.len() + 1 + body.len();
-    sequence_first.extend_from_slice(&((HEADER_LEN + payload_len) as i32).to_le_bytes());
-    sequence_first.extend_from_slice(&4i32.to_le_bytes());
-    sequence_first.extend_from_slice(&0i32.to_le_bytes());
-    sequence_first.extend_from_slice(&(OpCode::Msg as i32).to_le_bytes());
-    sequence_first.extend_from_slice(&0u32.to_le_bytes());
-    sequence_first.push(1);
-    sequence_first.extend_from_slice(&((4 + section.len()) as i32).to_le_bytes());
-    sequence_first.extend_from_slice(&section);
-    sequence_first.push(0);
-    sequence_first.extend_from_slice(&body);
+    b.body(&insert_body).unwrap();
+    b.finish(4, 0).unwrap();
 
     // A read with the `$readPreference` the executor appends to any command.
     let mut find = Vec::new();
@@ -580,29 +573,15 @@ fn make_op_msg_seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
-fn specs_root() -> PathBuf {
-    std::env::var_os("MAY_MONGO_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs"))
-}
-
 /// URIs from the connection-string, URI-options and auth spec tests: from each file the
 /// first valid and the first invalid one (six of each, spread over the file, from the auth spec's file, eight
 /// invalid ones from invalid-uris.json), and three written here.
 fn make_uri_seeds() -> Vec<(String, Vec<u8>)> {
-    let root = specs_root();
-    let exceptions = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_exceptions.txt"),
-    )
-    .unwrap_or_default();
+    let root = spec::root();
+    let exceptions = spec::exceptions();
     let mut files = Vec::new();
     for dir in ["connection-string", "uri-options"] {
-        let mut in_dir: Vec<_> = std::fs::read_dir(root.join(dir))
-            .unwrap_or_else(|e| panic!("{}: {e} (set MAY_MONGO_SPECS)", root.join(dir).display()))
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        in_dir.sort();
+        let in_dir = spec::files(&root.join(dir));
         let short = if dir == "uri-options" { "opts" } else { "cs" };
         // invalid-uris.json is all edge cases (ports, '@', '%'): take more of it.
         files.extend(in_dir.into_iter().map(|p| {
@@ -619,6 +598,16 @@ fn make_uri_seeds() -> Vec<(String, Vec<u8>)> {
     for (short, file, per_kind) in files {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        // As the exceptions name it: `suite/file.json`.
+        let suite_file = format!(
+            "{}/{}",
+            file.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy(),
+            file.file_name().unwrap().to_string_lossy()
+        );
         let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
         let stem = stem
             .trim_start_matches("valid-")
@@ -632,7 +621,7 @@ fn make_uri_seeds() -> Vec<(String, Vec<u8>)> {
                 .filter(|t| !t["uri"].as_str().unwrap_or_default().is_empty())
                 .filter(|t| {
                     let description = t["description"].as_str().unwrap_or_default();
-                    !exceptions.contains(&format!(": {description}:"))
+                    !exceptions.contains_key(&(suite_file.clone(), description.to_string()))
                 })
                 .collect::<Vec<_>>();
             // Spread over the file: its tests are grouped by theme.

@@ -79,27 +79,20 @@ both_cores!(a_20_mb_file_round_trips_byte_for_byte, |core| {
             .map(|i| i.unwrap().get_document("key").unwrap().clone())
             .collect()
     };
-    let files_keys = keys(bucket.files());
-    assert!(
-        files_keys
-            .iter()
-            .any(|k| k == &doc! { "filename": 1, "uploadDate": 1 }),
-        "{files_keys:?}"
-    );
-    let chunks_keys = keys(bucket.chunks());
-    assert!(
-        chunks_keys
-            .iter()
-            .any(|k| k == &doc! { "files_id": 1, "n": 1 }),
-        "{chunks_keys:?}"
-    );
+    for (coll, key) in [
+        (bucket.files(), doc! { "filename": 1, "uploadDate": 1 }),
+        (bucket.chunks(), doc! { "files_id": 1, "n": 1 }),
+    ] {
+        let keys = keys(coll);
+        assert!(keys.contains(&key), "{keys:?}");
+    }
 });
 
 both_cores!(revisions_are_downloaded_by_name, |core| {
     let bucket = bucket(core, "gridfs_revisions", None);
     run_on(core, move || {
         for v in 0..3 {
-            let mut source = format!("version {v}").into_bytes();
+            let source = format!("version {v}").into_bytes();
             bucket
                 .upload_from_reader(
                     "notes.txt",
@@ -107,9 +100,9 @@ both_cores!(revisions_are_downloaded_by_name, |core| {
                     GridFsUploadOptions::default(),
                 )
                 .unwrap();
-            source.clear();
-            // uploadDate has millisecond resolution: keep the revisions apart.
-            may_or_thread_sleep(5);
+            // uploadDate has millisecond resolution: keep the revisions apart. (may's sleep
+            // parks a coroutine and falls back to the thread's sleep outside one.)
+            may::coroutine::sleep(std::time::Duration::from_millis(5));
         }
         let read = |revision: i32| -> Result<String, may_mongo::Error> {
             let mut s = String::new();
@@ -139,30 +132,16 @@ both_cores!(revisions_are_downloaded_by_name, |core| {
                 }
             );
         }
-        let e = read_missing_name(&bucket);
+        let e = bucket
+            .open_download_stream_by_name("nobody.txt", -1)
+            .err()
+            .expect("no such file");
         assert!(
             matches!(gridfs_error(&e), GridFsError::RevisionNotFound { .. }),
             "{e}"
         );
     });
 });
-
-fn read_missing_name(bucket: &GridFsBucket) -> may_mongo::Error {
-    bucket
-        .open_download_stream_by_name("nobody.txt", -1)
-        .err()
-        .expect("no such file")
-}
-
-/// Sleeps without blocking a may worker when called in a coroutine.
-fn may_or_thread_sleep(ms: u64) {
-    let d = std::time::Duration::from_millis(ms);
-    if may::coroutine::is_coroutine() {
-        may::coroutine::sleep(d);
-    } else {
-        std::thread::sleep(d);
-    }
-}
 
 both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
     let bucket = bucket(core, "gridfs_missing", Some(1000));
@@ -245,11 +224,12 @@ both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
 both_cores!(deleting_removes_files_and_chunks, |core| {
     let bucket = bucket(core, "gridfs_delete", Some(4096));
     run_on(core, move || {
+        let data = content(10_000);
         let keep = bucket
-            .upload_from_reader("keep", &mut &content(10_000)[..], Default::default())
+            .upload_from_reader("keep", &mut &data[..], Default::default())
             .unwrap();
         let gone = bucket
-            .upload_from_reader("gone", &mut &content(10_000)[..], Default::default())
+            .upload_from_reader("gone", &mut &data[..], Default::default())
             .unwrap();
         let count = |c: &may_mongo::Collection<Document>, f: Document| {
             c.count_documents(f, Default::default()).unwrap()
@@ -262,7 +242,7 @@ both_cores!(deleting_removes_files_and_chunks, |core| {
         assert_eq!(count(bucket.chunks(), doc! { "files_id": keep.clone() }), 3);
         let mut all = Vec::new();
         bucket.download_to_writer(&keep, &mut all).unwrap();
-        assert_eq!(all, content(10_000));
+        assert_eq!(all, data);
 
         // Rename, find, an aborted upload, and drop.
         bucket.rename(&keep, "kept").unwrap();

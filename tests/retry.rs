@@ -481,7 +481,8 @@ both_cores!(a_hang_up_after_a_reply_is_met_by_the_next_read, |core| {
     let server = primary_with(fail_first(
         "find",
         1,
-        |_| Action::ReplyThenHangUp(FOUND()),
+        // The whole reply is delivered, then the connection is gone.
+        |id| Action::RawThenClose(op_msg_bytes(id, &FOUND())),
         FOUND(),
     ));
     let client = server.client(core, "", "directConnection=true", |_| {});

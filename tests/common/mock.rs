@@ -52,9 +52,6 @@ pub enum Action {
     After(Duration, Box<Action>),
     /// Close the connection without replying.
     HangUp,
-    /// Reply with this document, then close the connection (the reply is delivered; the
-    /// next request on this connection finds it gone).
-    ReplyThenHangUp(Document),
 }
 
 /// A `hello` reply like a modern standalone server's.
@@ -254,12 +251,7 @@ fn serve(
                     std::thread::sleep(d);
                     action = *inner;
                 }
-                Action::Reply(_) | Action::ReplyThenHangUp(_) => {
-                    let (doc, hang_up) = match action {
-                        Action::Reply(d) => (d, false),
-                        Action::ReplyThenHangUp(d) => (d, true),
-                        _ => unreachable!(),
-                    };
+                Action::Reply(doc) => {
                     let bytes = if legacy {
                         let mut out = Vec::new();
                         encode_op_reply(
@@ -284,7 +276,7 @@ fn serve(
                         }
                         None => bytes,
                     };
-                    if sock.write_all(&bytes).is_err() || hang_up {
+                    if sock.write_all(&bytes).is_err() {
                         return;
                     }
                     break;
