@@ -17,7 +17,7 @@ use crate::retry::{
     Retry, is_network_or_pool_cleared, is_retryable_read_error, is_retryable_write_error,
     wrote_nothing,
 };
-use crate::runtime::Core;
+use crate::runtime::{Core, on_driver_stack};
 use crate::session::{ServerSession, SessionPool};
 use crate::topology::{self, ReadMode, Topology, TopologyType};
 use crate::wire::{BodyField, next_request_id};
@@ -415,6 +415,9 @@ impl Client {
         let first = match self.attempt(&mut op, pinned, limit, retry, &mut txn, None) {
             Ok(done) => {
                 self.end_txn(txn);
+                // The operation owns the caller's documents (a filter, an update): dropping
+                // them recurses as deep as they are.
+                on_driver_stack(move || drop(op));
                 return Ok(done);
             }
             Err(failed) => failed,
@@ -430,11 +433,13 @@ impl Client {
         };
         if !retryable || limit.is_some_and(|l| l.expired()) {
             self.end_txn(txn);
+            on_driver_stack(move || drop(op));
             return Err(first.error);
         }
         let avoid = first.server.as_ref();
         let second = self.attempt(&mut op, None, limit, retry, &mut txn, avoid);
         self.end_txn(txn);
+        on_driver_stack(move || drop(op));
         match second {
             Ok(done) => Ok(done),
             // A retry that never reached a server, or that wrote nothing, leaves the first
@@ -457,6 +462,13 @@ impl Client {
     }
 
     /// One attempt of `op`: select (unless `pinned`), check out, send, read the reply.
+    ///
+    /// Where each step runs: waiting — for a server, for a connection in the pool's queue —
+    /// happens on the caller's stack, so that a thousand queued callers are a thousand small
+    /// parks and hold no driver stack; the caller's command event handler, being the caller's
+    /// code, runs there too. Everything else — encoding, the exchange with the server,
+    /// decoding, error handling — runs on a driver stack (`runtime::on_driver_stack`), so no
+    /// operation needs more of the caller's stack than a wait does, whatever its documents.
     fn attempt<O: Operation>(
         &self,
         op: &mut O,
@@ -466,39 +478,82 @@ impl Client {
         txn: &mut Option<Txn>,
         avoid: Option<&ServerAddress>,
     ) -> std::result::Result<(O::Output, Arc<Server>), Failed> {
-        // A retry always names the server its first attempt failed on.
-        let is_retry = avoid.is_some();
         let deadline = limit.map(|l| l.deadline());
-        let final_error = |error: Error| Failed {
-            error,
-            stage: Stage::Final,
-            max_wire_version: 0,
-            server: None,
-        };
-        // An operation's own read preference (rare) is cloned and encoded here; the client's
-        // was encoded once, at creation.
-        let own = op.read_preference().cloned();
-        let read_preference = own.as_ref().unwrap_or(&self.inner.options.read_preference);
         let (server, topology_type) = match pinned {
             Some(s) => (s, TopologyType::Unknown),
             None => {
-                let wanted = if op.is_read() {
-                    topology::Operation::Read(read_preference)
-                } else {
-                    topology::Operation::Write
+                // An operation's own read preference (rare) is used as it is; the client's
+                // was encoded once, at creation.
+                let wanted = match op.read_preference() {
+                    _ if !op.is_read() => topology::Operation::Write,
+                    Some(own) => topology::Operation::Read(own),
+                    None => topology::Operation::Read(&self.inner.options.read_preference),
                 };
                 self.select(wanted, deadline, avoid)
-                    .map_err(|e| final_error(timed_out(e, limit, "selecting a server")))?
+                    .map_err(|e| Failed::final_error(timed_out(e, limit, "selecting a server")))?
             }
         };
         let in_flight = InFlight::new(&server);
-        let mut conn = self.check_out(&server, deadline).map_err(|e| Failed {
+        let conn = self.check_out(&server, deadline).map_err(|e| Failed {
             error: timed_out(e, limit, "waiting for a connection")
                 .in_operation(op.command_name(), &server.address),
             stage: Stage::CheckOut,
             max_wire_version: 0,
             server: Some(server.address.clone()),
         })?;
+        let step = Step {
+            client: self,
+            server: &server,
+            topology_type,
+            limit,
+            retry,
+            // A retry always names the server its first attempt failed on.
+            is_retry: avoid.is_some(),
+            request_id: next_request_id(),
+        };
+        let output = match self.inner.options.event_handler.as_ref() {
+            None => on_driver_stack(|| {
+                let mut conn = conn;
+                let plan = step.plan(op, &conn, txn)?;
+                let sent = step
+                    .encode(op, &mut conn, &plan, txn)
+                    .and_then(|()| step.send(&mut conn));
+                step.finish(op, conn, txn, sent)
+            }),
+            Some(handler) => step.monitored(&*handler.0, op, conn, txn),
+        }?;
+        drop(in_flight);
+        Ok((output, server))
+    }
+}
+
+/// One attempt's steps once it has a server and a connection, split so that an event handler
+/// can run between them on the caller's stack (see [`Client::attempt`]).
+struct Step<'a> {
+    client: &'a Client,
+    server: &'a Arc<Server>,
+    topology_type: TopologyType,
+    limit: Option<Limit>,
+    retry: Retry,
+    is_retry: bool,
+    request_id: i32,
+}
+
+/// What a command carries besides its own body, decided before it is encoded.
+struct Plan<'a> {
+    read_preference: Option<std::borrow::Cow<'a, BodyField>>,
+}
+
+impl<'a> Step<'a> {
+    /// Checks the server can run the command, starts a retryable write's transaction and
+    /// chooses the `$readPreference` to send. Its failures are final (nothing was sent).
+    fn plan<O: Operation>(
+        &self,
+        op: &O,
+        conn: &CheckedOut,
+        txn: &mut Option<Txn>,
+    ) -> std::result::Result<Plan<'a>, Failed> {
+        let inner = &*self.client.inner;
         let max_wire_version = conn.description().max_wire_version;
         if let Some((wire, name)) = O::MIN_SERVER
             && max_wire_version < wire
@@ -506,23 +561,23 @@ impl Client {
             let message = format!(
                 "{} needs {name} (wire version {wire}) or newer; {} speaks wire versions up to {max_wire_version}",
                 op.command_name(),
-                server.address
+                self.server.address
             );
             let e = Error::from(ErrorKind::IncompatibleServer { message });
-            return Err(final_error(
-                e.in_operation(op.command_name(), &server.address),
+            return Err(Failed::final_error(
+                e.in_operation(op.command_name(), &self.server.address),
             ));
         }
         // A retryable write carries a session id and transaction number when the server can
         // de-duplicate by them; a retry reuses the first attempt's.
-        if retry == Retry::Write {
+        if self.retry == Retry::Write {
             match session_timeout(conn.description()) {
                 Some(session_timeout) if txn.is_none() => {
-                    let mut session = self.inner.sessions.take(session_timeout);
+                    let mut session = inner.sessions.take(session_timeout);
                     let number = session.next_txn_number();
                     let fields = session
                         .fields(number)
-                        .map_err(|e| final_error(Error::internal(e.to_string())))?;
+                        .map_err(|e| Failed::final_error(Error::internal(e.to_string())))?;
                     *txn = Some(Txn {
                         session,
                         session_timeout,
@@ -532,120 +587,151 @@ impl Client {
                 Some(_) => {}
                 // The first attempt was sent with a transaction number; this server cannot
                 // honour it, so there is no safe retry here.
-                None if is_retry && txn.is_some() => {
-                    return Err(final_error(Error::internal("retry not possible")));
+                None if self.is_retry && txn.is_some() => {
+                    return Err(Failed::final_error(Error::internal("retry not possible")));
                 }
                 None => {}
             }
         }
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
         // connection (Single, not mongos) sends primaryPreferred so any member answers.
-        let inner = &*self.inner;
-        let own_field;
-        let send_read_preference = if !op.is_read() {
+        let read_preference = if !op.is_read() {
             None
         } else {
+            let own = op.read_preference();
+            let mode = own.unwrap_or(&inner.options.read_preference).mode;
             let mongos = conn.description().server_type == crate::ServerType::Mongos;
-            match (topology_type, read_preference.mode) {
-                (TopologyType::Single, ReadMode::Primary) if !mongos => {
-                    Some(&inner.primary_preferred_field)
+            match (self.topology_type, mode, own) {
+                (TopologyType::Single, ReadMode::Primary, _) if !mongos => {
+                    Some(std::borrow::Cow::Borrowed(&inner.primary_preferred_field))
                 }
-                (_, ReadMode::Primary) => None,
-                _ if own.is_some() => {
-                    own_field =
-                        BodyField::new("$readPreference", &read_preference_doc(read_preference))
-                            .map_err(|e| final_error(Error::invalid_argument(e.to_string())))?;
-                    Some(&own_field)
+                (_, ReadMode::Primary, _) => None,
+                (_, _, Some(own)) => {
+                    let field = BodyField::new("$readPreference", &read_preference_doc(own))
+                        .map_err(|e| Failed::final_error(Error::invalid_argument(e.to_string())))?;
+                    Some(std::borrow::Cow::Owned(field))
                 }
-                _ => inner.read_preference_field.as_ref(),
+                (_, _, None) => inner
+                    .read_preference_field
+                    .as_ref()
+                    .map(std::borrow::Cow::Borrowed),
             }
         };
-        let txn_fields = txn.as_ref().map(|t| &t.fields);
-        let request_id = next_request_id();
-        // Command monitoring decodes the message only when a handler listens.
-        let handler = self.inner.options.event_handler.as_ref().map(|h| &*h.0);
-        let names = handler.map(|_| (op.command_name().to_string(), op.database().to_string()));
-        let connection_id = conn.id();
-        let mut monitor = None;
-        let result = conn
-            .limit_io(deadline)
-            .and_then(|()| {
-                conn.round_trip_observed(
-                    request_id,
-                    |msg| {
-                        op.build(msg)?;
-                        if let Some(field) = send_read_preference {
-                            msg.append_to_body(field)?;
-                        }
-                        match txn_fields {
-                            Some(fields) => msg.append_to_body(fields),
-                            None => Ok(()),
-                        }
-                    },
-                    |message| {
-                        if let (Some(handler), Some((name, db))) = (handler, names) {
-                            monitor = Some(CommandMonitor::start(
-                                handler,
-                                name,
-                                db,
-                                message,
-                                request_id,
-                                connection_id,
-                                &server.address,
-                            ));
-                        }
-                    },
-                )
-            })
-            .and_then(|reply| check_ok(reply).map(|()| reply));
-        let reply = match result {
-            Ok(reply) => reply,
-            Err(e) => {
-                if let Some(m) = monitor {
-                    m.failed(&e);
-                }
-                let generation = conn.generation();
-                drop(conn);
-                self.inner
-                    .deployment
-                    .on_operation_error(&server, generation, max_wire_version, &e);
-                if e.is_network_error()
-                    && let Some(t) = txn
-                {
-                    // The server may hold this session in a state we do not know.
-                    t.session.dirty = true;
-                }
-                let error = timed_out(e, limit, "waiting for the reply")
-                    .in_operation(op.command_name(), &server.address);
-                return Err(Failed {
-                    error,
-                    stage: Stage::Sent,
-                    max_wire_version,
-                    server: Some(server.address.clone()),
-                });
+        Ok(Plan { read_preference })
+    }
+
+    /// Bounds the connection's I/O by the deadline and encodes the command into its write
+    /// buffer. A failure here sent nothing, but is handled like a failed send.
+    fn encode<O: Operation>(
+        &self,
+        op: &mut O,
+        conn: &mut CheckedOut,
+        plan: &Plan<'_>,
+        txn: &Option<Txn>,
+    ) -> Result<()> {
+        conn.limit_io(self.limit.map(|l| l.deadline()))?;
+        conn.prepare(self.request_id, |msg| {
+            op.build(msg)?;
+            if let Some(field) = &plan.read_preference {
+                msg.append_to_body(field)?;
             }
+            match txn {
+                Some(t) => msg.append_to_body(&t.fields),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// Sends the encoded command and reads the reply (left in the connection), checking `ok`.
+    fn send(&self, conn: &mut CheckedOut) -> Result<()> {
+        let reply = conn.exchange(self.request_id)?;
+        check_ok(reply)
+    }
+
+    /// Turns the outcome of [`send`](Self::send) into the operation's output, or into a failed
+    /// attempt after telling SDAM what the error says about the server. Checks the connection
+    /// in either way (before SDAM hears of an error, so a pool it clears is cleared of it too).
+    fn finish<O: Operation>(
+        &self,
+        op: &mut O,
+        conn: CheckedOut,
+        txn: &mut Option<Txn>,
+        sent: Result<()>,
+    ) -> std::result::Result<O::Output, Failed> {
+        let deployment = &self.client.inner.deployment;
+        let address = &self.server.address;
+        let max_wire_version = conn.description().max_wire_version;
+        let generation = conn.generation();
+        let failed = |error: Error, op: &O| Failed {
+            error: error.in_operation(op.command_name(), address),
+            stage: Stage::Sent,
+            max_wire_version,
+            server: Some(address.clone()),
         };
-        if let Some(m) = monitor {
-            m.succeeded(reply);
+        if let Err(e) = sent {
+            drop(conn);
+            deployment.on_operation_error(self.server, generation, max_wire_version, &e);
+            if e.is_network_error()
+                && let Some(t) = txn
+            {
+                // The server may hold this session in a state we do not know.
+                t.session.dirty = true;
+            }
+            return Err(failed(
+                timed_out(e, self.limit, "waiting for the reply"),
+                op,
+            ));
         }
-        let output = op.handle_response(reply).map_err(|e| {
+        let output = op.handle_response(conn.reply());
+        drop(conn);
+        output.map_err(|e| {
             if matches!(e.kind(), ErrorKind::WriteConcern(_)) {
                 // A write concern error can say the primary stepped down: SDAM learns from it.
-                let generation = conn.generation();
-                self.inner
-                    .deployment
-                    .on_operation_error(&server, generation, max_wire_version, &e);
+                deployment.on_operation_error(self.server, generation, max_wire_version, &e);
             }
-            Failed {
-                error: e.in_operation(op.command_name(), &server.address),
-                stage: Stage::Sent,
-                max_wire_version,
-                server: Some(server.address.clone()),
+            failed(e, op)
+        })
+    }
+
+    /// The steps with command monitoring: the handler sees the started event before the
+    /// command is sent and the succeeded or failed one after, on the caller's stack; the
+    /// events are built and dropped on a driver stack (a command holds the caller's documents,
+    /// as deep as they are).
+    fn monitored<O: Operation>(
+        &self,
+        handler: &dyn EventHandler,
+        op: &mut O,
+        mut conn: CheckedOut,
+        txn: &mut Option<Txn>,
+    ) -> std::result::Result<O::Output, Failed> {
+        let plan = on_driver_stack(|| self.plan(op, &conn, txn))?;
+        let sent = match on_driver_stack(|| self.encode(op, &mut conn, &plan, txn)) {
+            // Nothing was sent: no events.
+            Err(e) => Err(e),
+            Ok(()) => {
+                let (monitor, started) = on_driver_stack(|| {
+                    CommandMonitor::start(
+                        op.command_name(),
+                        op.database(),
+                        conn.prepared_message(),
+                        self.request_id,
+                        conn.id(),
+                        &self.server.address,
+                    )
+                });
+                handler.handle_command_event(&started);
+                on_driver_stack(move || drop(started));
+                let sent = on_driver_stack(|| self.send(&mut conn));
+                let ended = on_driver_stack(|| match &sent {
+                    Ok(()) => monitor.succeeded(conn.reply()),
+                    Err(e) => monitor.failed(e),
+                });
+                handler.handle_command_event(&ended);
+                on_driver_stack(move || drop(ended));
+                sent
             }
-        })?;
-        drop(conn);
-        drop(in_flight);
-        Ok((output, server))
+        };
+        on_driver_stack(|| self.finish(op, conn, txn, sent))
     }
 }
 
@@ -714,6 +800,18 @@ struct Failed {
     server: Option<ServerAddress>,
 }
 
+impl Failed {
+    /// A failure before any server could be tried: not retried.
+    fn final_error(error: Error) -> Failed {
+        Failed {
+            error,
+            stage: Stage::Final,
+            max_wire_version: 0,
+            server: None,
+        }
+    }
+}
+
 /// A retryable write's session and transaction number, kept across its two attempts.
 struct Txn {
     session: ServerSession,
@@ -758,9 +856,9 @@ fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
     doc
 }
 
-/// Emits the command events of one operation (built only when a handler is installed).
+/// Builds the command events of one operation (only when a handler is installed); the
+/// executor hands them to the handler.
 struct CommandMonitor<'a> {
-    handler: &'a dyn EventHandler,
     command_name: String,
     request_id: i32,
     connection_id: u64,
@@ -783,15 +881,15 @@ const SENSITIVE: &[&str] = &[
 ];
 
 impl<'a> CommandMonitor<'a> {
+    /// Starts timing the command and builds its started event from the encoded message.
     fn start(
-        handler: &'a dyn EventHandler,
-        command_name: String,
-        database: String,
+        command_name: &str,
+        database: &str,
         message: &[u8],
         request_id: i32,
         connection_id: u64,
         address: &'a ServerAddress,
-    ) -> Self {
+    ) -> (Self, CommandEvent) {
         let mut command = command_document(message).unwrap_or_default();
         let lower = command_name.to_ascii_lowercase();
         let sensitive = SENSITIVE.contains(&lower.as_str())
@@ -800,50 +898,50 @@ impl<'a> CommandMonitor<'a> {
         if sensitive {
             command = bson::Document::new();
         }
-        handler.handle_command_event(&CommandEvent::Started {
+        let event = CommandEvent::Started {
             command,
-            command_name: command_name.clone(),
-            database,
+            command_name: command_name.to_string(),
+            database: database.to_string(),
             request_id,
             connection_id,
             address: address.clone(),
-        });
-        CommandMonitor {
-            handler,
-            command_name,
+        };
+        let monitor = CommandMonitor {
+            command_name: command_name.to_string(),
             request_id,
             connection_id,
             address,
             started: Instant::now(),
             sensitive,
-        }
+        };
+        (monitor, event)
     }
 
-    fn succeeded(self, reply: &bson::RawDocument) {
+    fn succeeded(self, reply: &bson::RawDocument) -> CommandEvent {
         let reply = if self.sensitive {
             bson::Document::new()
         } else {
             crate::decode::to_document(reply).unwrap_or_default()
         };
-        self.handler.handle_command_event(&CommandEvent::Succeeded {
+        CommandEvent::Succeeded {
             reply,
             command_name: self.command_name,
             request_id: self.request_id,
             connection_id: self.connection_id,
             duration: self.started.elapsed(),
             address: self.address.clone(),
-        });
+        }
     }
 
-    fn failed(self, e: &Error) {
-        self.handler.handle_command_event(&CommandEvent::Failed {
+    fn failed(self, e: &Error) -> CommandEvent {
+        CommandEvent::Failed {
             command_name: self.command_name,
             request_id: self.request_id,
             connection_id: self.connection_id,
             duration: self.started.elapsed(),
             failure: e.clone(),
             address: self.address.clone(),
-        });
+        }
     }
 }
 

@@ -449,7 +449,7 @@ impl Run {
                         .get_document("upserted")
                         .ok()
                         .and_then(|u| u.get("_id").ok().flatten())
-                        .and_then(|id| Bson::try_from(id).ok());
+                        .and_then(|id| crate::decode::to_bson(id).ok());
                     let modified = crate::conn::get_int(entry, "nModified").unwrap_or(0);
                     let result = UpdateResult {
                         matched_count: n,

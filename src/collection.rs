@@ -368,9 +368,7 @@ impl<T> Collection<T> {
                 .into_iter()
                 .map(|v| {
                     v.map_err(|e| Error::protocol("server", e.to_string()))
-                        .and_then(|v| {
-                            Bson::try_from(v).map_err(|e| Error::protocol("server", e.to_string()))
-                        })
+                        .and_then(crate::decode::to_bson)
                 })
                 .collect()
         })
@@ -839,11 +837,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         }
         self.write("findAndModify", body, Retry::Write, |r| {
             match r.get("value") {
-                Ok(Some(bson::RawBsonRef::Document(d))) => {
-                    bson::deserialize_from_slice(d.as_bytes())
-                        .map(Some)
-                        .map_err(Error::de)
-                }
+                Ok(Some(bson::RawBsonRef::Document(d))) => crate::decode::decode(d).map(Some),
                 _ => Ok(None),
             }
         })
@@ -1053,9 +1047,12 @@ fn bulk_outcome<R>(
     .into())
 }
 
+/// `value` as a `Document`, converted on a driver stack (serde recurses as deep as the value).
 pub(crate) fn to_document<T: Serialize>(value: &T) -> Result<Document> {
-    let raw: RawDocumentBuf = bson::serialize_to_raw_document_buf(value).map_err(Error::ser)?;
-    crate::decode::to_document(&raw)
+    crate::runtime::on_driver_stack(|| {
+        let raw: RawDocumentBuf = bson::serialize_to_raw_document_buf(value).map_err(Error::ser)?;
+        crate::decode::to_document(&raw)
+    })
 }
 
 /// An update is operators (every key starts with `$`) or a pipeline.

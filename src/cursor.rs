@@ -201,12 +201,13 @@ impl<T> Cursor<T> {
         RawDocument::from_bytes(&self.batch[range]).expect("checked by next_element")
     }
 
-    /// The current result, decoded.
+    /// The current result, decoded (on a driver stack: serde recurses as deep as the
+    /// document is).
     pub fn deserialize_current(&self) -> Result<T>
     where
         T: DeserializeOwned + 'static,
     {
-        crate::decode::decode(self.current())
+        runtime::on_driver_stack(|| crate::decode::decode(self.current()))
     }
 
     fn limit_reached(&self) -> bool {

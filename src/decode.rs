@@ -1,21 +1,33 @@
-//! Decoding raw BSON into `Document` without recursion.
+//! Reading raw BSON into `Document`, `Bson` and the caller's own types, within a known depth.
 //!
-//! bson's own conversion recurses once per nesting level; measured on may's 32 KiB default
-//! coroutine stack it overflowed at nesting 20 (may-facts.md). MongoDB allows documents nested
-//! 100 deep, so a driver that hands coroutines `Document`s must not recurse: this walks the
-//! document with an explicit stack on the heap, so its stack use is the same at any depth.
+//! bson's own conversions recurse once per nesting level, and so does serde. On may's 32 KiB
+//! default coroutine stack, bson's `Document` conversion overflowed at nesting 20 in a release
+//! build, and in an unoptimised build (a user's `cargo build`) serde took about 25 KiB per
+//! level. MongoDB stores documents nested up to 100 deep. So:
 //!
-//! It serves every place the driver builds a `Document` from a reply (`run_command`, command
-//! monitoring) and results typed as `Document` (cursors, `find_one`). Results typed as the
-//! caller's own serde types are decoded by serde, which recurses as deep as the type does.
+//! - `Document` and `Bson` are built without recursion: the walk keeps its own stack of open
+//!   containers on the heap, and its stack use is the same at any depth. Every place the
+//!   driver turns a reply into a `Document` or `Bson` (`run_command`, `distinct`, upserted ids,
+//!   write errors, command monitoring, `hello`) goes through [`to_document`] or [`to_bson`].
+//! - The caller's own types are decoded by serde, which recurses as deep as the type does. The
+//!   driver does it on one of its own 8 MiB stacks (`runtime::on_driver_stack`), after
+//!   [`check_depth`] has walked the raw bytes (without recursion) to make sure the document is
+//!   no deeper than [`MAX_DEPTH`]: 200 levels of serde fit in a driver stack with room to
+//!   spare, even unoptimised, and a hostile server cannot make the driver recurse further.
+//! - Nothing deeper than [`MAX_DEPTH`] is read at all: [`ErrorKind::TooDeep`].
 
 use std::any::{Any, TypeId};
 
 use bson::raw::RawIter;
-use bson::{Bson, Document, RawBsonRef, RawDocument};
+use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The deepest document the driver reads or writes: MongoDB's default `maxBSONDepth` (its
+/// parser refuses anything nested deeper; it stores nothing deeper than 100). The top-level
+/// document is level 1.
+pub const MAX_DEPTH: usize = 200;
 
 /// A container being filled, and the elements of its raw form still to read.
 struct Frame<'a> {
@@ -35,14 +47,64 @@ fn bad(e: impl std::fmt::Display) -> Error {
     Error::protocol("server", format!("malformed BSON: {e}"))
 }
 
-/// `raw` as a `Document`, with constant stack use at any nesting depth.
+fn too_deep() -> Error {
+    ErrorKind::TooDeep {
+        what: "a reply from the server".to_string(),
+        max: MAX_DEPTH,
+    }
+    .into()
+}
+
+/// `raw` as a `Document`, with constant stack use at any nesting depth (up to [`MAX_DEPTH`]).
 pub(crate) fn to_document(raw: &RawDocument) -> Result<Document> {
+    document_at(raw, 1)
+}
+
+/// [`to_document`] for a document found at nesting level `level`.
+fn document_at(raw: &RawDocument, level: usize) -> Result<Document> {
+    match build(Container::Doc(Document::new()), raw.iter_elements(), level)? {
+        Bson::Document(d) => Ok(d),
+        _ => unreachable!("the root is a document"),
+    }
+}
+
+/// One BSON value as a `Bson`, with constant stack use at any nesting depth (up to
+/// [`MAX_DEPTH`]).
+pub(crate) fn to_bson(value: RawBsonRef<'_>) -> Result<Bson> {
+    match value {
+        RawBsonRef::Document(d) => build(Container::Doc(Document::new()), d.iter_elements(), 1),
+        RawBsonRef::Array(a) => build(Container::Arr(Vec::new()), a.iter_elements(), 1),
+        scalar => scalar_to_bson(scalar, 0),
+    }
+}
+
+/// A value that is not a container, found at nesting level `level`. JavaScript code with
+/// scope holds a document: its scope is one level deeper, and converted the same way (the
+/// one recursion here, bounded by [`MAX_DEPTH`] like the rest).
+fn scalar_to_bson(value: RawBsonRef<'_>, level: usize) -> Result<Bson> {
+    match value {
+        RawBsonRef::JavaScriptCodeWithScope(_) if level >= MAX_DEPTH => Err(too_deep()),
+        RawBsonRef::JavaScriptCodeWithScope(c) => Ok(Bson::JavaScriptCodeWithScope(
+            bson::JavaScriptCodeWithScope {
+                code: c.code.to_string(),
+                scope: document_at(c.scope, level + 1)?,
+            },
+        )),
+        other => Bson::try_from(other).map_err(bad),
+    }
+}
+
+/// Fills `root`, a container at nesting level `level`, from `elements`, descending into
+/// nested containers with an explicit stack.
+fn build(root: Container, elements: RawIter<'_>, level: usize) -> Result<Bson> {
     let mut stack = vec![Frame {
-        iter: raw.iter_elements(),
-        value: Container::Doc(Document::new()),
+        iter: elements,
+        value: root,
         key: String::new(),
     }];
     loop {
+        // The open containers are levels `level` to `depth`.
+        let depth = level + stack.len() - 1;
         let top = stack
             .last_mut()
             .expect("the root frame stays until the end");
@@ -59,9 +121,10 @@ pub(crate) fn to_document(raw: &RawDocument) -> Result<Document> {
                     _ => None,
                 };
                 match child {
+                    Some(_) if depth >= MAX_DEPTH => return Err(too_deep()),
                     Some((iter, value)) => stack.push(Frame { iter, value, key }),
                     None => {
-                        let v = Bson::try_from(value).map_err(bad)?;
+                        let v = scalar_to_bson(value, depth)?;
                         insert(&mut top.value, key, v);
                     }
                 }
@@ -74,10 +137,7 @@ pub(crate) fn to_document(raw: &RawDocument) -> Result<Document> {
                 };
                 match stack.last_mut() {
                     Some(parent) => insert(&mut parent.value, done.key, value),
-                    None => match value {
-                        Bson::Document(d) => return Ok(d),
-                        _ => unreachable!("the root is a document"),
-                    },
+                    None => return Ok(value),
                 }
             }
         }
@@ -93,12 +153,55 @@ fn insert(container: &mut Container, key: String, value: Bson) {
     }
 }
 
-/// Decodes one result: a `Document` without recursion, any other type with serde.
+/// Fails with [`ErrorKind::TooDeep`] if `raw` nests deeper than `max` levels (the top level is
+/// 1), walking its bytes without recursion and without decoding anything. Cheap for small
+/// documents: each level costs at least 7 bytes of BSON, so a document too short to be that
+/// deep is not walked at all.
+pub(crate) fn check_depth(raw: &RawDocument, max: usize) -> Result<()> {
+    // type (1) + empty key (1) + the nested document's length (4) and terminator (1)
+    const LEVEL_BYTES: usize = 7;
+    if raw.as_bytes().len() <= max.saturating_mul(LEVEL_BYTES) {
+        return Ok(());
+    }
+    let mut stack = vec![raw.iter_elements()];
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            Some(element) => {
+                let value = element.and_then(|e| e.value()).map_err(bad)?;
+                let nested = match value {
+                    RawBsonRef::Document(d) => Some(d.iter_elements()),
+                    RawBsonRef::Array(a) => Some(a.iter_elements()),
+                    RawBsonRef::JavaScriptCodeWithScope(c) => Some(c.scope.iter_elements()),
+                    _ => None,
+                };
+                if let Some(iter) = nested {
+                    if stack.len() >= max {
+                        return Err(too_deep());
+                    }
+                    stack.push(iter);
+                }
+            }
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one result: a `Document` without recursion, a `RawDocumentBuf` as a copy, any
+/// other type with serde once the depth is known to be within [`MAX_DEPTH`]. Call it on a
+/// driver stack: serde recurses.
 pub(crate) fn decode<T: DeserializeOwned + 'static>(raw: &RawDocument) -> Result<T> {
     if TypeId::of::<T>() == TypeId::of::<Document>() {
         let doc: Box<dyn Any> = Box::new(to_document(raw)?);
         return Ok(*doc.downcast::<T>().expect("T is Document"));
     }
+    if TypeId::of::<T>() == TypeId::of::<RawDocumentBuf>() {
+        let doc: Box<dyn Any> = Box::new(raw.to_owned());
+        return Ok(*doc.downcast::<T>().expect("T is RawDocumentBuf"));
+    }
+    check_depth(raw, MAX_DEPTH)?;
     bson::deserialize_from_slice(raw.as_bytes()).map_err(Error::de)
 }
 
@@ -107,38 +210,77 @@ mod tests {
     use super::*;
     use bson::doc;
 
+    /// `levels` documents nested inside one another (the top is level 1), built from the
+    /// inside out so that building does not recurse either.
+    fn nested(levels: usize) -> RawDocumentBuf {
+        let mut raw = bson::rawdoc! { "leaf": true };
+        for i in 1..levels {
+            let mut outer = RawDocumentBuf::new();
+            outer.append(bson::raw::cstr!("n"), i as i64);
+            outer.append(bson::raw::cstr!("d"), raw);
+            raw = outer;
+        }
+        raw
+    }
+
     #[test]
     fn matches_bson_s_own_conversion() {
         let d = doc! {
             "a": 1, "b": [1, "two", { "c": [ [], {} ] }], "d": { "e": null, "f": 1.5 },
             "g": bson::oid::ObjectId::new(), "h": bson::DateTime::now(), "i": "x",
+            "j": Bson::JavaScriptCodeWithScope(bson::JavaScriptCodeWithScope {
+                code: "x".into(), scope: doc! { "s": { "t": 1 } },
+            }),
         };
-        let raw = bson::RawDocumentBuf::try_from(&d).unwrap();
+        let raw = RawDocumentBuf::try_from(&d).unwrap();
         assert_eq!(to_document(&raw).unwrap(), d);
         assert_eq!(decode::<Document>(&raw).unwrap(), d);
+        assert_eq!(decode::<RawDocumentBuf>(&raw).unwrap(), raw);
+        let arr = raw.get("b").unwrap().unwrap();
+        assert_eq!(to_bson(arr).unwrap(), d.get("b").unwrap().clone());
+        assert_eq!(to_bson(RawBsonRef::Int32(7)).unwrap(), Bson::Int32(7));
     }
 
     #[test]
-    fn nesting_does_not_grow_the_stack() {
-        // Built from the inside out, so building does not recurse either.
-        let mut raw = bson::rawdoc! { "leaf": true };
-        for i in 0..1_000 {
-            let mut outer = bson::RawDocumentBuf::new();
-            outer.append(bson::raw::cstr!("n"), i);
-            outer.append(bson::raw::cstr!("d"), raw);
-            raw = outer;
-        }
-        // 1,000 levels on a 64 KiB thread: bson's recursive conversion would not fit.
+    fn depth_up_to_the_limit_and_no_further() {
+        // At the limit: read, on a 64 KiB thread (bson's recursive conversion would not fit).
+        let ok = nested(MAX_DEPTH);
         let d = std::thread::Builder::new()
             .stack_size(64 * 1024)
-            .spawn(move || to_document(&raw).unwrap())
+            .spawn(move || {
+                check_depth(&ok, MAX_DEPTH).unwrap();
+                to_document(&ok).unwrap()
+            })
             .unwrap()
             .join()
             .unwrap();
         let mut cur = &d;
-        for _ in 0..1_000 {
+        for _ in 1..MAX_DEPTH {
             cur = cur.get_document("d").unwrap();
         }
         assert!(cur.get_bool("leaf").unwrap());
+        std::mem::forget(d); // dropping it recurses 200 deep: not on a 64 KiB thread
+        // One more level: refused by every reader, with the typed error.
+        let deep = nested(MAX_DEPTH + 1);
+        for e in [
+            check_depth(&deep, MAX_DEPTH).unwrap_err(),
+            to_document(&deep).unwrap_err(),
+            to_bson(RawBsonRef::Document(&deep)).unwrap_err(),
+            decode::<std::collections::HashMap<String, Bson>>(&deep).unwrap_err(),
+        ] {
+            assert!(
+                matches!(e.kind(), ErrorKind::TooDeep { max: MAX_DEPTH, .. }),
+                "{e}"
+            );
+        }
+        // Arrays count as levels too.
+        let mut arr = bson::rawdoc! {};
+        for _ in 0..MAX_DEPTH {
+            let mut outer = RawDocumentBuf::new();
+            outer.append(bson::raw::cstr!("a"), bson::RawArrayBuf::from_iter([arr]));
+            arr = outer;
+        }
+        assert!(check_depth(&arr, MAX_DEPTH).is_err());
+        assert!(to_document(&arr).is_err());
     }
 }

@@ -34,11 +34,20 @@ use crate::event::EventHandler;
 use crate::monitor::{Monitor, MonitorControl};
 use crate::options::{Affinity, ServerAddress};
 use crate::pool::{Pool, PoolOptions, Pooled};
-use crate::runtime::{Core, Parker, Wake};
+use crate::runtime::{self, Core, Parker, Wake};
 use crate::topology::{
     ApplicationError, Operation, ReadMode, RoundTripTime, SdamEvent, Topology, TopologyDescription,
     TopologyType, choose_by_operation_count, in_latency_window, suitable_servers,
 };
+
+/// What one look in server selection found.
+enum Look {
+    Done(Result<(Arc<Server>, TopologyType)>),
+    /// The topology changed while looking: look again at once.
+    Again,
+    /// Nothing suitable yet: park on this (already registered) for at most this long.
+    Wait(Arc<Parker>, Duration),
+}
 
 /// One server's pool as a source for the affinity layer (requests, per-coroutine pinning).
 pub(crate) struct ServerPool(pub(crate) Arc<Pool<Connector>>);
@@ -437,40 +446,68 @@ impl Deployment {
         }
         let mut parker: Option<Arc<Parker>> = None;
         loop {
-            let snapshot = {
-                let st = self.state.lock();
-                if st.closed {
-                    return Err(ErrorKind::Shutdown.into());
-                }
-                st.snapshot.clone()
+            // Looking (and registering to wait) runs on a driver stack; the wait itself on
+            // the caller's, so a caller waiting here holds no driver stack.
+            let (p, timeout) = match runtime::on_driver_stack(|| {
+                self.look(op, avoid, start, limit, &mut parker)
+            }) {
+                Look::Done(result) => return result,
+                Look::Again => continue,
+                Look::Wait(p, timeout) => (p, timeout),
             };
-            if let Some(e) = &snapshot.compatibility_error {
-                return Err(ErrorKind::IncompatibleServer { message: e.clone() }.into());
-            }
-            if let Some(server) = snapshot.choose(op, self.settings.local_threshold, avoid)? {
-                return Ok((server, snapshot.description.topology_type));
-            }
-            let waited = start.elapsed();
-            if waited >= limit {
-                return Err(snapshot.selection_error(op, waited));
-            }
-            // A parker is made in the caller's context (coroutine or thread), once.
-            let p = parker.get_or_insert_with(|| Arc::new(Parker::new(self.settings.core)));
-            {
-                let mut st = self.state.lock();
-                if st.snapshot.version != snapshot.version {
-                    continue; // changed meanwhile: look again before sleeping
-                }
-                st.waiters.push(p.clone());
-                for s in st.servers.values() {
-                    s.monitor.request_check();
-                }
-            }
-            if p.park(Some(limit - waited)) == Wake::Cancelled {
-                self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, p));
+            if p.park(Some(timeout)) == Wake::Cancelled {
+                runtime::on_driver_stack(|| {
+                    self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, &p))
+                });
                 may::coroutine::trigger_cancel_panic();
             }
         }
+    }
+
+    /// One look for a server: the answer, or the parker to wait on (registered with the
+    /// waiters, every monitor asked for an early check) and for how long.
+    fn look(
+        &self,
+        op: Operation<'_>,
+        avoid: Option<&ServerAddress>,
+        start: Instant,
+        limit: Duration,
+        parker: &mut Option<Arc<Parker>>,
+    ) -> Look {
+        let snapshot = {
+            let st = self.state.lock();
+            if st.closed {
+                return Look::Done(Err(ErrorKind::Shutdown.into()));
+            }
+            st.snapshot.clone()
+        };
+        if let Some(e) = &snapshot.compatibility_error {
+            return Look::Done(Err(
+                ErrorKind::IncompatibleServer { message: e.clone() }.into()
+            ));
+        }
+        match snapshot.choose(op, self.settings.local_threshold, avoid) {
+            Ok(Some(server)) => {
+                return Look::Done(Ok((server, snapshot.description.topology_type)));
+            }
+            Ok(None) => {}
+            Err(e) => return Look::Done(Err(e)),
+        }
+        let waited = start.elapsed();
+        if waited >= limit {
+            return Look::Done(Err(snapshot.selection_error(op, waited)));
+        }
+        // A parker is made in the caller's context (coroutine or thread), once.
+        let p = parker.get_or_insert_with(|| Arc::new(Parker::new(self.settings.core)));
+        let mut st = self.state.lock();
+        if st.snapshot.version != snapshot.version {
+            return Look::Again; // changed meanwhile: look again before sleeping
+        }
+        st.waiters.push(p.clone());
+        for s in st.servers.values() {
+            s.monitor.request_check();
+        }
+        Look::Wait(p.clone(), limit - waited)
     }
 
     /// Stops the monitors, closes every pool, and fails the callers waiting in selection.

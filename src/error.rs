@@ -204,6 +204,19 @@ pub enum ErrorKind {
     #[error("GridFS: {0}")]
     GridFs(crate::gridfs::GridFsError),
 
+    /// A document nested deeper than the driver reads or writes: more than
+    /// [`MAX_DOCUMENT_DEPTH`](crate::MAX_DOCUMENT_DEPTH) levels, MongoDB's own default
+    /// `maxBSONDepth` (it stores nothing deeper than 100). Found before anything recursed into
+    /// it, so no stack was at risk; a reply this deep was read whole, and its connection is
+    /// still good.
+    #[error("{what} is nested more than {max} levels deep (MongoDB's maxBSONDepth)")]
+    TooDeep {
+        /// What was too deep: `a reply from <address>`, `a document to send`.
+        what: String,
+        /// The limit.
+        max: usize,
+    },
+
     /// The client was shut down; no further operations are possible.
     #[error("the client has been shut down")]
     Shutdown,

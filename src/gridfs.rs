@@ -296,11 +296,13 @@ impl GridFsBucket {
 
     fn open_file(&self, file: Document) -> Result<GridFsDownloadStream> {
         let id = file.get("_id").cloned().unwrap_or(Bson::Null);
-        let file: GridFsFile =
+        // Its metadata is the user's, as deep as they made it: serde runs on a driver stack.
+        let file: GridFsFile = crate::runtime::on_driver_stack(|| {
             bson::deserialize_from_document(file).map_err(|e| GridFsError::BadFilesDocument {
                 id: id.to_string(),
                 message: e.to_string(),
-            })?;
+            })
+        })?;
         if file.length < 0 || file.chunk_size <= 0 {
             return Err(GridFsError::BadFilesDocument {
                 id: id.to_string(),
@@ -508,8 +510,9 @@ impl GridFsUploadStream {
             filename: Some(std::mem::take(&mut self.filename)),
             metadata: self.metadata.take(),
         };
-        let document = bson::serialize_to_document(&file).map_err(Error::ser)?;
+        let document = crate::collection::to_document(&file)?;
         self.bucket.files.insert_one(&document)?;
+        crate::runtime::on_driver_stack(move || drop((document, file)));
         Ok(self.id.clone())
     }
 

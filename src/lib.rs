@@ -92,10 +92,14 @@ pub use gridfs::{
 };
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
-/// with nesting (the driver's own decoder; see `notes/crud.md`).
+/// with nesting (the driver's own decoder; see `notes/crud.md`), on a driver stack; a
+/// document nested deeper than [`MAX_DOCUMENT_DEPTH`] is [`ErrorKind::TooDeep`].
 pub fn decode_document(raw: &bson::RawDocument) -> Result<bson::Document> {
-    decode::to_document(raw)
+    runtime::on_driver_stack(|| decode::to_document(raw))
 }
+
+/// The deepest document the driver reads or writes (MongoDB's default `maxBSONDepth`).
+pub const MAX_DOCUMENT_DEPTH: usize = decode::MAX_DEPTH;
 pub use error::{
     BulkWriteFailure, ClientBulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError,
 };

@@ -61,6 +61,10 @@ pub(crate) struct Connection {
     rbuf: Vec<u8>,
     /// Length of the reply currently held in `rbuf`.
     reply_len: usize,
+    /// Where the last OP_MSG reply's body lies in `rbuf`.
+    reply_body: std::ops::Range<usize>,
+    /// The prepared message was compressed: `wbuf` holds it compressed, `zbuf` plain.
+    wbuf_plain_in_zbuf: bool,
     /// The compressor both sides agreed on in the handshake, if any, and its contexts, kept
     /// for the connection's life (boxed: most connections never compress).
     compression: Option<(Compressor, Box<Codec>)>,
@@ -134,6 +138,8 @@ impl Connection {
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0; INITIAL_READ_BUF],
             reply_len: 0,
+            reply_body: 0..0,
+            wbuf_plain_in_zbuf: false,
             compression: None,
             zbuf: Vec::new(),
             socket_timeout: settings.socket_timeout,
@@ -247,33 +253,33 @@ impl Connection {
         &self.description
     }
 
-    /// Sends one OP_MSG built by `build` and returns the reply body.
+    /// Sends one OP_MSG built by `build` and returns the reply body: [`prepare`] then
+    /// [`exchange`].
     ///
-    /// `build` writes the body (and any document sequences) into the message; size limits are
-    /// checked as it does, so nothing is sent if a document is too large. The returned body
-    /// borrows the connection's read buffer; `ok: 0` is *not* checked here.
+    /// [`prepare`]: Self::prepare
+    /// [`exchange`]: Self::exchange
     pub(crate) fn round_trip(
         &mut self,
         request_id: i32,
         build: impl FnOnce(&mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>,
     ) -> Result<&RawDocument> {
-        self.round_trip_observed(request_id, build, |_| {})
+        self.prepare(request_id, build)?;
+        self.exchange(request_id)
     }
 
-    /// [`round_trip`](Self::round_trip), showing `observe` the encoded message between
-    /// building and sending it (command monitoring's "started" event).
-    pub(crate) fn round_trip_observed(
+    /// Encodes one OP_MSG built by `build` into the write buffer (compressed when agreed),
+    /// ready for [`exchange`](Self::exchange). Size limits are checked as `build` writes, so
+    /// nothing is sent if a document is too large. No I/O.
+    pub(crate) fn prepare(
         &mut self,
         request_id: i32,
         build: impl FnOnce(&mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>,
-        observe: impl FnOnce(&[u8]),
-    ) -> Result<&RawDocument> {
+    ) -> Result<()> {
         self.recycle_buffers();
         let limits = self.description.limits();
         let mut msg = OpMsgBuilder::new(&mut self.wbuf, MsgFlags::default(), limits);
         build(&mut msg).map_err(encode_error)?;
         msg.finish(request_id, 0).map_err(encode_error)?;
-        observe(&self.wbuf);
         if let Some((compressor, codec)) = &mut self.compression
             && command_name(&self.wbuf).is_some_and(may_compress)
         {
@@ -283,7 +289,27 @@ impl Connection {
                 .compress_message(&self.wbuf, compressor, &mut self.zbuf)
                 .map_err(encode_error)?;
             std::mem::swap(&mut self.wbuf, &mut self.zbuf);
+            self.wbuf_plain_in_zbuf = true;
         }
+        Ok(())
+    }
+
+    /// The prepared message as the server will read it once decompressed: what command
+    /// monitoring shows. Valid between [`prepare`](Self::prepare) and
+    /// [`exchange`](Self::exchange).
+    pub(crate) fn prepared_message(&self) -> &[u8] {
+        if self.wbuf_plain_in_zbuf {
+            &self.zbuf
+        } else {
+            &self.wbuf
+        }
+    }
+
+    /// Sends the prepared message and reads the reply; returns its body, borrowed from the
+    /// read buffer (also available afterwards as [`reply`](Self::reply)). `ok: 0` is *not*
+    /// checked here.
+    pub(crate) fn exchange(&mut self, request_id: i32) -> Result<&RawDocument> {
+        let limits = self.description.limits();
         self.send_and_receive(request_id, &limits, OpCode::Msg)?;
         let reply = &self.rbuf[..self.reply_len];
         let msg = OpMsg::parse_message(reply)
@@ -298,12 +324,22 @@ impl Connection {
                     "unexpected moreToCome reply",
                 ))
             }
-            Ok(m) => Ok(m.body),
+            Ok(m) => {
+                let start = m.body.as_bytes().as_ptr() as usize - reply.as_ptr() as usize;
+                self.reply_body = start..start + m.body.as_bytes().len();
+                Ok(m.body)
+            }
             Err(e) => {
                 self.in_flight = true;
                 Err(e)
             }
         }
+    }
+
+    /// The body of the last reply [`exchange`](Self::exchange) returned.
+    pub(crate) fn reply(&self) -> &RawDocument {
+        RawDocument::from_bytes(&self.rbuf[self.reply_body.clone()])
+            .expect("checked when the reply was read")
     }
 
     /// The OP_QUERY / OP_REPLY round trip, for the `isMaster` handshake fallback only.
@@ -412,6 +448,7 @@ impl Connection {
     /// Releases buffers a large message grew, before the next operation.
     fn recycle_buffers(&mut self) {
         self.wbuf.clear();
+        self.wbuf_plain_in_zbuf = false;
         if self.wbuf.capacity() > RETAINED_BUF {
             self.wbuf = Vec::with_capacity(1024);
         }
@@ -444,18 +481,11 @@ pub(crate) struct Connector {
 impl crate::pool::Establish for Connector {
     type Conn = Connection;
 
-    /// Opens the connection on a stack sized for a TLS handshake (a coroutine of its own in
-    /// the coroutine core; in place on a thread): the calling coroutine's 32 KiB would be
-    /// nearly full. Opening already costs a millisecond or more, so one spawn is lost in it.
+    /// Connects and handshakes. The pool calls this on a driver stack (a check-out's) or on
+    /// its background task's own 1 MiB stack: a TLS handshake with SCRAM took 60 KiB in an
+    /// unoptimised build, more than a coroutine's default 32 KiB in all.
     fn establish(&self) -> Result<Connection> {
-        if self.settings.tls.is_none() {
-            return Connection::connect(&self.address, &self.settings);
-        }
-        let (address, settings) = (self.address.clone(), self.settings.clone());
-        runtime::on_sized_stack(settings.core, runtime::ESTABLISH_STACK, move || {
-            Connection::connect(&address, &settings)
-        })
-        .map_err(|e| Error::io(&self.address, e))?
+        Connection::connect(&self.address, &self.settings)
     }
 }
 

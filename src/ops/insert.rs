@@ -123,7 +123,7 @@ pub(crate) fn push_with_id<T: Serialize>(
     let written = RawDocument::from_bytes(&msg.buffer()[range.clone()])
         .map_err(|e| WireError::BadDocument(e.to_string()))?;
     if let Ok(Some(id)) = written.get("_id") {
-        return Bson::try_from(id).map_err(|e| WireError::BadDocument(e.to_string()));
+        return crate::decode::to_bson(id).map_err(|e| WireError::BadDocument(e.to_string()));
     }
     let oid = match reuse {
         Some(Bson::ObjectId(oid)) => *oid,

@@ -145,7 +145,7 @@ pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
             .get("_id")
             .ok()
             .flatten()
-            .and_then(|v| Bson::try_from(v).ok())
+            .and_then(|v| crate::decode::to_bson(v).ok())
             .unwrap_or(Bson::Null);
         out.upserted
             .push((int(u, "index").unwrap_or(0) as usize, id));

@@ -22,9 +22,12 @@
 //! CMAP spec tests can drive it over a mock connection (tests/cmap_spec.rs).
 
 mod events;
+mod ledger;
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -86,37 +89,138 @@ impl Default for PoolOptions {
     }
 }
 
-/// A connection owned by the pool's bookkeeping: the connection plus its pool id, generation
-/// and idle time.
+/// A connection owned by the pool's bookkeeping: the connection plus its generation and idle
+/// time.
+///
+/// The connection itself lives on the heap ([`Held`]), once, from the moment it opens:
+/// - handing it around — out of the idle list, through a check-out's `Result`, into a lease,
+///   back in — moves a pointer, not the whole connection (several hundred bytes: its stream,
+///   buffers and handshake description). In an unoptimised build every such move is a copy in
+///   a stack slot of its own, and a check-out's frames alone took 8.5 KiB of the caller's
+///   stack;
+/// - a coroutine that dies holding it (a stack overflow unwinds nothing) loses only the
+///   pointer: its ledger still reaches the connection and gives it back (see `ledger.rs`).
 pub struct Pooled<C> {
-    conn: C,
-    id: u64,
+    held: Arc<Held<C>>,
     generation: u64,
     idle_since: Instant,
+}
+
+/// A pooled connection's home: the connection, its id, and its lease state — the lease number
+/// (bumped at each check-out) times four, plus [`IDLE`], [`OUT`] or [`RECLAIMED`].
+pub(crate) struct Held<C> {
+    id: u64,
+    state: AtomicU64,
+    conn: UnsafeCell<Option<C>>,
+    /// Where a reclaimed connection goes.
+    pool: Weak<dyn Reclaimer<C>>,
+}
+
+/// In the pool, or being handed around by it.
+const IDLE: u64 = 0;
+/// Checked out.
+const OUT: u64 = 1;
+/// Taken back from a coroutine that died holding it; the connection has left this cell.
+const RECLAIMED: u64 = 2;
+
+// SAFETY: the cell is used by one party at a time — the pool (under its lock) while the
+// connection is idle, the caller holding the `Pooled` while it is out, or the reclaiming ledger
+// once a compare-and-swap has moved it from "out on lease n" to "reclaimed" (which happens only
+// after the holder's coroutine has ended).
+unsafe impl<C: Send> Sync for Held<C> {}
+
+/// A pool, as a reclaimed connection sees it.
+trait Reclaimer<C>: Send + Sync {
+    fn reclaimed(&self, id: u64, conn: C);
+}
+
+impl<C: PoolConnection> ledger::Lost for Held<C> {
+    fn reclaim(&self, lease: u64) {
+        let out = lease * 4 + OUT;
+        let gone = lease * 4 + RECLAIMED;
+        if self
+            .state
+            .compare_exchange(out, gone, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // checked in meanwhile (and maybe out again, on a later lease)
+        }
+        // SAFETY: the compare-and-swap made this the cell's only user (see `Held`'s Sync).
+        let conn = unsafe { (*self.conn.get()).take() };
+        if let Some(conn) = conn {
+            match self.pool.upgrade() {
+                Some(pool) => pool.reclaimed(self.id, conn),
+                None => conn.close(),
+            }
+        }
+    }
+
+    fn key(&self) -> *const () {
+        (self as *const Held<C>).cast()
+    }
 }
 
 impl<C> Pooled<C> {
     /// The pool's id for this connection (1, 2, ... in order of creation).
     pub fn id(&self) -> u64 {
-        self.id
+        self.held.id
     }
 
     /// The pool generation the connection was created in.
     pub fn generation(&self) -> u64 {
         self.generation
     }
+
+    /// Takes the connection out of its cell, to close it.
+    fn into_conn(self) -> Option<C> {
+        // SAFETY: whoever owns the `Pooled` is the cell's user (see `Held`'s Sync); a
+        // reclaimed cell is already empty.
+        unsafe { (*self.held.conn.get()).take() }
+    }
+}
+
+impl<C: PoolConnection> Pooled<C> {
+    /// Marks the connection out on a new lease and, in a coroutine, enters it in the
+    /// coroutine's ledger.
+    fn lend(&self) {
+        let lease = (self.held.state.load(Ordering::Acquire) >> 2) + 1;
+        self.held.state.store(lease * 4 + OUT, Ordering::Release);
+        ledger::enter(self.held.clone(), lease);
+    }
+
+    /// Ends the connection's lease; false when it was reclaimed instead (its cell is empty,
+    /// and the pool has already settled it).
+    fn end_lease(&self) -> bool {
+        let v = self.held.state.load(Ordering::Acquire);
+        if v & 3 != OUT {
+            return v & 3 != RECLAIMED;
+        }
+        if self
+            .held
+            .state
+            .compare_exchange(v, v - OUT + IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        ledger::cross_out(ledger::Lost::key(&*self.held), v >> 2);
+        true
+    }
 }
 
 impl<C> Deref for Pooled<C> {
     type Target = C;
     fn deref(&self) -> &C {
-        &self.conn
+        // SAFETY: as in `into_conn`; only a reclaimed cell is empty, and a reclaimed `Pooled`
+        // is never used again (its holder is gone).
+        unsafe { (*self.held.conn.get()).as_ref() }.expect("a connection in use is present")
     }
 }
 
 impl<C> DerefMut for Pooled<C> {
     fn deref_mut(&mut self) -> &mut C {
-        &mut self.conn
+        // SAFETY: as in `deref`.
+        unsafe { (*self.held.conn.get()).as_mut() }.expect("a connection in use is present")
     }
 }
 
@@ -144,8 +248,15 @@ enum Status {
     Closed,
 }
 
+/// Where a check-out stands after a look under the lock.
+enum Entry<C> {
+    /// Finished: a connection, or why there is none.
+    Done(Result<Pooled<C>>),
+    /// In line: wait on this waiter's parker.
+    Queued(Arc<Waiter<C>>),
+}
+
 /// What a waiter is handed.
-#[allow(clippy::large_enum_variant)] // moved, never boxed: a hand-off should not allocate
 enum Grant<C> {
     /// A ready connection (CheckedOut already emitted).
     Conn(Pooled<C>),
@@ -173,6 +284,8 @@ struct State<C> {
 
 /// The shared pool of connections to one server.
 pub struct Pool<E: Establish> {
+    /// Itself, for the connections it opens to find their way back when reclaimed.
+    me: Weak<Pool<E>>,
     address: ServerAddress,
     options: PoolOptions,
     core: Core,
@@ -200,7 +313,8 @@ impl<E: Establish> Pool<E> {
         }
         options.max_connecting = options.max_connecting.max(1);
         let interval = options.background_interval;
-        let pool = Arc::new(Pool {
+        let pool = Arc::new_cyclic(|me| Pool {
+            me: me.clone(),
             address,
             core,
             establisher,
@@ -366,14 +480,46 @@ impl<E: Establish> Pool<E> {
     /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::ErrorKind::WaitQueueTimeout).
     pub fn check_out_until(&self, deadline: Option<Instant>) -> Result<Pooled<E::Conn>> {
         let started = Instant::now();
+        // The bookkeeping (and opening a connection, when granted a slot to open one) runs on
+        // a driver stack; only the wait in line runs on the caller's, so a caller queued here
+        // holds no driver stack.
+        let waiter = match runtime::on_driver_stack(|| self.enter(started)) {
+            Entry::Done(result) => return result,
+            Entry::Queued(waiter) => waiter,
+        };
+        let queue_deadline = self.options.wait_queue_timeout.map(|t| started + t);
+        let deadline = match (queue_deadline, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        loop {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let wake = waiter.parker.park(remaining);
+            // A grant taken here goes straight into a driver section: the path from the park
+            // to it is shallower than the park itself, so no stack overflow can strike
+            // between a grant's arrival and its use.
+            match runtime::on_driver_stack(|| self.after_wait(&waiter, wake)) {
+                Entry::Done(result) => return result,
+                Entry::Queued(_) => continue,
+            }
+        }
+    }
+
+    /// A check-out's first look, under the lock: a connection (or a slot to open one) if the
+    /// queue is empty and one is free, an error if the pool is not ready, else a place in line.
+    fn enter(&self, started: Instant) -> Entry<E::Conn> {
         let mut st = self.state.lock();
         self.emit(|| CmapEvent::CheckOutStarted {
             address: self.address.clone(),
         });
         match st.status {
-            Status::Closed => return Err(self.fail(started, CheckOutFailedReason::PoolClosed)),
+            Status::Closed => {
+                return Entry::Done(Err(self.fail(started, CheckOutFailedReason::PoolClosed)));
+            }
             Status::Paused => {
-                return Err(self.fail(started, CheckOutFailedReason::ConnectionError));
+                return Entry::Done(Err(
+                    self.fail(started, CheckOutFailedReason::ConnectionError)
+                ));
             }
             Status::Ready => {}
         }
@@ -381,7 +527,7 @@ impl<E: Establish> Pool<E> {
             && let Some(grant) = self.try_grant(&mut st, started)
         {
             drop(st);
-            return self.use_grant(grant, started);
+            return Entry::Done(self.use_grant(grant, started));
         }
         let waiter = Arc::new(Waiter {
             grant: Mutex::new(None),
@@ -389,63 +535,51 @@ impl<E: Establish> Pool<E> {
             started,
         });
         st.waiters.push_back(waiter.clone());
-        drop(st);
-        self.wait(&waiter, deadline)
+        Entry::Queued(waiter)
     }
 
-    fn wait(
-        &self,
-        waiter: &Arc<Waiter<E::Conn>>,
-        op_deadline: Option<Instant>,
-    ) -> Result<Pooled<E::Conn>> {
-        let queue_deadline = self.options.wait_queue_timeout.map(|t| waiter.started + t);
-        let deadline = match (queue_deadline, op_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        loop {
-            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let wake = waiter.parker.park(remaining);
-            if let Some(grant) = waiter.grant.lock().take() {
-                return self.use_grant(grant, waiter.started);
+    /// What a park in line ended with: the grant, if one came; a timeout or a cancellation
+    /// settled under the lock; or `Queued` to wait on.
+    fn after_wait(&self, waiter: &Arc<Waiter<E::Conn>>, wake: Wake) -> Entry<E::Conn> {
+        if let Some(grant) = waiter.grant.lock().take() {
+            return Entry::Done(self.use_grant(grant, waiter.started));
+        }
+        if wake == Wake::Notified {
+            return Entry::Queued(waiter.clone());
+        }
+        // Timed out or cancelled. A grant may land between our look and now; settle it
+        // under the state lock, where grants are given, so none is ever lost.
+        let mut st = self.state.lock();
+        let late = waiter.grant.lock().take();
+        if late.is_none() {
+            st.waiters.retain(|w| !Arc::ptr_eq(w, waiter));
+        }
+        if wake == Wake::Cancelled {
+            if let Some(grant) = late {
+                self.refuse(&mut st, grant);
             }
-            if wake == Wake::Notified {
-                continue;
-            }
-            // Timed out or cancelled. A grant may land between our look and now; settle it
-            // under the state lock, where grants are given, so none is ever lost.
-            let mut st = self.state.lock();
-            let late = waiter.grant.lock().take();
-            if late.is_none() {
-                st.waiters.retain(|w| !Arc::ptr_eq(w, waiter));
-            }
-            if wake == Wake::Cancelled {
-                if let Some(grant) = late {
-                    self.refuse(&mut st, grant);
-                }
-                let grants = self.dispatch(&mut st);
+            let grants = self.dispatch(&mut st);
+            drop(st);
+            deliver(grants);
+            may::coroutine::trigger_cancel_panic();
+        }
+        match late {
+            Some(grant) => {
                 drop(st);
-                deliver(grants);
-                may::coroutine::trigger_cancel_panic();
+                Entry::Done(self.use_grant(grant, waiter.started))
             }
-            match late {
-                Some(grant) => {
-                    drop(st);
-                    return self.use_grant(grant, waiter.started);
+            None => {
+                self.emit(|| CmapEvent::CheckOutFailed {
+                    address: self.address.clone(),
+                    reason: CheckOutFailedReason::Timeout,
+                    duration: waiter.started.elapsed(),
+                });
+                Entry::Done(Err(ErrorKind::WaitQueueTimeout {
+                    address: self.address.to_string(),
+                    waited_ms: waiter.started.elapsed().as_millis() as u64,
+                    max_pool_size: self.options.max_pool_size,
                 }
-                None => {
-                    self.emit(|| CmapEvent::CheckOutFailed {
-                        address: self.address.clone(),
-                        reason: CheckOutFailedReason::Timeout,
-                        duration: waiter.started.elapsed(),
-                    });
-                    return Err(ErrorKind::WaitQueueTimeout {
-                        address: self.address.to_string(),
-                        waited_ms: waiter.started.elapsed().as_millis() as u64,
-                        max_pool_size: self.options.max_pool_size,
-                    }
-                    .into());
-                }
+                .into()))
             }
         }
     }
@@ -481,7 +615,7 @@ impl<E: Establish> Pool<E> {
                 None => {
                     self.emit(|| CmapEvent::CheckedOut {
                         address: self.address.clone(),
-                        connection_id: c.id,
+                        connection_id: c.id(),
                         duration: started.elapsed(),
                     });
                     return Some(Grant::Conn(c));
@@ -546,9 +680,9 @@ impl<E: Establish> Pool<E> {
 
     /// Turns a grant into a connection: a connection is ready; a permit is opened now.
     fn use_grant(&self, grant: Grant<E::Conn>, started: Instant) -> Result<Pooled<E::Conn>> {
-        match grant {
-            Grant::Conn(c) => Ok(c),
-            Grant::Fail(e) => Err(e),
+        let conn = match grant {
+            Grant::Conn(c) => c,
+            Grant::Fail(e) => return Err(e),
             Grant::Permit { id, generation } => {
                 let conn = self.open(id, generation, Some(started))?;
                 self.emit(|| CmapEvent::CheckedOut {
@@ -556,9 +690,11 @@ impl<E: Establish> Pool<E> {
                     connection_id: id,
                     duration: started.elapsed(),
                 });
-                Ok(conn)
+                conn
             }
-        }
+        };
+        conn.lend();
+        Ok(conn)
     }
 
     /// Opens connection `id` in a slot already counted as connecting. Whatever happens —
@@ -625,21 +761,34 @@ impl<E: Establish> Pool<E> {
         let woken = self.dispatch(&mut st);
         drop(st);
         deliver(woken);
+        let pool: Weak<dyn Reclaimer<E::Conn>> = self.me.clone();
         Ok(Pooled {
-            conn,
-            id,
+            held: Arc::new(Held {
+                id,
+                state: AtomicU64::new(IDLE),
+                conn: UnsafeCell::new(Some(conn)),
+                pool,
+            }),
             generation,
             idle_since: Instant::now(),
         })
     }
 
     /// Returns a connection: closed if broken, stale or the pool is closed; otherwise handed to
-    /// the first waiter or kept idle.
-    pub fn check_in(&self, mut conn: Pooled<E::Conn>) {
+    /// the first waiter or kept idle. Runs on a driver stack: it takes the lock, and a caller
+    /// whose stack ran out there would leave it taken for good.
+    pub fn check_in(&self, conn: Pooled<E::Conn>) {
+        runtime::on_driver_stack(|| self.check_in_here(conn))
+    }
+
+    fn check_in_here(&self, mut conn: Pooled<E::Conn>) {
+        if !conn.end_lease() {
+            return; // reclaimed from a coroutine that died holding it: settled already
+        }
         let mut st = self.state.lock();
         self.emit(|| CmapEvent::CheckedIn {
             address: self.address.clone(),
-            connection_id: conn.id,
+            connection_id: conn.id(),
         });
         let reason = if st.status == Status::Closed {
             Some(ConnectionClosedReason::PoolClosed)
@@ -694,10 +843,12 @@ impl<E: Establish> Pool<E> {
     fn close_conn(&self, c: Pooled<E::Conn>, reason: ConnectionClosedReason) {
         self.emit(|| CmapEvent::ConnectionClosed {
             address: self.address.clone(),
-            connection_id: c.id,
+            connection_id: c.id(),
             reason,
         });
-        c.conn.close();
+        if let Some(conn) = c.into_conn() {
+            conn.close();
+        }
     }
 
     fn wake_background(&self) {
@@ -764,6 +915,31 @@ impl<E: Establish> Pool<E> {
     }
 }
 
+impl<E: Establish> Reclaimer<E::Conn> for Pool<E> {
+    /// Takes back connection `id`, checked out by a coroutine that ended without checking it
+    /// in (its stack overflowed): closed, and counted out as an error closes a connection.
+    /// Runs where coroutine-locals drop — thread context on a worker — so it parks nothing.
+    fn reclaimed(&self, id: u64, conn: E::Conn) {
+        runtime::on_driver_stack(|| {
+            let mut st = self.state.lock();
+            st.total -= 1;
+            self.emit(|| CmapEvent::CheckedIn {
+                address: self.address.clone(),
+                connection_id: id,
+            });
+            self.emit(|| CmapEvent::ConnectionClosed {
+                address: self.address.clone(),
+                connection_id: id,
+                reason: ConnectionClosedReason::Error,
+            });
+            conn.close();
+            let woken = self.dispatch(&mut st);
+            drop(st);
+            deliver(woken);
+        })
+    }
+}
+
 /// Wakes waiters whose grants were set under the lock.
 fn deliver<C>(woken: Vec<Arc<Waiter<C>>>) {
     for w in woken {
@@ -805,7 +981,9 @@ fn background<E: Establish>(pool: Weak<Pool<E>>, interval: Duration) {
 impl<E: Establish> Drop for Pool<E> {
     fn drop(&mut self) {
         for c in self.state.get_mut().idle.drain(..) {
-            c.conn.close();
+            if let Some(conn) = c.into_conn() {
+                conn.close();
+            }
         }
     }
 }

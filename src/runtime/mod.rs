@@ -10,6 +10,7 @@
 //! | connect         | `may::net::TcpStream` (yields on I/O)  | `std::net::TcpStream`        |
 //! | connect (Unix)  | `may::os::unix::net::UnixStream`       | `std::os::unix::net::UnixStream` |
 //! | spawn work      | a may coroutine with a sized stack     | an OS thread                 |
+//! | run deep work   | on a driver stack (`on_driver_stack`)   | the same                     |
 //! | wait / notify  | `may::sync::Blocker` (timeouts >= 1 ms) | a parking_lot condvar        |
 //!
 //! The coroutine core's primitives also work from a plain OS thread (they block that thread),
@@ -19,6 +20,7 @@
 
 mod parker;
 mod resolve;
+mod stack;
 mod stream;
 
 use std::io;
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 pub(crate) use parker::{Parker, Wake};
 pub(crate) use resolve::{off_worker, resolve};
+pub(crate) use stack::on_driver_stack;
 pub use stream::Stream;
 
 /// Which core runs a client's I/O and background work. Chosen per client in its options.
@@ -51,38 +54,11 @@ impl Core {
     }
 }
 
-/// Stack size for the driver's own background coroutines, in words as may counts (1 MiB of
-/// address space, committed only as it is touched). may's default of 32 KiB is enough for
-/// the driver's operation paths (they decode lazily), but background work may decode whole
-/// replies and opens connections (see [`ESTABLISH_STACK`]), so it gets room on purpose.
+/// Stack size for the driver's own background coroutines (monitors, the pools' maintenance,
+/// the cursor reaper), in words as may counts: 1 MiB of address space, committed only as it is
+/// touched. They open connections (a TLS handshake with SCRAM took 60 KiB in an unoptimised
+/// build) and decode whole `hello` replies, so they get room on purpose.
 pub(crate) const BACKGROUND_STACK: usize = 128 * 1024;
-
-/// Stack for opening a TLS connection, in words (128 KiB). Measured with may's odd-size
-/// report: the TLS handshake (ECDHE, certificate chain and signature checks) and `hello`
-/// used 31.1 KiB on top of a test coroutine's own frames (may's default stack is 32 KiB), and
-/// 24.1 KiB on a coroutine of their own. Transient, and committed only as touched.
-pub(crate) const ESTABLISH_STACK: usize = 16 * 1024;
-
-/// Runs `f` on a stack of `words`: in the coroutine core, when called from a coroutine, on a
-/// new coroutine joined at once (one spawn, paid only where it is used: opening a
-/// connection, never per operation); otherwise in place, since threads have large stacks.
-/// A panic in `f` resumes in the caller; an error is may failing to map the stack.
-pub(crate) fn on_sized_stack<T, F>(core: Core, words: usize, f: F) -> io::Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    if core != Core::Coroutine || !may::coroutine::is_coroutine() {
-        return Ok(f());
-    }
-    let builder = may::coroutine::Builder::new().stack_size(words);
-    // SAFETY: as in `spawn`: `f` is 'static and keeps no thread-local state across yields.
-    let handle = unsafe { builder.spawn(f) }?;
-    match handle.join() {
-        Ok(v) => Ok(v),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
 
 /// Connects to the first of `addrs` that accepts within `timeout` each, with TCP_NODELAY and
 /// keepalive set. The error of the last address is returned if none accepts.
