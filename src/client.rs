@@ -20,7 +20,7 @@ use crate::retry::{
 use crate::runtime::{Core, on_driver_stack};
 use crate::session::{ServerSession, SessionPool};
 use crate::topology::{self, ReadMode, Topology, TopologyType};
-use crate::wire::{BodyField, next_request_id};
+use crate::wire::{BodyField, OpMsgBuilder, WireError, next_request_id};
 use greenlet_pool::{Lease, Request};
 
 /// A handle to a MongoDB deployment. Cheap to clone (an `Arc`); share one per process.
@@ -395,12 +395,36 @@ impl Client {
     /// in a retryable way — one more on a server selected afresh, after the Retryable Reads and
     /// Retryable Writes specs (see [`crate::retry`]). `timeout` bounds the whole call,
     /// retry included.
+    ///
+    /// The work is done by [`drive`](Self::drive), which sees the operation only as a
+    /// `&mut dyn Drive`: one executor for every operation type, whose frames on the caller's
+    /// stack are the same few hundred bytes whatever the operation carries.
     pub(crate) fn execute_full<O: Operation>(
         &self,
         mut op: O,
         pinned: Option<Arc<Server>>,
         timeout: Option<Duration>,
     ) -> Result<(O::Output, Arc<Server>)> {
+        let mut bound = Bound {
+            op: &mut op,
+            out: None,
+        };
+        let server = self.drive(&mut bound, pinned, timeout);
+        let out = bound.out.take();
+        // The operation owns the caller's documents (a filter, an update): dropping them
+        // recurses as deep as they are.
+        on_driver_stack(move || drop(op));
+        let server = server?;
+        Ok((out.expect("a successful operation has its output"), server))
+    }
+
+    /// [`execute_full`](Self::execute_full) for any operation.
+    fn drive(
+        &self,
+        op: &mut dyn Drive,
+        pinned: Option<Arc<Server>>,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<Server>> {
         let limit = timeout.map(|t| Limit {
             started: Instant::now(),
             timeout: t,
@@ -412,13 +436,10 @@ impl Client {
             _ => Retry::No,
         };
         let mut txn: Option<Txn> = None;
-        let first = match self.attempt(&mut op, pinned, limit, retry, &mut txn, None) {
-            Ok(done) => {
+        let first = match self.attempt(op, pinned, limit, retry, &mut txn, None) {
+            Ok(server) => {
                 self.end_txn(txn);
-                // The operation owns the caller's documents (a filter, an update): dropping
-                // them recurses as deep as they are.
-                on_driver_stack(move || drop(op));
-                return Ok(done);
+                return Ok(server);
             }
             Err(failed) => failed,
         };
@@ -433,15 +454,13 @@ impl Client {
         };
         if !retryable || limit.is_some_and(|l| l.expired()) {
             self.end_txn(txn);
-            on_driver_stack(move || drop(op));
             return Err(first.error);
         }
         let avoid = first.server.as_ref();
-        let second = self.attempt(&mut op, None, limit, retry, &mut txn, avoid);
+        let second = self.attempt(op, None, limit, retry, &mut txn, avoid);
         self.end_txn(txn);
-        on_driver_stack(move || drop(op));
         match second {
-            Ok(done) => Ok(done),
+            Ok(server) => Ok(server),
             // A retry that never reached a server, or that wrote nothing, leaves the first
             // error standing: it says more about what happened.
             Err(again)
@@ -469,15 +488,15 @@ impl Client {
     /// code, runs there too. Everything else — encoding, the exchange with the server,
     /// decoding, error handling — runs on a driver stack (`runtime::on_driver_stack`), so no
     /// operation needs more of the caller's stack than a wait does, whatever its documents.
-    fn attempt<O: Operation>(
+    fn attempt(
         &self,
-        op: &mut O,
+        op: &mut dyn Drive,
         pinned: Option<Arc<Server>>,
         limit: Option<Limit>,
         retry: Retry,
         txn: &mut Option<Txn>,
         avoid: Option<&ServerAddress>,
-    ) -> std::result::Result<(O::Output, Arc<Server>), Failed> {
+    ) -> std::result::Result<Arc<Server>, Failed> {
         let deadline = limit.map(|l| l.deadline());
         let (server, topology_type) = match pinned {
             Some(s) => (s, TopologyType::Unknown),
@@ -511,7 +530,7 @@ impl Client {
             is_retry: avoid.is_some(),
             request_id: next_request_id(),
         };
-        let output = match self.inner.options.event_handler.as_ref() {
+        match self.inner.options.event_handler.as_ref() {
             None => on_driver_stack(|| {
                 let mut conn = conn;
                 let plan = step.plan(op, &conn, txn)?;
@@ -523,7 +542,58 @@ impl Client {
             Some(handler) => step.monitored(&*handler.0, op, conn, txn),
         }?;
         drop(in_flight);
-        Ok((output, server))
+        Ok(server)
+    }
+}
+
+/// An operation as the executor drives it: what routes it, how to build its command, and a
+/// slot for its output. Object-safe, so that the executor is compiled once rather than once
+/// per operation type, and its frames on the caller's stack do not grow with what an
+/// operation carries (in an unoptimised build every value moved through a generic executor
+/// took a stack slot of its own).
+trait Drive {
+    fn command_name(&self) -> &str;
+    fn database(&self) -> &str;
+    fn is_read(&self) -> bool;
+    fn read_preference(&self) -> Option<&topology::ReadPreference>;
+    fn retry(&self) -> Retry;
+    fn min_server(&self) -> Option<(i32, &'static str)>;
+    fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>;
+    /// Reads an `ok: 1` reply into the output slot.
+    fn handle(&mut self, reply: &bson::RawDocument) -> Result<()>;
+}
+
+/// An [`Operation`] and the slot its output lands in.
+struct Bound<'o, O: Operation> {
+    op: &'o mut O,
+    out: Option<O::Output>,
+}
+
+impl<O: Operation> Drive for Bound<'_, O> {
+    fn command_name(&self) -> &str {
+        self.op.command_name()
+    }
+    fn database(&self) -> &str {
+        self.op.database()
+    }
+    fn is_read(&self) -> bool {
+        self.op.is_read()
+    }
+    fn read_preference(&self) -> Option<&topology::ReadPreference> {
+        self.op.read_preference()
+    }
+    fn retry(&self) -> Retry {
+        self.op.retry()
+    }
+    fn min_server(&self) -> Option<(i32, &'static str)> {
+        O::MIN_SERVER
+    }
+    fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
+        self.op.build(msg)
+    }
+    fn handle(&mut self, reply: &bson::RawDocument) -> Result<()> {
+        self.out = Some(self.op.handle_response(reply)?);
+        Ok(())
     }
 }
 
@@ -547,15 +617,15 @@ struct Plan<'a> {
 impl<'a> Step<'a> {
     /// Checks the server can run the command, starts a retryable write's transaction and
     /// chooses the `$readPreference` to send. Its failures are final (nothing was sent).
-    fn plan<O: Operation>(
+    fn plan(
         &self,
-        op: &O,
+        op: &dyn Drive,
         conn: &CheckedOut,
         txn: &mut Option<Txn>,
     ) -> std::result::Result<Plan<'a>, Failed> {
         let inner = &*self.client.inner;
         let max_wire_version = conn.description().max_wire_version;
-        if let Some((wire, name)) = O::MIN_SERVER
+        if let Some((wire, name)) = op.min_server()
             && max_wire_version < wire
         {
             let message = format!(
@@ -622,9 +692,9 @@ impl<'a> Step<'a> {
 
     /// Bounds the connection's I/O by the deadline and encodes the command into its write
     /// buffer. A failure here sent nothing, but is handled like a failed send.
-    fn encode<O: Operation>(
+    fn encode(
         &self,
-        op: &mut O,
+        op: &mut dyn Drive,
         conn: &mut CheckedOut,
         plan: &Plan<'_>,
         txn: &Option<Txn>,
@@ -651,18 +721,18 @@ impl<'a> Step<'a> {
     /// Turns the outcome of [`send`](Self::send) into the operation's output, or into a failed
     /// attempt after telling SDAM what the error says about the server. Checks the connection
     /// in either way (before SDAM hears of an error, so a pool it clears is cleared of it too).
-    fn finish<O: Operation>(
+    fn finish(
         &self,
-        op: &mut O,
+        op: &mut dyn Drive,
         conn: CheckedOut,
         txn: &mut Option<Txn>,
         sent: Result<()>,
-    ) -> std::result::Result<O::Output, Failed> {
+    ) -> std::result::Result<(), Failed> {
         let deployment = &self.client.inner.deployment;
         let address = &self.server.address;
         let max_wire_version = conn.description().max_wire_version;
         let generation = conn.generation();
-        let failed = |error: Error, op: &O| Failed {
+        let failed = |error: Error, op: &dyn Drive| Failed {
             error: error.in_operation(op.command_name(), address),
             stage: Stage::Sent,
             max_wire_version,
@@ -682,9 +752,9 @@ impl<'a> Step<'a> {
                 op,
             ));
         }
-        let output = op.handle_response(conn.reply());
+        let handled = op.handle(conn.reply());
         drop(conn);
-        output.map_err(|e| {
+        handled.map_err(|e| {
             if matches!(e.kind(), ErrorKind::WriteConcern(_)) {
                 // A write concern error can say the primary stepped down: SDAM learns from it.
                 deployment.on_operation_error(self.server, generation, max_wire_version, &e);
@@ -697,13 +767,13 @@ impl<'a> Step<'a> {
     /// command is sent and the succeeded or failed one after, on the caller's stack; the
     /// events are built and dropped on a driver stack (a command holds the caller's documents,
     /// as deep as they are).
-    fn monitored<O: Operation>(
+    fn monitored(
         &self,
         handler: &dyn EventHandler,
-        op: &mut O,
+        op: &mut dyn Drive,
         mut conn: CheckedOut,
         txn: &mut Option<Txn>,
-    ) -> std::result::Result<O::Output, Failed> {
+    ) -> std::result::Result<(), Failed> {
         let plan = on_driver_stack(|| self.plan(op, &conn, txn))?;
         let sent = match on_driver_stack(|| self.encode(op, &mut conn, &plan, txn)) {
             // Nothing was sent: no events.

@@ -207,7 +207,9 @@ impl Client {
         models: impl IntoIterator<Item = ClientWriteModel>,
         options: ClientBulkWriteOptions,
     ) -> Result<ClientBulkWriteResult> {
-        let (namespaces, ops) = prepare(models)?;
+        // Validating and encoding the models, and reading each batch's reply, run on a driver
+        // stack (see `runtime::on_driver_stack`).
+        let (namespaces, ops) = crate::runtime::on_driver_stack(|| prepare(models))?;
         let ordered = options.ordered.unwrap_or(true);
         let verbose = options.verbose_results.unwrap_or(false);
         let write_concern = options
@@ -252,7 +254,11 @@ impl Client {
             };
             let batch_ops = &ops[start..start + count];
             // An unacknowledged write's reply says nothing worth reading.
-            if acknowledged && let Err(e) = run.read_reply(self, server, &reply, start, batch_ops) {
+            if acknowledged
+                && let Err(e) = crate::runtime::on_driver_stack(|| {
+                    run.read_reply(self, server, &reply, start, batch_ops)
+                })
+            {
                 return Err(run.fail(e));
             }
             if ordered && !run.write_errors.is_empty() {
@@ -406,8 +412,9 @@ impl Run {
         if !self.ordered && n_errors < ops.len() as u64 || self.ordered && n_errors == 0 {
             self.any_succeeded = true;
         }
+        let start = crate::cursor::CursorStart::read(reply)?;
         let mut cursor: Cursor<Document> =
-            Cursor::from_reply(client.clone(), server, reply, CursorSpec::default())?;
+            Cursor::new(client.clone(), server, start, CursorSpec::default());
         while cursor.advance()? {
             let entry = cursor.current();
             let bad = |what: &str| {

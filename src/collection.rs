@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::client::Client;
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::*;
-use crate::cursor::{Cursor, CursorSpec, CursorType, keep_reply};
+use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType};
 use crate::error::{BulkWriteFailure, Error, ErrorKind, Result, WriteError};
 use crate::ops::{Command, FindOne, InsertBatch, InsertOne, InsertOneResult, read_write_reply};
 use crate::retry::Retry;
@@ -191,7 +191,7 @@ impl<T> Collection<T> {
         self.settings.read_concern_into(&mut body);
         let op = if read {
             let rp = self.settings.read_preference.as_ref();
-            Command::read(name, &self.db, body, rp, keep_reply)
+            Command::read(name, &self.db, body, rp, CursorStart::read)
         } else {
             // listIndexes is a read sent to the primary; an aggregate ending in $out or
             // $merge is a write, and not retryable.
@@ -200,7 +200,7 @@ impl<T> Collection<T> {
             } else {
                 Retry::No
             };
-            Command::write(name, &self.db, body, keep_reply).retryable(retry)
+            Command::write(name, &self.db, body, CursorStart::read).retryable(retry)
         };
         let spec = CursorSpec {
             timeout: self.settings.timeout,
@@ -391,16 +391,19 @@ impl<T> Collection<T> {
         pipeline: Vec<Document>,
         options: AggregateOptions,
     ) -> Result<Cursor<U>> {
-        let writes = ends_in_write_stage(&pipeline);
-        let mut body = aggregate_body(Bson::from(&*self.name), pipeline, options.clone());
-        if writes && let Some(wc) = self.settings.write_concern_doc() {
-            body.insert("writeConcern", wc);
-        }
-        let spec = CursorSpec {
-            batch_size: options.batch_size,
-            comment: options.comment,
-            ..CursorSpec::default()
-        };
+        let (body, writes, spec) = crate::runtime::on_driver_stack(|| {
+            let writes = ends_in_write_stage(&pipeline);
+            let mut body = aggregate_body(Bson::from(&*self.name), pipeline, options.clone());
+            if writes && let Some(wc) = self.settings.write_concern_doc() {
+                body.insert("writeConcern", wc);
+            }
+            let spec = CursorSpec {
+                batch_size: options.batch_size,
+                comment: options.comment,
+                ..CursorSpec::default()
+            };
+            (body, writes, spec)
+        });
         self.cursor("aggregate", body, !writes, spec)
     }
 
@@ -482,7 +485,7 @@ impl<T: Serialize> Collection<T> {
         doc: impl Borrow<T>,
         options: InsertOneOptions,
     ) -> Result<InsertOneResult> {
-        self.client.execute_timed(
+        let inserted = self.client.execute_timed(
             InsertOne::new(
                 &self.db,
                 &self.name,
@@ -491,7 +494,9 @@ impl<T: Serialize> Collection<T> {
                 options,
             ),
             self.settings.timeout,
-        )
+        );
+        crate::runtime::drop_on_driver_stack(doc);
+        inserted
     }
 
     /// Inserts many documents, in as few commands as the server's limits allow (each a
@@ -573,8 +578,11 @@ impl<T: Serialize> Collection<T> {
         replacement: impl Borrow<T>,
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
-        let replacement = to_document(replacement.borrow())?;
-        check_replacement(&replacement)?;
+        let replacement = crate::runtime::on_driver_stack(move || -> Result<Document> {
+            let replacement = to_document(replacement.borrow())?;
+            check_replacement(&replacement)?;
+            Ok(replacement)
+        })?;
         self.update(filter, Bson::Document(replacement), false, options)
     }
 
@@ -680,10 +688,15 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
         if self.settings.read_preference.is_none() && self.settings.read_concern.is_none() {
             // The hot path: a dedicated operation that decodes only the one document.
-            return self.client.execute_timed(
+            let found = self.client.execute_timed(
                 FindOne::new(&self.db, &self.name, &filter),
                 self.settings.timeout,
             );
+            if !filter.is_empty() {
+                // Freeing a document recurses as deep as it is.
+                crate::runtime::on_driver_stack(move || drop(filter));
+            }
+            return found;
         }
         self.find_one_with(filter, FindOptions::default())
     }
@@ -691,12 +704,26 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     /// The first document matching `filter` under `options` (projection, sort, skip, ...;
     /// `limit` and `batch_size` are set to one batch of one).
     pub fn find_one_with(&self, filter: Document, options: FindOptions) -> Result<Option<T>> {
-        let options = FindOptions {
-            limit: Some(-1),
-            batch_size: None,
-            ..options
-        };
-        self.find_with(filter, options)?.next().transpose()
+        self.find_one_built(move || (filter, options))
+    }
+
+    /// [`find_one_with`](Self::find_one_with) of the filter and options `query` makes, which
+    /// it makes on a driver stack: the driver's own queries (GridFS's) keep their options out
+    /// of the frames that wait.
+    pub(crate) fn find_one_built(
+        &self,
+        query: impl FnOnce() -> (Document, FindOptions),
+    ) -> Result<Option<T>> {
+        let (body, spec) = crate::runtime::on_driver_stack(|| {
+            let (filter, options) = query();
+            let options = FindOptions {
+                limit: Some(-1),
+                batch_size: None,
+                ..options
+            };
+            self.find_command(filter, options)
+        });
+        self.cursor("find", body, true, spec)?.next().transpose()
     }
 
     /// Every document matching `filter`, as a cursor.
@@ -706,6 +733,25 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
 
     /// `find` with options: projection, sort, skip, limit, batch size, hint, ...
     pub fn find_with(&self, filter: Document, options: FindOptions) -> Result<Cursor<T>> {
+        self.find_built(move || (filter, options))
+    }
+
+    /// [`find_with`](Self::find_with) of the filter and options `query` makes. The command is
+    /// built on a driver stack (see `runtime::on_driver_stack`): only the wait for a server
+    /// and a connection needs the caller's.
+    pub(crate) fn find_built(
+        &self,
+        query: impl FnOnce() -> (Document, FindOptions),
+    ) -> Result<Cursor<T>> {
+        let (body, spec) = crate::runtime::on_driver_stack(|| {
+            let (filter, options) = query();
+            self.find_command(filter, options)
+        });
+        self.cursor("find", body, true, spec)
+    }
+
+    /// `find`'s command and what its cursor needs to know.
+    fn find_command(&self, filter: Document, options: FindOptions) -> (Document, CursorSpec) {
         let mut body = doc! { "find": &*self.name, "filter": filter };
         let o = &options;
         if let Some(p) = &o.projection {
@@ -765,7 +811,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             comment: o.comment.clone(),
             timeout: None, // set by `cursor`
         };
-        self.cursor("find", body, true, spec)
+        (body, spec)
     }
 
     /// Deletes the first document matching `filter` and returns it.
@@ -774,7 +820,10 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         filter: Document,
         options: FindOneAndModifyOptions,
     ) -> Result<Option<T>> {
-        self.find_and_modify(filter, doc! { "remove": true }, options)
+        let body = crate::runtime::on_driver_stack(|| {
+            self.find_and_modify_command(filter, doc! { "remove": true }, options)
+        });
+        self.find_and_modify(body)
     }
 
     /// Updates the first document matching `filter`; returns it before or after.
@@ -785,12 +834,15 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         options: FindOneAndModifyOptions,
     ) -> Result<Option<T>> {
         let update = update.into();
-        check_update(&update)?;
-        let mut extra = doc! { "update": update };
-        if let Some(filters) = &options.array_filters {
-            extra.insert("arrayFilters", filters.clone());
-        }
-        self.find_and_modify(filter, extra, options)
+        let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
+            check_update(&update)?;
+            let mut extra = doc! { "update": update };
+            if let Some(filters) = &options.array_filters {
+                extra.insert("arrayFilters", filters.clone());
+            }
+            Ok(self.find_and_modify_command(filter, extra, options))
+        })?;
+        self.find_and_modify(body)
     }
 
     /// Replaces the first document matching `filter`; returns it before or after.
@@ -800,17 +852,32 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         replacement: impl Serialize,
         options: FindOneAndModifyOptions,
     ) -> Result<Option<T>> {
-        let replacement = to_document(&replacement)?;
-        check_replacement(&replacement)?;
-        self.find_and_modify(filter, doc! { "update": replacement }, options)
+        let body = crate::runtime::on_driver_stack(move || -> Result<Document> {
+            let replacement = to_document(&replacement)?;
+            check_replacement(&replacement)?;
+            Ok(self.find_and_modify_command(filter, doc! { "update": replacement }, options))
+        })?;
+        self.find_and_modify(body)
     }
 
-    fn find_and_modify(
+    /// Runs a `findAndModify` command; the document it returns is decoded on a driver stack,
+    /// like every reply.
+    fn find_and_modify(&self, body: Document) -> Result<Option<T>> {
+        self.write("findAndModify", body, Retry::Write, |r| {
+            match r.get("value") {
+                Ok(Some(bson::RawBsonRef::Document(d))) => crate::decode::decode(d).map(Some),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    /// The `findAndModify` command: `filter`, the change (`update` or `remove`) and options.
+    fn find_and_modify_command(
         &self,
         filter: Document,
         change: Document,
         options: FindOneAndModifyOptions,
-    ) -> Result<Option<T>> {
+    ) -> Document {
         let remove = change.contains_key("remove");
         let mut body = doc! { "findAndModify": &*self.name, "query": filter };
         body.extend(change);
@@ -835,12 +902,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
                 options.bypass_document_validation,
             );
         }
-        self.write("findAndModify", body, Retry::Write, |r| {
-            match r.get("value") {
-                Ok(Some(bson::RawBsonRef::Document(d))) => crate::decode::decode(d).map(Some),
-                _ => Ok(None),
-            }
-        })
+        body
     }
 }
 
@@ -925,6 +987,12 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
     })
 }
 
+/// A new ObjectId, made on a driver stack: the first one in a process, and the first on each
+/// thread, seed bson's random number generator, which took 40 KiB of stack unoptimised.
+pub(crate) fn object_id() -> bson::oid::ObjectId {
+    crate::runtime::on_driver_stack(bson::oid::ObjectId::new)
+}
+
 /// A document to insert, with its `_id`: its own, or a new ObjectId put first (where the
 /// server would put it).
 pub(crate) fn with_id(mut document: Document) -> (Document, Bson) {
@@ -932,7 +1000,7 @@ pub(crate) fn with_id(mut document: Document) -> (Document, Bson) {
         let id = id.clone();
         return (document, id);
     }
-    let id = Bson::ObjectId(bson::oid::ObjectId::new());
+    let id = Bson::ObjectId(object_id());
     let mut with_id = doc! { "_id": id.clone() };
     with_id.extend(std::mem::take(&mut document));
     (with_id, id)

@@ -117,40 +117,61 @@ pub struct Cursor<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T> Cursor<T> {
-    /// Reads a cursor reply (`cursor: { id, ns, firstBatch }`) from `server`.
-    pub(crate) fn from_reply(
-        client: Client,
-        server: Arc<Server>,
-        reply: &RawDocument,
-        spec: CursorSpec,
-    ) -> Result<Cursor<T>> {
+/// What a cursor-opening reply says: the cursor's id and namespace and the first batch, copied
+/// out of the connection's buffer once. Read by the command's reply handler, on a driver stack.
+pub(crate) struct CursorStart {
+    id: i64,
+    db: String,
+    coll: String,
+    batch: Vec<u8>,
+}
+
+impl CursorStart {
+    /// Reads a cursor reply (`cursor: { id, ns, firstBatch }`).
+    pub(crate) fn read(reply: &RawDocument) -> Result<CursorStart> {
         let (id, ns, batch) = read_cursor(reply, "firstBatch")?;
         let (db, coll) = ns.split_once('.').unwrap_or((ns, ""));
-        Ok(Cursor {
-            client,
-            server,
+        Ok(CursorStart {
+            id,
             db: db.to_string(),
             coll: coll.to_string(),
-            id,
             batch: batch.to_vec(),
+        })
+    }
+}
+
+impl<T> Cursor<T> {
+    /// A cursor on `server` from what its opening reply said.
+    pub(crate) fn new(
+        client: Client,
+        server: Arc<Server>,
+        start: CursorStart,
+        spec: CursorSpec,
+    ) -> Cursor<T> {
+        Cursor {
+            client,
+            server,
+            db: start.db,
+            coll: start.coll,
+            id: start.id,
+            batch: start.batch,
             offset: 4,
             current: None,
             spec,
             returned: 0,
             _t: PhantomData,
-        })
+        }
     }
 
     /// Runs a command that opens a cursor (`find`, `aggregate`, `listIndexes`, ...) and opens
-    /// it on the server that answered; build `op` with [`keep_reply`] as its handler.
+    /// it on the server that answered; build `op` with [`CursorStart::read`] as its handler.
     pub(crate) fn open(
         client: &Client,
-        op: Command<'_, bson::RawDocumentBuf>,
+        op: Command<'_, CursorStart>,
         spec: CursorSpec,
     ) -> Result<Cursor<T>> {
-        let (reply, server) = client.execute_full(op, None, spec.timeout)?;
-        Cursor::from_reply(client.clone(), server, &reply, spec)
+        let (start, server) = client.execute_full(op, None, spec.timeout)?;
+        Ok(Cursor::new(client.clone(), server, start, spec))
     }
 
     /// The server's id for this cursor; 0 once the server has closed it.
@@ -216,6 +237,30 @@ impl<T> Cursor<T> {
 
     /// Fetches the next batch; true when it came back empty.
     fn get_more(&mut self) -> Result<bool> {
+        let body = runtime::on_driver_stack(|| self.get_more_command());
+        let mut next = None;
+        let op = Command::write("getMore", &self.db, body, |reply| {
+            let (id, _, batch) = read_cursor(reply, "nextBatch")?;
+            next = Some((id, batch.to_vec()));
+            Ok(())
+        });
+        let result = self
+            .client
+            .execute_full(op, Some(self.server.clone()), self.spec.timeout);
+        if let Err(e) = result {
+            // The server's cursor is in an unknown state: don't try to kill it twice.
+            self.id = 0;
+            return Err(e);
+        }
+        let (id, batch) = next.expect("handler ran on success");
+        self.id = id;
+        self.batch = batch;
+        self.offset = 4;
+        Ok(self.batch.len() <= 5)
+    }
+
+    /// The `getMore` command for the next batch.
+    fn get_more_command(&self) -> bson::Document {
         let mut body = doc! { "getMore": self.id, "collection": &self.coll };
         let remaining = self
             .spec
@@ -238,25 +283,7 @@ impl<T> Cursor<T> {
         if let Some(c) = &self.spec.comment {
             body.insert("comment", c.clone());
         }
-        let mut next = None;
-        let op = Command::write("getMore", &self.db, body, |reply| {
-            let (id, _, batch) = read_cursor(reply, "nextBatch")?;
-            next = Some((id, batch.to_vec()));
-            Ok(())
-        });
-        let result = self
-            .client
-            .execute_full(op, Some(self.server.clone()), self.spec.timeout);
-        if let Err(e) = result {
-            // The server's cursor is in an unknown state: don't try to kill it twice.
-            self.id = 0;
-            return Err(e);
-        }
-        let (id, batch) = next.expect("handler ran on success");
-        self.id = id;
-        self.batch = batch;
-        self.offset = 4;
-        Ok(self.batch.len() <= 5)
+        body
     }
 
     /// Queues a still-open server cursor for `killCursors` (no I/O here).
@@ -299,11 +326,6 @@ impl<T> std::fmt::Debug for Cursor<T> {
             .field("server", &self.server.address)
             .finish_non_exhaustive()
     }
-}
-
-/// The reply handler of cursor-opening commands: the whole reply, for [`Cursor::open`].
-pub(crate) fn keep_reply(reply: &RawDocument) -> Result<bson::RawDocumentBuf> {
-    Ok(reply.to_owned())
 }
 
 /// `cursor.id`, `cursor.ns` and the batch array's bytes of a cursor reply.

@@ -8,7 +8,7 @@ use crate::client::Client;
 use crate::collection::{Collection, Settings, aggregate_body, ends_in_write_stage};
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::AggregateOptions;
-use crate::cursor::{Cursor, CursorSpec, keep_reply};
+use crate::cursor::{Cursor, CursorSpec, CursorStart};
 use crate::error::Result;
 use crate::ops::{Command, RunCommand, RunCommandRaw};
 use crate::retry::Retry;
@@ -90,10 +90,10 @@ impl Database {
             if let Some(wc) = self.settings.write_concern_doc() {
                 body.insert("writeConcern", wc);
             }
-            Command::write("aggregate", &self.name, body, keep_reply)
+            Command::write("aggregate", &self.name, body, CursorStart::read)
         } else {
             let rp = self.settings.read_preference.as_ref();
-            Command::read("aggregate", &self.name, body, rp, keep_reply)
+            Command::read("aggregate", &self.name, body, rp, CursorStart::read)
         };
         Cursor::open(&self.client, op, spec)
     }
@@ -137,7 +137,7 @@ impl Database {
 
     /// A cursor command sent to the primary (`listCollections`): a retryable read.
     fn cursor(&self, name: &'static str, body: Document) -> Result<Cursor<Document>> {
-        let op = Command::write(name, &self.name, body, keep_reply).retryable(Retry::Read);
+        let op = Command::write(name, &self.name, body, CursorStart::read).retryable(Retry::Read);
         let spec = CursorSpec {
             timeout: self.settings.timeout,
             ..CursorSpec::default()
@@ -169,14 +169,17 @@ impl Database {
     /// Runs `command` against this database and returns the server's reply. An `ok: 0` reply
     /// is an [`ErrorKind::Command`](crate::ErrorKind::Command) error.
     pub fn run_command(&self, command: Document) -> Result<Document> {
-        let op = RunCommand::new(&self.name, &command)?;
+        // Encoded (and freed) on a driver stack: it recurses as deep as the command is.
+        let op = crate::runtime::on_driver_stack(move || RunCommand::new(&self.name, &command))?;
         self.client.execute_timed(op, self.settings.timeout)
     }
 
     /// Like [`run_command`](Self::run_command), but returns the reply undecoded. Decoding a
     /// `Document` is recursive; the raw form is safe for any nesting on a small coroutine stack.
     pub fn run_command_raw(&self, command: Document) -> Result<RawDocumentBuf> {
-        let op = RunCommandRaw(RunCommand::new(&self.name, &command)?);
+        let op = RunCommandRaw(crate::runtime::on_driver_stack(move || {
+            RunCommand::new(&self.name, &command)
+        })?);
         self.client.execute_timed(op, self.settings.timeout)
     }
 }

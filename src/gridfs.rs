@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bson::spec::BinarySubtype;
-use bson::{Binary, Bson, DateTime, Document, doc, oid::ObjectId};
+use bson::{Binary, Bson, DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::collection::Collection;
@@ -33,6 +33,7 @@ use crate::crud_types::{FindOptions, IndexModel};
 use crate::cursor::Cursor;
 use crate::database::Database;
 use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::on_driver_stack;
 use crate::topology::ReadPreference;
 
 /// The spec's default chunk size: 255 KiB (a chunk and its envelope fit well under 16 MiB, and
@@ -213,7 +214,8 @@ impl GridFsBucket {
         filename: &str,
         options: GridFsUploadOptions,
     ) -> GridFsUploadStream {
-        self.open_upload_stream_with_id(Bson::ObjectId(ObjectId::new()), filename, options)
+        let id = Bson::ObjectId(crate::collection::object_id());
+        self.open_upload_stream_with_id(id, filename, options)
     }
 
     /// [`open_upload_stream`](Self::open_upload_stream) with an id of the caller's choosing.
@@ -268,19 +270,23 @@ impl GridFsBucket {
         filename: &str,
         revision: i32,
     ) -> Result<GridFsDownloadStream> {
-        let (order, skip) = if revision >= 0 {
-            (1, revision as u64)
-        } else {
-            (-1, (-(revision as i64) - 1) as u64)
-        };
-        let options = FindOptions {
-            sort: Some(doc! { "uploadDate": order }),
-            skip: Some(skip),
-            ..FindOptions::default()
-        };
+        // The query is built on a driver stack: only waiting needs the caller's (see
+        // `runtime::on_driver_stack`), and every frame live during a wait is kept small.
         let file = self
             .files
-            .find_one_with(doc! { "filename": filename }, options)?
+            .find_one_built(|| {
+                let (order, skip) = if revision >= 0 {
+                    (1, revision as u64)
+                } else {
+                    (-1, (-(revision as i64) - 1) as u64)
+                };
+                let options = FindOptions {
+                    sort: Some(doc! { "uploadDate": order }),
+                    skip: Some(skip),
+                    ..FindOptions::default()
+                };
+                (doc! { "filename": filename }, options)
+            })?
             .ok_or_else(|| GridFsError::RevisionNotFound {
                 filename: filename.to_string(),
                 revision,
@@ -295,35 +301,19 @@ impl GridFsBucket {
     }
 
     fn open_file(&self, file: Document) -> Result<GridFsDownloadStream> {
-        let id = file.get("_id").cloned().unwrap_or(Bson::Null);
         // Its metadata is the user's, as deep as they made it: serde runs on a driver stack.
-        let file: GridFsFile = crate::runtime::on_driver_stack(|| {
-            bson::deserialize_from_document(file).map_err(|e| GridFsError::BadFilesDocument {
-                id: id.to_string(),
-                message: e.to_string(),
-            })
-        })?;
-        if file.length < 0 || file.chunk_size <= 0 {
-            return Err(GridFsError::BadFilesDocument {
-                id: id.to_string(),
-                message: format!("length {}, chunkSize {}", file.length, file.chunk_size),
-            }
-            .into());
-        }
-        let chunk_size = file.chunk_size as u64;
-        let chunks = (file.length as u64).div_ceil(chunk_size) as u32;
+        let (file, chunks) = on_driver_stack(|| read_files_document(file))?;
         // An empty file has no chunks to ask for.
         let cursor = if chunks == 0 {
             None
         } else {
-            let options = FindOptions {
-                sort: Some(doc! { "n": 1 }),
-                ..FindOptions::default()
-            };
-            Some(
-                self.chunks
-                    .find_with(doc! { "files_id": file.id.clone() }, options)?,
-            )
+            Some(self.chunks.find_built(|| {
+                let options = FindOptions {
+                    sort: Some(doc! { "n": 1 }),
+                    ..FindOptions::default()
+                };
+                (doc! { "files_id": file.id.clone() }, options)
+            })?)
         };
         Ok(GridFsDownloadStream {
             file,
@@ -378,27 +368,56 @@ impl GridFsBucket {
         if self.indexes_checked.load(Ordering::Acquire) {
             return Ok(());
         }
-        let any = self.files.find_one_with(
-            doc! {},
-            FindOptions {
+        let any = self.files.find_one_built(|| {
+            let options = FindOptions {
                 projection: Some(doc! { "_id": 1 }),
                 ..FindOptions::default()
-            },
-        )?;
+            };
+            (doc! {}, options)
+        })?;
         if any.is_none() {
-            let files_keys = doc! { "filename": 1, "uploadDate": 1 };
-            if !has_index(&self.files, &files_keys)? {
-                self.files.create_index(IndexModel::new(files_keys, None))?;
-            }
-            let chunks_keys = doc! { "files_id": 1, "n": 1 };
-            if !has_index(&self.chunks, &chunks_keys)? {
-                self.chunks
-                    .create_index(IndexModel::new(chunks_keys, Some(doc! { "unique": true })))?;
-            }
+            self.create_missing_index(&self.files, false)?;
+            self.create_missing_index(&self.chunks, true)?;
         }
         self.indexes_checked.store(true, Ordering::Release);
         Ok(())
     }
+
+    /// Creates the spec's index on the files collection (`chunks` false) or the chunks
+    /// collection (true, unique) unless one with the same keys exists.
+    fn create_missing_index(&self, coll: &Collection<Document>, chunks: bool) -> Result<()> {
+        let keys = || match chunks {
+            false => doc! { "filename": 1, "uploadDate": 1 },
+            true => doc! { "files_id": 1, "n": 1 },
+        };
+        if has_index(coll, &on_driver_stack(keys))? {
+            return Ok(());
+        }
+        let index = on_driver_stack(|| {
+            let options = chunks.then(|| doc! { "unique": true });
+            IndexModel::new(keys(), options)
+        });
+        coll.create_index(index).map(drop)
+    }
+}
+
+/// A files document read as a [`GridFsFile`] and checked, with its number of chunks.
+fn read_files_document(file: Document) -> Result<(GridFsFile, u32)> {
+    let id = file.get("_id").cloned().unwrap_or(Bson::Null);
+    let file: GridFsFile =
+        bson::deserialize_from_document(file).map_err(|e| GridFsError::BadFilesDocument {
+            id: id.to_string(),
+            message: e.to_string(),
+        })?;
+    if file.length < 0 || file.chunk_size <= 0 {
+        return Err(GridFsError::BadFilesDocument {
+            id: id.to_string(),
+            message: format!("length {}, chunkSize {}", file.length, file.chunk_size),
+        }
+        .into());
+    }
+    let chunks = (file.length as u64).div_ceil(file.chunk_size as u64) as u32;
+    Ok((file, chunks))
 }
 
 /// True when `coll` has an index on exactly `keys` (numbers compared by value, as the spec
@@ -406,24 +425,38 @@ impl GridFsBucket {
 /// none.
 fn has_index(coll: &Collection<Document>, keys: &Document) -> Result<bool> {
     const NAMESPACE_NOT_FOUND: i32 = 26;
-    let cursor = match coll.list_indexes() {
+    let mut cursor = match coll.list_indexes() {
         Ok(c) => c,
         Err(e) if e.code() == Some(NAMESPACE_NOT_FOUND) => return Ok(false),
         Err(e) => return Err(e),
     };
-    for index in cursor {
-        let Ok(key) = index?.get_document("key").cloned() else {
-            continue;
-        };
-        let same = key.len() == keys.len()
-            && key.iter().zip(keys.iter()).all(|((ka, va), (kb, vb))| {
-                ka == kb && as_f64(va).is_some() && as_f64(va) == as_f64(vb)
-            });
-        if same {
+    while cursor.advance()? {
+        if on_driver_stack(|| same_keys(cursor.current(), keys)) {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// True when index description `index` has `key` equal to `keys`, directions compared as
+/// numbers.
+fn same_keys(index: &bson::RawDocument, keys: &Document) -> bool {
+    let Ok(key) = index.get_document("key") else {
+        return false;
+    };
+    let mut theirs = key.iter();
+    for (k, v) in keys {
+        match theirs.next() {
+            Some(Ok((name, value))) if name == k.as_str() => {
+                let (a, b) = (raw_f64(value), as_f64(v));
+                if a.is_none() || a != b {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    theirs.next().is_none()
 }
 
 fn as_f64(v: &Bson) -> Option<f64> {
@@ -431,6 +464,15 @@ fn as_f64(v: &Bson) -> Option<f64> {
         Bson::Int32(i) => Some(*i as f64),
         Bson::Int64(i) => Some(*i as f64),
         Bson::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn raw_f64(v: bson::RawBsonRef<'_>) -> Option<f64> {
+    match v {
+        bson::RawBsonRef::Int32(i) => Some(i as f64),
+        bson::RawBsonRef::Int64(i) => Some(i as f64),
+        bson::RawBsonRef::Double(d) => Some(d),
         _ => None,
     }
 }
@@ -475,16 +517,18 @@ impl GridFsUploadStream {
         if self.n == 0 {
             self.bucket.ensure_indexes()?;
         }
-        let bytes = std::mem::replace(
-            &mut self.buffer,
-            Vec::with_capacity(self.chunk_size as usize),
-        );
-        let chunk = doc! {
-            "_id": ObjectId::new(),
-            "files_id": self.id.clone(),
-            "n": self.n as i32,
-            "data": Binary { subtype: BinarySubtype::Generic, bytes },
-        };
+        let chunk = on_driver_stack(|| {
+            let bytes = std::mem::replace(
+                &mut self.buffer,
+                Vec::with_capacity(self.chunk_size as usize),
+            );
+            doc! {
+                "_id": bson::oid::ObjectId::new(),
+                "files_id": self.id.clone(),
+                "n": self.n as i32,
+                "data": Binary { subtype: BinarySubtype::Generic, bytes },
+            }
+        });
         self.bucket.chunks.insert_one(&chunk)?;
         self.n += 1;
         Ok(())
@@ -502,17 +546,20 @@ impl GridFsUploadStream {
             // An empty file: no chunks, but the indexes are due all the same.
             self.bucket.ensure_indexes()?;
         }
-        let file = GridFsFile {
-            id: self.id.clone(),
-            length: self.length as i64,
-            chunk_size: self.chunk_size as i32,
-            upload_date: DateTime::now(),
-            filename: Some(std::mem::take(&mut self.filename)),
-            metadata: self.metadata.take(),
-        };
-        let document = crate::collection::to_document(&file)?;
+        let document = on_driver_stack(|| {
+            let file = GridFsFile {
+                id: self.id.clone(),
+                length: self.length as i64,
+                chunk_size: self.chunk_size as i32,
+                upload_date: DateTime::now(),
+                filename: Some(std::mem::take(&mut self.filename)),
+                metadata: self.metadata.take(),
+            };
+            crate::collection::to_document(&file)
+        })?;
         self.bucket.files.insert_one(&document)?;
-        crate::runtime::on_driver_stack(move || drop((document, file)));
+        // The metadata is the user's, as deep as they made it.
+        on_driver_stack(move || drop(document));
         Ok(self.id.clone())
     }
 
@@ -526,6 +573,14 @@ impl GridFsUploadStream {
             .chunks
             .delete_many(doc! { "files_id": self.id.clone() })?;
         Ok(())
+    }
+}
+
+impl Drop for GridFsUploadStream {
+    /// The metadata is the user's, as deep as they made it: freed on a driver stack (see
+    /// `runtime::on_driver_stack`), not on the caller's.
+    fn drop(&mut self) {
+        crate::runtime::drop_on_driver_stack(self.metadata.take());
     }
 }
 
@@ -566,6 +621,13 @@ pub struct GridFsDownloadStream {
     next: u32,
     current: Vec<u8>,
     offset: usize,
+}
+
+impl Drop for GridFsDownloadStream {
+    /// As for an upload stream: the metadata is freed on a driver stack.
+    fn drop(&mut self) {
+        crate::runtime::drop_on_driver_stack(self.file.metadata.take());
+    }
 }
 
 impl GridFsDownloadStream {

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub(crate) use parker::{Parker, Wake};
 pub(crate) use resolve::{off_worker, resolve};
-pub(crate) use stack::on_driver_stack;
+pub(crate) use stack::{drop_on_driver_stack, on_driver_stack};
 pub use stream::Stream;
 
 /// Which core runs a client's I/O and background work. Chosen per client in its options.

@@ -114,36 +114,56 @@ static SHELF: Mutex<Vec<DriverStack>> = Mutex::new(Vec::new());
 /// If no stack can be mapped (the process is at its memory-map limit, where may itself can
 /// no longer start coroutines), `f` runs on the caller's stack, as it did before this module.
 pub(crate) fn on_driver_stack<R>(f: impl FnOnce() -> R) -> R {
+    // The generic part is as small as can be: the caller's frame holds the closure and one
+    // slot for its result; the switch itself is one non-generic function.
+    let mut f = Some(f);
+    let mut result: Option<R> = None;
+    let panic = switch(&mut || {
+        let f = f.take().expect("called once");
+        result = Some(f());
+    });
+    if let Some(panic) = panic {
+        resume_unwind(panic);
+    }
+    result.expect("the closure ran")
+}
+
+/// Drops `value` on a driver stack if it has anything to drop: a document the caller handed the
+/// driver by value frees recursively, as deep as it is.
+pub(crate) fn drop_on_driver_stack<V>(value: V) {
+    if std::mem::needs_drop::<V>() {
+        on_driver_stack(move || drop(value));
+    }
+}
+
+/// Runs `run` on a driver stack (or in place, if none can be mapped); returns its panic, if it
+/// panicked.
+#[inline(never)]
+fn switch(run: &mut dyn FnMut()) -> Option<Box<dyn std::any::Any + Send>> {
     let popped = SHELF.lock().pop();
     let stack = match popped {
         Some(s) => s,
         None => match DriverStack::map() {
             Ok(s) => s,
-            Err(_) => return f(),
+            Err(_) => return catch_unwind(AssertUnwindSafe(run)).err(),
         },
     };
     // SAFETY: `base` is page-aligned and `SIZE` a multiple of the page size; the stack is
     // ours alone until we put it back, and the callback never unwinds out of it (the panic
     // is caught inside and resumed after the switch back).
-    let result = unsafe {
+    let panic = unsafe {
         psm::on_stack(stack.base(), SIZE, move || {
-            catch_unwind(AssertUnwindSafe(f))
+            catch_unwind(AssertUnwindSafe(run)).err()
         })
     };
-    {
-        let mut shelf = SHELF.lock();
-        if shelf.len() < KEEP {
-            shelf.push(stack);
-            drop(shelf);
-        } else {
-            drop(shelf);
-            drop(stack);
-        }
+    let mut shelf = SHELF.lock();
+    if shelf.len() < KEEP {
+        shelf.push(stack);
+    } else {
+        drop(shelf);
+        drop(stack);
     }
-    match result {
-        Ok(r) => r,
-        Err(panic) => resume_unwind(panic),
-    }
+    panic
 }
 
 /// Idle driver stacks right now (for tests and the notes' figures).

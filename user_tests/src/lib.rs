@@ -75,9 +75,8 @@ impl Node {
 
 /// How many levels deep a document goes (itself included), counted without recursion.
 pub fn depth(doc: &Document) -> usize {
-    let mut deepest = 0;
+    let mut deepest = 1;
     let mut todo: Vec<(&bson::Bson, usize)> = doc.values().map(|v| (v, 2)).collect();
-    deepest = deepest.max(1);
     while let Some((v, level)) = todo.pop() {
         match v {
             bson::Bson::Document(d) => {
@@ -103,9 +102,11 @@ pub fn record(id: i64, levels: usize) -> Document {
     d
 }
 
-/// Bytes of its own stack a user's code has typically used when it calls the driver: half
-/// of may's default 32 KiB. The tests call every driver path from that depth.
-pub const USER_FRAMES: usize = 16 * 1024;
+/// Bytes of its own stack a user's code has used when it calls the driver, in these tests: a
+/// quarter of may's default 32 KiB. (Unoptimised, may's own frames take about 8 KiB of it
+/// before a coroutine's closure runs; `examples/headroom.rs` finds, path by path, how much
+/// more there is.)
+pub const USER_FRAMES: usize = 8 * 1024;
 
 /// Uses about `bytes` of the current stack, then runs `f` from there.
 #[inline(never)]
@@ -128,21 +129,35 @@ pub fn with_stack_used<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 
 /// Runs `f` in a new coroutine on may's default stack, from [`USER_FRAMES`] deep, and returns
 /// its result (so that deep results are dropped by the caller, on a thread's stack). Panics
-/// if the coroutine did not finish within `limit`, or died.
+/// if the coroutine did not finish within `limit`, and with the coroutine's panic if it
+/// died (a stack overflow is may's `StackErr`).
+#[track_caller]
 pub fn in_coroutine<R: Send + 'static>(
     limit: Duration,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> R {
     init();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = may::go!(move || {
-        let r = with_stack_used(USER_FRAMES, f);
-        let _ = tx.send(());
-        r
-    });
-    rx.recv_timeout(limit)
-        .expect("the coroutine finished within its time limit");
-    h.join().expect("the coroutine did not die")
+    let h = may::go!(move || with_stack_used(USER_FRAMES, f));
+    let started = Instant::now();
+    while !h.is_done() {
+        assert!(
+            started.elapsed() < limit,
+            "the coroutine did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let at = std::panic::Location::caller();
+    match h.join() {
+        Ok(r) => r,
+        Err(panic) => match panic.downcast_ref::<String>() {
+            Some(message) => panic!("the coroutine called at {at} panicked: {message}"),
+            None => match panic.downcast_ref::<&str>() {
+                Some(message) => panic!("the coroutine called at {at} panicked: {message}"),
+                // may's stack overflow (generator's `StackErr`) or cancellation.
+                None => panic!("the coroutine called at {at} died (a stack overflow?)"),
+            },
+        },
+    }
 }
 
 /// Waits (up to 10 s) until every pool of `client` has no connection checked out or being
@@ -196,5 +211,111 @@ pub fn measure_stack<R>(room: usize, f: impl FnOnce() -> R) -> (R, usize) {
             .find(|&i| std::ptr::read_volatile(base.add(i)) != PAINT)
             .map_or(start, |i| base.add(i) as usize)
     };
+    if std::env::var_os("MEASURE_STACK_PRINT").is_some() {
+        println!("lowest byte written: {lowest:#x}");
+    }
     (r, top - lowest)
 }
+
+/// What a measured path works on: a collection of [`record`]s nested `levels` deep, its
+/// database, and a GridFS file `f` whose metadata is nested as deep.
+#[derive(Clone)]
+pub struct Fixture {
+    pub coll: may_mongo::Collection<Document>,
+    pub db: may_mongo::Database,
+    pub levels: usize,
+}
+
+impl Fixture {
+    /// Fresh database `name` on `client`, seeded.
+    pub fn new(client: &Client, name: &str, levels: usize) -> Fixture {
+        let db = client.database(name);
+        db.run_command(doc! { "dropDatabase": 1 }).unwrap();
+        let coll = db.collection::<Document>("c");
+        coll.insert_many(&[record(1, levels), record(2, levels)], true)
+            .unwrap();
+        let mut options = may_mongo::GridFsUploadOptions::default();
+        options.metadata = Some(nested(levels));
+        db.gridfs_bucket(Default::default())
+            .upload_from_reader("f", &mut &b"hello"[..], options)
+            .unwrap();
+        Fixture { coll, db, levels }
+    }
+}
+
+/// What a path returns, handed back whole so that deep documents are freed by the caller of
+/// the measurement (on a thread), not inside it.
+pub type Kept = Box<dyn std::any::Any + Send>;
+
+/// One driver path, as a user would call it.
+pub type Path = fn(&Fixture) -> Kept;
+
+/// The paths the stack report and the headroom search measure, each a function of its own so
+/// that its frames are its alone.
+pub const PATHS: &[(&str, Path)] = &[
+    ("find_one (Document)", |f| {
+        Box::new(f.coll.find_one(doc! { "_id": 1 }).unwrap())
+    }),
+    ("find_one (Node)", |f| {
+        let typed = f.coll.clone_with_type::<Node>();
+        Box::new(typed.find_one(doc! { "_id": 1 }).unwrap())
+    }),
+    ("find + iterate", |f| {
+        let all: Vec<_> = f.coll.find(doc! {}).unwrap().map(Result::unwrap).collect();
+        Box::new(all)
+    }),
+    ("iterate, a getMore each", |f| {
+        let options = may_mongo::FindOptions {
+            batch_size: Some(1),
+            ..Default::default()
+        };
+        let cursor = f.coll.find_with(doc! {}, options).unwrap();
+        Box::new(cursor.map(Result::unwrap).collect::<Vec<_>>())
+    }),
+    ("find_one_and_update", |f| {
+        let update = doc! { "$inc": { "n": 1 } };
+        let options = Default::default();
+        Box::new(
+            f.coll
+                .find_one_and_update(doc! { "_id": 1 }, update, options)
+                .unwrap(),
+        )
+    }),
+    ("distinct", |f| {
+        Box::new(f.coll.distinct("d", doc! {}).unwrap())
+    }),
+    ("insert_one", |f| {
+        Box::new(f.coll.insert_one(doc! { "x": 1 }).unwrap())
+    }),
+    ("aggregate", |f| {
+        let pipeline = vec![doc! { "$match": {} }];
+        let cursor = f.coll.aggregate(pipeline, Default::default()).unwrap();
+        Box::new(cursor.map(Result::unwrap).collect::<Vec<_>>())
+    }),
+    ("run_command (find)", |f| {
+        let command = doc! { "find": "c", "filter": { "_id": 1 } };
+        Box::new(f.db.run_command(command).unwrap())
+    }),
+    ("GridFS upload", |f| {
+        let bucket = f.db.gridfs_bucket(Default::default());
+        let mut options = may_mongo::GridFsUploadOptions::default();
+        options.metadata = Some(doc! { "a": 1 });
+        Box::new(
+            bucket
+                .upload_from_reader("g", &mut &b"x"[..], options)
+                .unwrap(),
+        )
+    }),
+    ("GridFS find + iterate", |f| {
+        let bucket = f.db.gridfs_bucket(Default::default());
+        let files = bucket.find(doc! {}, Default::default()).unwrap();
+        Box::new(files.map(Result::unwrap).collect::<Vec<_>>())
+    }),
+    ("GridFS download by name", |f| {
+        let bucket = f.db.gridfs_bucket(Default::default());
+        let mut stream = bucket.open_download_stream_by_name("f", -1).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stream, &mut bytes).unwrap();
+        Box::new((bytes, stream))
+    }),
+];

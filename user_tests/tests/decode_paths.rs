@@ -129,55 +129,57 @@ fn paths_at(core: Core, levels: usize) {
 
     // Writes whose replies carry the caller's values back: an inserted document, an upserted
     // `_id` that is itself the nested document, and a duplicate-key write error about it.
+    // The deep values are built and compared here (cloning or freeing them recurses: that is
+    // the caller's own code), and moved into and out of the coroutines.
+    let id = nested(levels.saturating_sub(1).max(1));
+    let (filter, duplicate_doc) = (doc! { "_id": id.clone() }, doc! { "_id": id.clone() });
     let c = coll.clone();
-    let (inserted, upserted, duplicate) = in_coroutine(LIMIT, move || {
-        let inserted = c.insert_one(record(10, levels)).unwrap().inserted_id;
-        let id = nested(levels.saturating_sub(1).max(1));
-        let upserted = c
-            .update_one(
-                doc! { "_id": id.clone() },
-                doc! { "$set": { "u": 1 } },
-                UpdateOptions {
-                    upsert: Some(true),
-                    ..Default::default()
-                },
-            )
+    let inserted = in_coroutine(LIMIT, move || c.insert_one(record(10, levels)).unwrap());
+    let c = coll.clone();
+    let upserted = in_coroutine(LIMIT, move || {
+        let options = UpdateOptions {
+            upsert: Some(true),
+            ..Default::default()
+        };
+        c.update_one(filter, doc! { "$set": { "u": 1 } }, options)
             .unwrap()
-            .upserted_id;
-        let duplicate = c.insert_one(doc! { "_id": id.clone() }).unwrap_err();
-        (inserted, (upserted, id), duplicate)
+            .upserted_id
     });
-    assert_eq!(inserted, Bson::Int64(10));
-    assert_eq!(
-        upserted.0,
-        Some(Bson::Document(upserted.1.clone())),
-        "upserted id"
-    );
+    let c = coll.clone();
+    let (duplicate, duplicate_doc) = in_coroutine(LIMIT, move || {
+        let e = c.insert_one(&duplicate_doc).unwrap_err();
+        (e, duplicate_doc)
+    });
+    drop(duplicate_doc);
+    assert_eq!(inserted.inserted_id, Bson::Int64(10));
+    assert_eq!(upserted, Some(Bson::Document(id)), "upserted id");
     assert!(
         matches!(duplicate.kind(), may_mongo::ErrorKind::Write(w) if w.code == 11000),
         "duplicate key: {duplicate}"
     );
 
-    // GridFS: a file whose metadata is nested, found and read back by name.
+    // GridFS: a file whose metadata is nested, found and read back by name (each step from a
+    // coroutine of its own, as a user's separate calls would be).
     let bucket = db.gridfs_bucket(GridFsBucketOptions::default());
-    let (files, bytes) = in_coroutine(LIMIT, move || {
+    let b = bucket.clone();
+    in_coroutine(LIMIT, move || {
         let mut options = GridFsUploadOptions::default();
         options.metadata = Some(nested(levels));
-        bucket
-            .upload_from_reader("f", &mut &b"hello"[..], options)
-            .unwrap();
-        let files = bucket
-            .find(doc! {}, Default::default())
+        b.upload_from_reader("f", &mut &b"hello"[..], options)
+            .unwrap()
+    });
+    let b = bucket.clone();
+    let files = in_coroutine(LIMIT, move || {
+        b.find(doc! {}, Default::default())
             .unwrap()
             .collect::<may_mongo::Result<Vec<_>>>()
-            .unwrap();
+            .unwrap()
+    });
+    let bytes = in_coroutine(LIMIT, move || {
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut bucket.open_download_stream_by_name("f", -1).unwrap(),
-            &mut bytes,
-        )
-        .unwrap();
-        (files, bytes)
+        let mut stream = bucket.open_download_stream_by_name("f", -1).unwrap();
+        std::io::Read::read_to_end(&mut stream, &mut bytes).unwrap();
+        bytes
     });
     assert_eq!(bytes, b"hello");
     assert_eq!(
