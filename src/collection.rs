@@ -688,15 +688,10 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
         if self.settings.read_preference.is_none() && self.settings.read_concern.is_none() {
             // The hot path: a dedicated operation that decodes only the one document.
-            let found = self.client.execute_timed(
-                FindOne::new(&self.db, &self.name, &filter),
+            return self.client.execute_timed(
+                FindOne::new(&self.db, &self.name, filter),
                 self.settings.timeout,
             );
-            if !filter.is_empty() {
-                // Freeing a document recurses as deep as it is.
-                crate::runtime::on_driver_stack(move || drop(filter));
-            }
-            return found;
         }
         self.find_one_with(filter, FindOptions::default())
     }

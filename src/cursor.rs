@@ -135,7 +135,7 @@ impl CursorStart {
             id,
             db: db.to_string(),
             coll: coll.to_string(),
-            batch: batch.to_vec(),
+            batch: runtime::buffers::copy_of(batch),
         })
     }
 }
@@ -239,9 +239,13 @@ impl<T> Cursor<T> {
     fn get_more(&mut self) -> Result<bool> {
         let body = runtime::on_driver_stack(|| self.get_more_command());
         let mut next = None;
+        // The next batch goes into this batch's buffer: no allocation once it is large enough.
+        let mut buffer = std::mem::take(&mut self.batch);
         let op = Command::write("getMore", &self.db, body, |reply| {
             let (id, _, batch) = read_cursor(reply, "nextBatch")?;
-            next = Some((id, batch.to_vec()));
+            buffer.clear();
+            buffer.extend_from_slice(batch);
+            next = Some(id);
             Ok(())
         });
         let result = self
@@ -252,9 +256,8 @@ impl<T> Cursor<T> {
             self.id = 0;
             return Err(e);
         }
-        let (id, batch) = next.expect("handler ran on success");
-        self.id = id;
-        self.batch = batch;
+        self.id = next.expect("handler ran on success");
+        self.batch = buffer;
         self.offset = 4;
         Ok(self.batch.len() <= 5)
     }
@@ -315,6 +318,9 @@ impl<T: DeserializeOwned + 'static> Iterator for Cursor<T> {
 impl<T> Drop for Cursor<T> {
     fn drop(&mut self) {
         self.forget();
+        // Kept for the next cursor: allocated before a wait, it would often be freed by
+        // another worker (see `runtime::buffers`).
+        runtime::buffers::give(std::mem::take(&mut self.batch));
     }
 }
 

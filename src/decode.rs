@@ -111,7 +111,11 @@ fn build(root: Container, elements: RawIter<'_>, level: usize) -> Result<Bson> {
         match top.iter.next() {
             Some(element) => {
                 let element = element.map_err(bad)?;
-                let key = element.key().as_str().to_string();
+                // An array's elements are pushed: their keys ("0", "1", ...) are not kept.
+                let key = match top.value {
+                    Container::Doc(_) => element.key().as_str().to_string(),
+                    Container::Arr(_) => String::new(),
+                };
                 let value = element.value().map_err(bad)?;
                 let child = match value {
                     RawBsonRef::Document(d) => {
@@ -193,16 +197,25 @@ pub(crate) fn check_depth(raw: &RawDocument, max: usize) -> Result<()> {
 /// other type with serde once the depth is known to be within [`MAX_DEPTH`]. Call it on a
 /// driver stack: serde recurses.
 pub(crate) fn decode<T: DeserializeOwned + 'static>(raw: &RawDocument) -> Result<T> {
+    // The value goes through an `Option` seen as `dyn Any`: a downcast with no allocation.
     if TypeId::of::<T>() == TypeId::of::<Document>() {
-        let doc: Box<dyn Any> = Box::new(to_document(raw)?);
-        return Ok(*doc.downcast::<T>().expect("T is Document"));
+        let mut value = Some(to_document(raw)?);
+        return Ok(take_as::<T>(&mut value));
     }
     if TypeId::of::<T>() == TypeId::of::<RawDocumentBuf>() {
-        let doc: Box<dyn Any> = Box::new(raw.to_owned());
-        return Ok(*doc.downcast::<T>().expect("T is RawDocumentBuf"));
+        let mut value = Some(raw.to_owned());
+        return Ok(take_as::<T>(&mut value));
     }
     check_depth(raw, MAX_DEPTH)?;
     bson::deserialize_from_slice(raw.as_bytes()).map_err(Error::de)
+}
+
+/// `value`'s content as `T`, which it is (the caller compared the type ids).
+fn take_as<T: 'static>(value: &mut dyn Any) -> T {
+    value
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take)
+        .expect("the caller checked the type")
 }
 
 #[cfg(test)]

@@ -11,17 +11,26 @@ use bson::{Document, RawDocument};
 use super::Operation;
 use crate::error::Result;
 use crate::retry::Retry;
+use crate::runtime::{buffers, on_driver_stack};
 use crate::topology::ReadPreference;
 use crate::wire::{Limits, OpMsgBuilder, WireError};
 
 /// What a command makes of its `ok: 1` reply.
 type ReplyHandler<'a, O> = Box<dyn FnMut(&RawDocument) -> Result<O> + 'a>;
 
-/// A command document (with `$db` already in it) and what to make of the reply.
+/// A command (with `$db`) and what to make of the reply.
+///
+/// The body is encoded when the command is made, and the `Document` it came from — the
+/// caller's filter, update or pipeline among its fields — is freed there and then: before any
+/// wait, on the may worker that built it. Held until after the reply, it would often be
+/// freed by the other worker, which glibc's malloc makes expensive for both (see
+/// `runtime::buffers`). The encoding goes into a reused buffer that is given back when the
+/// command is dropped, and a retry sends the same bytes.
 pub(crate) struct Command<'a, O> {
     name: &'static str,
     db: &'a str,
-    body: Document,
+    /// The encoded body, or why it could not be encoded (reported when it is sent).
+    body: std::result::Result<Vec<u8>, WireError>,
     read: Option<Option<&'a ReadPreference>>,
     retry: Retry,
     handle: ReplyHandler<'a, O>,
@@ -32,14 +41,13 @@ impl<'a, O> Command<'a, O> {
     pub(crate) fn write(
         name: &'static str,
         db: &'a str,
-        mut body: Document,
+        body: Document,
         handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
     ) -> Self {
-        body.insert("$db", db);
         Command {
             name,
             db,
-            body,
+            body: on_driver_stack(move || encode(body, db)),
             read: None,
             retry: Retry::No,
             handle: Box::new(handle),
@@ -68,6 +76,28 @@ impl<'a, O> Command<'a, O> {
     }
 }
 
+/// `body` with `$db`, encoded into a reused buffer; `body` is freed here (recursively: call
+/// on a driver stack).
+fn encode(mut body: Document, db: &str) -> std::result::Result<Vec<u8>, WireError> {
+    body.insert("$db", db);
+    let mut bytes = buffers::take();
+    match bson::serialize_to_buffer(&body, &mut bytes) {
+        Ok(()) => Ok(bytes),
+        Err(e) => {
+            buffers::give(bytes);
+            Err(WireError::Serialize(e))
+        }
+    }
+}
+
+impl<O> Drop for Command<'_, O> {
+    fn drop(&mut self) {
+        if let Ok(bytes) = &mut self.body {
+            buffers::give(std::mem::take(bytes));
+        }
+    }
+}
+
 impl<O> Operation for Command<'_, O> {
     type Output = O;
     const NAME: &'static str = "command";
@@ -93,8 +123,24 @@ impl<O> Operation for Command<'_, O> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        drop_fields_too_new(self.name, &mut self.body, msg.limits());
-        msg.body(&self.body)
+        if self.body.is_err() {
+            // Reported once: a command that cannot be encoded fails for good.
+            return Err(std::mem::replace(&mut self.body, Ok(Vec::new())).unwrap_err());
+        }
+        let bytes = self.body.as_deref().unwrap_or_default();
+        let body =
+            RawDocument::from_bytes(bytes).map_err(|e| WireError::BadDocument(e.to_string()))?;
+        if NEWER_FIELDS
+            .iter()
+            .any(|(_, f, _)| body.get(f).is_ok_and(|v| v.is_some()))
+        {
+            // A field some servers predate (rare): rebuilt without the ones this one does.
+            let mut doc = crate::decode::to_document(body)
+                .map_err(|e| WireError::BadDocument(e.to_string()))?;
+            drop_fields_too_new(self.name, &mut doc, msg.limits());
+            return msg.body(&doc);
+        }
+        msg.body(&body)
     }
 
     fn handle_response(&mut self, reply: &RawDocument) -> Result<O> {

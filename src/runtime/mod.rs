@@ -18,6 +18,7 @@
 //! core exists so the two models can be compared honestly: it uses std sockets because, on
 //! plain threads, `std::net` is measurably faster than `may::net`.
 
+pub(crate) mod buffers;
 mod parker;
 mod resolve;
 mod stack;
