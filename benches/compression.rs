@@ -2,6 +2,11 @@
 //! documents, with one reused `Codec` as a connection has. Prints a markdown table (the one in
 //! notes/compression.md). Run: `cargo bench --bench compression`.
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use may_mongo::wire::{Codec, Compressor, Limits, MsgFlags, OpMsgBuilder};

@@ -20,6 +20,11 @@
 //!
 //! Uses `MONGODB_URI` when set, otherwise starts the embedded FerretDB.
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};

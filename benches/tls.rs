@@ -3,6 +3,11 @@
 //! core. Starts its own FerretDB with a TLS listener and certificates generated here.
 //! Run: `cargo bench --bench tls`. Figures are in notes/tls.md.
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use bson::doc;

@@ -15,6 +15,11 @@
 //! cargo bench --bench topology            # embedded FerretDB, or MONGODB_URI
 //! ```
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/common/mock.rs"]
 mod mock;
 

@@ -11,6 +11,11 @@
 //! cargo run --config profile.dev.opt-level=0 --example stack_use
 //! ```
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use may_mongo::{Client, bson::doc};
 
 fn main() {

@@ -9,6 +9,11 @@
 //!     cargo bench -p async_tests --bench motor            (about a minute)
 //!     SECONDS_PER_POINT=5 cargo bench -p async_tests --bench motor
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

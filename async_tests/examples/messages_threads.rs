@@ -3,6 +3,11 @@
 //!
 //!     cargo run --release -p async_tests --example messages_threads
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use async_tests::Message;

@@ -4,6 +4,11 @@
 //! when that is unset, builds (first run only) and starts the embedded FerretDB, which is
 //! stopped and its data folder removed on Ctrl-C.
 
+/// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
+/// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use may_mongo::{Client, ClientOptions};
 use message_board::{Board, http};
 

@@ -122,6 +122,10 @@ pub struct TaskResult {
     pub task: String,
     pub bytes: f64,
     pub scores: Vec<Score>,
+    /// The allocator of the process that ran it (`glibc` in reports made before there were
+    /// two).
+    #[serde(default = "crate::matrix::glibc")]
+    pub allocator: String,
 }
 
 /// The 50th percentile of `v` by the spec's nearest-rank rule: index `int(N * 50 / 100) - 1`
@@ -513,6 +517,7 @@ pub fn run(
                     error: None,
                 })
                 .collect(),
+            allocator: crate::matrix::glibc(),
         })
         .collect();
     // The spec caps a task at 100 iterations; spread that over the rounds.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Data;
 use crate::point::Outcome;
 use crate::workload::{Contender, FIND_MANY_DOCS, Workload};
-use crate::{driverbench, report};
+use crate::{Allocator, driverbench, report};
 
 pub struct Options {
     pub out: PathBuf,
@@ -21,6 +21,7 @@ pub struct Options {
     pub levels: Vec<usize>,
     pub workloads: Vec<Workload>,
     pub contenders: Vec<Contender>,
+    pub allocators: Vec<Allocator>,
     pub driverbench: Duration,
     pub driverbench_only: Option<Vec<String>>,
     pub matrix: bool,
@@ -34,7 +35,15 @@ pub struct PointRuns {
     pub workload: String,
     pub contender: String,
     pub tasks: usize,
+    /// The allocator of the process that ran it (`glibc` in reports made before there were
+    /// two).
+    #[serde(default = "glibc")]
+    pub allocator: String,
     pub runs: Vec<Outcome>,
+}
+
+pub fn glibc() -> String {
+    Allocator::Glibc.name().into()
 }
 
 /// All that a report is drawn from (saved as results.json).
@@ -54,7 +63,10 @@ pub struct Results {
     pub driverbench: Vec<driverbench::TaskResult>,
     pub driverbench_seconds: f64,
     pub duration_s: f64,
+    /// A report made before there were two allocators names its one allocator here.
     pub allocator: String,
+    /// The allocators measured, side by side.
+    pub allocators: Vec<String>,
     #[serde(default)]
     pub profiles: Vec<Profile>,
 }
@@ -166,7 +178,7 @@ fn seed(uri: &str, data: &Data) -> Result<(), String> {
 
 /// The child's command line for one point (after the executable).
 fn point_args(
-    (w, tasks, c): (&Workload, usize, &Contender),
+    (w, tasks, c, a): (&Workload, usize, &Contender, Allocator),
     o: &Options,
     uri: &str,
     port: u16,
@@ -174,6 +186,8 @@ fn point_args(
 ) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = [
         "point",
+        "--allocator",
+        a.name(),
         "--contender",
         c.name(),
         "--workload",
@@ -195,25 +209,25 @@ fn point_args(
     args
 }
 
-/// Runs one point in a child process, bounded by the window plus a generous margin.
+/// Runs one point in a child process of its allocator's binary, bounded by the window plus a
+/// generous margin.
 fn measure(
-    point: (&Workload, usize, &Contender),
+    point: (&Workload, usize, &Contender, Allocator),
     o: &Options,
     uri: &str,
     port: u16,
     data: &Data,
 ) -> Outcome {
-    let (w, tasks, c) = point;
     let failed = |e: String| Outcome {
         error: Some(e),
         ..Outcome::default()
     };
-    let exe = match std::env::current_exe() {
+    let exe = match point.3.exe() {
         Ok(e) => e,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e),
     };
     let child = Command::new(exe)
-        .args(point_args((w, tasks, c), o, uri, port, data))
+        .args(point_args(point, o, uri, port, data))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -270,19 +284,19 @@ fn measure(
 /// `perf report`. Without perf, says so once.
 fn profile_misses(o: &Options, r: &Results, uri: &str, port: u16, data: &Data) -> Vec<Profile> {
     let mut out: Vec<Profile> = Vec::new();
-    let exe = std::env::current_exe().expect("own path");
     let file = std::env::temp_dir().join(format!("may_mongo_bench-{}.perf", std::process::id()));
     for check in report::targets(r) {
-        let (Some(false), Some((w, c, tasks))) = (check.met(), check.point) else {
+        let (Some(false), Some((a, w, c, tasks))) = (check.met(), check.point) else {
             continue;
         };
+        let Ok(exe) = a.exe() else { continue };
         eprintln!("profiling {} ...", check.what);
         let recorded = Command::new("perf")
             .args(["record", "-F", "999", "-g", "-o"])
             .arg(&file)
             .arg("--")
             .arg(&exe)
-            .args(point_args((&w, tasks, &c), o, uri, port, data))
+            .args(point_args((&w, tasks, &c, a), o, uri, port, data))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -319,11 +333,12 @@ fn profile_misses(o: &Options, r: &Results, uri: &str, port: u16, data: &Data) -
             .collect();
         out.push(Profile {
             what: format!(
-                "{} ({}, {} tasks, {})",
+                "{} ({}, {} tasks, {}, {})",
                 check.what,
                 w.name(),
                 tasks,
-                c.name()
+                c.name(),
+                a.name()
             ),
             top,
         });
@@ -390,7 +405,7 @@ pub fn main(o: Options) -> Result<(), String> {
         workloads: o.workloads.iter().map(|w| w.name().to_string()).collect(),
         contenders: o.contenders.iter().map(|c| c.name().to_string()).collect(),
         driverbench_seconds: o.driverbench.as_secs_f64(),
-        allocator: crate::ALLOCATOR.into(),
+        allocators: o.allocators.iter().map(|a| a.name().to_string()).collect(),
         ..Results::default()
     };
     eprintln!("{}; server: {}", results.machine, results.server);
@@ -399,20 +414,23 @@ pub fn main(o: Options) -> Result<(), String> {
     for w in &o.workloads {
         for &tasks in &o.levels {
             for c in o.contenders.iter().filter(|c| c.runs(*w)) {
-                let mut point = PointRuns {
-                    workload: w.name().into(),
-                    contender: c.name().into(),
-                    tasks,
-                    runs: Vec::new(),
-                };
-                match c.skips(*w, tasks) {
-                    Some(why) => point.runs.push(Outcome {
-                        error: Some(why.into()),
-                        ..Outcome::default()
-                    }),
-                    None => plan.push((w, tasks, c, results.points.len())),
+                for &a in &o.allocators {
+                    let mut point = PointRuns {
+                        workload: w.name().into(),
+                        contender: c.name().into(),
+                        tasks,
+                        allocator: a.name().into(),
+                        runs: Vec::new(),
+                    };
+                    match c.skips(*w, tasks) {
+                        Some(why) => point.runs.push(Outcome {
+                            error: Some(why.into()),
+                            ..Outcome::default()
+                        }),
+                        None => plan.push((w, tasks, c, a, results.points.len())),
+                    }
+                    results.points.push(point);
                 }
-                results.points.push(point);
             }
         }
     }
@@ -427,11 +445,11 @@ pub fn main(o: Options) -> Result<(), String> {
         let matrix_started = Instant::now();
         let mut done = 0;
         for run in 0..o.runs {
-            for &(w, tasks, c, at) in &plan {
+            for &(w, tasks, c, a, at) in &plan {
                 if run > 0 && once(tasks) {
                     continue;
                 }
-                let outcome = measure((w, tasks, c), &o, &uri, port, &data);
+                let outcome = measure((w, tasks, c, a), &o, &uri, port, &data);
                 let elapsed = matrix_started.elapsed();
                 done += 1;
                 let left = elapsed.mul_f64((total - done) as f64 / done as f64);
@@ -446,13 +464,14 @@ pub fn main(o: Options) -> Result<(), String> {
                     ),
                 };
                 eprintln!(
-                    "[{:>3}/{total}] run {}/{} {:<11} {:>5} tasks {:<15} {what}   ({} elapsed, ~{} left)",
+                    "[{:>3}/{total}] run {}/{} {:<11} {:>5} tasks {:<15} {:<8} {what}   ({} elapsed, ~{} left)",
                     done,
                     run + 1,
                     o.runs,
                     w.name(),
                     tasks,
                     c.name(),
+                    a.name(),
                     fmt_duration(elapsed),
                     fmt_duration(left)
                 );
@@ -463,13 +482,14 @@ pub fn main(o: Options) -> Result<(), String> {
         }
     }
     if !o.driverbench.is_zero() {
-        results.driverbench = driverbench::run(
-            &uri,
-            &data,
-            o.driverbench,
-            o.runs.max(1),
-            o.driverbench_only.as_deref(),
-        )?;
+        for &a in &o.allocators {
+            eprintln!("DriverBench with {} ...", a.name());
+            let mut tasks = run_driverbench(a, &o, &uri, &data)?;
+            for t in &mut tasks {
+                t.allocator = a.name().into();
+            }
+            results.driverbench.extend(tasks);
+        }
     }
     if o.profile {
         results.profiles = profile_misses(&o, &results, &uri, port, &data);
@@ -484,6 +504,37 @@ pub fn main(o: Options) -> Result<(), String> {
         o.out.join("report.md").display()
     );
     Ok(())
+}
+
+/// One allocator's DriverBench, in a child process of its binary.
+fn run_driverbench(
+    a: Allocator,
+    o: &Options,
+    uri: &str,
+    data: &Data,
+) -> Result<Vec<driverbench::TaskResult>, String> {
+    let mut cmd = Command::new(a.exe()?);
+    cmd.args(["driverbench", "--uri", uri, "--seconds"])
+        .arg(o.driverbench.as_secs_f64().to_string())
+        .args(["--rounds", &o.runs.max(1).to_string(), "--data"])
+        .arg(&data.dir);
+    if let Some(only) = &o.driverbench_only {
+        cmd.args(["--tasks", &only.join(",")]);
+    }
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running DriverBench with {}: {e}", a.name()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "DriverBench with {} failed: {}",
+            a.name(),
+            out.status
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or(""))
+        .map_err(|e| format!("DriverBench with {}: no result ({e})", a.name()))
 }
 
 fn save(o: &Options, results: &Results) -> Result<(), String> {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::Allocator;
 use crate::matrix::{PointRuns, Results};
 use crate::point::Outcome;
 use crate::workload::{Contender, Workload};
@@ -74,14 +75,26 @@ fn summarize(p: &PointRuns) -> Option<Summary> {
     })
 }
 
-fn find(r: &Results, w: Workload, c: Contender, tasks: usize) -> Option<&PointRuns> {
-    r.points
-        .iter()
-        .find(|p| p.workload == w.name() && p.contender == c.name() && p.tasks == tasks)
+fn find(r: &Results, a: Allocator, w: Workload, c: Contender, tasks: usize) -> Option<&PointRuns> {
+    r.points.iter().find(|p| {
+        p.allocator == a.name()
+            && p.workload == w.name()
+            && p.contender == c.name()
+            && p.tasks == tasks
+    })
 }
 
-fn ops(r: &Results, w: Workload, c: Contender, tasks: usize) -> Option<f64> {
-    find(r, w, c, tasks).and_then(summarize).map(|s| s.ops)
+fn ops(r: &Results, a: Allocator, w: Workload, c: Contender, tasks: usize) -> Option<f64> {
+    find(r, a, w, c, tasks).and_then(summarize).map(|s| s.ops)
+}
+
+/// The allocators a report holds, in the tool's order (one for reports made before there
+/// were two).
+fn allocators(r: &Results) -> Vec<Allocator> {
+    Allocator::ALL
+        .into_iter()
+        .filter(|a| r.points.iter().any(|p| p.allocator == a.name()))
+        .collect()
 }
 
 /// Why a point has no figure: the errors of its runs (distinct), or "not run".
@@ -122,7 +135,9 @@ pub struct Check {
     pub goal: f64,
     pub detail: String,
     /// This driver's point the check is about, to profile when the target is missed.
-    pub point: Option<(Workload, Contender, usize)>,
+    pub point: Option<(Allocator, Workload, Contender, usize)>,
+    /// Which issue set the target.
+    pub issue: u32,
 }
 
 impl Check {
@@ -131,106 +146,170 @@ impl Check {
     }
 }
 
-/// The issue's targets, checked against the medians of this run.
+/// The issues' targets, checked against the medians of this run: issue 20's (both
+/// allocators, the coroutine core against the threaded core and the official driver) and
+/// issue 8's (the system allocator).
 pub fn targets(r: &Results) -> Vec<Check> {
+    use Allocator::*;
     use Contender::*;
     use Workload::*;
     let mut checks = Vec::new();
-    let ratio = |what: String,
+    let ratio = |issue: u32,
+                 what: String,
                  goal: f64,
-                 (w, a, ta): (Workload, Contender, usize),
-                 (b, tb): (Contender, usize)| {
-        let (x, y) = (ops(r, w, a, ta), ops(r, w, b, tb));
-        let ratio = x.zip(y).map(|(x, y)| x / y);
-        let mut detail = match (x, y) {
-            (Some(x), Some(y)) => format!("{} vs {} ops/s", thousands(x), thousands(y)),
+                 a: Allocator,
+                 (w, x, tx): (Workload, Contender, usize),
+                 (y, ty): (Contender, usize)| {
+        let (vx, vy) = (ops(r, a, w, x, tx), ops(r, a, w, y, ty));
+        let ratio = vx.zip(vy).map(|(vx, vy)| vx / vy);
+        let mut detail = match (vx, vy) {
+            (Some(vx), Some(vy)) => format!("{} vs {} ops/s", thousands(vx), thousands(vy)),
             _ => "a point is missing".into(),
         };
         // The physical limit at that level, in the same units as the goal.
-        if b != PingPong
-            && let (Some(limit), Some(y)) = (ops(r, w, PingPong, tb), y)
+        if y != PingPong
+            && let (Some(limit), Some(vy)) = (ops(r, a, w, PingPong, ty), vy)
         {
             let _ = write!(
                 detail,
                 "; the raw ping-pong is {:.2}× the {}",
-                limit / y,
-                b.name()
+                limit / vy,
+                y.name()
             );
-            if limit / y < goal {
+            if limit / vy < goal {
                 detail.push_str(": the goal is above the physical limit");
             }
         }
         Check {
-            what,
+            what: format!("{what} ({})", a.name()),
             ratio,
             goal,
             detail,
-            point: Some((w, a, ta)),
+            point: Some((a, w, x, tx)),
+            issue,
         }
     };
-    checks.push(ratio(
-        "find_one, 1 task: coroutine core vs official async".into(),
-        1.3,
-        (FindOne, Coroutine, 1),
-        (OfficialAsync, 1),
-    ));
-    for t in [16, 256, 1024] {
-        checks.push(ratio(
-            format!("find_one, {t} tasks: coroutine core vs official async"),
-            1.5,
-            (FindOne, Coroutine, t),
-            (OfficialAsync, t),
-        ));
-    }
-    checks.push(ratio(
-        "find_one, 1 task: coroutine core vs threaded core".into(),
-        0.95,
-        (FindOne, Coroutine, 1),
-        (Threaded, 1),
-    ));
-    checks.push(ratio(
-        "find_one raw reply, 16 tasks: coroutine core vs raw ping-pong".into(),
-        0.5,
-        (FindOne, CoroutineRaw, 16),
-        (PingPong, 16),
-    ));
-    for t in [16, 256, 1024] {
-        checks.push(ratio(
-            format!("insert_one, {t} tasks: coroutine core vs official async"),
-            1.3,
-            (InsertOne, Coroutine, t),
-            (OfficialAsync, t),
-        ));
-    }
-    for w in Workload::ALL {
-        checks.push(ratio(
-            format!(
-                "{}, 10,000 tasks: coroutine core vs threaded core",
-                w.name()
-            ),
-            1.5,
-            (w, Coroutine, 10_000),
-            (Threaded, 10_000),
-        ));
-        // The memory target is about the driver's cost per task: find_one and insert_one,
-        // whose in-flight data is one small document. A find-many task holds a batch of 101
-        // tweets (~160 KB) and an insert_many task 100 documents, whatever the driver.
-        if !matches!(w, FindOne | InsertOne) {
-            continue;
+    let has = |a: Allocator| allocators(r).contains(&a);
+    // Issue 20: the coroutine core, safe and fast by default.
+    if has(Glibc) {
+        for w in [FindOne, FindMany] {
+            for t in [16, 256, 1024] {
+                checks.push(ratio(
+                    20,
+                    format!("{}, {t} tasks: coroutine core vs threaded core", w.name()),
+                    0.9,
+                    Glibc,
+                    (w, Coroutine, t),
+                    (Threaded, t),
+                ));
+            }
         }
-        if let Some(s) = find(r, w, Coroutine, 10_000).and_then(summarize) {
-            let mb = s.peak_max_mib * 1024.0 * 1024.0 / 1e6;
-            checks.push(Check {
-                what: format!(
-                    "{}, 10,000 tasks: coroutine core completes, peak RSS under 150 MB",
+    }
+    if has(Mimalloc) {
+        for w in [FindOne, FindMany] {
+            for t in [256, 1024] {
+                checks.push(ratio(
+                    20,
+                    format!("{}, {t} tasks: coroutine core vs threaded core", w.name()),
+                    1.3,
+                    Mimalloc,
+                    (w, Coroutine, t),
+                    (Threaded, t),
+                ));
+            }
+        }
+        for t in [16, 256, 1024] {
+            checks.push(ratio(
+                20,
+                format!("find_one, {t} tasks: coroutine core vs official async"),
+                2.0,
+                Mimalloc,
+                (FindOne, Coroutine, t),
+                (OfficialAsync, t),
+            ));
+        }
+        checks.push(ratio(
+            20,
+            "find_one, 1 task: coroutine core vs threaded core".into(),
+            0.95,
+            Mimalloc,
+            (FindOne, Coroutine, 1),
+            (Threaded, 1),
+        ));
+    }
+    // The memory target is about the driver's cost per task: find_one and insert_one,
+    // whose in-flight data is one small document. A find-many task holds a batch of 101
+    // tweets (~160 KB) and an insert_many task 100 documents, whatever the driver.
+    for a in allocators(r) {
+        for w in [FindOne, InsertOne] {
+            if let Some(s) = find(r, a, w, Coroutine, 10_000).and_then(summarize) {
+                let mb = s.peak_max_mib * 1024.0 * 1024.0 / 1e6;
+                checks.push(Check {
+                    what: format!(
+                        "{}, 10,000 tasks: coroutine core completes, peak RSS under 150 MB ({})",
+                        w.name(),
+                        a.name()
+                    ),
+                    ratio: Some(150.0 / mb),
+                    goal: 1.0,
+                    detail: format!("highest peak of {} runs: {mb:.1} MB", s.ok_runs),
+                    // A CPU profile says nothing about memory: see notes/coroutine-costs.md.
+                    point: None,
+                    issue: 20,
+                });
+            }
+        }
+    }
+    // Issue 8's, with the system allocator as they were set.
+    if has(Glibc) {
+        checks.push(ratio(
+            8,
+            "find_one, 1 task: coroutine core vs official async".into(),
+            1.3,
+            Glibc,
+            (FindOne, Coroutine, 1),
+            (OfficialAsync, 1),
+        ));
+        for t in [16, 256, 1024] {
+            checks.push(ratio(
+                8,
+                format!("find_one, {t} tasks: coroutine core vs official async"),
+                1.5,
+                Glibc,
+                (FindOne, Coroutine, t),
+                (OfficialAsync, t),
+            ));
+        }
+        checks.push(ratio(
+            8,
+            "find_one raw reply, 16 tasks: coroutine core vs raw ping-pong".into(),
+            0.5,
+            Glibc,
+            (FindOne, CoroutineRaw, 16),
+            (PingPong, 16),
+        ));
+        for t in [16, 256, 1024] {
+            checks.push(ratio(
+                8,
+                format!("insert_one, {t} tasks: coroutine core vs official async"),
+                1.3,
+                Glibc,
+                (InsertOne, Coroutine, t),
+                (OfficialAsync, t),
+            ));
+        }
+        for w in Workload::ALL {
+            checks.push(ratio(
+                8,
+                format!(
+                    "{}, 10,000 tasks: coroutine core vs threaded core",
                     w.name()
                 ),
-                ratio: Some(150.0 / mb),
-                goal: 1.0,
-                detail: format!("highest peak of {} runs: {mb:.1} MB", s.ok_runs),
-                // A CPU profile says nothing about memory: see notes/benchmarks.md.
-                point: None,
-            });
+                1.5,
+                Glibc,
+                (w, Coroutine, 10_000),
+                (Threaded, 10_000),
+            ));
         }
     }
     for t in &r.driverbench {
@@ -243,7 +322,10 @@ pub fn targets(r: &Results) -> Vec<Check> {
         for core in ["coroutine", "threaded"] {
             let (x, y) = (score(core), score("official-async"));
             checks.push(Check {
-                what: format!("DriverBench {}: {core} core vs official", t.task),
+                what: format!(
+                    "DriverBench {}: {core} core vs official ({})",
+                    t.task, t.allocator
+                ),
                 ratio: x.zip(y).map(|(x, y)| x / y),
                 goal: 1.0,
                 detail: match (x, y) {
@@ -251,6 +333,7 @@ pub fn targets(r: &Results) -> Vec<Check> {
                     _ => "a score is missing".into(),
                 },
                 point: None,
+                issue: 8,
             });
         }
     }
@@ -274,7 +357,7 @@ fn chart(
     title: &str,
     y_desc: &str,
     r: &Results,
-    w: Workload,
+    (a, w): (Allocator, Workload),
     value: &dyn Fn(&Summary) -> (f64, f64, f64),
 ) -> Result<(), String> {
     let mut series = Vec::new();
@@ -286,7 +369,7 @@ fn chart(
             .levels
             .iter()
             .filter_map(|&t| {
-                let s = find(r, w, *c, t).and_then(summarize)?;
+                let s = find(r, a, w, *c, t).and_then(summarize)?;
                 let (mid, lo, hi) = value(&s);
                 (mid > 0.0).then_some((t as f64, mid, lo.max(mid * 1e-3), hi))
             })
@@ -377,17 +460,23 @@ fn chart(
 /// Writes `report.md` and the charts into `dir`.
 pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
     let mut md = String::new();
+    let alloc_names: Vec<&str> = allocators(r).iter().map(|a| a.name()).collect();
     let _ = writeln!(md, "# may_mongo benchmark report\n");
     let _ = writeln!(
         md,
-        "- Date: {}\n- Machine: {}\n- Server: {}\n- Allocator: {}\n- Command: `may_mongo_bench {}`\n- Each point: a \
+        "- Date: {}\n- Machine: {}\n- Server: {}\n- Allocators: {} (each point runs in a \
+         process of the tool's binary built with that allocator)\n- Command: `may_mongo_bench {}`\n- Each point: a \
          {} s window after a warm-up (every task has finished one operation, or 30 s have \
          passed), {} interleaved run(s) (one at 10,000 tasks), each in a process of its own; the \
          median is quoted, min–max in brackets. The whole run took {:.1} min.\n",
         r.date,
         r.machine,
         r.server,
-        r.allocator,
+        if alloc_names.is_empty() {
+            r.allocator.clone()
+        } else {
+            alloc_names.join(" and ")
+        },
         r.command,
         r.window_s,
         r.runs,
@@ -404,30 +493,38 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
 
     if !r.points.is_empty() {
         let checks = targets(r);
-        let _ = writeln!(md, "## Targets\n");
-        let _ = writeln!(
-            md,
-            "| target | ratio (goal) | figures | verdict |\n|---|---|---|---|"
-        );
-        for c in &checks {
-            let verdict = match c.met() {
-                Some(true) => "met".to_string(),
-                Some(false) => format!(
-                    "**missed** by {:.0}%",
-                    (1.0 - c.ratio.unwrap() / c.goal) * 100.0
-                ),
-                None => "not measured".into(),
-            };
+        for (issue, title) in [
+            (
+                20,
+                "Targets of issue 20 (the coroutine core with each allocator)",
+            ),
+            (8, "Targets of issue 8 (the system allocator)"),
+        ] {
+            let _ = writeln!(md, "## {title}\n");
             let _ = writeln!(
                 md,
-                "| {} | {} (≥ {}) | {} | {verdict} |",
-                c.what,
-                c.ratio.map_or("–".into(), |x| format!("{x:.2}×")),
-                c.goal,
-                c.detail
+                "| target | ratio (goal) | figures | verdict |\n|---|---|---|---|"
             );
+            for c in checks.iter().filter(|c| c.issue == issue) {
+                let verdict = match c.met() {
+                    Some(true) => "met".to_string(),
+                    Some(false) => format!(
+                        "**missed** by {:.0}%",
+                        (1.0 - c.ratio.unwrap() / c.goal) * 100.0
+                    ),
+                    None => "not measured".into(),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} (≥ {}) | {} | {verdict} |",
+                    c.what,
+                    c.ratio.map_or("–".into(), |x| format!("{x:.2}×")),
+                    c.goal,
+                    c.detail
+                );
+            }
+            md.push('\n');
         }
-        md.push('\n');
     }
 
     for w in Workload::ALL {
@@ -435,73 +532,84 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
             continue;
         }
         let _ = writeln!(md, "## {}\n\n{}.\n", w.name(), w.describe());
-        for (file, title, desc) in [
-            ("throughput", "throughput", "ops/s"),
-            ("p99", "p99 latency", "p99 latency (µs)"),
-            ("memory", "peak RSS", "peak RSS (MiB)"),
-        ] {
-            let name = format!("{}-{file}.svg", w.name());
-            let value: &dyn Fn(&Summary) -> (f64, f64, f64) = match file {
-                "throughput" => &|s| (s.ops, s.ops_min, s.ops_max),
-                "p99" => &|s| (s.p99, s.p99_min, s.p99_max),
-                _ => &|s| (s.peak_mib, s.peak_mib, s.peak_max_mib),
-            };
-            chart(
-                &dir.join(&name),
-                &format!("{}: {title}", w.name()),
-                desc,
-                r,
-                w,
-                value,
-            )?;
-            let _ = writeln!(md, "![{} {title}]({name})\n", w.name());
+        for a in allocators(r) {
+            for (file, title, desc) in [
+                ("throughput", "throughput", "ops/s"),
+                ("p99", "p99 latency", "p99 latency (µs)"),
+                ("memory", "peak RSS", "peak RSS (MiB)"),
+            ] {
+                let name = format!("{}-{}-{file}.svg", w.name(), a.name());
+                let value: &dyn Fn(&Summary) -> (f64, f64, f64) = match file {
+                    "throughput" => &|s| (s.ops, s.ops_min, s.ops_max),
+                    "p99" => &|s| (s.p99, s.p99_min, s.p99_max),
+                    _ => &|s| (s.peak_mib, s.peak_mib, s.peak_max_mib),
+                };
+                chart(
+                    &dir.join(&name),
+                    &format!("{}: {title}, {}", w.name(), a.name()),
+                    desc,
+                    r,
+                    (a, w),
+                    value,
+                )?;
+                let _ = writeln!(md, "![{} {title}, {}]({name})\n", w.name(), a.name());
+            }
         }
         let _ = writeln!(
             md,
-            "| contender | tasks | ops/s | p50 | p99 | p99.9 | peak RSS | per task | connections |\n|---|---|---|---|---|---|---|---|---|"
+            "| contender | allocator | tasks | ops/s | p50 | p99 | p99.9 | peak RSS | per task | connections |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         let mut missing = Vec::new();
         for &tasks in &r.levels {
             for c in Contender::ALL {
-                let Some(p) = find(r, w, c, tasks) else {
-                    continue;
-                };
-                match summarize(p) {
-                    Some(s) => {
-                        let _ = writeln!(
-                            md,
-                            "| {} | {tasks} | {} ({}–{}) | {} | {} ({}–{}) | {} | {:.1} MiB | {:.1} KiB | {:.0} |",
-                            c.label(),
-                            thousands(s.ops),
-                            thousands(s.ops_min),
-                            thousands(s.ops_max),
-                            us(s.p50),
-                            us(s.p99),
-                            us(s.p99_min),
-                            us(s.p99_max),
-                            us(s.p999),
-                            s.peak_mib,
-                            s.per_task_kib,
-                            s.connections
-                        );
-                        if s.ok_runs < p.runs.len() {
-                            missing.push(format!(
-                                "{} at {tasks} tasks: {} of {} runs failed: {}",
+                for a in allocators(r) {
+                    let Some(p) = find(r, a, w, c, tasks) else {
+                        continue;
+                    };
+                    match summarize(p) {
+                        Some(s) => {
+                            let _ = writeln!(
+                                md,
+                                "| {} | {} | {tasks} | {} ({}–{}) | {} | {} ({}–{}) | {} | {:.1} MiB | {:.1} KiB | {:.0} |",
                                 c.label(),
-                                p.runs.len() - s.ok_runs,
-                                p.runs.len(),
+                                a.name(),
+                                thousands(s.ops),
+                                thousands(s.ops_min),
+                                thousands(s.ops_max),
+                                us(s.p50),
+                                us(s.p99),
+                                us(s.p99_min),
+                                us(s.p99_max),
+                                us(s.p999),
+                                s.peak_mib,
+                                s.per_task_kib,
+                                s.connections
+                            );
+                            if s.ok_runs < p.runs.len() {
+                                missing.push(format!(
+                                    "{} ({}) at {tasks} tasks: {} of {} runs failed: {}",
+                                    c.label(),
+                                    a.name(),
+                                    p.runs.len() - s.ok_runs,
+                                    p.runs.len(),
+                                    why_missing(p)
+                                ));
+                            }
+                        }
+                        None => {
+                            let _ = writeln!(
+                                md,
+                                "| {} | {} | {tasks} | not measured | | | | | | |",
+                                c.label(),
+                                a.name()
+                            );
+                            missing.push(format!(
+                                "{} ({}) at {tasks} tasks: {}",
+                                c.label(),
+                                a.name(),
                                 why_missing(p)
                             ));
                         }
-                    }
-                    None => {
-                        let _ =
-                            writeln!(md, "| {} | {tasks} | not measured | | | | | | |", c.label());
-                        missing.push(format!(
-                            "{} at {tasks} tasks: {}",
-                            c.label(),
-                            why_missing(p)
-                        ));
                     }
                 }
             }
@@ -521,8 +629,9 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
             "## DriverBench\n\nMongoDB's driver benchmark tasks (the spec's data sets and sizes), \
              scored in MB/s: the dataset size over the median iteration time; min–max of the \
              per-round medians in brackets. Up to {:.0} s per task and contender, in {} \
-             interleaved rounds, sequential (one task). The BSON tasks measure the `bson` crate each \
-             driver uses (3.1 for may_mongo, 2.x for the official crate) and no I/O.\n",
+             interleaved rounds, sequential (one task), once with each allocator. The BSON tasks \
+             measure the `bson` crate each driver uses (3.1 for may_mongo, 2.x for the official \
+             crate) and no I/O.\n",
             r.driverbench_seconds, r.runs
         );
         let names: Vec<String> = r.driverbench[0]
@@ -532,7 +641,7 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
             .collect();
         let _ = writeln!(
             md,
-            "| task | MB | {} | iterations |\n|---|---|{}---|",
+            "| task | allocator | MB | {} | iterations |\n|---|---|---|{}---|",
             names.join(" | "),
             "---|".repeat(names.len())
         );
@@ -555,8 +664,9 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
                 .collect();
             let _ = writeln!(
                 md,
-                "| {} | {:.2} | {} | {} |",
+                "| {} | {} | {:.2} | {} | {} |",
                 t.task,
+                t.allocator,
                 t.bytes / 1e6,
                 cells.join(" | "),
                 iters.join(" / ")
