@@ -196,7 +196,7 @@ impl Client {
 
     /// Every database's description (`listDatabases`: name, sizeOnDisk, empty).
     pub fn list_databases(&self) -> Result<Vec<bson::Document>> {
-        let op = crate::ops::Command::write(
+        let mut op = crate::ops::Command::write(
             "listDatabases",
             "admin",
             bson::doc! { "listDatabases": 1 },
@@ -214,7 +214,7 @@ impl Client {
                     .collect()
             },
         );
-        self.execute(op)
+        self.execute(&mut op)
     }
 
     /// Every database's name.
@@ -366,7 +366,7 @@ impl Client {
     /// read the reply — and retry once where the operation and the error allow. Errors go
     /// through the SDAM rules (a network error clears that server's pool and asks its monitor
     /// for a check). Bounded by the client's `timeout`, when it has one.
-    pub(crate) fn execute<O: Operation>(&self, op: O) -> Result<O::Output> {
+    pub(crate) fn execute<O: Operation>(&self, op: &mut O) -> Result<O::Output> {
         self.execute_full(op, None, self.inner.options.timeout)
             .map(|(output, _)| output)
     }
@@ -374,7 +374,7 @@ impl Client {
     /// [`execute`](Self::execute) bounded by `timeout` (a database's or collection's).
     pub(crate) fn execute_timed<O: Operation>(
         &self,
-        op: O,
+        op: &mut O,
         timeout: Option<Duration>,
     ) -> Result<O::Output> {
         self.execute_full(op, None, timeout)
@@ -385,7 +385,7 @@ impl Client {
     /// server holding the cursor — or else on a selected one, and returns the server too.
     pub(crate) fn execute_on<O: Operation>(
         &self,
-        op: O,
+        op: &mut O,
         server: Option<Arc<Server>>,
     ) -> Result<(O::Output, Arc<Server>)> {
         self.execute_full(op, server, self.inner.options.timeout)
@@ -398,22 +398,18 @@ impl Client {
     ///
     /// The work is done by [`drive`](Self::drive), which sees the operation only as a
     /// `&mut dyn Drive`: one executor for every operation type, whose frames on the caller's
-    /// stack are the same few hundred bytes whatever the operation carries.
+    /// stack are the same few hundred bytes whatever the operation carries. The operation is
+    /// borrowed, not moved: it stays in the caller's frame, not copied into each of the
+    /// executor's (the frames of a coroutine parked in the pool's queue are pages of RSS).
     pub(crate) fn execute_full<O: Operation>(
         &self,
-        mut op: O,
+        op: &mut O,
         pinned: Option<Arc<Server>>,
         timeout: Option<Duration>,
     ) -> Result<(O::Output, Arc<Server>)> {
-        let mut bound = Bound {
-            op: &mut op,
-            out: None,
-        };
+        let mut bound = Bound { op, out: None };
         let server = self.drive(&mut bound, pinned, timeout);
         let out = bound.out.take();
-        // The operation owns the caller's documents (a filter, an update): dropping them
-        // recurses as deep as they are.
-        on_driver_stack(move || drop(op));
         let server = server?;
         Ok((out.expect("a successful operation has its output"), server))
     }

@@ -241,14 +241,14 @@ impl Client {
         };
         let mut start = 0;
         while start < ops.len() {
-            let batch = BulkWriteBatch {
+            let mut batch = BulkWriteBatch {
                 namespaces: &namespaces,
                 ops: &ops,
                 start,
                 body: &body,
                 count: 0,
             };
-            let ((reply, count), server) = match self.execute_on(batch, None) {
+            let ((reply, count), server) = match self.execute_on(&mut batch, None) {
                 Ok(r) => r,
                 Err(e) => return Err(run.fail(e)),
             };

@@ -44,14 +44,14 @@ pub(crate) fn start_reaper(core: Core, client: Weak<Inner>) -> may::sync::mpsc::
             };
             let client = Client::from_inner(inner);
             let ids = vec![Bson::Int64(kill.id)];
-            let op = Command::write(
+            let mut op = Command::write(
                 "killCursors",
                 &kill.db,
                 doc! { "killCursors": &kill.coll, "cursors": ids },
                 |_| Ok(()),
             );
             // Best effort: the server forgets idle cursors by itself after 10 minutes.
-            let _ = client.execute_on(op, Some(kill.server));
+            let _ = client.execute_on(&mut op, Some(kill.server));
         }
     };
     if let Err(e) = runtime::spawn(core, "may_mongo-cursor-reaper", task) {
@@ -167,10 +167,10 @@ impl<T> Cursor<T> {
     /// it on the server that answered; build `op` with [`CursorStart::read`] as its handler.
     pub(crate) fn open(
         client: &Client,
-        op: Command<'_, CursorStart>,
+        mut op: Command<'_, CursorStart>,
         spec: CursorSpec,
     ) -> Result<Cursor<T>> {
-        let (start, server) = client.execute_full(op, None, spec.timeout)?;
+        let (start, server) = client.execute_full(&mut op, None, spec.timeout)?;
         Ok(Cursor::new(client.clone(), server, start, spec))
     }
 
@@ -241,16 +241,17 @@ impl<T> Cursor<T> {
         let mut next = None;
         // The next batch goes into this batch's buffer: no allocation once it is large enough.
         let mut buffer = std::mem::take(&mut self.batch);
-        let op = Command::write("getMore", &self.db, body, |reply| {
+        let mut op = Command::write("getMore", &self.db, body, |reply| {
             let (id, _, batch) = read_cursor(reply, "nextBatch")?;
             buffer.clear();
             buffer.extend_from_slice(batch);
             next = Some(id);
             Ok(())
         });
-        let result = self
-            .client
-            .execute_full(op, Some(self.server.clone()), self.spec.timeout);
+        let result =
+            self.client
+                .execute_full(&mut op, Some(self.server.clone()), self.spec.timeout);
+        drop(op); // it borrows `next` and `buffer`
         if let Err(e) = result {
             // The server's cursor is in an unknown state: don't try to kill it twice.
             self.id = 0;

@@ -124,15 +124,15 @@ impl Database {
         if let Some(o) = options {
             body.extend(o);
         }
-        let op = Command::write("create", &self.name, body, |_| Ok(()));
-        self.client.execute_timed(op, self.settings.timeout)
+        let mut op = Command::write("create", &self.name, body, |_| Ok(()));
+        self.client.execute_timed(&mut op, self.settings.timeout)
     }
 
     /// Drops the database.
     pub fn drop(&self) -> Result<()> {
         let body = bson::doc! { "dropDatabase": 1 };
-        let op = Command::write("dropDatabase", &self.name, body, |_| Ok(()));
-        self.client.execute_timed(op, self.settings.timeout)
+        let mut op = Command::write("dropDatabase", &self.name, body, |_| Ok(()));
+        self.client.execute_timed(&mut op, self.settings.timeout)
     }
 
     /// A cursor command sent to the primary (`listCollections`): a retryable read.
@@ -170,16 +170,17 @@ impl Database {
     /// is an [`ErrorKind::Command`](crate::ErrorKind::Command) error.
     pub fn run_command(&self, command: Document) -> Result<Document> {
         // Encoded (and freed) on a driver stack: it recurses as deep as the command is.
-        let op = crate::runtime::on_driver_stack(move || RunCommand::new(&self.name, &command))?;
-        self.client.execute_timed(op, self.settings.timeout)
+        let mut op =
+            crate::runtime::on_driver_stack(move || RunCommand::new(&self.name, &command))?;
+        self.client.execute_timed(&mut op, self.settings.timeout)
     }
 
     /// Like [`run_command`](Self::run_command), but returns the reply undecoded. Decoding a
     /// `Document` is recursive; the raw form is safe for any nesting on a small coroutine stack.
     pub fn run_command_raw(&self, command: Document) -> Result<RawDocumentBuf> {
-        let op = RunCommandRaw(crate::runtime::on_driver_stack(move || {
+        let mut op = RunCommandRaw(crate::runtime::on_driver_stack(move || {
             RunCommand::new(&self.name, &command)
         })?);
-        self.client.execute_timed(op, self.settings.timeout)
+        self.client.execute_timed(&mut op, self.settings.timeout)
     }
 }

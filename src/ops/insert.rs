@@ -65,6 +65,16 @@ impl<'a, T: Serialize> InsertOne<'a, T> {
     }
 }
 
+impl<T> Drop for InsertOne<'_, T> {
+    /// The `_id` read back from the caller's document can be a document as deep as theirs:
+    /// freed on a driver stack (the operation itself lives in the caller's frame).
+    fn drop(&mut self) {
+        if let Some(id @ (Bson::Document(_) | Bson::Array(_))) = self.inserted_id.take() {
+            crate::runtime::drop_on_driver_stack(id);
+        }
+    }
+}
+
 impl<T: Serialize> Operation for InsertOne<'_, T> {
     type Output = InsertOneResult;
     const NAME: &'static str = "insert";

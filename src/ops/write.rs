@@ -29,6 +29,19 @@ pub(crate) struct InsertBatch<'a, T> {
     pub(crate) ids: Vec<Bson>,
 }
 
+impl<T> Drop for InsertBatch<'_, T> {
+    /// As for `InsertOne`: `_id`s that are documents are freed on a driver stack.
+    fn drop(&mut self) {
+        if self
+            .ids
+            .iter()
+            .any(|id| matches!(id, Bson::Document(_) | Bson::Array(_)))
+        {
+            crate::runtime::drop_on_driver_stack(std::mem::take(&mut self.ids));
+        }
+    }
+}
+
 /// What a write command's reply says.
 #[derive(Debug, Default)]
 pub(crate) struct WriteReply {

@@ -130,13 +130,18 @@ pub fn with_stack_used<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 /// Runs `f` in a new coroutine on may's default stack, from [`USER_FRAMES`] deep, and returns
 /// its result (so that deep results are dropped by the caller, on a thread's stack). Panics
 /// if the coroutine did not finish within `limit`, and with the coroutine's panic if it
-/// died (a stack overflow is may's `StackErr`).
+/// died (a stack overflow is may's `StackErr`). may ends the whole process on some overflows
+/// (`stack overflow detected`), leaving no panic message: `USER_TESTS_TRACE=1` prints each
+/// call site before its coroutine starts.
 #[track_caller]
 pub fn in_coroutine<R: Send + 'static>(
     limit: Duration,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> R {
     init();
+    if std::env::var_os("USER_TESTS_TRACE").is_some() {
+        eprintln!("in_coroutine at {}", std::panic::Location::caller());
+    }
     let h = may::go!(move || with_stack_used(USER_FRAMES, f));
     let started = Instant::now();
     while !h.is_done() {
