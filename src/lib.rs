@@ -39,10 +39,13 @@
 //! - [`Client`], [`Database`], [`Collection`]: the blocking API.
 //!
 //! ## Stack size
-//! Every driver path decodes replies lazily (in place, from raw bytes), so a client works in a
-//! coroutine with may's default 32 KiB stack; the test suite proves it. What *your* types need
-//! to deserialize is up to them: deeply nested documents decoded into `Document` recurse, and
-//! need a larger stack (`may::config().set_stack_size`) or [`Database::run_command_raw`].
+//! The driver does its work on stacks of its own (`runtime::on_driver_stack`) and uses the
+//! caller's only to wait for a server or a connection and to run the caller's command event
+//! handler, so every call works from a coroutine on may's default 32 KiB stack, in an
+//! unoptimised build too, at any nesting up to MongoDB's; `user_tests/` proves it from a crate
+//! built as users build theirs. Documents nested deeper than [`MAX_DOCUMENT_DEPTH`] are
+//! [`ErrorKind::TooDeep`]. Freeing or cloning a deep `Document` recurses, in your code: drop
+//! deep results where there is room.
 
 pub mod concern;
 pub mod error;

@@ -53,10 +53,14 @@ struct DriverStack {
 // SAFETY: the mapping is plain memory owned by this value; nothing in it is tied to a thread.
 unsafe impl Send for DriverStack {}
 
+/// The page size: the guard page's, and the stacks' alignment (read once).
 fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if page > 0 { page as usize } else { 4096 }
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if page > 0 { page as usize } else { 4096 }
+    })
 }
 
 impl DriverStack {

@@ -323,4 +323,10 @@ pub const PATHS: &[(&str, Path)] = &[
         std::io::Read::read_to_end(&mut stream, &mut bytes).unwrap();
         Box::new((bytes, stream))
     }),
+    ("(your code) drop a Document", |f| {
+        // Built by the driver's decoder (no recursion), freed here: the caller's cost.
+        let d = nested(f.levels);
+        drop(d);
+        Box::new(())
+    }),
 ];
