@@ -720,16 +720,17 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
     ) -> Result<Option<T>> {
-        let (body, spec) = crate::runtime::on_driver_stack(|| {
+        self.find_built(|| {
             let (filter, options) = query();
             let options = FindOptions {
                 limit: Some(-1),
                 batch_size: None,
                 ..options
             };
-            self.find_command(filter, options)
-        });
-        self.cursor("find", body, true, spec)?.next().transpose()
+            (filter, options)
+        })?
+        .next()
+        .transpose()
     }
 
     /// Every document matching `filter`, as a cursor.

@@ -8,10 +8,10 @@
 
 use bson::{Document, RawDocument};
 
-use super::Operation;
+use super::{Encoded, Operation};
 use crate::error::Result;
 use crate::retry::Retry;
-use crate::runtime::{buffers, on_driver_stack};
+use crate::runtime::on_driver_stack;
 use crate::topology::ReadPreference;
 use crate::wire::{Limits, OpMsgBuilder, WireError};
 
@@ -20,17 +20,13 @@ type ReplyHandler<'a, O> = Box<dyn FnMut(&RawDocument) -> Result<O> + 'a>;
 
 /// A command (with `$db`) and what to make of the reply.
 ///
-/// The body is encoded when the command is made, and the `Document` it came from — the
-/// caller's filter, update or pipeline among its fields — is freed there and then: before any
-/// wait, on the may worker that built it. Held until after the reply, it would often be
-/// freed by the other worker, which glibc's malloc makes expensive for both (see
-/// `runtime::buffers`). The encoding goes into a reused buffer that is given back when the
-/// command is dropped, and a retry sends the same bytes.
+/// The body is [`Encoded`] when the command is made, and the `Document` it came from — the
+/// caller's filter, update or pipeline among its fields — is freed there and then, before any
+/// wait.
 pub(crate) struct Command<'a, O> {
     name: &'static str,
     db: &'a str,
-    /// The encoded body, or why it could not be encoded (reported when it is sent).
-    body: std::result::Result<Vec<u8>, WireError>,
+    body: Encoded,
     read: Option<Option<&'a ReadPreference>>,
     retry: Retry,
     handle: ReplyHandler<'a, O>,
@@ -47,7 +43,11 @@ impl<'a, O> Command<'a, O> {
         Command {
             name,
             db,
-            body: on_driver_stack(move || encode(body, db)),
+            body: on_driver_stack(move || {
+                let mut body = body;
+                body.insert("$db", db);
+                Encoded::new(&body)
+            }),
             read: None,
             retry: Retry::No,
             handle: Box::new(handle),
@@ -76,28 +76,6 @@ impl<'a, O> Command<'a, O> {
     }
 }
 
-/// `body` with `$db`, encoded into a reused buffer; `body` is freed here (recursively: call
-/// on a driver stack).
-fn encode(mut body: Document, db: &str) -> std::result::Result<Vec<u8>, WireError> {
-    body.insert("$db", db);
-    let mut bytes = buffers::take();
-    match bson::serialize_to_buffer(&body, &mut bytes) {
-        Ok(()) => Ok(bytes),
-        Err(e) => {
-            buffers::give(bytes);
-            Err(WireError::Serialize(e))
-        }
-    }
-}
-
-impl<O> Drop for Command<'_, O> {
-    fn drop(&mut self) {
-        if let Ok(bytes) = &mut self.body {
-            buffers::give(std::mem::take(bytes));
-        }
-    }
-}
-
 impl<O> Operation for Command<'_, O> {
     type Output = O;
     const NAME: &'static str = "command";
@@ -123,13 +101,7 @@ impl<O> Operation for Command<'_, O> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        if self.body.is_err() {
-            // Reported once: a command that cannot be encoded fails for good.
-            return Err(std::mem::replace(&mut self.body, Ok(Vec::new())).unwrap_err());
-        }
-        let bytes = self.body.as_deref().unwrap_or_default();
-        let body =
-            RawDocument::from_bytes(bytes).map_err(|e| WireError::BadDocument(e.to_string()))?;
+        let body = self.body.get()?;
         if NEWER_FIELDS
             .iter()
             .any(|(_, f, _)| body.get(f).is_ok_and(|v| v.is_some()))

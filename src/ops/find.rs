@@ -4,11 +4,11 @@ use std::marker::PhantomData;
 
 use bson::{Document, RawDocument};
 
-use crate::runtime::{buffers, on_driver_stack};
+use crate::runtime::on_driver_stack;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Operation, malformed_reply};
+use super::{Encoded, Operation, malformed_reply};
 use crate::error::Result;
 use crate::wire::{OpMsgBuilder, WireError};
 
@@ -24,40 +24,22 @@ struct FindOneBody<'a> {
 }
 
 /// `find_one`'s operation. Like [`Command`](super::Command), it encodes the caller's filter
-/// when it is made and frees the `Document` at once, before any wait, on the worker that
-/// built it (see `runtime::buffers`); a retry sends the same bytes.
+/// when it is made ([`Encoded`]) and frees the `Document` at once, before any wait.
 pub(crate) struct FindOne<'a, T> {
     db: &'a str,
     coll: &'a str,
-    filter: std::result::Result<Vec<u8>, WireError>,
+    filter: Encoded,
     _out: PhantomData<fn() -> T>,
 }
 
 impl<'a, T> FindOne<'a, T> {
     pub(crate) fn new(db: &'a str, coll: &'a str, filter: Document) -> Self {
-        let filter = on_driver_stack(move || {
-            let mut bytes = buffers::take();
-            match bson::serialize_to_buffer(&filter, &mut bytes) {
-                Ok(()) => Ok(bytes),
-                Err(e) => {
-                    buffers::give(bytes);
-                    Err(WireError::Serialize(e))
-                }
-            }
-        });
+        let filter = on_driver_stack(move || Encoded::new(&filter));
         FindOne {
             db,
             coll,
             filter,
             _out: PhantomData,
-        }
-    }
-}
-
-impl<T> Drop for FindOne<'_, T> {
-    fn drop(&mut self) {
-        if let Ok(bytes) = &mut self.filter {
-            buffers::give(std::mem::take(bytes));
         }
     }
 }
@@ -79,12 +61,7 @@ impl<T: DeserializeOwned + 'static> Operation for FindOne<'_, T> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        if self.filter.is_err() {
-            return Err(std::mem::replace(&mut self.filter, Ok(Vec::new())).unwrap_err());
-        }
-        let bytes = self.filter.as_deref().unwrap_or_default();
-        let filter =
-            RawDocument::from_bytes(bytes).map_err(|e| WireError::BadDocument(e.to_string()))?;
+        let filter = self.filter.get()?;
         msg.body(&FindOneBody {
             find: self.coll,
             filter,

@@ -25,6 +25,7 @@ pub(crate) use run_command::{RunCommand, RunCommandRaw};
 pub(crate) use write::{InsertBatch, WriteReply, read_write_reply};
 
 use crate::error::{Error, Result};
+use crate::runtime::buffers;
 use crate::wire::{OpMsgBuilder, WireError};
 
 /// A command the executor can run.
@@ -76,4 +77,45 @@ pub(crate) trait Operation {
 /// An error for a reply that lacks what its command always returns.
 pub(crate) fn malformed_reply(op: &str, what: impl std::fmt::Display) -> Error {
     Error::protocol("server", format!("reply to {op} is malformed: {what}"))
+}
+
+/// A document of the caller's, encoded when an operation is made, into a reused buffer.
+///
+/// Operations encode the caller's documents (a filter, a command body) at once and free the
+/// `Document`s there and then: before any wait, on the may worker that built them. Held until
+/// the reply, they would often be freed by the other worker, which glibc's malloc makes
+/// expensive for both (see `runtime::buffers`). A retry sends the same bytes; the buffer goes
+/// back to the shelf when the operation is dropped.
+pub(crate) struct Encoded(std::result::Result<Vec<u8>, WireError>);
+
+impl Encoded {
+    /// `value` encoded (serde recurses: call on a driver stack).
+    pub(crate) fn new(value: &impl serde::Serialize) -> Encoded {
+        let mut bytes = buffers::take();
+        match bson::serialize_to_buffer(value, &mut bytes) {
+            Ok(()) => Encoded(Ok(bytes)),
+            Err(e) => {
+                buffers::give(bytes);
+                Encoded(Err(WireError::Serialize(e)))
+            }
+        }
+    }
+
+    /// The encoded document, or why it could not be encoded (reported once: an operation that
+    /// cannot be encoded fails for good).
+    pub(crate) fn get(&mut self) -> std::result::Result<&RawDocument, WireError> {
+        if self.0.is_err() {
+            return Err(std::mem::replace(&mut self.0, Ok(Vec::new())).unwrap_err());
+        }
+        let bytes = self.0.as_deref().unwrap_or_default();
+        RawDocument::from_bytes(bytes).map_err(|e| WireError::BadDocument(e.to_string()))
+    }
+}
+
+impl Drop for Encoded {
+    fn drop(&mut self) {
+        if let Ok(bytes) = &mut self.0 {
+            buffers::give(std::mem::take(bytes));
+        }
+    }
 }
