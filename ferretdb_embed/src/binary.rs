@@ -63,7 +63,7 @@ pub fn binary() -> io::Result<PathBuf> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| step_error(&format!("opening lock file {}", lock_path.display()), e))?;
-    acquire(&lock, &lock_path)?;
+    acquire(&lock, &lock_path, &format!("FerretDB {FERRETDB_VERSION}"))?;
     // Someone else may have finished the build while we waited for the lock.
     let result = if bin.is_file() {
         Ok(bin)
@@ -77,16 +77,21 @@ pub fn binary() -> io::Result<PathBuf> {
 /// `<workspace target dir>/ferretdb/v1.24.2`: `$CARGO_TARGET_DIR` if set, else the `target/` folder next to
 /// this crate (the workspace root's), which is where cargo puts everything else.
 pub fn cache_dir() -> PathBuf {
-    let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+    target_dir().join("ferretdb").join(FERRETDB_VERSION)
+}
+
+/// `$CARGO_TARGET_DIR` if set, else the workspace's `target/` folder.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
         Some(t) => PathBuf::from(t),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("..")
             .join("target"),
-    };
-    target.join("ferretdb").join(FERRETDB_VERSION)
+    }
 }
 
-fn acquire(lock: &File, path: &Path) -> io::Result<()> {
+/// Takes the exclusive build lock `path`, waiting for another process that is building `what`.
+pub(crate) fn acquire(lock: &File, path: &Path, what: &str) -> io::Result<()> {
     let start = Instant::now();
     let mut told = false;
     loop {
@@ -98,16 +103,14 @@ fn acquire(lock: &File, path: &Path) -> io::Result<()> {
             }
         }
         if !told {
-            eprintln!(
-                "ferretdb-embed: another process is building FerretDB {FERRETDB_VERSION}; waiting for it..."
-            );
+            eprintln!("ferretdb-embed: another process is building {what}; waiting for it...");
             told = true;
         }
         if start.elapsed() > LOCK_TIMEOUT {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "timed out after {} s waiting for the FerretDB build lock {} (held by another process)",
+                    "timed out after {} s waiting for the {what} build lock {} (held by another process)",
                     LOCK_TIMEOUT.as_secs(),
                     path.display()
                 ),
@@ -250,7 +253,12 @@ fn go_cmd(go: &OsString) -> Command {
 
 /// Runs one step with stdout/stderr in `<work>/<name>.out|.err`, killing it after [`GO_STEP_TIMEOUT`].
 /// Returns its stdout; on failure, an error naming the step with the tail of its stderr.
-fn run_step(step: &str, mut cmd: Command, work: &Path, name: &str) -> io::Result<String> {
+pub(crate) fn run_step(
+    step: &str,
+    mut cmd: Command,
+    work: &Path,
+    name: &str,
+) -> io::Result<String> {
     use std::os::unix::process::CommandExt;
     let out_path = work.join(format!("{name}.out"));
     let err_path = work.join(format!("{name}.err"));

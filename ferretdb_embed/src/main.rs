@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! ferretdb-embed build                   build (if needed) and print the binary's path
-//! ferretdb-embed with-server -- CMD ...  run CMD with MONGODB_URI pointing at a fresh server
-//! ferretdb-embed serve                   run a server until Ctrl-C / SIGTERM
+//! ferretdb-embed with-server [--server KIND] -- CMD ...
+//!                                        run CMD with MONGODB_URI pointing at a fresh server
+//! ferretdb-embed serve [--server KIND]   run a server until Ctrl-C / SIGTERM
 //! ```
+//!
+//! KIND is `ferretdb` (the default) or `mongo-java-server`. `with-server` also sets
+//! `MAY_MONGO_TEST_SERVER=KIND` for CMD, so that tests know which server's known failures apply.
 //!
 //! `with-server` is how a whole `cargo test --workspace` run shares one server: every test binary's
 //! `ferretdb_embed::shared_uri()` sees `MONGODB_URI` and starts nothing.
@@ -13,16 +17,30 @@ use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
-use ferretdb_embed::{FERRETDB_VERSION, Server, ServerOptions};
+use ferretdb_embed::{AnyServer, ServerKind};
 
 const USAGE: &str = "usage:
   ferretdb-embed build                   build FerretDB (if needed) and print the binary's path
-  ferretdb-embed with-server -- CMD ...  run CMD with MONGODB_URI set to a fresh FerretDB server
+  ferretdb-embed with-server [--server KIND] -- CMD ...
+                                         run CMD with MONGODB_URI set to a fresh server
                                          (if MONGODB_URI is already set, just run CMD)
-  ferretdb-embed serve                   start a server, print its URI, run until Ctrl-C / SIGTERM";
+  ferretdb-embed serve [--server KIND]   start a server, print its URI, run until Ctrl-C / SIGTERM
+KIND: ferretdb (default) or mongo-java-server";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--server KIND` right after the subcommand.
+    let mut kind = ServerKind::FerretDb;
+    if args.get(1).is_some_and(|a| a == "--server") {
+        match args.get(2).and_then(|k| ServerKind::from_name(k)) {
+            Some(k) => kind = k,
+            None => {
+                eprintln!("ferretdb-embed: --server needs ferretdb or mongo-java-server\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+        args.drain(1..3);
+    }
     match args.first().map(String::as_str) {
         Some("build") if args.len() == 1 => build(),
         Some("with-server") => {
@@ -34,9 +52,9 @@ fn main() -> ExitCode {
                 eprintln!("ferretdb-embed: with-server needs a command\n{USAGE}");
                 return ExitCode::from(2);
             }
-            with_server(cmd)
+            with_server(kind, cmd)
         }
-        Some("serve") if args.len() == 1 => serve(),
+        Some("serve") if args.len() == 1 => serve(kind),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -93,7 +111,7 @@ fn catch(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
     }
 }
 
-fn with_server(cmd: &[String]) -> ExitCode {
+fn with_server(kind: ServerKind, cmd: &[String]) -> ExitCode {
     let mut command = Command::new(&cmd[0]);
     command.args(&cmd[1..]);
 
@@ -102,6 +120,8 @@ fn with_server(cmd: &[String]) -> ExitCode {
     if std::env::var("MONGODB_URI").is_ok_and(|u| !u.is_empty()) {
         // Someone else owns the server: environment unchanged.
     } else {
+        // FerretDB is built whatever the server: tests that need options of their own (auth,
+        // TLS, restarts) start FerretDB servers of their own from this binary.
         let bin = match ferretdb_embed::binary() {
             Ok(bin) => bin,
             Err(e) => {
@@ -109,18 +129,20 @@ fn with_server(cmd: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let s = match Server::start(&ServerOptions::default()) {
+        let s = match AnyServer::start(kind) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("ferretdb-embed: cannot start FerretDB: {e}");
+                eprintln!("ferretdb-embed: cannot start {}: {e}", kind.describe());
                 return ExitCode::FAILURE;
             }
         };
         eprintln!(
-            "ferretdb-embed: FerretDB {FERRETDB_VERSION} listening on {}",
+            "ferretdb-embed: {} listening on {}",
+            kind.describe(),
             s.uri()
         );
         command.env("MONGODB_URI", s.uri());
+        command.env(ServerKind::ENV, kind.name());
         // Tests that start servers of their own (other options) then reuse this binary, never rebuild.
         if std::env::var_os("FERRETDB_BIN").is_none_or(|v| v.is_empty()) {
             command.env("FERRETDB_BIN", bin);
@@ -164,18 +186,19 @@ fn with_server(cmd: &[String]) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-fn serve() -> ExitCode {
+fn serve(kind: ServerKind) -> ExitCode {
     catch(libc::SIGINT, request_stop);
     catch(libc::SIGTERM, request_stop);
-    let mut server = match Server::start(&ServerOptions::default()) {
+    let mut server = match AnyServer::start(kind) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ferretdb-embed: cannot start FerretDB: {e}");
+            eprintln!("ferretdb-embed: cannot start {}: {e}", kind.describe());
             return ExitCode::FAILURE;
         }
     };
     eprintln!(
-        "ferretdb-embed: FerretDB {FERRETDB_VERSION} listening on {} (data in {}); Ctrl-C to stop",
+        "ferretdb-embed: {} listening on {} (data in {}); Ctrl-C to stop",
+        kind.describe(),
         server.uri(),
         server.data_dir().display()
     );
@@ -184,7 +207,10 @@ fn serve() -> ExitCode {
         if !server.is_running() {
             let log = std::fs::read(server.log_path()).unwrap_or_default();
             let log = String::from_utf8_lossy(&log[log.len().saturating_sub(4000)..]).into_owned();
-            eprintln!("ferretdb-embed: FerretDB exited unexpectedly; log tail:\n{log}");
+            eprintln!(
+                "ferretdb-embed: {} exited unexpectedly; log tail:\n{log}",
+                kind.describe()
+            );
             return ExitCode::FAILURE;
         }
         std::thread::sleep(Duration::from_millis(100));

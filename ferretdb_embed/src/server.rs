@@ -23,7 +23,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prefix of every data folder under [`data_root`]: `may_mongo-ferretdb-<pid>-<counter>`.
 pub const DATA_DIR_PREFIX: &str = "may_mongo-ferretdb-";
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+pub(crate) static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// SCRAM credentials created at startup (`--setup-*`), with FerretDB's new authentication enabled.
 ///
@@ -358,7 +358,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> io::Result<u16> {
+pub(crate) fn free_port() -> io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
@@ -401,7 +401,7 @@ pub fn data_root() -> PathBuf {
     }
 }
 
-fn cleanup_stale_data_dirs() {
+pub(crate) fn cleanup_stale_data_dirs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let Ok(entries) = fs::read_dir(data_root()) else {
