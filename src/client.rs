@@ -137,6 +137,12 @@ impl Client {
                     .as_ref()
                     .map(crate::TlsOptions::client_config)
                     .transpose()?,
+                server_api: options
+                    .server_api
+                    .as_ref()
+                    .map(|api| BodyField::from_fields(&api.command_fields()))
+                    .transpose()
+                    .map_err(|e| Error::internal(format!("Stable API fields: {e}")))?,
             },
             pool: PoolOptions {
                 max_pool_size: options.max_pool_size,
@@ -782,6 +788,7 @@ impl<'a> Step<'a> {
                         conn.prepared_message(),
                         self.request_id,
                         conn.id(),
+                        conn.description().connection_id,
                         &self.server.address,
                     )
                 });
@@ -926,14 +933,18 @@ fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
 /// executor hands them to the handler.
 struct CommandMonitor<'a> {
     command_name: String,
+    database: String,
     request_id: i32,
     connection_id: u64,
+    server_connection_id: Option<i64>,
     address: &'a ServerAddress,
     started: Instant,
     sensitive: bool,
 }
 
-/// Commands whose contents never reach event handlers: credentials travel in them.
+/// Commands whose contents never reach event handlers: credentials travel in them. Lower
+/// case: names are compared case-insensitively, as the spec says (legacy hello alone comes
+/// as `isMaster` and `ismaster`).
 const SENSITIVE: &[&str] = &[
     "authenticate",
     "saslstart",
@@ -948,19 +959,19 @@ const SENSITIVE: &[&str] = &[
 
 impl<'a> CommandMonitor<'a> {
     /// Starts timing the command and builds its started event from the encoded message.
+    /// `server_connection_id` is the server's id for the connection, from the connection's
+    /// handshake reply (when it gave one).
     fn start(
         command_name: &str,
         database: &str,
         message: &[u8],
         request_id: i32,
         connection_id: u64,
+        server_connection_id: Option<i64>,
         address: &'a ServerAddress,
     ) -> (Self, CommandEvent) {
         let mut command = command_document(message).unwrap_or_default();
-        let lower = command_name.to_ascii_lowercase();
-        let sensitive = SENSITIVE.contains(&lower.as_str())
-            || (matches!(lower.as_str(), "hello" | "ismaster")
-                && command.contains_key("speculativeAuthenticate"));
+        let sensitive = is_sensitive(command_name, &command);
         if sensitive {
             command = bson::Document::new();
         }
@@ -970,12 +981,15 @@ impl<'a> CommandMonitor<'a> {
             database: database.to_string(),
             request_id,
             connection_id,
+            server_connection_id,
             address: address.clone(),
         };
         let monitor = CommandMonitor {
             command_name: command_name.to_string(),
+            database: database.to_string(),
             request_id,
             connection_id,
+            server_connection_id,
             address,
             started: Instant::now(),
             sensitive,
@@ -992,22 +1006,64 @@ impl<'a> CommandMonitor<'a> {
         CommandEvent::Succeeded {
             reply,
             command_name: self.command_name,
+            database: self.database,
             request_id: self.request_id,
             connection_id: self.connection_id,
+            server_connection_id: self.server_connection_id,
             duration: self.started.elapsed(),
             address: self.address.clone(),
         }
     }
 
     fn failed(self, e: &Error) -> CommandEvent {
+        let failure = if self.sensitive {
+            redacted(e)
+        } else {
+            e.clone()
+        };
         CommandEvent::Failed {
             command_name: self.command_name,
+            database: self.database,
             request_id: self.request_id,
             connection_id: self.connection_id,
+            server_connection_id: self.server_connection_id,
             duration: self.started.elapsed(),
-            failure: e.clone(),
+            failure,
             address: self.address.clone(),
         }
+    }
+}
+
+/// Whether a command's contents must not reach event handlers: a command of [`SENSITIVE`],
+/// or `hello` / legacy hello carrying `speculativeAuthenticate` (its reply then carries the
+/// server's first authentication message). Names compare case-insensitively.
+fn is_sensitive(command_name: &str, command: &bson::Document) -> bool {
+    let lower = command_name.to_ascii_lowercase();
+    SENSITIVE.contains(&lower.as_str())
+        || (matches!(lower.as_str(), "hello" | "ismaster")
+            && command.contains_key("speculativeAuthenticate"))
+}
+
+/// A security-sensitive command's failure as its failed event shows it. The spec keeps only
+/// `code`, `codeName` and `errorLabels` of a server's error: its message and the rest of the
+/// reply may echo what the command carried (a SASL payload, a password), so they are
+/// dropped. Failures that did not come from the server (network, protocol) carry nothing
+/// of the command's and are shown as they are.
+fn redacted(e: &Error) -> Error {
+    let ErrorKind::Command(c) = e.kind() else {
+        return e.clone();
+    };
+    let c = crate::error::CommandError {
+        code: c.code,
+        code_name: c.code_name.clone(),
+        message: "(redacted: security-sensitive command)".to_string(),
+        labels: c.labels.clone(),
+        raw_response: None,
+    };
+    let redacted = Error::from(ErrorKind::Command(c));
+    match (e.operation(), e.server()) {
+        (Some(op), Some(server)) => redacted.in_operation(op, server),
+        _ => redacted,
     }
 }
 

@@ -815,6 +815,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             limit: o.limit.map(i64::abs),
             cursor_type: o.cursor_type,
             max_await_time: o.max_await_time,
+            get_more_max_time: None,
             comment: o.comment.clone(),
             timeout: None, // set by `cursor`
         };

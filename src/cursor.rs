@@ -82,6 +82,8 @@ pub(crate) struct CursorSpec {
     pub(crate) limit: Option<i64>,
     pub(crate) cursor_type: CursorType,
     pub(crate) max_await_time: Option<Duration>,
+    /// `maxTimeMS` for every `getMore` of a non-awaiting cursor (`run_cursor_command`).
+    pub(crate) get_more_max_time: Option<Duration>,
     /// The opening command's `comment`, repeated on each `getMore` (servers 4.4+).
     pub(crate) comment: Option<bson::Bson>,
     /// The limit on the opening command and on each `getMore` (the handle's `timeout`).
@@ -282,6 +284,8 @@ impl<T> Cursor<T> {
         if let (CursorType::TailableAwait, Some(t)) =
             (self.spec.cursor_type, self.spec.max_await_time)
         {
+            body.insert("maxTimeMS", t.as_millis() as i64);
+        } else if let Some(t) = self.spec.get_more_max_time {
             body.insert("maxTimeMS", t.as_millis() as i64);
         }
         if let Some(c) = &self.spec.comment {

@@ -8,11 +8,29 @@ use crate::client::Client;
 use crate::collection::{Collection, Settings, aggregate_body, ends_in_write_stage};
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::AggregateOptions;
-use crate::cursor::{Cursor, CursorSpec, CursorStart};
+use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType};
 use crate::error::Result;
 use crate::ops::{Command, RunCommand, RunCommandRaw};
 use crate::retry::Retry;
 use crate::topology::ReadPreference;
+
+/// Options of [`Database::run_cursor_command`]: they shape the `getMore`s, not the command,
+/// which is sent as given.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct RunCursorCommandOptions {
+    /// Where to send the command (the client's default when `None`; a secondary mode is not
+    /// sent to a standalone, as with `run_command`).
+    pub read_preference: Option<ReadPreference>,
+    /// `Tailable` or `TailableAwait` for a command that opened a tailable cursor.
+    pub cursor_type: Option<CursorType>,
+    /// `batchSize` of each `getMore`.
+    pub batch_size: Option<u32>,
+    /// `maxTimeMS` of each `getMore`.
+    pub max_time: Option<std::time::Duration>,
+    /// `comment` of each `getMore`.
+    pub comment: Option<Bson>,
+}
 
 /// A handle to one database. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -173,6 +191,47 @@ impl Database {
         let mut op =
             crate::runtime::on_driver_stack(move || RunCommand::new(&self.name, &command))?;
         self.client.execute_timed(&mut op, self.settings.timeout)
+    }
+
+    /// Runs a command that opens a cursor (`find`, `aggregate`, `listCollections`, or any other
+    /// that answers `cursor: {id, ns, firstBatch}`) and returns the cursor; later batches come
+    /// with `getMore`, shaped by `options`. A reply without a cursor is an error.
+    ///
+    /// Like [`run_command`](Self::run_command) it sends the command as given (with `$db`), is
+    /// never retried, and inherits no read concern or write concern from this handle; a read
+    /// preference applies only when `options` gives one.
+    pub fn run_cursor_command(
+        &self,
+        command: Document,
+        options: RunCursorCommandOptions,
+    ) -> Result<Cursor<Document>> {
+        let name = command.keys().next().cloned().ok_or_else(|| {
+            crate::Error::invalid_argument("run_cursor_command needs a non-empty command document")
+        })?;
+        if command.contains_key("$db") {
+            return Err(crate::Error::invalid_argument(
+                "the command must not set $db; the database does",
+            ));
+        }
+        let rp = options.read_preference.as_ref();
+        let op = Command::read(
+            "runCursorCommand",
+            &self.name,
+            command,
+            rp,
+            CursorStart::read,
+        )
+        .named(name)
+        .retryable(Retry::No);
+        let spec = CursorSpec {
+            batch_size: options.batch_size,
+            cursor_type: options.cursor_type.unwrap_or(CursorType::NonTailable),
+            get_more_max_time: options.max_time,
+            comment: options.comment,
+            timeout: self.settings.timeout,
+            ..CursorSpec::default()
+        };
+        Cursor::open(&self.client, op, spec)
     }
 
     /// Like [`run_command`](Self::run_command), but returns the reply undecoded. Decoding a

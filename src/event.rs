@@ -30,6 +30,10 @@ pub enum CommandEvent {
         request_id: i32,
         /// The driver's id of the connection it travels on (the pool's id, 1, 2, ...).
         connection_id: u64,
+        /// The server's own id for that connection: the `connectionId` of the connection's
+        /// handshake reply (MongoDB 4.2+), the number the server's log and `currentOp` show
+        /// it under, so a slow command can be found there. `None` when the server gave none.
+        server_connection_id: Option<i64>,
         /// The server.
         address: ServerAddress,
     },
@@ -39,10 +43,15 @@ pub enum CommandEvent {
         reply: bson::Document,
         /// The command's name.
         command_name: String,
+        /// The database it ran against (as in the started event, so a handler need not keep
+        /// started events to tell which database a reply came from).
+        database: String,
         /// The request id.
         request_id: i32,
         /// The connection.
         connection_id: u64,
+        /// The server's id for the connection (see the started event).
+        server_connection_id: Option<i64>,
         /// Round-trip time including encoding and decoding the reply's envelope.
         duration: Duration,
         /// The server.
@@ -53,13 +62,19 @@ pub enum CommandEvent {
     Failed {
         /// The command's name.
         command_name: String,
+        /// The database it ran against.
+        database: String,
         /// The request id.
         request_id: i32,
         /// The connection.
         connection_id: u64,
+        /// The server's id for the connection (see the started event).
+        server_connection_id: Option<i64>,
         /// Time until the failure.
         duration: Duration,
-        /// What went wrong.
+        /// What went wrong. For a security-sensitive command a server's error keeps only its
+        /// code, code name and labels: its message and reply (which may echo credentials)
+        /// are left out, as the spec requires; the caller still gets the whole error.
         failure: Error,
         /// The server.
         address: ServerAddress,
@@ -82,6 +97,33 @@ impl CommandEvent {
             CommandEvent::Started { command_name, .. }
             | CommandEvent::Succeeded { command_name, .. }
             | CommandEvent::Failed { command_name, .. } => command_name,
+        }
+    }
+
+    /// The database the command ran against.
+    pub fn database(&self) -> &str {
+        match self {
+            CommandEvent::Started { database, .. }
+            | CommandEvent::Succeeded { database, .. }
+            | CommandEvent::Failed { database, .. } => database,
+        }
+    }
+
+    /// The server's id for the connection, when its handshake reply gave one.
+    pub fn server_connection_id(&self) -> Option<i64> {
+        match self {
+            CommandEvent::Started {
+                server_connection_id,
+                ..
+            }
+            | CommandEvent::Succeeded {
+                server_connection_id,
+                ..
+            }
+            | CommandEvent::Failed {
+                server_connection_id,
+                ..
+            } => *server_connection_id,
         }
     }
 }

@@ -50,6 +50,12 @@ pub enum GridFsError {
         /// The id asked for.
         id: String,
     },
+    /// No file has this name (`delete_by_name`, `rename_by_name`).
+    #[error("no file named {filename:?}")]
+    FileNameNotFound {
+        /// The name asked for.
+        filename: String,
+    },
     /// No file has this name, or not this revision of it.
     #[error("no revision {revision} of a file named {filename:?}")]
     RevisionNotFound {
@@ -350,6 +356,48 @@ impl GridFsBucket {
         )?;
         if r.matched_count == 0 {
             return Err(GridFsError::FileNotFound { id: id.to_string() }.into());
+        }
+        Ok(())
+    }
+
+    /// Deletes every revision of the file named `filename`: the files documents, then their
+    /// chunks. No file of that name is [`GridFsError::FileNameNotFound`].
+    pub fn delete_by_name(&self, filename: &str) -> Result<()> {
+        let options = FindOptions {
+            projection: Some(doc! { "_id": 1 }),
+            ..FindOptions::default()
+        };
+        let ids = self
+            .files
+            .find_with(doc! { "filename": filename }, options)?
+            .map(|d| d.map(|mut d| d.remove("_id").unwrap_or(Bson::Null)))
+            .collect::<Result<Vec<Bson>>>()?;
+        if ids.is_empty() {
+            return Err(GridFsError::FileNameNotFound {
+                filename: filename.to_string(),
+            }
+            .into());
+        }
+        self.files
+            .delete_many(doc! { "_id": { "$in": ids.clone() } })?;
+        self.chunks
+            .delete_many(doc! { "files_id": { "$in": ids } })?;
+        Ok(())
+    }
+
+    /// Renames every revision of the file named `filename`. No file of that name is
+    /// [`GridFsError::FileNameNotFound`].
+    pub fn rename_by_name(&self, filename: &str, new_filename: &str) -> Result<()> {
+        let r = self.files.update_many(
+            doc! { "filename": filename },
+            doc! { "$set": { "filename": new_filename } },
+            Default::default(),
+        )?;
+        if r.matched_count == 0 {
+            return Err(GridFsError::FileNameNotFound {
+                filename: filename.to_string(),
+            }
+            .into());
         }
         Ok(())
     }

@@ -88,7 +88,7 @@ pub use concern::{Acknowledgment, ReadConcern, WriteConcern};
 pub use conn::{ServerType, StreamDescription};
 pub use crud_types::*;
 pub use cursor::{Cursor, CursorType};
-pub use database::Database;
+pub use database::{Database, RunCursorCommandOptions};
 pub use gridfs::{
     GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsError, GridFsFile,
     GridFsUploadOptions, GridFsUploadStream,
@@ -108,7 +108,9 @@ pub use error::{
 };
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 pub use ops::InsertOneResult;
-pub use options::{Affinity, ClientOptions, Handler, ServerAddress};
+pub use options::{
+    Affinity, ClientOptions, Handler, ServerAddress, ServerApi, ServerApiBuilder, ServerApiVersion,
+};
 pub use pool::PoolStats;
 pub use runtime::Core;
 pub use tls::TlsOptions;

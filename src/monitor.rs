@@ -147,8 +147,10 @@ impl Monitor {
                 return Ok(reply);
             }
         };
-        // Servers that answered `helloOk` know `hello`; older ones only the legacy name.
-        let command = if conn.description().hello_ok {
+        // Servers that answered `helloOk` know `hello`; older ones only the legacy name. A
+        // client declaring a Stable API version uses `hello` only (the spec forbids legacy
+        // hello then); the connection adds the API fields, as to every command.
+        let command = if conn.description().hello_ok || self.settings.server_api.is_some() {
             doc! { "hello": 1, "$db": "admin" }
         } else {
             doc! { "isMaster": 1, "$db": "admin" }

@@ -199,6 +199,151 @@ pub struct ClientOptions {
     pub read_concern: Option<ReadConcern>,
     /// Warnings from parsing the connection string: options ignored, and why.
     pub warnings: Vec<String>,
+    /// The Stable API version this client declares (default: none). When set, every
+    /// command the client sends carries `apiVersion` (and `apiStrict`,
+    /// `apiDeprecationErrors` when those are set, even to the server's default): operations,
+    /// `getMore`, authentication, the connection handshake and the monitors' heartbeats
+    /// alike, as the Stable API spec requires. The handshake is then `hello` over OP_MSG
+    /// only: a server that does not know `hello` is not asked again with the legacy
+    /// OP_QUERY `isMaster` (servers that take `apiVersion` all know `hello`); it stays
+    /// `Unknown`, and operations fail server selection naming its error.
+    ///
+    /// Code only: the spec forbids setting it from the connection string, so that copying a
+    /// URI cannot change the API an application was written against (`apiVersion` in a URI
+    /// is an unknown option, ignored with a warning). [`run_command`](crate::Database::run_command)
+    /// does not look inside its command: one that sets these fields itself on a client that
+    /// declares a version is sent with them twice, and what the server makes of that is
+    /// undefined.
+    pub server_api: Option<ServerApi>,
+}
+
+/// A Stable API version, as [`ServerApi::version`] declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerApiVersion {
+    /// Version 1 (`apiVersion: "1"`), MongoDB 5.0 and newer.
+    V1,
+}
+
+impl ServerApiVersion {
+    /// The version as commands carry it: `"1"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerApiVersion::V1 => "1",
+        }
+    }
+}
+
+impl fmt::Display for ServerApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ServerApiVersion {
+    type Err = Error;
+
+    /// `"1"`; any other version is refused here, on the client, as the spec asks (a driver
+    /// only declares versions it knows how to behave under).
+    fn from_str(s: &str) -> Result<ServerApiVersion> {
+        match s {
+            "1" => Ok(ServerApiVersion::V1),
+            other => Err(Error::invalid_argument(format!(
+                "unknown Stable API version {other:?} (this driver knows \"1\")"
+            ))),
+        }
+    }
+}
+
+/// The Stable API declaration of [`ClientOptions::server_api`]: a version, and whether the
+/// server should refuse what is outside it (`strict`) or deprecated in it
+/// (`deprecation_errors`). `None` sends nothing for that flag, leaving the server's default
+/// (false). Build with [`ServerApi::builder`]:
+///
+/// ```
+/// use may_mongo::{ServerApi, ServerApiVersion};
+/// let api = ServerApi::builder().version(ServerApiVersion::V1).strict(true).build();
+/// assert_eq!(api.strict, Some(true));
+/// assert_eq!(api.deprecation_errors, None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ServerApi {
+    /// The declared version (`apiVersion`).
+    pub version: ServerApiVersion,
+    /// `apiStrict`: the server refuses commands, options and aggregation stages that are not
+    /// part of the version.
+    pub strict: Option<bool>,
+    /// `apiDeprecationErrors`: the server refuses what the version deprecates.
+    pub deprecation_errors: Option<bool>,
+}
+
+impl ServerApi {
+    /// A builder; `version` must be given before `build`.
+    pub fn builder() -> ServerApiBuilder {
+        ServerApiBuilder {
+            version: (),
+            strict: None,
+            deprecation_errors: None,
+        }
+    }
+
+    /// The fields every command carries: `apiVersion`, then `apiStrict` and
+    /// `apiDeprecationErrors` when set.
+    pub(crate) fn command_fields(&self) -> bson::Document {
+        let mut fields = bson::doc! { "apiVersion": self.version.as_str() };
+        if let Some(strict) = self.strict {
+            fields.insert("apiStrict", strict);
+        }
+        if let Some(errors) = self.deprecation_errors {
+            fields.insert("apiDeprecationErrors", errors);
+        }
+        fields
+    }
+}
+
+/// Builds a [`ServerApi`]. The type parameter records whether `version` was given, so that
+/// a declaration without a version does not compile.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ServerApiBuilder<V = ()> {
+    version: V,
+    strict: Option<bool>,
+    deprecation_errors: Option<bool>,
+}
+
+impl<V> ServerApiBuilder<V> {
+    /// The version to declare.
+    pub fn version(self, version: ServerApiVersion) -> ServerApiBuilder<ServerApiVersion> {
+        ServerApiBuilder {
+            version,
+            strict: self.strict,
+            deprecation_errors: self.deprecation_errors,
+        }
+    }
+
+    /// `apiStrict` (a `bool`, or `None` to send nothing).
+    pub fn strict(mut self, strict: impl Into<Option<bool>>) -> Self {
+        self.strict = strict.into();
+        self
+    }
+
+    /// `apiDeprecationErrors` (a `bool`, or `None` to send nothing).
+    pub fn deprecation_errors(mut self, deprecation_errors: impl Into<Option<bool>>) -> Self {
+        self.deprecation_errors = deprecation_errors.into();
+        self
+    }
+}
+
+impl ServerApiBuilder<ServerApiVersion> {
+    /// The declaration.
+    pub fn build(self) -> ServerApi {
+        ServerApi {
+            version: self.version,
+            strict: self.strict,
+            deprecation_errors: self.deprecation_errors,
+        }
+    }
 }
 
 /// A shared event handler (a newtype so that options stay `Debug`).
@@ -251,6 +396,7 @@ impl Default for ClientOptions {
             write_concern: None,
             read_concern: None,
             warnings: Vec::new(),
+            server_api: None,
         }
     }
 }

@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::options::ServerAddress;
 use crate::runtime::{self, Core, Stream};
 use crate::wire::{
-    Codec, Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpReply,
-    WireError, encode_op_query, may_compress, next_request_id,
+    BodyField, Codec, Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg,
+    OpMsgBuilder, OpReply, WireError, encode_op_query, may_compress, next_request_id,
 };
 
 /// Initial size of the read buffer; replies to point operations fit in it.
@@ -48,6 +48,9 @@ pub(crate) struct ConnectSettings {
     pub compressors: Vec<Compressor>,
     /// TLS, when on: every connection (monitors' too) wraps its socket in a session.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The Stable API fields (`apiVersion`, ...), encoded once, when the client declares a
+    /// version: every command on every connection carries them (see `Connection::prepare`).
+    pub server_api: Option<BodyField>,
 }
 
 /// An established, handshaken connection.
@@ -75,6 +78,8 @@ pub(crate) struct Connection {
     /// deadline shortens it; the next operation without one restores it).
     socket_timeout: Option<Duration>,
     io_timeout: Option<Duration>,
+    /// The client's Stable API fields, appended to every command this connection sends.
+    server_api: Option<BodyField>,
 }
 
 impl Connection {
@@ -144,6 +149,7 @@ impl Connection {
             zbuf: Vec::new(),
             socket_timeout: settings.socket_timeout,
             io_timeout: Some(settings.connect_timeout),
+            server_api: settings.server_api.clone(),
         };
         // A monitor's connection (`keep_reply`) never authenticates; a pooled one does, here,
         // before the pool can hand it to anyone.
@@ -188,7 +194,9 @@ impl Connection {
         };
         let (description, kept) = match check_ok(reply) {
             Ok(()) => (StreamDescription::from_hello(reply), keep(reply)?),
-            Err(e) if e.code() == Some(COMMAND_NOT_FOUND) => {
+            // With a Stable API version declared, the spec forbids legacy hello (and OP_QUERY):
+            // the error stands, and the server is Unknown.
+            Err(e) if e.code() == Some(COMMAND_NOT_FOUND) && self.server_api.is_none() => {
                 // A server without `hello`: ask the legacy way.
                 let is_master = is_master_command(metadata, compressors);
                 let reply = self.legacy_round_trip(&is_master)?;
@@ -270,6 +278,12 @@ impl Connection {
     /// Encodes one OP_MSG built by `build` into the write buffer (compressed when agreed),
     /// ready for [`exchange`](Self::exchange). Size limits are checked as `build` writes, so
     /// nothing is sent if a document is too large. No I/O.
+    ///
+    /// Every OP_MSG the driver sends is built here — operations through the executor, but
+    /// also the handshake's `hello`, authentication and the monitors' heartbeats — so this is
+    /// where the Stable API fields are appended: the spec wants them on every command
+    /// (`getMore` included, whose values the server checks against the cursor's opening
+    /// command), and one place cannot forget one.
     pub(crate) fn prepare(
         &mut self,
         request_id: i32,
@@ -279,6 +293,9 @@ impl Connection {
         let limits = self.description.limits();
         let mut msg = OpMsgBuilder::new(&mut self.wbuf, MsgFlags::default(), limits);
         build(&mut msg).map_err(encode_error)?;
+        if let Some(api) = &self.server_api {
+            msg.append_to_body(api).map_err(encode_error)?;
+        }
         msg.finish(request_id, 0).map_err(encode_error)?;
         if let Some((compressor, codec)) = &mut self.compression
             && command_name(&self.wbuf).is_some_and(may_compress)

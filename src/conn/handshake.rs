@@ -5,7 +5,9 @@
 //! servers log and which shows up in `currentOp`) and learns the server's limits. Modern
 //! servers (and FerretDB) answer OP_MSG `hello`; a server that does not know `hello` answers
 //! CommandNotFound, and we ask again with the legacy OP_QUERY `isMaster`, as drivers did before
-//! `hello` existed.
+//! `hello` existed — unless the client declares a Stable API version
+//! ([`ClientOptions::server_api`](crate::ClientOptions::server_api)): then the Stable API spec
+//! allows `hello` over OP_MSG only, carrying the API fields like every command.
 
 use bson::{RawBsonRef, RawDocument, doc};
 

@@ -24,7 +24,7 @@ type ReplyHandler<'a, O> = Box<dyn FnMut(&RawDocument) -> Result<O> + 'a>;
 /// caller's filter, update or pipeline among its fields — is freed there and then, before any
 /// wait.
 pub(crate) struct Command<'a, O> {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     db: &'a str,
     body: Encoded,
     read: Option<Option<&'a ReadPreference>>,
@@ -41,7 +41,7 @@ impl<'a, O> Command<'a, O> {
         handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
     ) -> Self {
         Command {
-            name,
+            name: name.into(),
             db,
             body: on_driver_stack(move || {
                 let mut body = body;
@@ -68,6 +68,13 @@ impl<'a, O> Command<'a, O> {
         c
     }
 
+    /// Names the command `name` when it is not known until run time (a user's command for
+    /// `run_cursor_command`): events and errors carry it.
+    pub(crate) fn named(mut self, name: String) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Marks the command retryable as `retry` says (a single-statement write, or a read sent
     /// to the primary such as `listCollections`).
     pub(crate) fn retryable(mut self, retry: Retry) -> Self {
@@ -81,7 +88,7 @@ impl<O> Operation for Command<'_, O> {
     const NAME: &'static str = "command";
 
     fn command_name(&self) -> &str {
-        self.name
+        &self.name
     }
 
     fn database(&self) -> &str {
@@ -109,7 +116,7 @@ impl<O> Operation for Command<'_, O> {
             // A field some servers predate (rare): rebuilt without the ones this one does.
             let mut doc = crate::decode::to_document(body)
                 .map_err(|e| WireError::BadDocument(e.to_string()))?;
-            drop_fields_too_new(self.name, &mut doc, msg.limits());
+            drop_fields_too_new(&self.name, &mut doc, msg.limits());
             return msg.body(&doc);
         }
         msg.body(&body)
