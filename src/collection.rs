@@ -466,7 +466,7 @@ impl<T> Collection<T> {
     /// Drops the collection (a missing collection is not an error).
     pub fn drop(&self) -> Result<()> {
         match self.write("drop", doc! { "drop": &*self.name }, Retry::No, |_| Ok(())) {
-            Err(e) if e.code() == Some(26) => Ok(()), // NamespaceNotFound
+            Err(e) if e.is_ns_not_found() => Ok(()),
             other => other,
         }
     }
@@ -800,6 +800,12 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         put(&mut body, "collation", o.collation.clone());
         put(&mut body, "let", o.let_vars.clone());
         put(&mut body, "rawData", o.raw_data);
+        put(&mut body, "max", o.max.clone());
+        put(&mut body, "min", o.min.clone());
+        put(&mut body, "returnKey", o.return_key);
+        put(&mut body, "showRecordId", o.show_record_id);
+        put(&mut body, "noCursorTimeout", o.no_cursor_timeout);
+        put(&mut body, "allowPartialResults", o.allow_partial_results);
         match o.cursor_type {
             CursorType::NonTailable => {}
             CursorType::Tailable => {
@@ -1063,11 +1069,16 @@ pub(crate) fn aggregate_body(
     options: AggregateOptions,
 ) -> Document {
     let mut cursor = Document::new();
-    put(
-        &mut cursor,
-        "batchSize",
-        options.batch_size.map(|b| b as i32),
-    );
+    // A pipeline that ends in `$out` or `$merge` returns no documents, and a `batchSize: 0`
+    // there would ask the server for an empty first batch of nothing: the CRUD spec has
+    // drivers leave it out (the server then runs the whole pipeline in the first call).
+    if !ends_in_write_stage(&pipeline) {
+        put(
+            &mut cursor,
+            "batchSize",
+            options.batch_size.map(|b| b as i32),
+        );
+    }
     let mut body = doc! { "aggregate": target, "pipeline": pipeline, "cursor": cursor };
     put(&mut body, "allowDiskUse", options.allow_disk_use);
     put(&mut body, "maxTimeMS", options.max_time.map(millis));

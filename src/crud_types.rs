@@ -47,6 +47,18 @@ pub struct FindOptions {
     /// Work on a time-series collection's raw buckets (server 8.2+; not sent to older
     /// servers).
     pub raw_data: Option<bool>,
+    /// The exclusive upper bound of an index scan (needs `hint`).
+    pub max: Option<Document>,
+    /// The inclusive lower bound of an index scan (needs `hint`).
+    pub min: Option<Document>,
+    /// Return only the index keys of the results.
+    pub return_key: Option<bool>,
+    /// Add each result's record id (`$recordId`).
+    pub show_record_id: Option<bool>,
+    /// Ask the server not to time out an idle cursor.
+    pub no_cursor_timeout: Option<bool>,
+    /// On a sharded cluster, return what the reachable shards have rather than fail.
+    pub allow_partial_results: Option<bool>,
 }
 
 /// Options for `update_one`, `update_many` and `replace_one`, and for the update models of a

@@ -433,6 +433,20 @@ impl Error {
         self
     }
 
+    /// Whether the server said the namespace (collection or database) does not exist:
+    /// code 26 (`NamespaceNotFound`), or a command error whose message is "ns not found"
+    /// from a server that gives no code (mongo-java-server answers a `drop` of a missing
+    /// collection with code 0 and that message, as old mongod versions did). MongoDB's
+    /// drivers treat this as success for `drop`, which is why it has a name here.
+    pub fn is_ns_not_found(&self) -> bool {
+        match &*self.kind {
+            ErrorKind::Command(e) => {
+                e.code == 26 || (e.code == 0 && e.message.contains("ns not found"))
+            }
+            _ => false,
+        }
+    }
+
     /// The server error code, for command and write errors.
     pub fn code(&self) -> Option<i32> {
         match &*self.kind {

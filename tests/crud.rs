@@ -629,3 +629,35 @@ both_cores!(a_bulk_model_refuses_command_level_options, |core| {
         .unwrap();
     assert_eq!(r.modified_count, 1);
 });
+
+// Dropping what is not there. MongoDB answers a `drop` of a missing collection with code 26
+// (NamespaceNotFound), old servers and mongo-java-server with code 0 and "ns not found",
+// FerretDB with ok: 1; the driver reports success for each, as MongoDB's drivers do. A missing
+// database drops fine everywhere. A missing index is a real error (IndexNotFound, 27): the
+// caller named something that does not exist.
+both_cores!(dropping_what_is_not_there, |core| {
+    let client = common::client(core);
+    run_on(core, move || {
+        let db = common::fresh_db(&client, "drop_missing");
+        db.collection::<Document>("never_created").drop().unwrap();
+        client
+            .database(&format!("t_never_created_{}", core.name()))
+            .drop()
+            .unwrap();
+        let coll = db.collection::<Document>("c");
+        coll.insert_one(doc! { "x": 1 }).unwrap();
+        let e = coll.drop_index("no_such_index").unwrap_err();
+        assert!(
+            matches!(e.kind(), may_mongo::ErrorKind::Command(c) if c.code == 27),
+            "{e:?}"
+        );
+        assert!(!e.is_ns_not_found());
+        coll.drop().unwrap();
+        coll.drop().unwrap();
+        assert!(
+            !db.list_collection_names()
+                .unwrap()
+                .contains(&"c".to_string())
+        );
+    });
+});
