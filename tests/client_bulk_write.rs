@@ -6,7 +6,7 @@
 //! runs against a scripted server that answers `bulkWrite` as the spec describes, with the
 //! outcome of each write named by the test (an inserted document carrying `fail: <code>`
 //! fails with that code). The spec's own unified tests for the command run through
-//! `tests/crud_unified.rs` against any 8.0 server named by `MONGODB_URI`.
+//! `tests/unified_suites.rs` against any 8.0 server named by `MONGODB_URI`.
 
 mod common;
 

@@ -27,6 +27,33 @@ pub fn uri() -> String {
     ferretdb_embed::shared_uri()
 }
 
+/// Which server the tests talk to, for its known-failures lists: `ferretdb`,
+/// `mongo-java-server`, or `other`.
+///
+/// `$MAY_MONGO_TEST_SERVER` when set (`ferretdb-embed with-server --server KIND` sets it);
+/// else `ferretdb` when `MONGODB_URI` is unset (then this process starts FerretDB); else the
+/// server is asked (`buildInfo` of FerretDB carries `ferretdbVersion`). `other` — a server
+/// named by `MONGODB_URI`, such as a real mongod — has no known failures: every failure counts.
+pub fn server_name() -> &'static str {
+    static NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        if let Some(kind) = ferretdb_embed::ServerKind::from_env() {
+            return kind.name();
+        }
+        if std::env::var("MONGODB_URI").is_ok_and(|u| !u.is_empty()) {
+            let info = client(Core::Threaded)
+                .database("admin")
+                .run_command(bson::doc! { "buildInfo": 1 })
+                .expect("buildInfo");
+            if info.contains_key("ferretdbVersion") {
+                return "ferretdb";
+            }
+            return "other";
+        }
+        "ferretdb"
+    })
+}
+
 /// A client of `core` on the test server.
 pub fn client(core: Core) -> Client {
     let mut opts = ClientOptions::parse(&uri()).expect("test URI parses");

@@ -11,9 +11,10 @@ use bson::{Bson, Document, doc};
 use may_mongo::{
     Acknowledgment, AggregateOptions, BulkWriteOptions, BulkWriteResult, Client,
     ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel, Collection, CountOptions,
-    Database, DeleteOptions, DistinctOptions, Error, EstimatedCountOptions,
-    FindOneAndModifyOptions, FindOptions, IndexModel, InsertManyOptions, InsertOneOptions,
-    ReturnDocument, UpdateOptions, WriteConcern, WriteModel,
+    Cursor, CursorType, Database, DeleteOptions, DistinctOptions, Error, EstimatedCountOptions,
+    FindOneAndModifyOptions, FindOptions, GridFsBucket, GridFsUploadOptions, IndexModel,
+    InsertManyOptions, InsertOneOptions, ReturnDocument, RunCursorCommandOptions, UpdateOptions,
+    WriteConcern, WriteModel,
 };
 
 /// Why an operation did not return a result.
@@ -42,6 +43,8 @@ fn runner(msg: impl Into<String>) -> OpError {
 pub struct Args {
     op: String,
     rest: Document,
+    /// Whether the server under test is a single server (see `single_server_read_preference`).
+    pub single_server: bool,
 }
 
 impl Args {
@@ -49,6 +52,7 @@ impl Args {
         Args {
             op: op.to_string(),
             rest: arguments.cloned().unwrap_or_default(),
+            single_server: false,
         }
     }
 
@@ -129,7 +133,7 @@ impl Args {
         }
     }
 
-    fn millis(&mut self, key: &str) -> Result<Option<Duration>, OpError> {
+    pub fn millis(&mut self, key: &str) -> Result<Option<Duration>, OpError> {
         Ok(self.int(key)?.map(|n| Duration::from_millis(n as u64)))
     }
 
@@ -334,6 +338,19 @@ pub fn collection_op(
             let r = coll.bulk_write_with(models, options)?;
             ack(bulk_result(&r).into())
         }
+        "listIndexes" => {
+            a.finish()?;
+            let docs = coll.list_indexes()?.collect::<Result<Vec<_>, _>>()?;
+            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
+        }
+        "listIndexNames" => {
+            a.finish()?;
+            let names = coll
+                .list_indexes()?
+                .map(|d| d.map(|d| d.get_str("name").unwrap_or_default().to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
+        }
         "createIndex" => {
             let keys = a.required_doc("keys")?;
             let options = a.take_all();
@@ -381,8 +398,27 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
         "runCommand" => {
             let command = a.required_doc("command")?;
             let _name = a.take("commandName");
+            single_server_read_preference(&mut a)?;
             a.finish()?;
             Some(db.run_command(command)?.into())
+        }
+        "runCursorCommand" => {
+            let cursor = cursor_command(db, &mut a)?;
+            a.finish()?;
+            let docs = cursor.collect::<Result<Vec<_>, _>>()?;
+            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
+        }
+        "listCollections" => {
+            let filter = a.doc("filter")?;
+            // `rawData` reaches only servers that know it (8.2+); the spec says to leave it
+            // out below, which the runner does by not sending it.
+            let _ = a.bool("rawData")?;
+            let _ = a.int("batchSize")?;
+            a.finish()?;
+            let docs = db
+                .list_collections(filter)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "aggregate" => {
             let pipeline = a.docs("pipeline")?.unwrap_or_default();
@@ -390,6 +426,14 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             a.finish()?;
             let docs = db
                 .aggregate(pipeline, options)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
+        }
+        "listCollectionObjects" => {
+            let filter = a.doc("filter")?;
+            a.finish()?;
+            let docs = db
+                .list_collections(filter)?
                 .collect::<Result<Vec<_>, _>>()?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
@@ -404,6 +448,37 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             )));
         }
     })
+}
+
+/// `runCursorCommand` and `createCommandCursor`: the command and the options of its getMores.
+pub fn cursor_command(db: &Database, a: &mut Args) -> Result<Cursor<Document>, OpError> {
+    let command = a.required_doc("command")?;
+    let _name = a.take("commandName");
+    let mut options = RunCursorCommandOptions::default();
+    options.batch_size = a.int("batchSize")?.map(|n| n as u32);
+    options.max_time = a.millis("maxTimeMS")?;
+    options.comment = a.take("comment");
+    options.cursor_type = match a.take("cursorType") {
+        None => None,
+        Some(Bson::String(t)) if t == "tailable" => Some(CursorType::Tailable),
+        Some(Bson::String(t)) if t == "tailableAwait" => Some(CursorType::TailableAwait),
+        Some(Bson::String(t)) if t == "nonTailable" => Some(CursorType::NonTailable),
+        Some(other) => return Err(runner(format!("cursorType {other}"))),
+    };
+    single_server_read_preference(a)?;
+    Ok(db.run_cursor_command(command, options)?)
+}
+
+/// `run_command` has no per-call read preference yet (the handle's applies). On a single
+/// server the spec sends none and any mode selects that server, so a test that passes one
+/// behaves as without it there; elsewhere the runner refuses, rather than ignore it.
+fn single_server_read_preference(a: &mut Args) -> Result<(), OpError> {
+    if a.take("readPreference").is_some() && !a.single_server {
+        return Err(runner(
+            "readPreference on runCommand is only supported on a single server",
+        ));
+    }
+    Ok(())
 }
 
 /// The deprecated `count` command, which this driver offers only through `run_command`
@@ -486,6 +561,12 @@ fn find_options(a: &mut Args) -> Result<FindOptions, OpError> {
         collation: a.doc("collation")?,
         let_vars: a.doc("let")?,
         raw_data: a.bool("rawData")?,
+        max: a.doc("max")?,
+        min: a.doc("min")?,
+        return_key: a.bool("returnKey")?,
+        show_record_id: a.bool("showRecordId")?,
+        no_cursor_timeout: a.bool("noCursorTimeout")?,
+        allow_partial_results: a.bool("allowPartialResults")?,
         ..FindOptions::default()
     })
 }
@@ -590,6 +671,20 @@ pub fn client_op(client: &Client, name: &str, mut a: Args) -> OpResult {
             let r = client.bulk_write(models, options)?;
             Ok(r.acknowledged.then(|| client_bulk_result(&r).into()))
         }
+        "listDatabases" | "listDatabaseObjects" => {
+            a.finish()?;
+            let docs = client.list_databases()?;
+            Ok(Some(Bson::Array(
+                docs.into_iter().map(Bson::from).collect(),
+            )))
+        }
+        "listDatabaseNames" => {
+            a.finish()?;
+            let names = client.list_database_names()?;
+            Ok(Some(Bson::Array(
+                names.into_iter().map(Bson::from).collect(),
+            )))
+        }
         other => Err(runner(format!("client operation {other} is not supported"))),
     }
 }
@@ -681,5 +776,125 @@ pub fn bulk_result(r: &BulkWriteResult) -> Document {
         "upsertedCount": r.upserted_count as i64,
         "insertedIds": ids(&r.inserted_ids),
         "upsertedIds": ids(&r.upserted_ids),
+    }
+}
+
+/// `{"$$hexBytes": "0a1b"}`, the unified format's way to write bytes, as bytes.
+fn hex_bytes(v: &Bson) -> Result<Vec<u8>, OpError> {
+    let hex = v
+        .as_document()
+        .and_then(|d| d.get_str("$$hexBytes").ok())
+        .ok_or_else(|| runner(format!("expected {{$$hexBytes: ...}}, got {v}")))?;
+    if hex.len() % 2 != 0 {
+        return Err(runner(format!("odd-length hex {hex:?}")));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| runner(e.to_string())))
+        .collect()
+}
+
+/// Runs a GridFS bucket operation (the GridFS spec's unified tests).
+pub fn bucket_op(bucket: &GridFsBucket, name: &str, mut a: Args) -> OpResult {
+    let bytes = |b: Vec<u8>| {
+        Some(Bson::Binary(bson::Binary {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: b,
+        }))
+    };
+    Ok(match name {
+        "download" => {
+            let id = a.required("id")?;
+            a.finish()?;
+            let mut out = Vec::new();
+            bucket.download_to_writer(&id, &mut out)?;
+            bytes(out)
+        }
+        "downloadByName" => {
+            let filename = a.str("filename")?;
+            let revision = a.int("revision")?.unwrap_or(-1) as i32;
+            a.finish()?;
+            let mut stream = bucket.open_download_stream_by_name(&filename, revision)?;
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut stream, &mut out)
+                .map_err(may_mongo::gridfs::io_error_to_driver)?;
+            bytes(out)
+        }
+        "upload" => {
+            let filename = a.str("filename")?;
+            let source = hex_bytes(&a.required("source")?)?;
+            let mut options = GridFsUploadOptions::default();
+            options.chunk_size_bytes = a.int("chunkSizeBytes")?.map(|n| n as u32);
+            options.metadata = a.doc("metadata")?;
+            // MD5 is gone from the GridFS spec; a driver without it ignores `disableMD5`.
+            let _ = a.bool("disableMD5")?;
+            a.finish()?;
+            Some(bucket.upload_from_reader(&filename, &mut source.as_slice(), options)?)
+        }
+        "delete" => {
+            let id = a.required("id")?;
+            a.finish()?;
+            bucket.delete(&id)?;
+            None
+        }
+        "deleteByName" => {
+            let filename = a.str("filename")?;
+            a.finish()?;
+            bucket.delete_by_name(&filename)?;
+            None
+        }
+        "rename" => {
+            let id = a.required("id")?;
+            let new_filename = a.str("newFilename")?;
+            a.finish()?;
+            bucket.rename(&id, &new_filename)?;
+            None
+        }
+        "renameByName" => {
+            let filename = a.str("filename")?;
+            let new_filename = a.str("newFilename")?;
+            a.finish()?;
+            bucket.rename_by_name(&filename, &new_filename)?;
+            None
+        }
+        "drop" => {
+            a.finish()?;
+            bucket.drop()?;
+            None
+        }
+        other => return Err(runner(format!("bucket operation {other} is not supported"))),
+    })
+}
+
+/// `createFindCursor`: a `find` whose cursor the test iterates itself.
+pub fn find_cursor(coll: &Collection<Document>, mut a: Args) -> Result<Cursor<Document>, OpError> {
+    let filter = a.doc("filter")?.unwrap_or_default();
+    let options = find_options(&mut a)?;
+    a.finish()?;
+    Ok(coll.find_with(filter, options)?)
+}
+
+/// Operations on a cursor entity.
+pub fn cursor_op(cursor: &mut Cursor<Document>, name: &str, a: Args) -> OpResult {
+    a.finish()?;
+    match name {
+        // A tailable cursor may come back empty-handed and still be open: ask again, as the
+        // spec's runner does, while the server keeps it.
+        "iterateUntilDocumentOrError" => loop {
+            if cursor.advance()? {
+                return Ok(Some(cursor.deserialize_current()?.into()));
+            }
+            if !cursor.is_alive() {
+                return Err(runner(
+                    "iterateUntilDocumentOrError: the cursor is exhausted",
+                ));
+            }
+        },
+        "iterateOnce" => {
+            cursor.advance()?;
+            Ok(None)
+        }
+        "close" => Ok(None),
+        other => Err(runner(format!("cursor operation {other} is not supported"))),
     }
 }
