@@ -463,6 +463,118 @@ impl<T> Collection<T> {
         )
     }
 
+    /// Creates one Atlas Search (or Vector Search) index; returns its name (the server names
+    /// an unnamed one `default`).
+    ///
+    /// Atlas builds search indexes in the background: the call returns once the server has
+    /// taken the request, and the index is usable when
+    /// [`list_search_indexes`](Self::list_search_indexes) reports it `queryable`. A server
+    /// without Atlas Search (a plain mongod, FerretDB, ...) answers with an error.
+    pub fn create_search_index(&self, model: SearchIndexModel) -> Result<String> {
+        let mut names = self.create_search_indexes([model])?;
+        match names.len() {
+            1 => Ok(names.remove(0)),
+            n => Err(crate::ops::malformed_reply(
+                "createSearchIndexes",
+                format!("{n} names in indexesCreated for one index"),
+            )),
+        }
+    }
+
+    /// Creates several Atlas Search indexes in one `createSearchIndexes` command; returns
+    /// their names, in the order the server reports them (`indexesCreated`). Sent to the
+    /// primary, not retried, and without read or write concern, which these commands refuse
+    /// (the Index Management spec forbids them).
+    pub fn create_search_indexes(
+        &self,
+        models: impl IntoIterator<Item = SearchIndexModel>,
+    ) -> Result<Vec<String>> {
+        let indexes: Vec<Document> = models
+            .into_iter()
+            .map(SearchIndexModel::into_command_entry)
+            .collect();
+        let body = doc! { "createSearchIndexes": &*self.name, "indexes": indexes };
+        self.unconcerned()
+            .write("createSearchIndexes", body, Retry::No, |r| {
+                let malformed =
+                    |what: &str| crate::ops::malformed_reply("createSearchIndexes", what);
+                let created = r
+                    .get_array("indexesCreated")
+                    .map_err(|_| malformed("no indexesCreated"))?;
+                created
+                    .into_iter()
+                    .map(|entry| {
+                        entry
+                            .ok()
+                            .and_then(|e| e.as_document())
+                            .and_then(|e| e.get_str("name").ok())
+                            .map(String::from)
+                            .ok_or_else(|| malformed("an indexesCreated entry without a name"))
+                    })
+                    .collect()
+            })
+    }
+
+    /// Drops the Atlas Search index called `name`. A missing collection (`NamespaceNotFound`)
+    /// is success: the Index Management spec makes the drop idempotent. Sent without read or
+    /// write concern.
+    pub fn drop_search_index(&self, name: &str) -> Result<()> {
+        let body = doc! { "dropSearchIndex": &*self.name, "name": name };
+        match self
+            .unconcerned()
+            .write("dropSearchIndex", body, Retry::No, |_| Ok(()))
+        {
+            Err(e) if e.is_ns_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Replaces the definition of the Atlas Search index called `name` with `definition`
+    /// (rebuilt in the background, like a new one). Sent without read or write concern.
+    pub fn update_search_index(&self, name: &str, definition: Document) -> Result<()> {
+        let body = doc! {
+            "updateSearchIndex": &*self.name,
+            "name": name,
+            "definition": definition,
+        };
+        self.unconcerned()
+            .write("updateSearchIndex", body, Retry::No, |_| Ok(()))
+    }
+
+    /// The collection's Atlas Search indexes, or only the one called `name`: an aggregation
+    /// whose pipeline is `[{ $listSearchIndexes: { name } }]` (an empty stage without a name),
+    /// run with `options` as any `aggregate` (`batch_size`, `comment`, `max_time`, ...) and
+    /// with the collection's read preference, but without its read or write concern. Each
+    /// document describes one index: `name`,
+    /// `status`, `queryable`, `latestDefinition`, ...
+    pub fn list_search_indexes(
+        &self,
+        name: Option<&str>,
+        options: AggregateOptions,
+    ) -> Result<Cursor<Document>> {
+        let mut stage = Document::new();
+        put(&mut stage, "name", name);
+        self.unconcerned()
+            .aggregate(vec![doc! { "$listSearchIndexes": stage }], options)
+    }
+
+    /// This collection with neither read concern nor write concern, for the Atlas Search
+    /// index commands.
+    ///
+    /// mongod hands those commands to the Atlas Search process beside it, where a concern
+    /// means nothing, and they fail when a `readConcern` or `writeConcern` field is present;
+    /// the Index Management spec says drivers must not send either. The helpers would add
+    /// them from the settings (`write` the write concern, `cursor` under `aggregate` the
+    /// read concern), so these commands go through a handle whose settings have none. The
+    /// read preference and the timeout stay. A `None` concern here sends nothing: the
+    /// client's and database's defaults were already resolved into `Settings`.
+    fn unconcerned(&self) -> Collection<T> {
+        self.with(|s| {
+            s.read_concern = None;
+            s.write_concern = None;
+        })
+    }
+
     /// Drops the collection (a missing collection is not an error).
     pub fn drop(&self) -> Result<()> {
         match self.write("drop", doc! { "drop": &*self.name }, Retry::No, |_| Ok(())) {

@@ -462,3 +462,122 @@ impl IndexModel {
             .join("_")
     }
 }
+
+/// An Atlas Search (or Vector Search) index to create with
+/// [`create_search_index`](crate::Collection::create_search_index): a `definition` and,
+/// optionally, a `name` (the server's default is `"default"`) and a type (the server's default
+/// is [`SearchIndexType::Search`]). Fields left `None` are not sent.
+///
+/// ```
+/// use may_mongo::{SearchIndexModel, SearchIndexType, bson::doc};
+///
+/// let model = SearchIndexModel::new(doc! { "mappings": { "dynamic": true } })
+///     .with_name("by_text")
+///     .with_type(SearchIndexType::Search);
+/// assert_eq!(model.name.as_deref(), Some("by_text"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchIndexModel {
+    /// The index definition, as Atlas Search takes it (`{ mappings: { dynamic: true } }`, or a
+    /// vector search index's `{ fields: [...] }`).
+    pub definition: Document,
+    /// The index's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The kind of index (`type` in the command).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub index_type: Option<SearchIndexType>,
+}
+
+impl SearchIndexModel {
+    /// A search index with `definition`, no name and no type (the server's defaults).
+    pub fn new(definition: Document) -> SearchIndexModel {
+        SearchIndexModel {
+            definition,
+            ..SearchIndexModel::default()
+        }
+    }
+
+    /// The same model, named `name`.
+    pub fn with_name(self, name: impl Into<String>) -> SearchIndexModel {
+        SearchIndexModel {
+            name: Some(name.into()),
+            ..self
+        }
+    }
+
+    /// The same model, of type `index_type`.
+    pub fn with_type(self, index_type: SearchIndexType) -> SearchIndexModel {
+        SearchIndexModel {
+            index_type: Some(index_type),
+            ..self
+        }
+    }
+
+    /// The model as one entry of `createSearchIndexes`' `indexes`: `definition`, then `name`
+    /// and `type` when set. The definition is moved, not cloned (a clone of a deep document
+    /// recurses on the caller's stack).
+    pub(crate) fn into_command_entry(self) -> Document {
+        let mut entry = Document::new();
+        entry.insert("definition", self.definition);
+        if let Some(name) = self.name {
+            entry.insert("name", name);
+        }
+        if let Some(t) = self.index_type {
+            entry.insert("type", t.as_str());
+        }
+        entry
+    }
+}
+
+/// The kind of an Atlas Search index: sent as `"search"` or `"vectorSearch"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SearchIndexType {
+    /// A full-text Atlas Search index (`"search"`).
+    Search,
+    /// An Atlas Vector Search index (`"vectorSearch"`).
+    VectorSearch,
+}
+
+impl SearchIndexType {
+    /// The name the server uses: `"search"` or `"vectorSearch"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchIndexType::Search => "search",
+            SearchIndexType::VectorSearch => "vectorSearch",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn search_index_models_become_command_entries_in_field_order() {
+        let bare = SearchIndexModel::new(doc! { "mappings": { "dynamic": true } });
+        assert_eq!(
+            bare.into_command_entry(),
+            doc! { "definition": { "mappings": { "dynamic": true } } }
+        );
+        let full = SearchIndexModel::new(doc! { "fields": [] })
+            .with_name("v")
+            .with_type(SearchIndexType::VectorSearch);
+        let entry = full.clone().into_command_entry();
+        assert_eq!(
+            entry,
+            doc! { "definition": { "fields": [] }, "name": "v", "type": "vectorSearch" }
+        );
+        // serde gives the same document, and reads it back.
+        let serialized = bson::serialize_to_document(&full).unwrap();
+        assert_eq!(serialized, entry);
+        let back: SearchIndexModel = bson::deserialize_from_document(serialized).unwrap();
+        assert_eq!(back, full);
+        assert_eq!(
+            bson::serialize_to_bson(&SearchIndexType::Search).unwrap(),
+            bson::Bson::String(SearchIndexType::Search.as_str().into())
+        );
+    }
+}

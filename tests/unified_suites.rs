@@ -24,8 +24,10 @@ mod unified;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering::SeqCst};
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, doc};
 use may_mongo::Core;
 
 use unified::{Outcome, Server};
@@ -81,11 +83,27 @@ struct Tally {
     known: usize,
 }
 
-fn run_core(core: Core, suite: &str, files: &[PathBuf]) -> (Tally, Vec<String>) {
+/// Where a suite runs: the server's URI, and its name for reports and known-failures lists.
+struct Target {
+    uri: String,
+    name: &'static str,
+}
+
+impl Target {
+    /// The test server (FerretDB, mongo-java-server, or `MONGODB_URI`'s).
+    fn test_server() -> Target {
+        Target {
+            uri: common::uri(),
+            name: common::server_name(),
+        }
+    }
+}
+
+fn run_core(core: Core, suite: &str, files: &[PathBuf], target: &Target) -> (Tally, Vec<String>) {
     let report = std::env::var("MAY_MONGO_UNIFIED_REPORT").unwrap_or_default();
-    let server_name = common::server_name();
+    let server_name = target.name;
     let known = known_failures(server_name, suite);
-    let server = std::sync::Arc::new(Server::discover(&common::uri(), core));
+    let server = std::sync::Arc::new(Server::discover(&target.uri, core));
     let mut total = Tally::default();
     let mut per_file: BTreeMap<String, Tally> = BTreeMap::new();
     let mut problems = Vec::new();
@@ -188,9 +206,13 @@ fn run_core(core: Core, suite: &str, files: &[PathBuf]) -> (Tally, Vec<String>) 
 /// servers: none) guards against a runner that silently skips everything: fewer passes than
 /// that on either core fail the run.
 fn run_suite(suite: &str, dir: &Path, min_passed: &[(&str, usize)]) {
+    run_suite_on(suite, dir, min_passed, &Target::test_server());
+}
+
+fn run_suite_on(suite: &str, dir: &Path, min_passed: &[(&str, usize)], target: &Target) {
     let min_passed = min_passed
         .iter()
-        .find(|(server, _)| *server == common::server_name())
+        .find(|(server, _)| *server == target.name)
         .map_or(0, |(_, n)| *n);
     common::init();
     // One suite at a time: suites share database names (`database0`, ...).
@@ -213,7 +235,7 @@ fn run_suite(suite: &str, dir: &Path, min_passed: &[(&str, usize)]) {
     }
     let mut problems = Vec::new();
     for core in [Core::Coroutine, Core::Threaded] {
-        let (tally, p) = run_core(core, suite, &files);
+        let (tally, p) = run_core(core, suite, &files, target);
         problems.extend(p);
         if std::env::var("MAY_MONGO_UNIFIED_FILE").is_err() {
             assert!(
@@ -265,11 +287,73 @@ fn collection_management() {
     );
 }
 
-/// Every test of this suite is about Atlas Search indexes and needs a replica set or mongos:
-/// none runs here, and each is counted as skipped with its reason.
+/// Every test of this suite is about Atlas Search indexes, on a replica set or mongos: no
+/// server here has them, and each test expects the error a mongod without Atlas Search gives
+/// (one naming Atlas). So the suite runs against a scripted one-member replica set that
+/// answers as such a mongod 7.0.5 does — the search index commands and `$listSearchIndexes`
+/// with that error, everything the runner needs to start (`hello`, `buildInfo`) as a server
+/// does, anything else `CommandNotFound` — and checks what the driver sends. On the real test
+/// server the suite is skipped by its `runOnRequirements` (replica set), and counted so.
 #[test]
 fn index_management() {
     spec_suite("index-management", "index-management", &[]);
+    let dir = common::spec::root().join("index-management");
+    let port = Arc::new(AtomicU16::new(0));
+    let server = {
+        let port = port.clone();
+        common::mock::MockServer::start(move |req, _| {
+            common::mock::Action::Reply(mongod_without_atlas_search(req, port.load(SeqCst)))
+        })
+    };
+    port.store(server.port, SeqCst);
+    let target = Target {
+        uri: server.uri(),
+        name: "scripted mongod 7.0.5 without Atlas Search",
+    };
+    run_suite_on("index-management", &dir, &[(target.name, 17)], &target);
+}
+
+/// The replies of a one-member replica set of mongod 7.0.5 without Atlas Search.
+fn mongod_without_atlas_search(req: &common::mock::Request, port: u16) -> Document {
+    let me = format!("127.0.0.1:{port}");
+    let listing = req
+        .body
+        .get_array("pipeline")
+        .ok()
+        .and_then(|p| p.first())
+        .and_then(Bson::as_document)
+        .is_some_and(|stage| stage.contains_key("$listSearchIndexes"));
+    match req.command.as_str() {
+        "hello" | "isMaster" | "ismaster" => {
+            let mut reply = common::mock::hello_reply();
+            reply.insert("setName", "rs0");
+            reply.insert("hosts", vec![me.clone()]);
+            reply.insert("me", me);
+            reply.insert("secondary", false);
+            reply.insert("logicalSessionTimeoutMinutes", 30);
+            reply
+        }
+        "buildInfo" => doc! { "version": "7.0.5", "versionArray": [7, 0, 5, 0], "ok": 1.0 },
+        "ping" | "endSessions" | "killCursors" => doc! { "ok": 1.0 },
+        "createSearchIndexes" | "dropSearchIndex" | "updateSearchIndex" => atlas_search_error(),
+        "aggregate" if listing => atlas_search_error(),
+        other => doc! {
+            "ok": 0.0, "code": 59, "codeName": "CommandNotFound",
+            "errmsg": format!("no such command: '{other}'"),
+        },
+    }
+}
+
+/// What mongod 7.0 answers a search index command when Atlas Search is not configured.
+fn atlas_search_error() -> Document {
+    doc! {
+        "ok": 0.0,
+        "errmsg": "Using Atlas Search Database Commands and the $listSearchIndexes aggregation \
+                   stage requires additional configuration. Please connect to Atlas or an \
+                   AtlasCLI local deployment to enable.",
+        "code": 31082,
+        "codeName": "SearchNotEnabled",
+    }
 }
 
 #[test]

@@ -13,7 +13,8 @@ use crate::{
     AggregateOptions, BulkWriteOptions, BulkWriteResult, Collection, CountOptions, DeleteOptions,
     DeleteResult, DistinctOptions, EstimatedCountOptions, FindOneAndModifyOptions, FindOptions,
     IndexModel, InsertManyOptions, InsertManyResult, InsertOneOptions, InsertOneResult,
-    ReadConcern, ReadPreference, UpdateOptions, UpdateResult, WriteConcern, WriteModel,
+    ReadConcern, ReadPreference, SearchIndexModel, UpdateOptions, UpdateResult, WriteConcern,
+    WriteModel,
 };
 
 /// An async handle on a [`Collection<T>`] (no I/O to make one).
@@ -209,6 +210,47 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         let runner = self.runner.clone();
         job!(self, |c| c
             .list_indexes()
+            .map(|cursor| AsyncCursor::new(cursor, runner)))
+    }
+
+    /// Creates one Atlas Search index; returns its name (see
+    /// [`Collection::create_search_index`]).
+    pub fn create_search_index(&self, model: SearchIndexModel) -> AsyncOp<String> {
+        job!(self, |c| c.create_search_index(model))
+    }
+
+    /// Creates several Atlas Search indexes in one command; returns their names.
+    pub fn create_search_indexes(
+        &self,
+        models: impl IntoIterator<Item = SearchIndexModel>,
+    ) -> AsyncOp<Vec<String>> {
+        let models: Vec<SearchIndexModel> = models.into_iter().collect();
+        job!(self, |c| c.create_search_indexes(models))
+    }
+
+    /// Drops the Atlas Search index called `name` (a missing collection is not an error).
+    pub fn drop_search_index(&self, name: &str) -> AsyncOp<()> {
+        let name = name.to_string();
+        job!(self, |c| c.drop_search_index(&name))
+    }
+
+    /// Replaces the definition of the Atlas Search index called `name`.
+    pub fn update_search_index(&self, name: &str, definition: Document) -> AsyncOp<()> {
+        let name = name.to_string();
+        job!(self, |c| c.update_search_index(&name, definition))
+    }
+
+    /// The collection's Atlas Search indexes (or only the one called `name`), as a stream of
+    /// their descriptions.
+    pub fn list_search_indexes(
+        &self,
+        name: Option<&str>,
+        options: AggregateOptions,
+    ) -> AsyncOp<AsyncCursor<Document>> {
+        let name = name.map(String::from);
+        let runner = self.runner.clone();
+        job!(self, |c| c
+            .list_search_indexes(name.as_deref(), options)
             .map(|cursor| AsyncCursor::new(cursor, runner)))
     }
 

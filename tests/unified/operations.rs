@@ -13,8 +13,8 @@ use may_mongo::{
     ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel, Collection, CountOptions,
     Cursor, CursorType, Database, DeleteOptions, DistinctOptions, Error, EstimatedCountOptions,
     FindOneAndModifyOptions, FindOptions, GridFsBucket, GridFsUploadOptions, IndexModel,
-    InsertManyOptions, InsertOneOptions, ReturnDocument, RunCursorCommandOptions, UpdateOptions,
-    WriteConcern, WriteModel,
+    InsertManyOptions, InsertOneOptions, ReturnDocument, RunCursorCommandOptions, SearchIndexModel,
+    SearchIndexType, UpdateOptions, WriteConcern, WriteModel,
 };
 
 /// Why an operation did not return a result.
@@ -337,6 +337,52 @@ pub fn collection_op(
             a.finish()?;
             let r = coll.bulk_write_with(models, options)?;
             ack(bulk_result(&r).into())
+        }
+        "createSearchIndex" => {
+            let model = search_index_model(a.required_doc("model")?)?;
+            a.finish()?;
+            Some(coll.create_search_index(model)?.into())
+        }
+        "createSearchIndexes" => {
+            let models = a
+                .docs("models")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(search_index_model)
+                .collect::<Result<Vec<_>, _>>()?;
+            a.finish()?;
+            let names = coll.create_search_indexes(models)?;
+            Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
+        }
+        "dropSearchIndex" => {
+            let name = a.str("name")?;
+            a.finish()?;
+            coll.drop_search_index(&name)?;
+            None
+        }
+        "updateSearchIndex" => {
+            let name = a.str("name")?;
+            let definition = a.required_doc("definition")?;
+            a.finish()?;
+            coll.update_search_index(&name, definition)?;
+            None
+        }
+        "listSearchIndexes" => {
+            let name = a.take("name").and_then(|n| n.as_str().map(String::from));
+            let options = match a.doc("aggregationOptions")? {
+                None => AggregateOptions::default(),
+                Some(o) => {
+                    let mut inner = Args::new("aggregationOptions", Some(&o));
+                    let options = aggregate_options(&mut inner)?;
+                    inner.finish()?;
+                    options
+                }
+            };
+            a.finish()?;
+            let docs = coll
+                .list_search_indexes(name.as_deref(), options)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "listIndexes" => {
             a.finish()?;
@@ -777,6 +823,21 @@ pub fn bulk_result(r: &BulkWriteResult) -> Document {
         "insertedIds": ids(&r.inserted_ids),
         "upsertedIds": ids(&r.upserted_ids),
     }
+}
+
+/// A search index model of a test (`definition`, `name`, `type`) as the driver's type.
+fn search_index_model(d: Document) -> Result<SearchIndexModel, OpError> {
+    let mut a = Args::new("model", Some(&d));
+    let mut model = SearchIndexModel::new(a.required_doc("definition")?);
+    model.name = a.take("name").and_then(|n| n.as_str().map(String::from));
+    model.index_type = match a.take("type") {
+        None => None,
+        Some(Bson::String(t)) if t == "search" => Some(SearchIndexType::Search),
+        Some(Bson::String(t)) if t == "vectorSearch" => Some(SearchIndexType::VectorSearch),
+        Some(other) => return Err(runner(format!("search index type {other}"))),
+    };
+    a.finish()?;
+    Ok(model)
 }
 
 /// `{"$$hexBytes": "0a1b"}`, the unified format's way to write bytes, as bytes.
