@@ -23,7 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bson::doc;
 
 use crate::binary::{acquire, read_tail, run_step, target_dir};
-use crate::server::{COUNTER, cleanup_stale_data_dirs, free_port, wait_timeout};
+use crate::server::{
+    COUNTER, child_running, cleanup_stale_data_dirs, free_port, stop_child, wait_timeout,
+};
 use crate::{DATA_DIR_PREFIX, START_TIMEOUT, STOP_TIMEOUT, data_root, owner, wire};
 
 /// The mongo-java-server version fetched from Maven Central (it is also written in `java/pom.xml`).
@@ -186,24 +188,12 @@ impl JavaServer {
 
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
+        child_running(&mut self.child)
     }
 
     /// Stops the server: SIGTERM (the JVM exits at once: nothing to save), then SIGKILL.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take()
-            && let Ok(None) = child.try_wait()
-        {
-            // SAFETY: plain syscall on our own, not yet reaped, child.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
-                let _ = child.kill();
-                let _ = wait_timeout(&mut child, STOP_TIMEOUT);
-            }
-        }
+        stop_child(&mut self.child);
     }
 
     fn launch(&mut self, classpath: &str) -> io::Result<()> {

@@ -229,24 +229,12 @@ impl Server {
 
     /// Whether the process is running (started and not yet exited).
     pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
+        child_running(&mut self.child)
     }
 
     /// Graceful stop: SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL. No-op when already stopped.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take()
-            && let Ok(None) = child.try_wait()
-        {
-            // SAFETY: plain syscall on our own, not yet reaped, child.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
-                let _ = child.kill();
-                let _ = wait_timeout(&mut child, STOP_TIMEOUT);
-            }
-        }
+        stop_child(&mut self.child);
     }
 
     /// Abrupt stop: SIGKILL, no graceful shutdown (it only waits, briefly, to reap the process). For crash
@@ -355,6 +343,28 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
         let _ = fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Whether the child (if any) is still running.
+pub(crate) fn child_running(child: &mut Option<Child>) -> bool {
+    match child {
+        Some(child) => matches!(child.try_wait(), Ok(None)),
+        None => false,
+    }
+}
+
+/// Stops the child, if any: SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL.
+pub(crate) fn stop_child(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take()
+        && let Ok(None) = child.try_wait()
+    {
+        // SAFETY: plain syscall on our own, not yet reaped, child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
+            let _ = child.kill();
+            let _ = wait_timeout(&mut child, STOP_TIMEOUT);
+        }
     }
 }
 
