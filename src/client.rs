@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::address::ServerAddress;
 use crate::conn::connection::ConnectSettings;
 use crate::conn::{StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
@@ -11,7 +12,7 @@ use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerP
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{CommandEvent, EventHandler};
 use crate::ops::Operation;
-use crate::options::{ClientOptions, ServerAddress};
+use crate::options::ClientOptions;
 use crate::pool::{PoolOptions, PoolStats};
 use crate::retry::{
     Retry, is_network_or_pool_cleared, is_retryable_read_error, is_retryable_write_error,

@@ -27,12 +27,13 @@ use bson::{Bson, Document};
 use greenlet_pool::GreenletPool;
 use parking_lot::Mutex;
 
+use crate::address::ServerAddress;
 use crate::conn::connection::{ConnectSettings, Connector};
 use crate::conn::{Connection, ServerType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::EventHandler;
 use crate::monitor::{Monitor, MonitorControl};
-use crate::options::{Affinity, ServerAddress};
+use crate::options::Affinity;
 use crate::pool::{Pool, PoolOptions, Pooled};
 use crate::runtime::{self, Core, Parker, Wake};
 use crate::topology::{

@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use bson::{Document, doc};
 use parking_lot::Mutex;
 
+use crate::address::ServerAddress;
 use crate::conn::Connection;
 use crate::conn::check_ok;
 use crate::conn::connection::ConnectSettings;
 use crate::deployment::Deployment;
 use crate::error::Result;
-use crate::options::ServerAddress;
 use crate::runtime::{self, Core, Parker, Wake};
 use crate::wire::next_request_id;
 

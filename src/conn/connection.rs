@@ -21,8 +21,8 @@ use super::handshake::{
     COMMAND_NOT_FOUND, MAX_WIRE_VERSION, MIN_WIRE_VERSION, check_ok, hello_command,
     is_master_command, negotiate_compressor,
 };
+use crate::address::ServerAddress;
 use crate::error::{Error, Result};
-use crate::options::ServerAddress;
 use crate::runtime::{self, Core, Stream};
 use crate::wire::{
     BodyField, Codec, Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg,

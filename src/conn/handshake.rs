@@ -13,10 +13,7 @@ use bson::{RawBsonRef, RawDocument, doc};
 
 use crate::error::{CommandError, ErrorKind, Result};
 
-/// Oldest wire version we speak: 6 (MongoDB 3.6) introduced OP_MSG.
-pub(crate) const MIN_WIRE_VERSION: i32 = 6;
-/// Newest wire version we know of (MongoDB 8.0).
-pub(crate) const MAX_WIRE_VERSION: i32 = 25;
+pub(crate) use crate::topology::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
 /// `CommandNotFound`: the server does not know `hello`.
 pub(crate) const COMMAND_NOT_FOUND: i32 = 59;
 

@@ -21,7 +21,6 @@
 //! The pool is generic over the connection type and how connections are made, so MongoDB's
 //! CMAP spec tests can drive it over a mock connection (tests/cmap_spec.rs).
 
-mod events;
 mod ledger;
 
 use std::cell::UnsafeCell;
@@ -33,12 +32,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-pub use events::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
+pub use crate::event::cmap::{
+    CheckOutFailedReason, CmapEvent, ConnectionClosedReason, PoolOptions,
+};
 
 pub use crate::event::EventHandler;
 
+use crate::address::ServerAddress;
 use crate::error::{ErrorKind, Result};
-use crate::options::ServerAddress;
 use crate::runtime::{self, Core, Parker, Wake};
 
 /// A connection the pool can hold.
@@ -55,38 +56,6 @@ pub trait Establish: Send + Sync + 'static {
     type Conn: PoolConnection;
     /// Opens and handshakes a connection (blocking-style: parks a coroutine on I/O).
     fn establish(&self) -> Result<Self::Conn>;
-}
-
-/// Pool options (the CMAP subset of the client options).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolOptions {
-    /// Most connections, idle + in use + connecting. 0 means no limit.
-    pub max_pool_size: usize,
-    /// Connections the background task keeps open.
-    pub min_pool_size: usize,
-    /// Most connections being opened at once (at least 1).
-    pub max_connecting: usize,
-    /// Idle connections older than this are closed.
-    pub max_idle_time: Option<Duration>,
-    /// How long a check-out may wait. `None`: as long as it takes.
-    pub wait_queue_timeout: Option<Duration>,
-    /// How often the background task runs (it is also woken at once by ready, clear and
-    /// close); `None` disables it. It closes stale and perished idle connections and keeps
-    /// `min_pool_size` connections open. Default: 1 s.
-    pub background_interval: Option<Duration>,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        PoolOptions {
-            max_pool_size: 100,
-            min_pool_size: 0,
-            max_connecting: 2,
-            max_idle_time: None,
-            wait_queue_timeout: None,
-            background_interval: Some(Duration::from_secs(1)),
-        }
-    }
 }
 
 /// A connection owned by the pool's bookkeeping: the connection plus its generation and idle

@@ -8,6 +8,7 @@
 mod rtt;
 mod sdam;
 mod selection;
+mod server_type;
 
 pub use rtt::RoundTripTime;
 pub use sdam::{ApplicationError, ErrorOutcome, SdamEvent, ServerState, Topology, TopologyVersion};
@@ -15,11 +16,12 @@ pub use selection::{
     Operation, ReadMode, ReadPreference, SelectionError, choose_by_operation_count,
     in_latency_window, suitable_servers,
 };
+pub use server_type::ServerType;
+pub(crate) use server_type::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
 
 use std::time::Duration;
 
-use crate::conn::ServerType;
-use crate::options::ServerAddress;
+use crate::address::ServerAddress;
 
 /// The shape of the deployment, as discovered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use bson::{Bson, Document, oid::ObjectId};
 
+use super::ServerType;
+use super::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
 use super::{ServerDescription, TopologyDescription, TopologyType};
-use crate::conn::ServerType;
-use crate::conn::handshake::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
-use crate::options::ServerAddress;
+use crate::address::ServerAddress;
 
 /// A server's `topologyVersion`: which server process, and how many state changes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,10 +12,10 @@
 
 use std::time::Duration;
 
+use super::ServerType;
 use super::{ServerDescription, TopologyDescription, TopologyType};
-use crate::conn::ServerType;
+use crate::address::ServerAddress;
 use crate::error::{Error, Result};
-use crate::options::ServerAddress;
 
 /// The read preference modes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,13 +1,12 @@
-//! CMAP monitoring events, and the handler trait that receives them.
+//! CMAP monitoring events and the pool options they report (the pool, one layer up, takes
+//! both from here, so that events never import the pool).
 //!
 //! Names and fields follow MongoDB's Connection Monitoring and Pooling spec, so that tools and
 //! tests written against the spec read naturally here.
 
 use std::time::Duration;
 
-use crate::options::ServerAddress;
-
-use super::PoolOptions;
+use crate::address::ServerAddress;
 
 /// Why a connection was closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +145,38 @@ impl CmapEvent {
             | CmapEvent::CheckedOut { connection_id, .. }
             | CmapEvent::CheckedIn { connection_id, .. } => Some(*connection_id),
             _ => None,
+        }
+    }
+}
+
+/// Pool options (the CMAP subset of the client options).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections, idle + in use + connecting. 0 means no limit.
+    pub max_pool_size: usize,
+    /// Connections the background task keeps open.
+    pub min_pool_size: usize,
+    /// Most connections being opened at once (at least 1).
+    pub max_connecting: usize,
+    /// Idle connections older than this are closed.
+    pub max_idle_time: Option<Duration>,
+    /// How long a check-out may wait. `None`: as long as it takes.
+    pub wait_queue_timeout: Option<Duration>,
+    /// How often the background task runs (it is also woken at once by ready, clear and
+    /// close); `None` disables it. It closes stale and perished idle connections and keeps
+    /// `min_pool_size` connections open. Default: 1 s.
+    pub background_interval: Option<Duration>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_pool_size: 100,
+            min_pool_size: 0,
+            max_connecting: 2,
+            max_idle_time: None,
+            wait_queue_timeout: None,
+            background_interval: Some(Duration::from_secs(1)),
         }
     }
 }

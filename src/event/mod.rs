@@ -6,11 +6,13 @@
 
 use std::time::Duration;
 
-pub use crate::pool::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
-pub use crate::topology::SdamEvent;
+pub mod cmap;
 
+pub use crate::topology::SdamEvent;
+pub use cmap::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
+
+use crate::address::ServerAddress;
 use crate::error::Error;
-use crate::options::ServerAddress;
 
 /// A command was sent, answered, or failed.
 #[derive(Clone, Debug)]
