@@ -19,6 +19,7 @@
 //!    Whatever was learnt before such an error travels with it in
 //!    [`ClientBulkWriteFailure`], as does every write error and write concern error.
 
+pub use crate::results::{ClientBulkWriteResult, VerboseResults};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -157,39 +158,6 @@ pub struct ClientBulkWriteOptions {
     pub verbose_results: Option<bool>,
     /// Work on time-series collections' raw buckets (server 8.2+; not sent to older servers).
     pub raw_data: Option<bool>,
-}
-
-/// What a client-level bulk write did.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct ClientBulkWriteResult {
-    /// False for a `w: 0` write concern: the server said nothing, and the counts are zero.
-    pub acknowledged: bool,
-    /// Documents inserted.
-    pub inserted_count: u64,
-    /// Documents upserted.
-    pub upserted_count: u64,
-    /// Documents matched by updates and replacements.
-    pub matched_count: u64,
-    /// Documents changed by updates and replacements.
-    pub modified_count: u64,
-    /// Documents deleted.
-    pub deleted_count: u64,
-    /// Each successful write's own result: present exactly when `verbose_results` was asked.
-    pub verbose: Option<VerboseResults>,
-}
-
-/// The per-write results of a bulk write run with `verbose_results`, keyed by the index of the
-/// write in the input.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct VerboseResults {
-    /// Each successful insert's `_id`.
-    pub insert_results: BTreeMap<usize, InsertOneResult>,
-    /// Each successful update's or replacement's counts and upserted `_id`.
-    pub update_results: BTreeMap<usize, UpdateResult>,
-    /// Each successful delete's count.
-    pub delete_results: BTreeMap<usize, DeleteResult>,
 }
 
 impl Client {

@@ -8,7 +8,7 @@
 //! keyword). `collation` and `let_vars` are documents as the server takes them; the driver
 //! passes them through unchanged.
 
-use std::collections::BTreeMap;
+pub use crate::results::{BulkWriteResult, DeleteResult, InsertManyResult, UpdateResult};
 use std::time::Duration;
 
 use bson::{Bson, Document};
@@ -274,34 +274,6 @@ pub struct AggregateOptions {
     pub raw_data: Option<bool>,
 }
 
-/// The result of `insert_many`.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct InsertManyResult {
-    /// The `_id` of each inserted document, by its index in the input.
-    pub inserted_ids: BTreeMap<usize, Bson>,
-}
-
-/// The result of an update or replace.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct UpdateResult {
-    /// Documents that matched the filter.
-    pub matched_count: u64,
-    /// Documents actually changed.
-    pub modified_count: u64,
-    /// The `_id` of an upserted document.
-    pub upserted_id: Option<Bson>,
-}
-
-/// The result of a delete.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct DeleteResult {
-    /// Documents deleted.
-    pub deleted_count: u64,
-}
-
 /// One write of a `bulk_write`.
 #[derive(Clone, Debug)]
 pub enum WriteModel<T> {
@@ -404,26 +376,6 @@ impl<T> WriteModel<T> {
         }
         self
     }
-}
-
-/// What a `bulk_write` did (also carried, partial, by a bulk write error).
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct BulkWriteResult {
-    /// Documents inserted.
-    pub inserted_count: u64,
-    /// Documents matched by updates and replacements.
-    pub matched_count: u64,
-    /// Documents changed by updates and replacements.
-    pub modified_count: u64,
-    /// Documents deleted.
-    pub deleted_count: u64,
-    /// Documents upserted.
-    pub upserted_count: u64,
-    /// `_id`s of inserted documents, by model index.
-    pub inserted_ids: BTreeMap<usize, Bson>,
-    /// `_id`s of upserted documents, by model index.
-    pub upserted_ids: BTreeMap<usize, Bson>,
 }
 
 /// An index to create: its key pattern and options (`name`, `unique`, ...).

@@ -202,7 +202,7 @@ pub enum ErrorKind {
     /// A GridFS file is missing, incomplete or malformed, or a stream was used after
     /// closing.
     #[error("GridFS: {0}")]
-    GridFs(crate::gridfs::GridFsError),
+    GridFs(GridFsError),
 
     /// A document nested deeper than the driver reads or writes: more than
     /// [`MAX_DOCUMENT_DEPTH`](crate::MAX_DOCUMENT_DEPTH) levels, MongoDB's own default
@@ -247,7 +247,7 @@ pub struct BulkWriteFailure {
     /// A write concern error, if the server reported one.
     pub write_concern_error: Option<CommandError>,
     /// What succeeded before (ordered) or besides (unordered) the failures.
-    pub partial_result: crate::crud_types::BulkWriteResult,
+    pub partial_result: crate::results::BulkWriteResult,
 }
 
 fn describe_bulk(f: &BulkWriteFailure) -> String {
@@ -274,7 +274,7 @@ pub struct ClientBulkWriteFailure {
     pub write_concern_errors: Vec<CommandError>,
     /// What succeeded, when some write is known to have: totals, and per-write results if
     /// they were asked for.
-    pub partial_result: Option<crate::client_bulk_write::ClientBulkWriteResult>,
+    pub partial_result: Option<crate::results::ClientBulkWriteResult>,
 }
 
 fn describe_client_bulk(f: &ClientBulkWriteFailure) -> String {
@@ -329,15 +329,15 @@ impl CommandError {
     /// `errorLabels`, and the document itself as `raw_response`.
     pub(crate) fn from_reply(reply: &bson::RawDocument) -> CommandError {
         CommandError {
-            code: crate::conn::get_int(reply, "code").unwrap_or(0) as i32,
+            code: crate::wire::get_int(reply, "code").unwrap_or(0) as i32,
             code_name: reply.get_str("codeName").unwrap_or_default().to_string(),
             message: reply
                 .get_str("errmsg")
                 .or_else(|_| reply.get_str("$err"))
                 .unwrap_or("(no message)")
                 .to_string(),
-            labels: crate::conn::get_strings(reply, "errorLabels"),
-            raw_response: crate::decode::to_document(reply).ok(),
+            labels: crate::wire::get_strings(reply, "errorLabels"),
+            raw_response: crate::wire::to_document(reply).ok(),
         }
     }
 }
@@ -375,8 +375,8 @@ impl WriteError {
     /// Reads one entry of a reply's `writeErrors`.
     pub(crate) fn from_reply(entry: &bson::RawDocument) -> WriteError {
         WriteError {
-            index: crate::conn::get_int(entry, "index").unwrap_or(0) as usize,
-            code: crate::conn::get_int(entry, "code").unwrap_or(0) as i32,
+            index: crate::wire::get_int(entry, "index").unwrap_or(0) as usize,
+            code: crate::wire::get_int(entry, "code").unwrap_or(0) as i32,
             message: entry
                 .get_str("errmsg")
                 .unwrap_or("(no message)")
@@ -384,7 +384,7 @@ impl WriteError {
             details: entry
                 .get_document("errInfo")
                 .ok()
-                .and_then(|d| crate::decode::to_document(d).ok()),
+                .and_then(|d| crate::wire::to_document(d).ok()),
         }
     }
 }
@@ -480,7 +480,7 @@ impl Error {
         {
             let address = address.to_string();
             let host = address.rsplit_once(':').map_or(&*address, |(h, _)| h);
-            let message = crate::tls::describe(tls, host.trim_matches(['[', ']']));
+            let message = describe_tls(tls, host.trim_matches(['[', ']']));
             return ErrorKind::Tls { address, message }.into();
         }
         ErrorKind::Io {
@@ -561,4 +561,101 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
+}
+
+/// What went wrong in a GridFS operation.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GridFsError {
+    /// No file has this id.
+    #[error("no file with id {id}")]
+    FileNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// No file has this name (`delete_by_name`, `rename_by_name`).
+    #[error("no file named {filename:?}")]
+    FileNameNotFound {
+        /// The name asked for.
+        filename: String,
+    },
+    /// No file has this name, or not this revision of it.
+    #[error("no revision {revision} of a file named {filename:?}")]
+    RevisionNotFound {
+        /// The name asked for.
+        filename: String,
+        /// The revision asked for (0 the first, -1 the latest).
+        revision: i32,
+    },
+    /// A chunk the file's length calls for is not there.
+    #[error("file {id}: chunk {n} is missing")]
+    MissingChunk {
+        /// The file.
+        id: String,
+        /// The chunk expected next.
+        n: u32,
+    },
+    /// A chunk holds the wrong number of bytes for its place in the file.
+    #[error("file {id}: chunk {n} holds {got} bytes, {expected} expected")]
+    WrongChunkSize {
+        /// The file.
+        id: String,
+        /// The chunk.
+        n: u32,
+        /// What it should hold.
+        expected: usize,
+        /// What it holds.
+        got: usize,
+    },
+    /// A chunk beyond the file's length, or out of order.
+    #[error("file {id}: unexpected chunk {n} (expected {expected})")]
+    UnexpectedChunk {
+        /// The file.
+        id: String,
+        /// The chunk found.
+        n: i64,
+        /// The chunk expected.
+        expected: u32,
+    },
+    /// The files document is not one this driver can read.
+    #[error("file {id}: bad files document: {message}")]
+    BadFilesDocument {
+        /// The file.
+        id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The upload stream was already closed or aborted.
+    #[error("the upload stream is already closed or aborted")]
+    StreamClosed,
+}
+
+/// Explains a rustls failure in the driver's terms: which option would change the outcome.
+fn describe_tls(e: &rustls::Error, host: &str) -> String {
+    use rustls::Error as E;
+    let hint = match e {
+        E::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+            "; the server's certificate is not signed by a trusted CA (set tlsCAFile to the \
+             CA that signed it, or tlsAllowInvalidCertificates=true to skip the check)"
+                .to_string()
+        }
+        E::InvalidCertificate(
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "; the certificate does not name {host:?} (tlsAllowInvalidHostnames=true skips \
+             this check)"
+        ),
+        E::InvalidCertificate(
+            rustls::CertificateError::Expired
+            | rustls::CertificateError::ExpiredContext { .. }
+            | rustls::CertificateError::NotValidYet
+            | rustls::CertificateError::NotValidYetContext { .. },
+        ) => "; the certificate is outside its validity period".to_string(),
+        E::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            "; the server requires a client certificate (tlsCertificateKeyFile)".to_string()
+        }
+        _ => String::new(),
+    };
+    format!("{e}{hint}")
 }

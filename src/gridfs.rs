@@ -40,72 +40,7 @@ use crate::topology::ReadPreference;
 /// the last chunk of a small file wastes little).
 pub const DEFAULT_CHUNK_SIZE: u32 = 255 * 1024;
 
-/// What went wrong in a GridFS operation.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum GridFsError {
-    /// No file has this id.
-    #[error("no file with id {id}")]
-    FileNotFound {
-        /// The id asked for.
-        id: String,
-    },
-    /// No file has this name (`delete_by_name`, `rename_by_name`).
-    #[error("no file named {filename:?}")]
-    FileNameNotFound {
-        /// The name asked for.
-        filename: String,
-    },
-    /// No file has this name, or not this revision of it.
-    #[error("no revision {revision} of a file named {filename:?}")]
-    RevisionNotFound {
-        /// The name asked for.
-        filename: String,
-        /// The revision asked for (0 the first, -1 the latest).
-        revision: i32,
-    },
-    /// A chunk the file's length calls for is not there.
-    #[error("file {id}: chunk {n} is missing")]
-    MissingChunk {
-        /// The file.
-        id: String,
-        /// The chunk expected next.
-        n: u32,
-    },
-    /// A chunk holds the wrong number of bytes for its place in the file.
-    #[error("file {id}: chunk {n} holds {got} bytes, {expected} expected")]
-    WrongChunkSize {
-        /// The file.
-        id: String,
-        /// The chunk.
-        n: u32,
-        /// What it should hold.
-        expected: usize,
-        /// What it holds.
-        got: usize,
-    },
-    /// A chunk beyond the file's length, or out of order.
-    #[error("file {id}: unexpected chunk {n} (expected {expected})")]
-    UnexpectedChunk {
-        /// The file.
-        id: String,
-        /// The chunk found.
-        n: i64,
-        /// The chunk expected.
-        expected: u32,
-    },
-    /// The files document is not one this driver can read.
-    #[error("file {id}: bad files document: {message}")]
-    BadFilesDocument {
-        /// The file.
-        id: String,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// The upload stream was already closed or aborted.
-    #[error("the upload stream is already closed or aborted")]
-    StreamClosed,
-}
+pub use crate::error::GridFsError;
 
 impl From<GridFsError> for Error {
     fn from(e: GridFsError) -> Error {

@@ -70,6 +70,7 @@ mod monitor;
 pub mod motor;
 mod ops;
 mod options;
+mod results;
 mod retry;
 mod runtime;
 mod session;

@@ -147,35 +147,6 @@ pub(crate) fn server_name(host: &str) -> std::io::Result<ServerName<'static>> {
     })
 }
 
-/// Explains a rustls failure in the driver's terms: which option would change the outcome.
-pub(crate) fn describe(e: &rustls::Error, host: &str) -> String {
-    use rustls::Error as E;
-    let hint = match e {
-        E::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "; the server's certificate is not signed by a trusted CA (set tlsCAFile to the \
-             CA that signed it, or tlsAllowInvalidCertificates=true to skip the check)"
-                .to_string()
-        }
-        E::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => format!(
-            "; the certificate does not name {host:?} (tlsAllowInvalidHostnames=true skips \
-             this check)"
-        ),
-        E::InvalidCertificate(
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. },
-        ) => "; the certificate is outside its validity period".to_string(),
-        E::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
-            "; the server requires a client certificate (tlsCertificateKeyFile)".to_string()
-        }
-        _ => String::new(),
-    };
-    format!("{e}{hint}")
-}
-
 /// The verifier when an option relaxes the checks. Either way the server must still prove,
 /// by signing the handshake, that it holds the key of the certificate it presented: the
 /// signature checks below are the ones the WebPKI verifier itself makes.

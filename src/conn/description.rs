@@ -5,6 +5,7 @@ use bson::{RawBsonRef, RawDocument};
 pub use crate::topology::ServerType;
 use crate::wire::{
     DEFAULT_MAX_BSON_OBJECT_SIZE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_WRITE_BATCH_SIZE, Limits,
+    get_int, get_strings,
 };
 
 /// A connection's view of its server, taken from the handshake reply.
@@ -99,27 +100,6 @@ fn limit(reply: &RawDocument, key: &str, default: usize, max: usize) -> usize {
         Some(v) if v > 0 => usize::try_from(v).map_or(max, |v| v.min(max)),
         _ => default,
     }
-}
-
-/// Reads a numeric field whatever BSON number type the server chose for it.
-pub(crate) fn get_int(doc: &RawDocument, key: &str) -> Option<i64> {
-    match doc.get(key).ok()?? {
-        RawBsonRef::Int32(v) => Some(v as i64),
-        RawBsonRef::Int64(v) => Some(v),
-        RawBsonRef::Double(v) if v.fract() == 0.0 => Some(v as i64),
-        _ => None,
-    }
-}
-
-/// Reads an array of strings, skipping anything else; empty when absent.
-pub(crate) fn get_strings(doc: &RawDocument, key: &str) -> Vec<String> {
-    doc.get_array(key)
-        .map(|a| {
-            a.into_iter()
-                .filter_map(|v| v.ok()?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `insert` of one document, sent as an OP_MSG document sequence.
 
+pub use crate::results::InsertOneResult;
 use bson::{Bson, Document, RawDocument, oid::ObjectId};
 use serde::Serialize;
 
@@ -8,14 +9,6 @@ use super::command::server_accepts;
 use crate::crud_types::InsertOneOptions;
 use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};
-
-/// The result of `insert_one`.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct InsertOneResult {
-    /// The `_id` of the inserted document: the document's own, or the one the driver added.
-    pub inserted_id: Bson,
-}
 
 /// The command body, serialised straight into the message (no intermediate `Document`).
 #[derive(Serialize)]

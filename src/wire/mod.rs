@@ -16,6 +16,8 @@
 //! ```
 
 mod compression;
+mod document;
+mod fields;
 mod header;
 mod legacy;
 mod op_msg;
@@ -25,6 +27,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub use compression::{
     Codec, Compressor, Decompressed, compress_message, decompress_message, may_compress,
 };
+pub(crate) use document::MAX_DEPTH;
+pub(crate) use document::{DecodeError, check_depth, to_bson, to_document};
+pub(crate) use fields::{get_int, get_strings};
 pub use header::{HEADER_LEN, Header, OpCode};
 pub use legacy::{OpQuery, OpReply, encode_op_query, encode_op_reply};
 pub use op_msg::{BodyField, DocumentSequence, MsgFlags, OpMsg, OpMsgBuilder};
