@@ -13,20 +13,17 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bson::doc;
-
-use crate::binary::{acquire, read_tail, run_step, target_dir};
+use crate::binary::{acquire, run_step, target_dir};
 use crate::server::{
-    COUNTER, child_running, cleanup_stale_data_dirs, free_port, stop_child, wait_timeout,
+    COUNTER, child_running, cleanup_stale_data_dirs, free_port, stop_child, wait_ready,
+    wait_timeout,
 };
-use crate::{DATA_DIR_PREFIX, START_TIMEOUT, STOP_TIMEOUT, data_root, owner, wire};
+use crate::{DATA_DIR_PREFIX, STOP_TIMEOUT, data_root, owner};
 
 /// The mongo-java-server version fetched from Maven Central (it is also written in `java/pom.xml`).
 pub const MONGO_JAVA_SERVER_VERSION: &str = "1.47.0";
@@ -233,40 +230,15 @@ impl JavaServer {
     }
 
     fn wait_ready(&mut self) -> io::Result<()> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let start = Instant::now();
-        loop {
-            let child = self.child.as_mut().expect("launch sets the child");
-            if let Some(status) = child.try_wait()? {
-                self.child = None;
-                return Err(io::Error::other(format!(
-                    "mongo-java-server on port {} exited during startup ({status}); log tail:\n{}",
-                    self.port,
-                    read_tail(&self.log_path(), 4000)
-                )));
-            }
-            let last_err = match wire::command(
-                addr,
-                &doc! { "isMaster": 1, "$db": "admin" },
-                Duration::from_secs(2),
-            ) {
-                Ok(reply) if wire::ok_is_one(&reply) => return Ok(()),
-                Ok(reply) => io::Error::other(format!("isMaster: {reply}")),
-                Err(e) => e,
-            };
-            if start.elapsed() > START_TIMEOUT {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "mongo-java-server on port {} did not answer isMaster within {} s (last error: {last_err}); log tail:\n{}",
-                        self.port,
-                        START_TIMEOUT.as_secs(),
-                        read_tail(&self.log_path(), 4000)
-                    ),
-                ));
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        // No `hello` here: the legacy `isMaster` is what this server knows.
+        let log = self.log_path();
+        wait_ready(
+            &mut self.child,
+            "mongo-java-server",
+            self.port,
+            "isMaster",
+            &log,
+        )
     }
 }
 

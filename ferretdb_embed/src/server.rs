@@ -304,38 +304,8 @@ impl Server {
     }
 
     fn wait_ready(&mut self) -> io::Result<()> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let start = Instant::now();
-        let mut last_err;
-        loop {
-            let child = self.child.as_mut().expect("launch sets the child");
-            if let Some(status) = child.try_wait()? {
-                self.child = None;
-                return Err(io::Error::other(format!(
-                    "ferretdb on port {} exited during startup ({status}); log tail ({}):\n{}",
-                    self.port,
-                    self.log_path().display(),
-                    read_tail(&self.log_path(), 4000)
-                )));
-            }
-            match wire::hello(addr, Duration::from_secs(2)) {
-                Ok(_) => return Ok(()),
-                Err(e) => last_err = e,
-            }
-            if start.elapsed() > START_TIMEOUT {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "ferretdb on port {} did not answer hello within {} s (last error: {last_err}); log tail ({}):\n{}",
-                        self.port,
-                        START_TIMEOUT.as_secs(),
-                        self.log_path().display(),
-                        read_tail(&self.log_path(), 4000)
-                    ),
-                ));
-            }
-            thread::sleep(POLL);
-        }
+        let log = self.log_path();
+        wait_ready(&mut self.child, "ferretdb", self.port, "hello", &log)
     }
 }
 
@@ -343,6 +313,47 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
         let _ = fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Waits (up to [`START_TIMEOUT`]) until the server `what` on `127.0.0.1:port` answers
+/// `greeting` (`hello`, or `isMaster`) with `ok: 1`. A child that exits meanwhile, or a
+/// server that does not answer in time, is an error carrying the tail of its log.
+pub(crate) fn wait_ready(
+    child: &mut Option<Child>,
+    what: &str,
+    port: u16,
+    greeting: &str,
+    log: &Path,
+) -> io::Result<()> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let start = Instant::now();
+    loop {
+        let running = child.as_mut().expect("launch sets the child");
+        if let Some(status) = running.try_wait()? {
+            *child = None;
+            return Err(io::Error::other(format!(
+                "{what} on port {port} exited during startup ({status}); log tail ({}):\n{}",
+                log.display(),
+                read_tail(log, 4000)
+            )));
+        }
+        let last_err = match wire::greet(addr, greeting, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if start.elapsed() > START_TIMEOUT {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{what} on port {port} did not answer {greeting} within {} s (last error: {last_err}); log tail ({}):\n{}",
+                    START_TIMEOUT.as_secs(),
+                    log.display(),
+                    read_tail(log, 4000)
+                ),
+            ));
+        }
+        thread::sleep(POLL);
     }
 }
 

@@ -14,14 +14,15 @@ const OP_MSG: i32 = 2013;
 
 static REQUEST_ID: AtomicI32 = AtomicI32::new(1);
 
-/// Sends `{hello: 1, $db: "admin"}` and returns the reply if it has `ok: 1`.
-pub(crate) fn hello(addr: SocketAddr, timeout: Duration) -> io::Result<Document> {
-    let reply = command(addr, &doc! { "hello": 1, "$db": "admin" }, timeout)?;
+/// Sends `{<greeting>: 1, $db: "admin"}` (`hello`, or `isMaster` for a server that has no
+/// `hello`) and returns the reply if it has `ok: 1`.
+pub(crate) fn greet(addr: SocketAddr, greeting: &str, timeout: Duration) -> io::Result<Document> {
+    let reply = command(addr, &doc! { greeting: 1, "$db": "admin" }, timeout)?;
     if ok_is_one(&reply) {
         Ok(reply)
     } else {
         Err(io::Error::other(format!(
-            "hello did not return ok: 1: {reply}"
+            "{greeting} did not return ok: 1: {reply}"
         )))
     }
 }
