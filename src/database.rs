@@ -205,14 +205,7 @@ impl Database {
         command: Document,
         options: RunCursorCommandOptions,
     ) -> Result<Cursor<Document>> {
-        let name = command.keys().next().cloned().ok_or_else(|| {
-            crate::Error::invalid_argument("run_cursor_command needs a non-empty command document")
-        })?;
-        if command.contains_key("$db") {
-            return Err(crate::Error::invalid_argument(
-                "the command must not set $db; the database does",
-            ));
-        }
+        let name = crate::ops::user_command_name("run_cursor_command", &command)?;
         let rp = options.read_preference.as_ref();
         let op = Command::read(
             "runCursorCommand",

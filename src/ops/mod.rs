@@ -21,7 +21,7 @@ pub(crate) use command::Command;
 pub(crate) use find::FindOne;
 pub(crate) use insert::InsertOne;
 pub use insert::InsertOneResult;
-pub(crate) use run_command::{RunCommand, RunCommandRaw};
+pub(crate) use run_command::{RunCommand, RunCommandRaw, user_command_name};
 pub(crate) use write::{InsertBatch, WriteReply, read_write_reply};
 
 use crate::error::{Error, Result};

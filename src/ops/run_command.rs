@@ -7,6 +7,23 @@ use super::Operation;
 use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};
 
+/// Checks a user's command document (`run_command`, `run_cursor_command`) and returns its
+/// name, its first key: it must not be empty, and must not set `$db`, which the database
+/// handle does.
+pub(crate) fn user_command_name(api: &str, command: &Document) -> Result<String> {
+    let Some(name) = command.keys().next() else {
+        return Err(Error::invalid_argument(format!(
+            "{api} needs a non-empty command document"
+        )));
+    };
+    if command.contains_key("$db") {
+        return Err(Error::invalid_argument(
+            "the command must not set $db; the database does",
+        ));
+    }
+    Ok(name.clone())
+}
+
 /// Runs a user's command document against a database, returning the reply as a `Document`.
 pub(crate) struct RunCommand {
     body: RawDocumentBuf,
@@ -16,20 +33,10 @@ pub(crate) struct RunCommand {
 
 impl RunCommand {
     pub(crate) fn new(db: &str, command: &Document) -> Result<RunCommand> {
-        if command.is_empty() {
-            return Err(Error::invalid_argument(
-                "run_command needs a non-empty command document",
-            ));
-        }
-        if command.contains_key("$db") {
-            return Err(Error::invalid_argument(
-                "the command must not set $db; the database does",
-            ));
-        }
+        let name = user_command_name("run_command", command)?;
         // The command's first key names it, so `$db` goes after the user's fields.
         let mut body = RawDocumentBuf::try_from(command).map_err(Error::ser)?;
         body.append(cstr!("$db"), db);
-        let name = command.keys().next().cloned().unwrap_or_default();
         Ok(RunCommand {
             body,
             name,
