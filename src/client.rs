@@ -8,6 +8,7 @@ use crate::address::ServerAddress;
 use crate::conn::connection::ConnectSettings;
 use crate::conn::{StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
+use crate::db_options::DatabaseOptions;
 use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerPool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{CommandEvent, EventHandler};
@@ -19,6 +20,7 @@ use crate::retry::{
     wrote_nothing,
 };
 use crate::runtime::{Core, on_driver_stack};
+use crate::selection_criteria::Criteria;
 use crate::session::{ServerSession, SessionPool};
 use crate::topology::{self, ReadMode, Topology, TopologyType};
 use crate::wire::{BodyField, OpMsgBuilder, WireError, next_request_id};
@@ -49,6 +51,8 @@ pub(crate) struct Inner {
     options: ClientOptions,
     deployment: Arc<Deployment>,
     shut_down: AtomicBool,
+    /// The client's selection criteria (the primary unless its options say otherwise).
+    criteria: Criteria,
     /// `$readPreference` fields, encoded once: the client's own (when not primary), and the
     /// `primaryPreferred` a direct connection sends for primary reads.
     read_preference_field: Option<BodyField>,
@@ -164,9 +168,14 @@ impl Client {
                 Error::invalid_argument(format!("read preference cannot be encoded: {e}"))
             })
         };
-        let read_preference_field = match options.read_preference.mode {
-            ReadMode::Primary => None,
-            _ => Some(field(&options.read_preference)?),
+        let criteria = options
+            .selection_criteria
+            .as_ref()
+            .map(Criteria::from)
+            .unwrap_or_default();
+        let read_preference_field = match criteria.read_preference() {
+            Some(rp) if rp.mode != ReadMode::Primary => Some(field(rp)?),
+            _ => None,
         };
         let primary_preferred_field = field(&crate::topology::ReadPreference {
             mode: ReadMode::PrimaryPreferred,
@@ -177,6 +186,7 @@ impl Client {
             inner: Arc::new_cyclic(|weak| Inner {
                 deployment: Deployment::start(settings),
                 options,
+                criteria,
                 shut_down: AtomicBool::new(false),
                 read_preference_field,
                 primary_preferred_field,
@@ -199,6 +209,12 @@ impl Client {
     /// A handle to database `name` (no I/O).
     pub fn database(&self, name: &str) -> Database {
         Database::new(self.clone(), name)
+    }
+
+    /// A handle to database `name` with `options`' selection criteria and concerns where they
+    /// are set, the client's elsewhere (no I/O).
+    pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
+        Database::with_options(self.clone(), name, options)
     }
 
     /// Every database's description (`listDatabases`: name, sizeOnDisk, empty).
@@ -504,12 +520,12 @@ impl Client {
         let (server, topology_type) = match pinned {
             Some(s) => (s, TopologyType::Unknown),
             None => {
-                // An operation's own read preference (rare) is used as it is; the client's
-                // was encoded once, at creation.
-                let wanted = match op.read_preference() {
+                // An operation's own selection criteria (rare) are used as they are; the
+                // client's were converted once, at creation.
+                let wanted = match op.criteria() {
                     _ if !op.is_read() => topology::Operation::Write,
-                    Some(own) => topology::Operation::Read(own),
-                    None => topology::Operation::Read(&self.inner.options.read_preference),
+                    Some(own) => own.operation(),
+                    None => self.inner.criteria.operation(),
                 };
                 self.select(wanted, deadline, avoid)
                     .map_err(|e| Failed::final_error(timed_out(e, limit, "selecting a server")))?
@@ -558,7 +574,7 @@ trait Drive {
     fn command_name(&self) -> &str;
     fn database(&self) -> &str;
     fn is_read(&self) -> bool;
-    fn read_preference(&self) -> Option<&topology::ReadPreference>;
+    fn criteria(&self) -> Option<&Criteria>;
     fn retry(&self) -> Retry;
     fn min_server(&self) -> Option<(i32, &'static str)>;
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError>;
@@ -582,8 +598,8 @@ impl<O: Operation> Drive for Bound<'_, O> {
     fn is_read(&self) -> bool {
         self.op.is_read()
     }
-    fn read_preference(&self) -> Option<&topology::ReadPreference> {
-        self.op.read_preference()
+    fn criteria(&self) -> Option<&Criteria> {
+        self.op.criteria()
     }
     fn retry(&self) -> Retry {
         self.op.retry()
@@ -668,26 +684,33 @@ impl<'a> Step<'a> {
         }
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
         // connection (Single, not mongos) sends primaryPreferred so any member answers.
+        // A read selected by the caller's predicate goes as a primaryPreferred read, except
+        // to mongos, which gets none (as the official driver does).
         let read_preference = if !op.is_read() {
             None
         } else {
-            let own = op.read_preference();
-            let mode = own.unwrap_or(&inner.options.read_preference).mode;
+            let own = op.criteria();
             let mongos = conn.description().server_type == crate::ServerType::Mongos;
-            match (self.topology_type, mode, own) {
-                (TopologyType::Single, ReadMode::Primary, _) if !mongos => {
-                    Some(std::borrow::Cow::Borrowed(&inner.primary_preferred_field))
-                }
-                (_, ReadMode::Primary, _) => None,
-                (_, _, Some(own)) => {
-                    let field = BodyField::new("$readPreference", &read_preference_doc(own))
-                        .map_err(|e| Failed::final_error(Error::invalid_argument(e.to_string())))?;
-                    Some(std::borrow::Cow::Owned(field))
-                }
-                (_, _, None) => inner
-                    .read_preference_field
-                    .as_ref()
-                    .map(std::borrow::Cow::Borrowed),
+            let primary_preferred =
+                || Some(std::borrow::Cow::Borrowed(&inner.primary_preferred_field));
+            match own.unwrap_or(&inner.criteria).read_preference() {
+                None if mongos => None,
+                None => primary_preferred(),
+                Some(rp) => match (self.topology_type, rp.mode, own.is_some()) {
+                    (TopologyType::Single, ReadMode::Primary, _) if !mongos => primary_preferred(),
+                    (_, ReadMode::Primary, _) => None,
+                    (_, _, true) => {
+                        let field = BodyField::new("$readPreference", &read_preference_doc(rp))
+                            .map_err(|e| {
+                                Failed::final_error(Error::invalid_argument(e.to_string()))
+                            })?;
+                        Some(std::borrow::Cow::Owned(field))
+                    }
+                    (_, _, false) => inner
+                        .read_preference_field
+                        .as_ref()
+                        .map(std::borrow::Cow::Borrowed),
+                },
             }
         };
         Ok(Plan { read_preference })
@@ -917,7 +940,10 @@ fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
             .tag_sets
             .iter()
             .map(|set| {
-                set.iter()
+                // A tag set is a map: its tags go in name order, the same bytes every time.
+                let mut tags: Vec<_> = set.iter().collect();
+                tags.sort();
+                tags.into_iter()
                     .map(|(k, v)| (k.clone(), v.clone().into()))
                     .collect()
             })
@@ -926,6 +952,9 @@ fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
     }
     if let Some(s) = rp.max_staleness {
         doc.insert("maxStalenessSeconds", s.as_secs() as i64);
+    }
+    if let Some(enabled) = rp.hedge {
+        doc.insert("hedge", bson::doc! { "enabled": enabled });
     }
     doc
 }

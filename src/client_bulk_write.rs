@@ -19,7 +19,7 @@
 //!    Whatever was learnt before such an error travels with it in
 //!    [`ClientBulkWriteFailure`], as does every write error and write concern error.
 
-pub use crate::results::{ClientBulkWriteResult, VerboseResults};
+pub use crate::write_results::{ClientBulkWriteResult, VerboseResults};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 

@@ -4,7 +4,7 @@
 //! thread it blocks the thread. Read preference, read concern and write concern are inherited
 //! client → database → collection, and each level can override them (`with_*`).
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -15,16 +15,18 @@ use serde::de::DeserializeOwned;
 use crate::client::Client;
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::*;
-use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType};
+use crate::cursor::{Cursor, CursorSpec, CursorStart};
 use crate::error::{BulkWriteFailure, Error, ErrorKind, Result, WriteError};
+use crate::index::IndexModel;
 use crate::ops::{Command, FindOne, InsertBatch, InsertOne, InsertOneResult, read_write_reply};
 use crate::retry::Retry;
-use crate::topology::ReadPreference;
+use crate::selection_criteria::{Criteria, ReadPreference, SelectionCriteria};
 
-/// Read preference and concerns, as inherited by a database or collection handle.
+/// Selection criteria and concerns, as inherited by a database or collection handle.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Settings {
-    pub(crate) read_preference: Option<ReadPreference>,
+    /// Where reads go (`None`: the client's read preference).
+    pub(crate) criteria: Option<Criteria>,
     pub(crate) read_concern: Option<ReadConcern>,
     pub(crate) write_concern: Option<WriteConcern>,
     /// A limit on each whole operation (the client's `timeoutMS` unless overridden).
@@ -34,13 +36,33 @@ pub(crate) struct Settings {
 impl Settings {
     /// Adds `readConcern` to a read command when one is set.
     pub(crate) fn read_concern_into(&self, body: &mut Document) {
-        if let Some(rc) = self
-            .read_concern
-            .as_ref()
-            .filter(|rc| !rc.is_server_default())
-        {
+        if let Some(rc) = &self.read_concern {
             body.insert("readConcern", rc.to_document());
         }
+    }
+
+    /// These settings with an operation's own selection criteria and concerns, when it sets
+    /// any (`None`: the handle's apply unchanged).
+    pub(crate) fn for_operation(
+        &self,
+        criteria: Option<&SelectionCriteria>,
+        read_concern: Option<&ReadConcern>,
+        write_concern: Option<&WriteConcern>,
+    ) -> Option<Settings> {
+        if criteria.is_none() && read_concern.is_none() && write_concern.is_none() {
+            return None;
+        }
+        let mut settings = self.clone();
+        if let Some(c) = criteria {
+            settings.criteria = Some(c.into());
+        }
+        if let Some(rc) = read_concern {
+            settings.read_concern = Some(rc.clone());
+        }
+        if let Some(wc) = write_concern {
+            settings.write_concern = Some(wc.clone());
+        }
+        Some(settings)
     }
 
     /// The `writeConcern` to send, when one is set.
@@ -112,7 +134,48 @@ impl<T> Collection<T> {
 
     /// This collection with another read preference for its reads.
     pub fn with_read_preference(&self, rp: ReadPreference) -> Collection<T> {
-        self.with(|s| s.read_preference = Some(rp))
+        self.with_criteria((&rp).into())
+    }
+
+    /// This collection with other selection criteria for its reads.
+    pub(crate) fn with_criteria(&self, criteria: Criteria) -> Collection<T> {
+        self.with(|s| s.criteria = Some(criteria))
+    }
+
+    /// This collection with `options`' selection criteria and concerns, where they are set.
+    pub(crate) fn with_options(&self, options: &CollectionOptions) -> Collection<T> {
+        let settings = self.settings.for_operation(
+            options.selection_criteria.as_ref(),
+            options.read_concern.as_ref(),
+            options.write_concern.as_ref(),
+        );
+        match settings {
+            Some(settings) => Collection {
+                settings: Arc::new(settings),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// This collection with an operation's own selection criteria and concerns, where it sets
+    /// any: the handle itself otherwise, without a copy.
+    fn for_op(
+        &self,
+        criteria: Option<&SelectionCriteria>,
+        read_concern: Option<&ReadConcern>,
+        write_concern: Option<&WriteConcern>,
+    ) -> Cow<'_, Collection<T>> {
+        match self
+            .settings
+            .for_operation(criteria, read_concern, write_concern)
+        {
+            Some(settings) => Cow::Owned(Collection {
+                settings: Arc::new(settings),
+                ..self.clone()
+            }),
+            None => Cow::Borrowed(self),
+        }
     }
 
     /// This collection with another read concern.
@@ -154,7 +217,7 @@ impl<T> Collection<T> {
                 name,
                 &self.db,
                 body,
-                self.settings.read_preference.as_ref(),
+                self.settings.criteria.as_ref(),
                 handle,
             ),
             self.settings.timeout,
@@ -190,8 +253,8 @@ impl<T> Collection<T> {
     ) -> Result<Cursor<U>> {
         self.settings.read_concern_into(&mut body);
         let op = if read {
-            let rp = self.settings.read_preference.as_ref();
-            Command::read(name, &self.db, body, rp, CursorStart::read)
+            let criteria = self.settings.criteria.as_ref();
+            Command::read(name, &self.db, body, criteria, CursorStart::read)
         } else {
             // listIndexes is a read sent to the primary; an aggregate ending in $out or
             // $merge is a write, and not retryable.
@@ -229,14 +292,25 @@ impl<T> Collection<T> {
         self.delete(filter, if many { 0 } else { 1 }, options)
     }
 
-    fn delete(&self, filter: Document, limit: i32, options: DeleteOptions) -> Result<DeleteResult> {
+    fn delete(
+        &self,
+        filter: Document,
+        limit: i32,
+        mut options: DeleteOptions,
+    ) -> Result<DeleteResult> {
+        let write_concern = options.write_concern.take();
         let statement = delete_statement(filter, limit, &options);
         let mut body = doc! { "delete": &*self.name, "deletes": [statement], "ordered": true };
         put(&mut body, "let", options.let_vars);
         put(&mut body, "comment", options.comment);
         put(&mut body, "rawData", options.raw_data);
         let retry = if limit == 1 { Retry::Write } else { Retry::No };
-        let reply = self.write("delete", body, retry, single_write_reply)?;
+        let reply = self.for_op(None, None, write_concern.as_ref()).write(
+            "delete",
+            body,
+            retry,
+            single_write_reply,
+        )?;
         Ok(DeleteResult {
             deleted_count: reply.n,
         })
@@ -275,6 +349,7 @@ impl<T> Collection<T> {
         mut options: UpdateOptions,
     ) -> Result<UpdateResult> {
         let mut body = doc! { "update": &*self.name, "ordered": true };
+        let write_concern = options.write_concern.take();
         // Command-level fields move to the body; the rest go into the statement.
         put(&mut body, "let", options.let_vars.take());
         put(&mut body, "comment", options.comment.take());
@@ -289,7 +364,12 @@ impl<T> Collection<T> {
             [update_statement(filter, update, multi, options)],
         );
         let retry = if multi { Retry::No } else { Retry::Write };
-        let reply = self.write("update", body, retry, single_write_reply)?;
+        let reply = self.for_op(None, None, write_concern.as_ref()).write(
+            "update",
+            body,
+            retry,
+            single_write_reply,
+        )?;
         let upserted_id = reply.upserted.into_iter().next().map(|(_, id)| id);
         Ok(UpdateResult {
             matched_count: reply.n - u64::from(upserted_id.is_some()),
@@ -300,16 +380,24 @@ impl<T> Collection<T> {
 
     /// Estimated count from the collection's metadata (the `count` command without a filter).
     pub fn estimated_document_count(&self) -> Result<u64> {
-        self.estimated_document_count_with(EstimatedCountOptions::default())
+        self.estimated_document_count_with(EstimatedDocumentCountOptions::default())
     }
 
     /// `estimated_document_count` with a time limit or comment.
-    pub fn estimated_document_count_with(&self, options: EstimatedCountOptions) -> Result<u64> {
+    pub fn estimated_document_count_with(
+        &self,
+        options: EstimatedDocumentCountOptions,
+    ) -> Result<u64> {
         let mut body = doc! { "count": &*self.name };
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
         put(&mut body, "comment", options.comment);
         put(&mut body, "rawData", options.raw_data);
-        self.read("count", body, |r| {
+        let coll = self.for_op(
+            options.selection_criteria.as_ref(),
+            options.read_concern.as_ref(),
+            None,
+        );
+        coll.read("count", body, |r| {
             Ok(crate::conn::get_int(r, "n").unwrap_or(0) as u64)
         })
     }
@@ -330,7 +418,12 @@ impl<T> Collection<T> {
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
         put(&mut body, "comment", options.comment);
         put(&mut body, "rawData", options.raw_data);
-        self.read("aggregate", body, |r| {
+        let coll = self.for_op(
+            options.selection_criteria.as_ref(),
+            options.read_concern.as_ref(),
+            None,
+        );
+        coll.read("aggregate", body, |r| {
             let (_, _, batch) = crate::cursor::read_cursor(r, "firstBatch")?;
             let batch = RawDocument::from_bytes(batch)
                 .map_err(|e| Error::protocol("server", e.to_string()))?;
@@ -360,7 +453,12 @@ impl<T> Collection<T> {
         put(&mut body, "maxTimeMS", options.max_time.map(millis));
         put(&mut body, "comment", options.comment);
         put(&mut body, "rawData", options.raw_data);
-        self.read("distinct", body, |r| {
+        let coll = self.for_op(
+            options.selection_criteria.as_ref(),
+            options.read_concern.as_ref(),
+            None,
+        );
+        coll.read("distinct", body, |r| {
             let values = r
                 .get_array("values")
                 .map_err(|_| crate::ops::malformed_reply("distinct", "no values"))?;
@@ -389,22 +487,31 @@ impl<T> Collection<T> {
     pub fn aggregate_as<U>(
         &self,
         pipeline: Vec<Document>,
-        options: AggregateOptions,
+        mut options: AggregateOptions,
     ) -> Result<Cursor<U>> {
+        let criteria = options.selection_criteria.take();
+        let read_concern = options.read_concern.take();
+        let write_concern = options.write_concern.take();
+        let coll = self.for_op(
+            criteria.as_ref(),
+            read_concern.as_ref(),
+            write_concern.as_ref(),
+        );
         let (body, writes, spec) = crate::runtime::on_driver_stack(|| {
             let writes = ends_in_write_stage(&pipeline);
-            let mut body = aggregate_body(Bson::from(&*self.name), pipeline, options.clone());
-            if writes && let Some(wc) = self.settings.write_concern_doc() {
-                body.insert("writeConcern", wc);
-            }
             let spec = CursorSpec {
                 batch_size: options.batch_size,
-                comment: options.comment,
+                max_await_time: options.max_await_time,
+                comment: options.comment.clone(),
                 ..CursorSpec::default()
             };
+            let mut body = aggregate_body(Bson::from(&*self.name), pipeline, options);
+            if writes && let Some(wc) = coll.settings.write_concern_doc() {
+                body.insert("writeConcern", wc);
+            }
             (body, writes, spec)
         });
-        self.cursor("aggregate", body, !writes, spec)
+        coll.cursor("aggregate", body, !writes, spec)
     }
 
     /// Creates one index; returns its name.
@@ -418,16 +525,8 @@ impl<T> Collection<T> {
         let specs: Vec<Document> = indexes
             .into_iter()
             .zip(&names)
-            .map(|(m, name)| {
-                let mut spec = doc! { "key": m.keys, "name": name };
-                if let Some(options) = m.options {
-                    for (k, v) in options {
-                        spec.insert(k, v);
-                    }
-                }
-                spec
-            })
-            .collect();
+            .map(|(m, name)| m.into_spec(name))
+            .collect::<Result<_>>()?;
         let body = doc! { "createIndexes": &*self.name, "indexes": specs };
         self.write("createIndexes", body, Retry::No, |_| Ok(()))?;
         Ok(names)
@@ -595,16 +694,14 @@ impl<T: Serialize> Collection<T> {
     pub fn insert_one_with(
         &self,
         doc: impl Borrow<T>,
-        options: InsertOneOptions,
+        mut options: InsertOneOptions,
     ) -> Result<InsertOneResult> {
+        let write_concern = match options.write_concern.take() {
+            Some(wc) => wc.command_field(),
+            None => self.settings.write_concern_doc(),
+        };
         let inserted = self.client.execute_timed(
-            &mut InsertOne::new(
-                &self.db,
-                &self.name,
-                doc.borrow(),
-                self.settings.write_concern_doc(),
-                options,
-            ),
+            &mut InsertOne::new(&self.db, &self.name, doc.borrow(), write_concern, options),
             self.settings.timeout,
         );
         crate::runtime::drop_on_driver_stack(doc);
@@ -638,11 +735,11 @@ impl<T: Serialize> Collection<T> {
         );
         put(&mut extra, "comment", options.comment);
         put(&mut extra, "rawData", options.raw_data);
-        put(
-            &mut extra,
-            "writeConcern",
-            self.settings.write_concern_doc(),
-        );
+        let write_concern = match &options.write_concern {
+            Some(wc) => wc.command_field(),
+            None => self.settings.write_concern_doc(),
+        };
+        put(&mut extra, "writeConcern", write_concern);
         if docs.is_empty() {
             return Err(Error::invalid_argument(
                 "insert_many needs at least one document",
@@ -680,7 +777,7 @@ impl<T: Serialize> Collection<T> {
         }
         bulk_outcome(result, errors, wc_error, |r| BulkWriteResult {
             inserted_count: r.inserted_ids.len() as u64,
-            inserted_ids: r.inserted_ids,
+            inserted_ids: r.inserted_ids.into_iter().collect(),
             ..BulkWriteResult::default()
         })
     }
@@ -800,7 +897,7 @@ impl<T: Serialize> Collection<T> {
 impl<T: DeserializeOwned + 'static> Collection<T> {
     /// The first document matching `filter`, or `None`.
     pub fn find_one(&self, filter: Document) -> Result<Option<T>> {
-        if self.settings.read_preference.is_none() && self.settings.read_concern.is_none() {
+        if self.settings.criteria.is_none() && self.settings.read_concern.is_none() {
             // The hot path: a dedicated operation that decodes only the one document.
             return self.client.execute_timed(
                 &mut FindOne::new(&self.db, &self.name, filter),
@@ -862,11 +959,15 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
     ) -> Result<Cursor<T>> {
-        let (body, spec) = crate::runtime::on_driver_stack(|| {
-            let (filter, options) = query();
-            self.find_command(filter, options)
+        let (body, spec, criteria, read_concern) = crate::runtime::on_driver_stack(|| {
+            let (filter, mut options) = query();
+            let criteria = options.selection_criteria.take();
+            let read_concern = options.read_concern.take();
+            let (body, spec) = self.find_command(filter, options);
+            (body, spec, criteria, read_concern)
         });
-        self.cursor("find", body, true, spec)
+        self.for_op(criteria.as_ref(), read_concern.as_ref(), None)
+            .cursor("find", body, true, spec)
     }
 
     /// `find`'s command and what its cursor needs to know.
@@ -897,9 +998,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             let b = if o.limit == Some(b) { b + 1 } else { b };
             body.insert("batchSize", b);
         }
-        if let Some(h) = &o.hint {
-            body.insert("hint", h.clone());
-        }
+        put(&mut body, "hint", o.hint.clone());
         if let Some(t) = o.max_time {
             body.insert("maxTimeMS", t.as_millis() as i64);
         }
@@ -918,7 +1017,8 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         put(&mut body, "showRecordId", o.show_record_id);
         put(&mut body, "noCursorTimeout", o.no_cursor_timeout);
         put(&mut body, "allowPartialResults", o.allow_partial_results);
-        match o.cursor_type {
+        let cursor_type = o.cursor_type.unwrap_or_default();
+        match cursor_type {
             CursorType::NonTailable => {}
             CursorType::Tailable => {
                 body.insert("tailable", true);
@@ -931,7 +1031,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         let spec = CursorSpec {
             batch_size: o.batch_size,
             limit: o.limit.map(i64::abs),
-            cursor_type: o.cursor_type,
+            cursor_type,
             max_await_time: o.max_await_time,
             get_more_max_time: None,
             comment: o.comment.clone(),
@@ -944,12 +1044,14 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     pub fn find_one_and_delete(
         &self,
         filter: Document,
-        options: FindOneAndModifyOptions,
+        options: FindOneAndDeleteOptions,
     ) -> Result<Option<T>> {
+        let mut options = FindAndModifyOptions::from(options);
+        let write_concern = options.write_concern.take();
         let body = crate::runtime::on_driver_stack(|| {
             self.find_and_modify_command(filter, doc! { "remove": true }, options)
         });
-        self.find_and_modify(body)
+        self.find_and_modify(body, write_concern)
     }
 
     /// Updates the first document matching `filter`; returns it before or after.
@@ -957,18 +1059,20 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         filter: Document,
         update: impl Into<Bson>,
-        options: FindOneAndModifyOptions,
+        options: FindOneAndUpdateOptions,
     ) -> Result<Option<T>> {
         let update = update.into();
+        let mut options = FindAndModifyOptions::from(options);
+        let write_concern = options.write_concern.take();
         let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
             check_update(&update)?;
             let mut extra = doc! { "update": update };
-            if let Some(filters) = &options.array_filters {
-                extra.insert("arrayFilters", filters.clone());
+            if let Some(filters) = options.array_filters.take() {
+                extra.insert("arrayFilters", filters);
             }
             Ok(self.find_and_modify_command(filter, extra, options))
         })?;
-        self.find_and_modify(body)
+        self.find_and_modify(body, write_concern)
     }
 
     /// Replaces the first document matching `filter`; returns it before or after.
@@ -976,20 +1080,27 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         filter: Document,
         replacement: impl Serialize,
-        options: FindOneAndModifyOptions,
+        options: FindOneAndReplaceOptions,
     ) -> Result<Option<T>> {
+        let mut options = FindAndModifyOptions::from(options);
+        let write_concern = options.write_concern.take();
         let body = crate::runtime::on_driver_stack(move || -> Result<Document> {
             let replacement = to_document(&replacement)?;
             check_replacement(&replacement)?;
             Ok(self.find_and_modify_command(filter, doc! { "update": replacement }, options))
         })?;
-        self.find_and_modify(body)
+        self.find_and_modify(body, write_concern)
     }
 
-    /// Runs a `findAndModify` command; the document it returns is decoded on a driver stack,
-    /// like every reply.
-    fn find_and_modify(&self, body: Document) -> Result<Option<T>> {
-        self.write("findAndModify", body, Retry::Write, |r| {
+    /// Runs a `findAndModify` command (with the operation's own write concern, if any); the
+    /// document it returns is decoded on a driver stack, like every reply.
+    fn find_and_modify(
+        &self,
+        body: Document,
+        write_concern: Option<WriteConcern>,
+    ) -> Result<Option<T>> {
+        let coll = self.for_op(None, None, write_concern.as_ref());
+        coll.write("findAndModify", body, Retry::Write, |r| {
             match r.get("value") {
                 Ok(Some(bson::RawBsonRef::Document(d))) => crate::decode::decode(d).map(Some),
                 _ => Ok(None),
@@ -1002,13 +1113,14 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         filter: Document,
         change: Document,
-        options: FindOneAndModifyOptions,
+        options: FindAndModifyOptions,
     ) -> Document {
         let remove = change.contains_key("remove");
         let mut body = doc! { "findAndModify": &*self.name, "query": filter };
         body.extend(change);
         if !remove {
-            body.insert("new", options.return_document == ReturnDocument::After);
+            let after = options.return_document == Some(ReturnDocument::After);
+            body.insert("new", after);
             if let Some(u) = options.upsert {
                 body.insert("upsert", u);
             }
@@ -1162,13 +1274,14 @@ pub(crate) fn put_delete_options(statement: &mut Document, o: &DeleteOptions) {
     put(statement, "collation", o.collation.clone());
 }
 
-/// A bulk write's models carry statement options only; `let`, `comment` and
-/// `bypassDocumentValidation` belong to the whole command.
+/// A bulk write's models carry statement options only; `let`, `comment`,
+/// `bypassDocumentValidation` and the write concern belong to the whole command.
 pub(crate) fn check_model_options(has_command_fields: bool) -> Result<()> {
     if has_command_fields {
         return Err(Error::invalid_argument(
             "a bulk write model takes statement options only; set let, comment, \
-             bypass_document_validation and raw_data on BulkWriteOptions",
+             bypass_document_validation and raw_data on BulkWriteOptions, and the write \
+             concern on the collection",
         ));
     }
     Ok(())

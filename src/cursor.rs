@@ -62,18 +62,7 @@ pub(crate) fn start_reaper(core: Core, client: Weak<Inner>) -> may::sync::mpsc::
     tx
 }
 
-/// How a cursor waits for new data.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CursorType {
-    /// An ordinary cursor: done when the results are.
-    #[default]
-    NonTailable,
-    /// A tailable cursor on a capped collection: stays open after the last result, and an
-    /// empty batch means "nothing new yet".
-    Tailable,
-    /// Tailable, and each `getMore` waits on the server (up to `max_await_time`) for new data.
-    TailableAwait,
-}
+pub use crate::crud_types::CursorType;
 
 /// What a cursor needs besides its first reply.
 #[derive(Clone, Debug, Default)]

@@ -7,30 +7,13 @@ use bson::{Bson, Document, RawDocumentBuf};
 use crate::client::Client;
 use crate::collection::{Collection, Settings, aggregate_body, ends_in_write_stage};
 use crate::concern::{ReadConcern, WriteConcern};
-use crate::crud_types::AggregateOptions;
-use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType};
+use crate::crud_types::{AggregateOptions, CollectionOptions, CursorType};
+use crate::cursor::{Cursor, CursorSpec, CursorStart};
+use crate::db_options::{DatabaseOptions, RunCursorCommandOptions};
 use crate::error::Result;
 use crate::ops::{Command, RunCommand, RunCommandRaw};
 use crate::retry::Retry;
-use crate::topology::ReadPreference;
-
-/// Options of [`Database::run_cursor_command`]: they shape the `getMore`s, not the command,
-/// which is sent as given.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct RunCursorCommandOptions {
-    /// Where to send the command (the client's default when `None`; a secondary mode is not
-    /// sent to a standalone, as with `run_command`).
-    pub read_preference: Option<ReadPreference>,
-    /// `Tailable` or `TailableAwait` for a command that opened a tailable cursor.
-    pub cursor_type: Option<CursorType>,
-    /// `batchSize` of each `getMore`.
-    pub batch_size: Option<u32>,
-    /// `maxTimeMS` of each `getMore`.
-    pub max_time: Option<std::time::Duration>,
-    /// `comment` of each `getMore`.
-    pub comment: Option<Bson>,
-}
+use crate::selection_criteria::{Criteria, ReadPreference};
 
 /// A handle to one database. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -44,7 +27,7 @@ impl Database {
     pub(crate) fn new(client: Client, name: &str) -> Database {
         let o = client.options();
         let settings = Settings {
-            read_preference: None, // the client's applies
+            criteria: None, // the client's applies
             read_concern: o.read_concern.clone(),
             write_concern: o.write_concern.clone(),
             timeout: o.timeout,
@@ -56,9 +39,26 @@ impl Database {
         }
     }
 
+    /// A handle to database `name` with `options`' selection criteria and concerns where they
+    /// are set, the client's elsewhere.
+    pub(crate) fn with_options(client: Client, name: &str, options: DatabaseOptions) -> Database {
+        let db = Database::new(client, name);
+        match db.settings.for_operation(
+            options.selection_criteria.as_ref(),
+            options.read_concern.as_ref(),
+            options.write_concern.as_ref(),
+        ) {
+            Some(settings) => Database {
+                settings: Arc::new(settings),
+                ..db
+            },
+            None => db,
+        }
+    }
+
     /// This database with another read preference for its collections' reads.
     pub fn with_read_preference(&self, rp: ReadPreference) -> Database {
-        self.with(|s| s.read_preference = Some(rp))
+        self.with(|s| s.criteria = Some((&rp).into()))
     }
 
     /// This database with another read concern.
@@ -93,25 +93,35 @@ impl Database {
     pub fn aggregate(
         &self,
         pipeline: Vec<Document>,
-        options: AggregateOptions,
+        mut options: AggregateOptions,
     ) -> Result<Cursor<Document>> {
         let writes = ends_in_write_stage(&pipeline);
         let spec = CursorSpec {
             batch_size: options.batch_size,
+            max_await_time: options.max_await_time,
             comment: options.comment.clone(),
             timeout: self.settings.timeout,
             ..CursorSpec::default()
         };
+        let criteria = options.selection_criteria.take();
+        let read_concern = options.read_concern.take();
+        let write_concern = options.write_concern.take();
+        let own = self.settings.for_operation(
+            criteria.as_ref(),
+            read_concern.as_ref(),
+            write_concern.as_ref(),
+        );
+        let settings = own.as_ref().unwrap_or(&self.settings);
         let mut body = aggregate_body(Bson::Int32(1), pipeline, options);
-        self.settings.read_concern_into(&mut body);
+        settings.read_concern_into(&mut body);
         let op = if writes {
-            if let Some(wc) = self.settings.write_concern_doc() {
+            if let Some(wc) = settings.write_concern_doc() {
                 body.insert("writeConcern", wc);
             }
             Command::write("aggregate", &self.name, body, CursorStart::read)
         } else {
-            let rp = self.settings.read_preference.as_ref();
-            Command::read("aggregate", &self.name, body, rp, CursorStart::read)
+            let criteria = settings.criteria.as_ref();
+            Command::read("aggregate", &self.name, body, criteria, CursorStart::read)
         };
         Cursor::open(&self.client, op, spec)
     }
@@ -184,6 +194,16 @@ impl Database {
         )
     }
 
+    /// A handle to collection `name` with `options`' selection criteria and concerns where
+    /// they are set, this database's elsewhere. No I/O.
+    pub fn collection_with_options<T>(
+        &self,
+        name: &str,
+        options: CollectionOptions,
+    ) -> Collection<T> {
+        self.collection(name).with_options(&options)
+    }
+
     /// Runs `command` against this database and returns the server's reply. An `ok: 0` reply
     /// is an [`ErrorKind::Command`](crate::ErrorKind::Command) error.
     pub fn run_command(&self, command: Document) -> Result<Document> {
@@ -206,12 +226,12 @@ impl Database {
         options: RunCursorCommandOptions,
     ) -> Result<Cursor<Document>> {
         let name = crate::ops::user_command_name("run_cursor_command", &command)?;
-        let rp = options.read_preference.as_ref();
+        let criteria = options.selection_criteria.as_ref().map(Criteria::from);
         let op = Command::read(
             "runCursorCommand",
             &self.name,
             command,
-            rp,
+            criteria.as_ref(),
             CursorStart::read,
         )
         .named(name)

@@ -144,6 +144,7 @@ pub(crate) const PRIMARY: crate::topology::ReadPreference = crate::topology::Rea
     mode: ReadMode::Primary,
     tag_sets: Vec::new(),
     max_staleness: None,
+    hedge: None,
 };
 
 impl Deployment {
@@ -571,6 +572,7 @@ impl Snapshot {
         let primary_only = match op {
             Operation::Write => true,
             Operation::Read(rp) => rp.mode == ReadMode::Primary && rp.tag_sets.is_empty(),
+            Operation::Predicate(_) => false,
         };
         if primary_only && let Some(i) = self.primary {
             return Ok(Some(self.servers[i].clone()));
@@ -605,6 +607,7 @@ impl Snapshot {
         let operation = match op {
             Operation::Write => "a write".to_string(),
             Operation::Read(rp) => format!("a read ({})", rp.mode.name()),
+            Operation::Predicate(_) => "a read (by predicate)".to_string(),
         };
         let servers = self
             .description

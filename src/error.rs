@@ -247,7 +247,7 @@ pub struct BulkWriteFailure {
     /// A write concern error, if the server reported one.
     pub write_concern_error: Option<CommandError>,
     /// What succeeded before (ordered) or besides (unordered) the failures.
-    pub partial_result: crate::results::BulkWriteResult,
+    pub partial_result: crate::write_results::BulkWriteResult,
 }
 
 fn describe_bulk(f: &BulkWriteFailure) -> String {
@@ -274,7 +274,7 @@ pub struct ClientBulkWriteFailure {
     pub write_concern_errors: Vec<CommandError>,
     /// What succeeded, when some write is known to have: totals, and per-write results if
     /// they were asked for.
-    pub partial_result: Option<crate::results::ClientBulkWriteResult>,
+    pub partial_result: Option<crate::write_results::ClientBulkWriteResult>,
 }
 
 fn describe_client_bulk(f: &ClientBulkWriteFailure) -> String {

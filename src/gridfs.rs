@@ -28,13 +28,13 @@ use bson::{Binary, Bson, DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::collection::Collection;
-use crate::concern::{ReadConcern, WriteConcern};
-use crate::crud_types::{FindOptions, IndexModel};
+use crate::crud_types::FindOptions;
 use crate::cursor::Cursor;
 use crate::database::Database;
 use crate::error::{Error, ErrorKind, Result};
+pub use crate::gridfs_options::{GridFsBucketOptions, GridFsUploadOptions};
+use crate::index::{IndexModel, IndexOptions};
 use crate::runtime::on_driver_stack;
-use crate::topology::ReadPreference;
 
 /// The spec's default chunk size: 255 KiB (a chunk and its envelope fit well under 16 MiB, and
 /// the last chunk of a small file wastes little).
@@ -46,32 +46,6 @@ impl From<GridFsError> for Error {
     fn from(e: GridFsError) -> Error {
         ErrorKind::GridFs(e).into()
     }
-}
-
-/// A bucket's options; every field has the spec's default.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct GridFsBucketOptions {
-    /// The bucket's name, the prefix of its two collections (default `fs`).
-    pub bucket_name: Option<String>,
-    /// The chunk size for new files (default 255 KiB).
-    pub chunk_size_bytes: Option<u32>,
-    /// For the bucket's writes (default: the database's).
-    pub write_concern: Option<WriteConcern>,
-    /// For the bucket's reads (default: the database's).
-    pub read_concern: Option<ReadConcern>,
-    /// For the bucket's reads (default: the database's).
-    pub read_preference: Option<ReadPreference>,
-}
-
-/// Options for one upload.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct GridFsUploadOptions {
-    /// This file's chunk size (default: the bucket's).
-    pub chunk_size_bytes: Option<u32>,
-    /// Stored as the files document's `metadata` (a content type, say).
-    pub metadata: Option<Document>,
 }
 
 /// A file's description: its files document.
@@ -120,8 +94,8 @@ impl Database {
                 Some(rc) => c.with_read_concern(rc.clone()),
                 None => c,
             };
-            match &options.read_preference {
-                Some(rp) => c.with_read_preference(rp.clone()),
+            match &options.selection_criteria {
+                Some(criteria) => c.with_criteria(criteria.into()),
                 None => c,
             }
         };
@@ -377,7 +351,10 @@ impl GridFsBucket {
             return Ok(());
         }
         let index = on_driver_stack(|| {
-            let options = chunks.then(|| doc! { "unique": true });
+            let options = chunks.then(|| IndexOptions {
+                unique: Some(true),
+                ..IndexOptions::default()
+            });
             IndexModel::new(keys(), options)
         });
         coll.create_index(index).map(drop)

@@ -58,26 +58,33 @@ mod address;
 mod auth;
 mod client;
 mod client_bulk_write;
+mod collation;
 mod collection;
 mod conn;
 mod crud_types;
 mod cursor;
 mod database;
+mod db_options;
 mod decode;
 mod deployment;
 pub mod gridfs;
+mod gridfs_options;
+mod index;
 mod monitor;
 pub mod motor;
 mod ops;
-mod options;
-mod results;
+pub mod options;
+pub mod results;
 mod retry;
 mod runtime;
+mod selection_criteria;
+mod serde_util;
 mod session;
 pub mod srv;
 mod tls;
 pub mod topology;
 pub mod uri;
+mod write_results;
 
 pub use auth::Credential;
 pub use bson;
@@ -90,7 +97,8 @@ pub use concern::{Acknowledgment, ReadConcern, WriteConcern};
 pub use conn::{ServerType, StreamDescription};
 pub use crud_types::*;
 pub use cursor::{Cursor, CursorType};
-pub use database::{Database, RunCursorCommandOptions};
+pub use database::Database;
+pub use db_options::RunCursorCommandOptions;
 pub use gridfs::{
     GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsError, GridFsFile,
     GridFsUploadOptions, GridFsUploadStream,
@@ -110,11 +118,13 @@ pub use error::{
     BulkWriteFailure, ClientBulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError,
 };
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
+pub use index::IndexModel;
 pub use ops::InsertOneResult;
 pub use options::{
     Affinity, ClientOptions, Handler, ServerApi, ServerApiBuilder, ServerApiVersion,
 };
 pub use pool::PoolStats;
 pub use runtime::Core;
+pub use selection_criteria::{ReadPreference, SelectionCriteria};
 pub use tls::TlsOptions;
-pub use topology::{ReadMode, ReadPreference, Topology, TopologyType};
+pub use topology::{ReadMode, ServerInfo, Topology, TopologyType};

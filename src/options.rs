@@ -1,25 +1,64 @@
-//! Client options and the connection string.
+//! Every options type, as the official driver's `options` module has them: the client's
+//! options and connection string (defined here), and, re-exported, the options of every
+//! operation, concerns, selection criteria, collations, hints and index options.
 //!
-//! This is the subset of the Connection String spec the driver uses so far: `mongodb://`,
-//! one or more `host[:port]` (IPv6 in brackets), an optional default database, and the options
-//! below. Anything else is refused with an error naming it, rather than silently ignored.
+//! The options structs of the operations have public fields, `Default`, and
+//! `X::builder()...build()` as the official crate derives it:
+//!
+//! ```
+//! use may_mongo::options::{FindOptions, Hint};
+//!
+//! let options = FindOptions::builder().limit(20).batch_size(5).hint(Hint::Name("a_1".into())).build();
+//! assert_eq!(options.limit, Some(20));
+//! ```
+//!
+//! The connection string support is the subset of the Connection String spec the driver
+//! uses so far: `mongodb://`, one or more `host[:port]` (IPv6 in brackets), an optional
+//! default database, and the options below. Anything else is refused with an error naming
+//! it, rather than silently ignored.
 
 use std::fmt;
 use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::concern::{ReadConcern, WriteConcern};
 use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
-use crate::tls::TlsOptions;
-use crate::topology::{ReadMode, ReadPreference};
+use crate::topology::{ReadMode, TagSet};
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
-use crate::wire::Compressor;
 use bson::Bson;
 
-use crate::address::ServerAddress;
+pub use crate::address::ServerAddress;
+pub use crate::collation::{
+    Collation, CollationAlternate, CollationCaseFirst, CollationMaxVariable, CollationStrength,
+};
+pub use crate::concern::{Acknowledgment, ReadConcern, ReadConcernLevel, WriteConcern};
+pub use crate::crud_types::{
+    AggregateOptions, BulkWriteOptions, CollectionOptions, CommitQuorum, CountOptions,
+    CreateIndexOptions, CursorType, DeleteOptions, DistinctOptions, DropCollectionOptions,
+    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, Hint,
+    InsertManyOptions, InsertOneOptions, ListIndexesOptions, ReplaceOptions, ReturnDocument,
+    UpdateOptions,
+};
+pub use crate::db_options::{
+    ChangeStreamPreAndPostImages, ClusteredIndex, CreateCollectionOptions, DatabaseOptions,
+    DropDatabaseOptions, IndexOptionDefaults, ListCollectionsOptions, ListDatabasesOptions,
+    RunCommandOptions, RunCursorCommandOptions, TimeseriesGranularity, TimeseriesOptions,
+    ValidationAction, ValidationLevel,
+};
+pub use crate::gridfs_options::{
+    GridFsBucketOptions, GridFsDownloadByNameOptions, GridFsFindOneOptions, GridFsFindOptions,
+    GridFsUploadOptions,
+};
+pub use crate::index::{IndexOptions, IndexVersion, Sphere2DIndexVersion, TextIndexVersion};
+pub use crate::selection_criteria::{
+    HedgedReadOptions, Predicate, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
+};
+pub use crate::tls::TlsOptions;
+pub use crate::uri::Credential;
+pub use crate::wire::Compressor;
 pub use greenlet_pool::Affinity;
 
 /// Options for a [`Client`](crate::Client). Build from a URI with [`ClientOptions::parse`],
@@ -37,8 +76,8 @@ pub struct ClientOptions {
     /// `replicaSet`: the set's name. Members of other sets (and standalones) are ignored.
     pub replica_set: Option<String>,
     /// `readPreference`, `readPreferenceTags`, `maxStalenessSeconds`: where reads go
-    /// (default: the primary).
-    pub read_preference: ReadPreference,
+    /// (`None`, the default: the primary).
+    pub selection_criteria: Option<SelectionCriteria>,
     /// `serverSelectionTimeoutMS`: how long an operation waits for a suitable server
     /// (default 30 s).
     pub server_selection_timeout: Duration,
@@ -281,7 +320,7 @@ impl Default for ClientOptions {
             }],
             direct_connection: None,
             replica_set: None,
-            read_preference: ReadPreference::default(),
+            selection_criteria: None,
             server_selection_timeout: Duration::from_secs(30),
             heartbeat_frequency: Duration::from_secs(10),
             local_threshold: Duration::from_millis(15),
@@ -364,6 +403,10 @@ impl ClientOptions {
         }
         let ms = |v: i64| Duration::from_millis(v as u64);
         let mut tls = TlsOptions::default();
+        // The read preference's parts, put together once all are read.
+        let mut read_mode = None;
+        let mut tag_sets: Option<Vec<TagSet>> = None;
+        let mut max_staleness = None;
         for (key, value) in &cs.options {
             match (key.as_str(), value) {
                 ("appname", OptionValue::Str(s)) => opts.app_name = Some(s.clone()),
@@ -406,22 +449,24 @@ impl ClientOptions {
                 // Applied below, whichever of the two options came first.
                 ("zlibcompressionlevel", OptionValue::Int(_)) => {}
                 ("readpreference", OptionValue::Str(mode)) => {
-                    opts.read_preference.mode =
-                        ReadMode::from_name(mode).expect("the URI parser checked the mode");
+                    read_mode =
+                        Some(ReadMode::from_name(mode).expect("the URI parser checked the mode"));
                 }
                 ("readpreferencetags", OptionValue::Docs(sets)) => {
-                    opts.read_preference.tag_sets = sets
-                        .iter()
-                        .map(|d| {
-                            d.iter()
-                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().into()))
-                                .collect()
-                        })
-                        .collect();
+                    tag_sets = Some(
+                        sets.iter()
+                            .map(|d| {
+                                d.iter()
+                                    .map(|(k, v)| {
+                                        (k.clone(), v.as_str().unwrap_or_default().into())
+                                    })
+                                    .collect()
+                            })
+                            .collect(),
+                    );
                 }
                 ("maxstalenessseconds", OptionValue::Int(n)) => {
-                    opts.read_preference.max_staleness =
-                        (*n >= 0).then(|| Duration::from_secs(*n as u64));
+                    max_staleness = (*n >= 0).then(|| Duration::from_secs(*n as u64));
                 }
                 // Multi-threaded drivers ignore it (the spec says so): monitors run in the
                 // background and selection waits for them.
@@ -443,9 +488,7 @@ impl ClientOptions {
                     opts.write_concern.get_or_insert_default().journal = Some(*j);
                 }
                 ("readconcernlevel", OptionValue::Str(level)) => {
-                    opts.read_concern = Some(ReadConcern {
-                        level: Some(level.clone()),
-                    });
+                    opts.read_concern = Some(ReadConcern::custom(level));
                 }
                 ("tls" | "ssl", OptionValue::Bool(_)) => {} // below, with the tls* options
                 ("tlscafile", OptionValue::Str(path)) => tls.ca_file = Some(path.into()),
@@ -498,13 +541,23 @@ impl ClientOptions {
                 }
             }
         }
-        if opts.read_preference.mode == ReadMode::Primary
-            && (opts.read_preference.tag_sets.iter().any(|t| !t.is_empty())
-                || opts.read_preference.max_staleness.is_some())
+        let has_tags = tag_sets.iter().flatten().any(|t| !t.is_empty());
+        if read_mode.unwrap_or_default() == ReadMode::Primary
+            && (has_tags || max_staleness.is_some())
         {
             return Err(Error::invalid_uri(
                 "readPreference=primary cannot have readPreferenceTags or maxStalenessSeconds",
             ));
+        }
+        if let Some(mode) = read_mode {
+            let mut rp = ReadPreference::from_mode(mode);
+            if let Some(sets) = tag_sets.filter(|_| mode != ReadMode::Primary) {
+                rp = rp.with_tags(sets)?;
+            }
+            if let Some(max) = max_staleness {
+                rp = rp.with_max_staleness(max)?;
+            }
+            opts.selection_criteria = Some(rp.into());
         }
         if let Some(wc) = &opts.write_concern {
             wc.validate()
@@ -631,17 +684,24 @@ mod tests {
         .unwrap();
         assert_eq!(o.replica_set.as_deref(), Some("rs0"));
         assert_eq!(o.direct_connection, None);
-        assert_eq!(o.read_preference.mode, ReadMode::Secondary);
+        let tags = |pairs: &[(&str, &str)]| -> TagSet {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
         assert_eq!(
-            o.read_preference.tag_sets,
-            vec![
-                vec![("dc".into(), "ny".into()), ("rack".into(), "1".into())],
-                vec![]
-            ]
-        );
-        assert_eq!(
-            o.read_preference.max_staleness,
-            Some(Duration::from_secs(120))
+            o.selection_criteria,
+            Some(SelectionCriteria::ReadPreference(
+                ReadPreference::Secondary {
+                    options: Some(
+                        ReadPreferenceOptions::builder()
+                            .tag_sets(vec![tags(&[("dc", "ny"), ("rack", "1")]), tags(&[])])
+                            .max_staleness(Duration::from_secs(120))
+                            .build()
+                    )
+                }
+            ))
         );
         assert_eq!(o.server_selection_timeout, Duration::from_millis(500));
         assert_eq!(o.heartbeat_frequency, Duration::from_millis(700));
@@ -654,7 +714,7 @@ mod tests {
         assert!(e.to_string().contains("readPreference=primary"), "{e}");
         // An unknown mode is a warning (the URI options spec), and the default stays.
         let o = ClientOptions::parse("mongodb://a/?readPreference=sideways").unwrap();
-        assert_eq!(o.read_preference.mode, ReadMode::Primary);
+        assert_eq!(o.selection_criteria, None);
         assert!(
             o.warnings.join(" ").contains("readPreference"),
             "{:?}",

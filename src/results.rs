@@ -1,98 +1,115 @@
-//! What the writes report: the result types of inserts, updates, deletes and bulk writes.
-//!
-//! Plain data, on their own below everything that produces them — and below the error type,
-//! whose bulk-write failures carry a partial result — so that `error.rs` need not import the
-//! collection or client layers to name them.
+//! The results of the operations, as the official driver's `results` module has them: what
+//! writes report (defined below the error type, in `write_results`, and re-exported here) and
+//! what index creation and the list commands describe.
 
-use std::collections::BTreeMap;
+use bson::{Binary, Document};
+use serde::{Deserialize, Serialize};
 
-use bson::Bson;
+use crate::db_options::CreateCollectionOptions;
+pub use crate::write_results::*;
 
-/// The result of `insert_one`.
-#[derive(Clone, Debug, PartialEq)]
+/// The index a `create_index` created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct InsertOneResult {
-    /// The `_id` of the inserted document: the document's own, or the one the driver added.
-    pub inserted_id: Bson,
+pub struct CreateIndexResult {
+    /// Its name.
+    pub index_name: String,
 }
 
-/// The result of `insert_many`.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The indexes a `create_indexes` created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct InsertManyResult {
-    /// The `_id` of each inserted document, by its index in the input.
-    pub inserted_ids: BTreeMap<usize, Bson>,
+pub struct CreateIndexesResult {
+    /// Their names, in the order given.
+    pub index_names: Vec<String>,
 }
 
-/// The result of an update or replace.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What kind of data store a `listCollections` entry describes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct UpdateResult {
-    /// Documents that matched the filter.
-    pub matched_count: u64,
-    /// Documents actually changed.
-    pub modified_count: u64,
-    /// The `_id` of an upserted document.
-    pub upserted_id: Option<Bson>,
+pub enum CollectionType {
+    /// A view.
+    View,
+    /// A collection.
+    #[default]
+    Collection,
+    /// A time-series collection.
+    Timeseries,
 }
 
-/// The result of a delete.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The `info` of a `listCollections` entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct DeleteResult {
-    /// Documents deleted.
-    pub deleted_count: u64,
+pub struct CollectionSpecificationInfo {
+    /// Whether the data store is read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// The collection's UUID (none for a view).
+    pub uuid: Option<Binary>,
 }
 
-/// What a `bulk_write` did (also carried, partial, by a bulk write error).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One collection as `listCollections` describes it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct BulkWriteResult {
-    /// Documents inserted.
-    pub inserted_count: u64,
-    /// Documents matched by updates and replacements.
-    pub matched_count: u64,
-    /// Documents changed by updates and replacements.
-    pub modified_count: u64,
-    /// Documents deleted.
-    pub deleted_count: u64,
-    /// Documents upserted.
-    pub upserted_count: u64,
-    /// `_id`s of inserted documents, by model index.
-    pub inserted_ids: BTreeMap<usize, Bson>,
-    /// `_id`s of upserted documents, by model index.
-    pub upserted_ids: BTreeMap<usize, Bson>,
+pub struct CollectionSpecification {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    #[serde(rename = "type")]
+    pub collection_type: CollectionType,
+    /// The options it was created with.
+    pub options: CreateCollectionOptions,
+    /// Whether it is read-only, and its UUID.
+    pub info: CollectionSpecificationInfo,
+    /// Its `_id` index (none for a view).
+    pub id_index: Option<Document>,
 }
 
-/// What a client-level bulk write did.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One database as `listDatabases` describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct ClientBulkWriteResult {
-    /// False for a `w: 0` write concern: the server said nothing, and the counts are zero.
-    pub acknowledged: bool,
-    /// Documents inserted.
-    pub inserted_count: u64,
-    /// Documents upserted.
-    pub upserted_count: u64,
-    /// Documents matched by updates and replacements.
-    pub matched_count: u64,
-    /// Documents changed by updates and replacements.
-    pub modified_count: u64,
-    /// Documents deleted.
-    pub deleted_count: u64,
-    /// Each successful write's own result: present exactly when `verbose_results` was asked.
-    pub verbose: Option<VerboseResults>,
+pub struct DatabaseSpecification {
+    /// Its name.
+    pub name: String,
+    /// Bytes on disk.
+    #[serde(
+        deserialize_with = "crate::serde_util::u64_from_number",
+        serialize_with = "crate::serde_util::u64_as_i64"
+    )]
+    pub size_on_disk: u64,
+    /// Whether it holds no data.
+    pub empty: bool,
+    /// On a sharded cluster, each shard's size of it.
+    pub shards: Option<Document>,
 }
 
-/// The per-write results of a bulk write run with `verbose_results`, keyed by the index of the
-/// write in the input.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct VerboseResults {
-    /// Each successful insert's `_id`.
-    pub insert_results: BTreeMap<usize, InsertOneResult>,
-    /// Each successful update's or replacement's counts and upserted `_id`.
-    pub update_results: BTreeMap<usize, UpdateResult>,
-    /// Each successful delete's count.
-    pub delete_results: BTreeMap<usize, DeleteResult>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn list_entries_read_as_specifications() {
+        let db: DatabaseSpecification = bson::deserialize_from_document(
+            doc! { "name": "shop", "sizeOnDisk": 8192.0, "empty": false },
+        )
+        .unwrap();
+        assert_eq!(
+            (db.name.as_str(), db.size_on_disk, db.empty),
+            ("shop", 8192, false)
+        );
+        let coll: CollectionSpecification = bson::deserialize_from_document(doc! {
+            "name": "v", "type": "view",
+            "options": { "viewOn": "c", "pipeline": [] },
+            "info": { "readOnly": true },
+        })
+        .unwrap();
+        assert_eq!(coll.collection_type, CollectionType::View);
+        assert_eq!(coll.options.view_on.as_deref(), Some("c"));
+        assert!(coll.info.read_only && coll.id_index.is_none());
+    }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use common::run_on;
 use may_mongo::{
-    Client, ClientOptions, CommandEvent, Core, ErrorKind, EventHandler, FindOneAndModifyOptions,
-    FindOptions, IndexModel, ReturnDocument, UpdateOptions, WriteModel,
+    Client, ClientOptions, CommandEvent, Core, ErrorKind, EventHandler, FindOptions, IndexModel,
+    ReturnDocument, UpdateOptions, WriteModel, options::FindOneAndUpdateOptions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -248,10 +248,9 @@ both_cores!(find_one_and_update_returns_the_version_asked_for, |core| {
             .find_one_and_update(
                 doc! { "_id": 1 },
                 doc! { "$inc": { "n": 1 } },
-                FindOneAndModifyOptions {
-                    return_document: ReturnDocument::After,
-                    ..Default::default()
-                },
+                FindOneAndUpdateOptions::builder()
+                    .return_document(ReturnDocument::After)
+                    .build(),
             )
             .unwrap();
         let missing = c
@@ -265,8 +264,8 @@ both_cores!(find_one_and_update_returns_the_version_asked_for, |core| {
             .find_one_and_update(
                 doc! { "_id": 3 },
                 doc! { "$set": { "n": 7 } },
-                FindOneAndModifyOptions {
-                    return_document: ReturnDocument::After,
+                FindOneAndUpdateOptions {
+                    return_document: Some(ReturnDocument::After),
                     upsert: Some(true),
                     ..Default::default()
                 },
@@ -560,7 +559,7 @@ both_cores!(
                     doc! {},
                     FindOptions {
                         batch_size: Some(2),
-                        cursor_type: may_mongo::CursorType::TailableAwait,
+                        cursor_type: Some(may_mongo::CursorType::TailableAwait),
                         max_await_time: Some(Duration::from_millis(200)),
                         ..Default::default()
                     },

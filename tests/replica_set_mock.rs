@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use bson::{Document, doc, oid::ObjectId};
 use common::mock::{Action, MockServer, Request};
-use may_mongo::{Client, ClientOptions, Core, ErrorKind, ReadMode, ServerType, TopologyType};
+use may_mongo::options::{ReadPreference, SelectionCriteria};
+use may_mongo::{Client, ClientOptions, Core, ErrorKind, ServerType, TopologyType};
 
 const TAGS: [&str; 3] = ["ny", "sf", "sf2"];
 
@@ -250,7 +251,12 @@ both_cores!(secondary_reads_honour_tag_sets, |core| {
         ),
         core,
     );
-    assert_eq!(c.options().read_preference.mode, ReadMode::Secondary);
+    assert!(matches!(
+        c.options().selection_criteria,
+        Some(SelectionCriteria::ReadPreference(
+            ReadPreference::Secondary { options: Some(_) }
+        ))
+    ));
     for _ in 0..20 {
         assert_eq!(who_reads(&c), 1);
     }

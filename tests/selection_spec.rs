@@ -115,6 +115,7 @@ fn read_preference(v: Option<&Value>) -> Result<ReadPreference, String> {
         mode,
         tag_sets,
         max_staleness,
+        hedge: None,
     })
 }
 

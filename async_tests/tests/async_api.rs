@@ -11,7 +11,8 @@ use futures::{StreamExt, TryStreamExt};
 use may_mongo::motor::AsyncCollection;
 use may_mongo::{
     AggregateOptions, ClientBulkWriteOptions, Core, CountOptions, ErrorKind,
-    FindOneAndModifyOptions, FindOptions, IndexModel, UpdateOptions, WriteModel,
+    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions,
+    IndexModel, UpdateOptions, WriteModel,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,14 +132,14 @@ fn every_operation_family_works() {
                 .find_one_and_update(
                     doc! { "n": 5 },
                     doc! { "$set": { "tag": "five" } },
-                    FindOneAndModifyOptions::default(),
+                    FindOneAndUpdateOptions::default(),
                 )
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(before.get_str("tag").unwrap(), "odd");
             let gone = coll
-                .find_one_and_delete(doc! { "n": 7 }, FindOneAndModifyOptions::default())
+                .find_one_and_delete(doc! { "n": 7 }, FindOneAndDeleteOptions::default())
                 .await
                 .unwrap()
                 .unwrap();
@@ -147,7 +148,7 @@ fn every_operation_family_works() {
                 .find_one_and_replace(
                     doc! { "n": 9 },
                     doc! { "n": 9, "tag": "nine" },
-                    FindOneAndModifyOptions::default(),
+                    FindOneAndReplaceOptions::default(),
                 )
                 .await
                 .unwrap();

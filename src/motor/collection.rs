@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 use super::{AsyncCursor, AsyncOp, Runner};
 use crate::{
     AggregateOptions, BulkWriteOptions, BulkWriteResult, Collection, CountOptions, DeleteOptions,
-    DeleteResult, DistinctOptions, EstimatedCountOptions, FindOneAndModifyOptions, FindOptions,
-    IndexModel, InsertManyOptions, InsertManyResult, InsertOneOptions, InsertOneResult,
-    ReadConcern, ReadPreference, SearchIndexModel, UpdateOptions, UpdateResult, WriteConcern,
-    WriteModel,
+    DeleteResult, DistinctOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, IndexModel, InsertManyOptions,
+    InsertManyResult, InsertOneOptions, InsertOneResult, ReadConcern, ReadPreference,
+    SearchIndexModel, UpdateOptions, UpdateResult, WriteConcern, WriteModel,
 };
 
 /// An async handle on a [`Collection<T>`] (no I/O to make one).
@@ -137,7 +137,10 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
     }
 
     /// The count from the collection's metadata, with options.
-    pub fn estimated_document_count_with(&self, options: EstimatedCountOptions) -> AsyncOp<u64> {
+    pub fn estimated_document_count_with(
+        &self,
+        options: EstimatedDocumentCountOptions,
+    ) -> AsyncOp<u64> {
         job!(self, |c| c.estimated_document_count_with(options))
     }
 
@@ -342,7 +345,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> AsyncCollection<T> {
     pub fn find_one_and_delete(
         &self,
         filter: Document,
-        options: FindOneAndModifyOptions,
+        options: FindOneAndDeleteOptions,
     ) -> AsyncOp<Option<T>> {
         job!(self, |c| c.find_one_and_delete(filter, options))
     }
@@ -352,7 +355,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> AsyncCollection<T> {
         &self,
         filter: Document,
         update: impl Into<Bson>,
-        options: FindOneAndModifyOptions,
+        options: FindOneAndUpdateOptions,
     ) -> AsyncOp<Option<T>> {
         let update = update.into();
         job!(self, |c| c.find_one_and_update(filter, update, options))
@@ -363,7 +366,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> AsyncCollection<T> {
         &self,
         filter: Document,
         replacement: R,
-        options: FindOneAndModifyOptions,
+        options: FindOneAndReplaceOptions,
     ) -> AsyncOp<Option<T>> {
         job!(self, |c| c.find_one_and_replace(
             filter,

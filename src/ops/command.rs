@@ -12,7 +12,7 @@ use super::{Encoded, Operation};
 use crate::error::Result;
 use crate::retry::Retry;
 use crate::runtime::on_driver_stack;
-use crate::topology::ReadPreference;
+use crate::selection_criteria::Criteria;
 use crate::wire::{Limits, OpMsgBuilder, WireError};
 
 /// What a command makes of its `ok: 1` reply.
@@ -27,7 +27,7 @@ pub(crate) struct Command<'a, O> {
     name: std::borrow::Cow<'static, str>,
     db: &'a str,
     body: Encoded,
-    read: Option<Option<&'a ReadPreference>>,
+    read: Option<Option<&'a Criteria>>,
     retry: Retry,
     handle: ReplyHandler<'a, O>,
 }
@@ -54,16 +54,16 @@ impl<'a, O> Command<'a, O> {
         }
     }
 
-    /// A read: selected by `read_preference` (else the client's), and carrying it.
+    /// A read: selected by `criteria` (else the client's), and carrying its read preference.
     pub(crate) fn read(
         name: &'static str,
         db: &'a str,
         body: Document,
-        read_preference: Option<&'a ReadPreference>,
+        criteria: Option<&'a Criteria>,
         handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
     ) -> Self {
         let mut c = Command::write(name, db, body, handle);
-        c.read = Some(read_preference);
+        c.read = Some(criteria);
         c.retry = Retry::Read;
         c
     }
@@ -99,7 +99,7 @@ impl<O> Operation for Command<'_, O> {
         self.read.is_some()
     }
 
-    fn read_preference(&self) -> Option<&ReadPreference> {
+    fn criteria(&self) -> Option<&Criteria> {
         self.read.flatten()
     }
 

@@ -1,6 +1,6 @@
 //! `insert` of one document, sent as an OP_MSG document sequence.
 
-pub use crate::results::InsertOneResult;
+pub use crate::write_results::InsertOneResult;
 use bson::{Bson, Document, RawDocument, oid::ObjectId};
 use serde::Serialize;
 

@@ -55,8 +55,8 @@ pub(crate) trait Operation {
         false
     }
 
-    /// The operation's own read preference, when it has one (else the client's applies).
-    fn read_preference(&self) -> Option<&crate::topology::ReadPreference> {
+    /// The operation's own selection criteria, when it has them (else the client's apply).
+    fn criteria(&self) -> Option<&crate::selection_criteria::Criteria> {
         None
     }
 

@@ -13,8 +13,8 @@ mod server_type;
 pub use rtt::RoundTripTime;
 pub use sdam::{ApplicationError, ErrorOutcome, SdamEvent, ServerState, Topology, TopologyVersion};
 pub use selection::{
-    Operation, ReadMode, ReadPreference, SelectionError, choose_by_operation_count,
-    in_latency_window, suitable_servers,
+    Operation, Predicate, ReadMode, ReadPreference, SelectionError, ServerInfo, TagSet,
+    choose_by_operation_count, in_latency_window, suitable_servers,
 };
 pub use server_type::ServerType;
 pub(crate) use server_type::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
@@ -65,7 +65,7 @@ pub struct ServerDescription {
     /// Average round-trip time, once measured.
     pub avg_rtt: Option<Duration>,
     /// Replica set member tags.
-    pub tags: Vec<(String, String)>,
+    pub tags: TagSet,
     /// When the driver last heard from it, in ms on the driver's clock.
     pub last_update_time_ms: i64,
     /// The server's last write, in ms since the epoch (replica set members).
@@ -81,7 +81,7 @@ impl ServerDescription {
             address,
             server_type: ServerType::Unknown,
             avg_rtt: None,
-            tags: Vec::new(),
+            tags: TagSet::new(),
             last_update_time_ms: 0,
             last_write_date_ms: None,
             max_wire_version: 0,
@@ -89,8 +89,8 @@ impl ServerDescription {
     }
 
     /// True when the server has every tag of `tag_set` (an empty set matches any server).
-    pub fn matches_tags(&self, tag_set: &[(String, String)]) -> bool {
-        tag_set.iter().all(|t| self.tags.contains(t))
+    pub fn matches_tags(&self, tag_set: &TagSet) -> bool {
+        tag_set.iter().all(|(k, v)| self.tags.get(k) == Some(v))
     }
 }
 

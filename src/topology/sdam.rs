@@ -76,7 +76,7 @@ pub struct ServerState {
     /// The connection pool's generation (bumped by each clear).
     pub pool_generation: u64,
     /// Replica set tags.
-    pub tags: Vec<(String, String)>,
+    pub tags: super::TagSet,
 }
 
 impl ServerState {
@@ -98,7 +98,7 @@ impl ServerState {
             topology_version: None,
             error: None,
             pool_generation: 0,
-            tags: Vec::new(),
+            tags: super::TagSet::new(),
         }
     }
 

@@ -3,13 +3,17 @@
 //! 1. **Suitable servers** by topology: Single — the server; Sharded — every mongos (the read
 //!    preference travels to mongos in `$readPreference`); LoadBalanced — the balancer;
 //!    replica sets — the primary for writes, and for reads the read preference's mode,
-//!    filtered by staleness, then by the first tag set any server matches.
+//!    filtered by staleness, then by the first tag set any server matches. A read selected by
+//!    the caller's [`Predicate`] instead takes any data-bearing server the predicate accepts
+//!    (in a Single topology, the one server if it accepts it).
 //! 2. **Deprioritized** servers (ones an earlier attempt of this operation failed on) are left
 //!    out, unless that would leave nothing.
 //! 3. **Latency window**: servers within `localThresholdMS` of the fastest.
 //! 4. **Power of two choices**: of two random servers in the window, the one with fewer
 //!    operations in flight — cheap, and it avoids herding onto one server.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::ServerType;
@@ -59,25 +63,98 @@ impl ReadMode {
     }
 }
 
-/// Where reads may go.
+/// A replica set member's tags, or a tag set a read preference asks for: tag name to value.
+pub type TagSet = HashMap<String, String>;
+
+/// Where reads may go: selection's own form of a read preference (the public one is
+/// `options::ReadPreference`, converted to this when a client, handle or operation gets it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadPreference {
     /// The mode.
     pub mode: ReadMode,
     /// Tag sets, tried in order; the first that matches any eligible server wins. An empty
     /// tag set matches every server.
-    pub tag_sets: Vec<Vec<(String, String)>>,
+    pub tag_sets: Vec<TagSet>,
     /// Secondaries estimated to lag more than this are not used.
     pub max_staleness: Option<Duration>,
+    /// `hedge: { enabled }` for mongos (hedged reads, deprecated by MongoDB 8.0); selection
+    /// does not look at it.
+    pub hedge: Option<bool>,
+}
+
+/// A caller's test of which servers may serve a read (the official driver's
+/// `SelectionCriteria::Predicate`): a server is suitable when the predicate returns true.
+pub type Predicate = Arc<dyn Send + Sync + Fn(&ServerInfo) -> bool>;
+
+/// What a [`Predicate`] sees of a server: a view of its description.
+#[derive(Clone, Copy)]
+pub struct ServerInfo<'a> {
+    description: &'a ServerDescription,
+}
+
+impl<'a> ServerInfo<'a> {
+    /// A view of `description`.
+    pub fn new(description: &'a ServerDescription) -> ServerInfo<'a> {
+        ServerInfo { description }
+    }
+
+    /// The server's address.
+    pub fn address(&self) -> &'a ServerAddress {
+        &self.description.address
+    }
+
+    /// The server's type.
+    pub fn server_type(&self) -> ServerType {
+        self.description.server_type
+    }
+
+    /// The average round trip of its monitor's checks, once measured.
+    pub fn average_round_trip_time(&self) -> Option<Duration> {
+        self.description.avg_rtt
+    }
+
+    /// The highest wire version it speaks, once it has answered a check.
+    pub fn max_wire_version(&self) -> Option<i32> {
+        (self.description.server_type != ServerType::Unknown)
+            .then_some(self.description.max_wire_version)
+    }
+
+    /// Its replica set tags, when it has any.
+    pub fn tags(&self) -> Option<&'a TagSet> {
+        Some(&self.description.tags).filter(|t| !t.is_empty())
+    }
+}
+
+impl std::fmt::Debug for ServerInfo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerInfo")
+            .field("address", self.address())
+            .field("server_type", &self.server_type())
+            .field("average_round_trip_time", &self.average_round_trip_time())
+            .field("tags", &self.tags())
+            .finish()
+    }
 }
 
 /// What the server is wanted for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub enum Operation<'a> {
     /// A read, with its preference.
     Read(&'a ReadPreference),
+    /// A read sent to a server the caller's predicate accepts.
+    Predicate(&'a Predicate),
     /// A write: primaries, mongos, standalones only.
     Write,
+}
+
+impl std::fmt::Debug for Operation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operation::Read(rp) => f.debug_tuple("Read").field(rp).finish(),
+            Operation::Predicate(_) => f.write_str("Predicate(..)"),
+            Operation::Write => f.write_str("Write"),
+        }
+    }
 }
 
 /// Why no server could be selected, per server.
@@ -132,6 +209,15 @@ pub fn suitable_servers<'a>(
             .iter()
             .filter(|s| !skip.contains(&s.address))
             .collect();
+        if let Operation::Predicate(accepts) = op {
+            let single = topo.topology_type == TopologyType::Single;
+            return candidates
+                .into_iter()
+                .filter(|s| s.server_type != ServerType::Unknown)
+                .filter(|s| single || s.server_type.is_data_bearing())
+                .filter(|s| accepts(&ServerInfo::new(s)))
+                .collect();
+        }
         match topo.topology_type {
             TopologyType::Unknown => Vec::new(),
             TopologyType::Single => candidates
@@ -147,7 +233,10 @@ pub fn suitable_servers<'a>(
                 .filter(|s| s.server_type == ServerType::Mongos)
                 .collect(),
             TopologyType::ReplicaSetWithPrimary | TopologyType::ReplicaSetNoPrimary => match op {
-                Operation::Write => of_type(&candidates, ServerType::RsPrimary),
+                // (A predicate was applied above.)
+                Operation::Write | Operation::Predicate(_) => {
+                    of_type(&candidates, ServerType::RsPrimary)
+                }
                 Operation::Read(rp) => replica_set_read(topo, &candidates, rp),
             },
         }
@@ -247,7 +336,7 @@ fn not_stale<'a>(
 /// Keeps the servers matching the first tag set that matches any of them.
 fn by_tags<'a>(
     servers: Vec<&'a ServerDescription>,
-    tag_sets: &[Vec<(String, String)>],
+    tag_sets: &[TagSet],
 ) -> Vec<&'a ServerDescription> {
     if tag_sets.is_empty() {
         return servers;

@@ -49,6 +49,19 @@ impl ServerType {
         }
     }
 
+    /// True for the types that hold data or route to it: standalone, mongos, primary,
+    /// secondary, load balancer.
+    pub fn is_data_bearing(self) -> bool {
+        matches!(
+            self,
+            ServerType::Standalone
+                | ServerType::Mongos
+                | ServerType::RsPrimary
+                | ServerType::RsSecondary
+                | ServerType::LoadBalancer
+        )
+    }
+
     /// The SDAM spec's reading of a `hello` reply: `msg` is its `msg` field, `in_set` says
     /// whether it has a `setName`, `flag(k)` whether boolean field `k` is true. Shared by the
     /// connection handshake and the topology, so both always agree.

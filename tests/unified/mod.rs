@@ -15,9 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bson::{Bson, Document, doc};
+use may_mongo::options::{ReadConcern, ReadPreference, ReadPreferenceOptions, WriteConcern};
 use may_mongo::{
-    Acknowledgment, Client, ClientOptions, Collection, CommandEvent, Core, Database, ErrorKind,
-    EventHandler, ReadConcern, ReadMode, ReadPreference, TopologyType, WriteConcern,
+    Client, ClientOptions, Collection, CommandEvent, Core, Database, ErrorKind, EventHandler,
+    ReadMode, TopologyType,
 };
 
 use matching::{Saved, matches, matches_root};
@@ -486,10 +487,7 @@ fn load_initial_data(server: &Server, file: &Document) -> Result<(), String> {
 }
 
 fn majority() -> WriteConcern {
-    WriteConcern {
-        w: Some(Acknowledgment::Majority),
-        ..WriteConcern::default()
-    }
+    WriteConcern::majority()
 }
 
 /// Each `outcome` collection holds exactly these documents, in `_id` order.
@@ -501,13 +499,8 @@ fn check_outcome(server: &Server, outcome: &bson::Array) -> Result<(), String> {
             .util
             .database(db)
             .collection::<Document>(name)
-            .with_read_concern(ReadConcern {
-                level: Some("local".into()),
-            })
-            .with_read_preference(ReadPreference {
-                mode: ReadMode::Primary,
-                ..ReadPreference::default()
-            });
+            .with_read_concern(ReadConcern::local())
+            .with_read_preference(ReadPreference::Primary);
         let options = may_mongo::FindOptions {
             sort: Some(doc! { "_id": 1 }),
             ..Default::default()
@@ -1218,22 +1211,29 @@ fn with_options<H>(
                 unacknowledged = operations::is_unacknowledged(&concern);
                 wc(&handle, concern)
             }
-            "readConcern" => rc(
-                &handle,
-                ReadConcern {
-                    level: d.get_str("level").ok().map(String::from),
-                },
-            ),
+            // No level: the server's default, as if none were given.
+            "readConcern" => match d.get_str("level") {
+                Ok(level) => rc(&handle, ReadConcern::custom(level)),
+                Err(_) => handle,
+            },
             "readPreference" => {
                 let mode = d.get_str("mode").map_err(|e| e.to_string())?;
-                let mut pref = ReadPreference {
-                    mode: ReadMode::from_name(mode).ok_or(format!("read mode {mode}"))?,
-                    ..ReadPreference::default()
-                };
+                let mut options = ReadPreferenceOptions::default();
                 if let Some(s) = d.get("maxStalenessSeconds") {
                     let secs = s.as_i32().map(i64::from).or(s.as_i64()).unwrap_or(0);
-                    pref.max_staleness = Some(std::time::Duration::from_secs(secs as u64));
+                    options.max_staleness = Some(std::time::Duration::from_secs(secs as u64));
                 }
+                let options = (options != ReadPreferenceOptions::default()).then_some(options);
+                let pref = match ReadMode::from_name(mode) {
+                    Some(ReadMode::Primary) if options.is_none() => ReadPreference::Primary,
+                    Some(ReadMode::Secondary) => ReadPreference::secondary(options),
+                    Some(ReadMode::PrimaryPreferred) => ReadPreference::primary_preferred(options),
+                    Some(ReadMode::SecondaryPreferred) => {
+                        ReadPreference::secondary_preferred(options)
+                    }
+                    Some(ReadMode::Nearest) => ReadPreference::nearest(options),
+                    _ => return Err(format!("read preference {d}")),
+                };
                 rp(&handle, pref)
             }
             other => return Err(format!("option {other} is not supported by this runner")),

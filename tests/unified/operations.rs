@@ -8,13 +8,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bson::{Bson, Document, doc};
+use may_mongo::options::{
+    Acknowledgment, AggregateOptions, BulkWriteOptions, Collation, CountOptions, CursorType,
+    DeleteOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, GridFsUploadOptions, Hint,
+    IndexOptions, InsertManyOptions, InsertOneOptions, ReturnDocument, RunCursorCommandOptions,
+    UpdateOptions, WriteConcern,
+};
 use may_mongo::{
-    Acknowledgment, AggregateOptions, BulkWriteOptions, BulkWriteResult, Client,
-    ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel, Collection, CountOptions,
-    Cursor, CursorType, Database, DeleteOptions, DistinctOptions, Error, EstimatedCountOptions,
-    FindOneAndModifyOptions, FindOptions, GridFsBucket, GridFsUploadOptions, IndexModel,
-    InsertManyOptions, InsertOneOptions, ReturnDocument, RunCursorCommandOptions, SearchIndexModel,
-    SearchIndexType, UpdateOptions, WriteConcern, WriteModel,
+    BulkWriteResult, Client, ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel,
+    Collection, Cursor, Database, Error, GridFsBucket, IndexModel, SearchIndexModel,
+    SearchIndexType, WriteModel,
 };
 
 /// Why an operation did not return a result.
@@ -152,6 +156,38 @@ impl Args {
     pub fn take_all(&mut self) -> Document {
         std::mem::take(&mut self.rest)
     }
+
+    /// `hint`: an index name or key pattern.
+    pub fn hint(&mut self, key: &str) -> Result<Option<Hint>, OpError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Bson::String(name)) => Ok(Some(Hint::Name(name))),
+            Some(Bson::Document(keys)) => Ok(Some(Hint::Keys(keys))),
+            Some(other) => Err(runner(format!("{}: {key} {other}", self.op))),
+        }
+    }
+
+    /// `collation`, read as the driver's `Collation`.
+    pub fn collation(&mut self, key: &str) -> Result<Option<Collation>, OpError> {
+        self.doc(key)?.map(|d| typed(key, d)).transpose()
+    }
+}
+
+/// `doc` read as a `T` of the driver's, which must keep every field: one it does not know is
+/// a runner error, rather than an option silently left out.
+pub fn typed<T>(what: &str, doc: Document) -> Result<T, OpError>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let value: T =
+        bson::deserialize_from_document(doc.clone()).map_err(|e| runner(format!("{what}: {e}")))?;
+    let kept = bson::serialize_to_document(&value).map_err(|e| runner(format!("{what}: {e}")))?;
+    match doc.keys().find(|k| !kept.contains_key(k.as_str())) {
+        None => Ok(value),
+        Some(k) => Err(runner(format!(
+            "{what}: {k:?} is not supported by the driver"
+        ))),
+    }
 }
 
 /// Runs a collection operation.
@@ -170,6 +206,7 @@ pub fn collection_op(
                 raw_data: a.bool("rawData")?,
                 bypass_document_validation: a.bool("bypassDocumentValidation")?,
                 comment: a.take("comment"),
+                ..Default::default()
             };
             a.finish()?;
             let r = coll.insert_one_with(document, options)?;
@@ -182,6 +219,7 @@ pub fn collection_op(
                 ordered: a.bool("ordered")?,
                 bypass_document_validation: a.bool("bypassDocumentValidation")?,
                 comment: a.take("comment"),
+                ..Default::default()
             };
             a.finish()?;
             let r = coll.insert_many_with(&documents, options)?;
@@ -243,30 +281,73 @@ pub fn collection_op(
                 _ => None,
             };
             let return_document = match a.take("returnDocument") {
-                None => ReturnDocument::Before,
-                Some(Bson::String(s)) if s == "Before" => ReturnDocument::Before,
-                Some(Bson::String(s)) if s == "After" => ReturnDocument::After,
+                None => None,
+                Some(Bson::String(s)) if s == "Before" => Some(ReturnDocument::Before),
+                Some(Bson::String(s)) if s == "After" => Some(ReturnDocument::After),
                 Some(other) => return Err(runner(format!("returnDocument {other}"))),
             };
-            let options = FindOneAndModifyOptions {
+            // Every option, as findOneAndUpdate takes them; the other two take fewer (an
+            // option one of them lacks is refused below, not dropped).
+            let options = FindOneAndUpdateOptions {
                 raw_data: a.bool("rawData")?,
                 return_document,
                 projection: a.doc("projection")?,
                 sort: a.doc("sort")?,
                 upsert: a.bool("upsert")?,
                 array_filters: a.docs("arrayFilters")?,
-                hint: a.take("hint"),
-                collation: a.doc("collation")?,
+                hint: a.hint("hint")?,
+                collation: a.collation("collation")?,
                 let_vars: a.doc("let")?,
                 comment: a.take("comment"),
                 bypass_document_validation: a.bool("bypassDocumentValidation")?,
                 max_time: a.millis("maxTimeMS")?,
+                write_concern: None,
             };
             a.finish()?;
+            let o = options;
             let found = match (name, change) {
-                ("findOneAndDelete", _) => coll.find_one_and_delete(filter, options)?,
-                ("findOneAndUpdate", Some(u)) => coll.find_one_and_update(filter, u, options)?,
-                (_, Some(Bson::Document(r))) => coll.find_one_and_replace(filter, r, options)?,
+                ("findOneAndDelete", _) => {
+                    if o.return_document.is_some()
+                        || o.upsert.is_some()
+                        || o.array_filters.is_some()
+                        || o.bypass_document_validation.is_some()
+                    {
+                        return Err(runner("findOneAndDelete with an update's option"));
+                    }
+                    let options = FindOneAndDeleteOptions {
+                        max_time: o.max_time,
+                        projection: o.projection,
+                        sort: o.sort,
+                        write_concern: o.write_concern,
+                        collation: o.collation,
+                        hint: o.hint,
+                        let_vars: o.let_vars,
+                        comment: o.comment,
+                        raw_data: o.raw_data,
+                    };
+                    coll.find_one_and_delete(filter, options)?
+                }
+                ("findOneAndUpdate", Some(u)) => coll.find_one_and_update(filter, u, o)?,
+                (_, Some(Bson::Document(r))) => {
+                    if o.array_filters.is_some() {
+                        return Err(runner("findOneAndReplace with arrayFilters"));
+                    }
+                    let options = FindOneAndReplaceOptions {
+                        bypass_document_validation: o.bypass_document_validation,
+                        max_time: o.max_time,
+                        projection: o.projection,
+                        return_document: o.return_document,
+                        sort: o.sort,
+                        upsert: o.upsert,
+                        write_concern: o.write_concern,
+                        collation: o.collation,
+                        hint: o.hint,
+                        let_vars: o.let_vars,
+                        comment: o.comment,
+                        raw_data: o.raw_data,
+                    };
+                    coll.find_one_and_replace(filter, r, options)?
+                }
                 (_, other) => return Err(runner(format!("replacement {other:?}"))),
             };
             ack(found.map_or(Bson::Null, Bson::from))
@@ -277,19 +358,21 @@ pub fn collection_op(
                 raw_data: a.bool("rawData")?,
                 skip: a.int("skip")?.map(|n| n as u64),
                 limit: a.int("limit")?.map(|n| n as u64),
-                hint: a.take("hint"),
-                collation: a.doc("collation")?,
+                hint: a.hint("hint")?,
+                collation: a.collation("collation")?,
                 max_time: a.millis("maxTimeMS")?,
                 comment: a.take("comment"),
+                ..Default::default()
             };
             a.finish()?;
             Some(Bson::Int64(coll.count_documents(filter, options)? as i64))
         }
         "estimatedDocumentCount" => {
-            let options = EstimatedCountOptions {
+            let options = EstimatedDocumentCountOptions {
                 raw_data: a.bool("rawData")?,
                 max_time: a.millis("maxTimeMS")?,
                 comment: a.take("comment"),
+                ..Default::default()
             };
             a.finish()?;
             Some(Bson::Int64(
@@ -301,10 +384,11 @@ pub fn collection_op(
             let filter = a.doc("filter")?.unwrap_or_default();
             let options = DistinctOptions {
                 raw_data: a.bool("rawData")?,
-                collation: a.doc("collation")?,
-                hint: a.take("hint"),
+                collation: a.collation("collation")?,
+                hint: a.hint("hint")?,
                 max_time: a.millis("maxTimeMS")?,
                 comment: a.take("comment"),
+                ..Default::default()
             };
             a.finish()?;
             Some(Bson::Array(coll.distinct_with(&field, filter, options)?))
@@ -400,10 +484,11 @@ pub fn collection_op(
         "createIndex" => {
             let keys = a.required_doc("keys")?;
             let options = a.take_all();
-            let options = (!options.is_empty()).then_some(options);
-            Some(Bson::String(
-                coll.create_index(IndexModel::new(keys, options))?,
-            ))
+            let options = (!options.is_empty())
+                .then(|| typed::<IndexOptions>("createIndex", options))
+                .transpose()?;
+            let model = IndexModel::builder().keys(keys).options(options).build();
+            Some(Bson::String(coll.create_index(model)?))
         }
         "drop" => {
             a.finish()?;
@@ -572,10 +657,11 @@ pub fn configure_fail_point(client: &Client, mut a: Args) -> Result<String, OpEr
 fn delete_options(a: &mut Args) -> Result<DeleteOptions, OpError> {
     Ok(DeleteOptions {
         raw_data: a.bool("rawData")?,
-        hint: a.take("hint"),
-        collation: a.doc("collation")?,
+        hint: a.hint("hint")?,
+        collation: a.collation("collation")?,
         let_vars: a.doc("let")?,
         comment: a.take("comment"),
+        write_concern: None,
     })
 }
 
@@ -584,12 +670,13 @@ fn update_options(a: &mut Args) -> Result<UpdateOptions, OpError> {
         raw_data: a.bool("rawData")?,
         upsert: a.bool("upsert")?,
         array_filters: a.docs("arrayFilters")?,
-        hint: a.take("hint"),
-        collation: a.doc("collation")?,
+        hint: a.hint("hint")?,
+        collation: a.collation("collation")?,
         sort: a.doc("sort")?,
         let_vars: a.doc("let")?,
         comment: a.take("comment"),
         bypass_document_validation: a.bool("bypassDocumentValidation")?,
+        write_concern: None,
     })
 }
 
@@ -600,11 +687,11 @@ fn find_options(a: &mut Args) -> Result<FindOptions, OpError> {
         skip: a.int("skip")?.map(|n| n as u64),
         limit: a.int("limit")?,
         batch_size: a.int("batchSize")?.map(|n| n as u32),
-        hint: a.take("hint"),
+        hint: a.hint("hint")?,
         max_time: a.millis("maxTimeMS")?,
         comment: a.take("comment"),
         allow_disk_use: a.bool("allowDiskUse")?,
-        collation: a.doc("collation")?,
+        collation: a.collation("collation")?,
         let_vars: a.doc("let")?,
         raw_data: a.bool("rawData")?,
         max: a.doc("max")?,
@@ -624,10 +711,11 @@ fn aggregate_options(a: &mut Args) -> Result<AggregateOptions, OpError> {
         allow_disk_use: a.bool("allowDiskUse")?,
         max_time: a.millis("maxTimeMS")?,
         comment: a.take("comment"),
-        hint: a.take("hint"),
-        collation: a.doc("collation")?,
+        hint: a.hint("hint")?,
+        collation: a.collation("collation")?,
         let_vars: a.doc("let")?,
         bypass_document_validation: a.bool("bypassDocumentValidation")?,
+        ..Default::default()
     })
 }
 
@@ -806,8 +894,10 @@ pub fn client_bulk_result(r: &ClientBulkWriteResult) -> Document {
 }
 
 /// `{ "0": id, "3": id }`, as the spec writes ids by index.
-fn ids(map: &BTreeMap<usize, Bson>) -> Document {
-    map.iter()
+fn ids<'a>(map: impl IntoIterator<Item = (&'a usize, &'a Bson)>) -> Document {
+    let sorted: BTreeMap<_, _> = map.into_iter().collect();
+    sorted
+        .into_iter()
         .map(|(i, id)| (i.to_string(), id.clone()))
         .collect()
 }

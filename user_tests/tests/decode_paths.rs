@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bson::{Bson, Document, doc};
 use may_mongo::{
-    Core, FindOneAndModifyOptions, FindOptions, GridFsBucketOptions, GridFsUploadOptions,
-    ReturnDocument, UpdateOptions,
+    Core, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, GridFsBucketOptions,
+    GridFsUploadOptions, ReturnDocument, UpdateOptions,
 };
 use user_tests::{Node, client, depth, in_coroutine, nested, record, wait_idle};
 
@@ -67,10 +67,9 @@ fn paths_at(core: Core, levels: usize) {
 
     let c = coll.clone();
     let updated = in_coroutine(LIMIT, move || {
-        let options = FindOneAndModifyOptions {
-            return_document: ReturnDocument::After,
-            ..Default::default()
-        };
+        let options = FindOneAndUpdateOptions::builder()
+            .return_document(ReturnDocument::After)
+            .build();
         c.find_one_and_update(doc! { "_id": 1 }, doc! { "$set": { "n": 1 } }, options)
             .unwrap()
             .unwrap()
@@ -81,10 +80,9 @@ fn paths_at(core: Core, levels: usize) {
     let typed = coll.clone_with_type::<Node>();
     let replacement = record(2, levels);
     let replaced = in_coroutine(LIMIT, move || {
-        let options = FindOneAndModifyOptions {
-            return_document: ReturnDocument::After,
-            ..Default::default()
-        };
+        let options = FindOneAndReplaceOptions::builder()
+            .return_document(ReturnDocument::After)
+            .build();
         typed
             .find_one_and_replace(doc! { "_id": 2 }, replacement, options)
             .unwrap()
