@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::event::EventHandler;
 use crate::runtime::Core;
-use crate::topology::{ReadMode, TagSet};
+use crate::topology::ReadMode;
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
 use bson::Bson;
 
@@ -54,7 +54,7 @@ pub use crate::gridfs_options::{
 };
 pub use crate::index::{IndexOptions, IndexVersion, Sphere2DIndexVersion, TextIndexVersion};
 pub use crate::selection_criteria::{
-    HedgedReadOptions, Predicate, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
+    HedgedReadOptions, Predicate, ReadPreference, ReadPreferenceOptions, SelectionCriteria, TagSet,
 };
 pub use crate::tls::TlsOptions;
 pub use crate::uri::Credential;

@@ -505,6 +505,92 @@ both_cores!(
     }
 );
 
+// The official driver's option types, as they go out: an index's options, a hint, a
+// collation, an operation's own write and read concern. What a server makes of the less common
+// ones (FerretDB has no collation) is not the point: the commands as sent are.
+both_cores!(options_go_out_as_the_server_takes_them, |core| {
+    use may_mongo::options::{
+        Collation, CollationStrength, CountOptions, Hint, IndexOptions, InsertOneOptions,
+        ReadConcern, WriteConcern,
+    };
+    let events = Arc::new(Events::default());
+    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    opts.core = core;
+    opts.event_handler = Some(events.clone().into());
+    let client = Client::with_options(opts).unwrap();
+    let db = common::fresh_db(&client, "crud_option_shapes");
+    let coll = db.collection::<Document>("c");
+    run_on(core, move || {
+        let index = IndexModel::builder()
+            .keys(doc! { "k": 1 })
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .name("k_unique".to_string())
+                    .build(),
+            )
+            .build();
+        assert_eq!(coll.create_index(index).unwrap(), "k_unique");
+        let options = InsertOneOptions::builder()
+            .write_concern(WriteConcern::nodes(1))
+            .build();
+        coll.insert_one_with(doc! { "k": 1 }, options).unwrap();
+        let options = FindOptions::builder()
+            .hint(Hint::Name("k_unique".into()))
+            .build();
+        assert_eq!(coll.find_with(doc! {}, options).unwrap().count(), 1);
+        let options = FindOptions::builder()
+            .hint(Hint::Keys(doc! { "k": 1 }))
+            .collation(
+                Collation::builder()
+                    .locale("en")
+                    .strength(CollationStrength::Secondary)
+                    .build(),
+            )
+            .build();
+        let _ = coll.find_with(doc! {}, options).map(|c| c.count());
+        let options = CountOptions::builder()
+            .read_concern(ReadConcern::local())
+            .build();
+        let _ = coll.count_documents(doc! {}, options);
+    });
+    let events = events.0.lock().unwrap();
+    let sent = |name: &str| -> Vec<Document> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                CommandEvent::Started {
+                    command_name,
+                    command,
+                    ..
+                } if command_name == name => Some(command.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        sent("createIndexes")[0].get_array("indexes").unwrap(),
+        &vec![Bson::Document(
+            doc! { "key": { "k": 1 }, "name": "k_unique", "unique": true }
+        )]
+    );
+    assert_eq!(
+        sent("insert")[0].get_document("writeConcern").unwrap(),
+        &doc! { "w": 1 }
+    );
+    let finds = sent("find");
+    assert_eq!(finds[0].get_str("hint").unwrap(), "k_unique");
+    assert_eq!(finds[1].get_document("hint").unwrap(), &doc! { "k": 1 });
+    assert_eq!(
+        finds[1].get_document("collation").unwrap(),
+        &doc! { "locale": "en", "strength": 2 }
+    );
+    assert_eq!(
+        sent("aggregate")[0].get_document("readConcern").unwrap(),
+        &doc! { "level": "local" }
+    );
+});
+
 both_cores!(
     a_document_nested_100_deep_decodes_on_the_default_stack,
     |core| {

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 
 use bson::{Document, doc, oid::ObjectId};
 use common::mock::{Action, MockServer, Request};
-use may_mongo::options::{ReadPreference, SelectionCriteria};
+use may_mongo::options::{
+    CollectionOptions, FindOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
+    TagSet,
+};
 use may_mongo::{Client, ClientOptions, Core, ErrorKind, ServerType, TopologyType};
 
 const TAGS: [&str; 3] = ["ny", "sf", "sf2"];
@@ -387,5 +390,78 @@ both_cores!(
         // The default read preference is primary; sent as primaryPreferred so a secondary answers.
         assert_eq!(sent, vec![Some(doc! { "mode": "primaryPreferred" })]);
         assert_eq!(rs.count(0, "find") + rs.count(1, "find"), 0);
+    }
+);
+
+both_cores!(
+    predicates_per_operation_criteria_and_handle_options_route_reads,
+    |core| {
+        let rs = ReplicaSet::start(0);
+        let seeds = format!("{},{},{}", rs.host(0), rs.host(1), rs.host(2));
+        // A client whose reads go where a predicate says: the member tagged sf2 (member 2).
+        common::init();
+        let mut opts = ClientOptions::parse(&format!("mongodb://{seeds}/?replicaSet=rs")).unwrap();
+        opts.core = core;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let asked = seen.clone();
+        opts.selection_criteria = Some(SelectionCriteria::Predicate(Arc::new(move |s| {
+            asked.lock().unwrap().push(s.server_type());
+            s.tags().and_then(|t| t.get("dc")).map(String::as_str) == Some("sf2")
+        })));
+        let c = Client::with_options(opts).unwrap();
+        for _ in 0..5 {
+            assert_eq!(who_reads(&c), 2);
+        }
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .all(|t| matches!(t, ServerType::RsPrimary | ServerType::RsSecondary)),
+            "the predicate saw only data-bearing members"
+        );
+        // To a replica set member, a predicate's read goes as primaryPreferred.
+        assert!(
+            read_preferences_sent(&rs.members[2])
+                .iter()
+                .all(|rp| rp.as_ref() == Some(&doc! { "mode": "primaryPreferred" }))
+        );
+        // Writes are not the predicate's business: they go to the primary.
+        insert(&c, 1).unwrap();
+        assert_eq!(rs.count(0, "insert"), 1);
+
+        // A client reading from the primary; one find with its own read preference.
+        let c = client(&format!("mongodb://{seeds}/?replicaSet=rs"), core);
+        assert_eq!(who_reads(&c), 0);
+        let sf = ReadPreferenceOptions::builder()
+            .tag_sets(vec![TagSet::from([("dc".to_string(), "sf".to_string())])])
+            .build();
+        let options = FindOptions::builder()
+            .selection_criteria(SelectionCriteria::from(ReadPreference::secondary(sf)))
+            .build();
+        let coll = c.database("db").collection::<Document>("c");
+        let member = run_on(core, move || {
+            coll.find_one_with(doc! {}, options).unwrap().unwrap()
+        });
+        assert_eq!(member.get_i32("member").unwrap(), 1);
+        assert_eq!(
+            read_preferences_sent(&rs.members[1]).pop().flatten(),
+            Some(doc! { "mode": "secondary", "tags": [ { "dc": "sf" } ] })
+        );
+        // A collection handle with its own criteria, from CollectionOptions.
+        let nearest_sf2 = ReadPreference::nearest(
+            ReadPreferenceOptions::builder()
+                .tag_sets(vec![TagSet::from([("dc".to_string(), "sf2".to_string())])])
+                .build(),
+        );
+        let coll = c.database("db").collection_with_options::<Document>(
+            "c",
+            CollectionOptions::builder()
+                .selection_criteria(SelectionCriteria::from(nearest_sf2))
+                .build(),
+        );
+        let member = run_on(core, move || coll.find_one(doc! {}).unwrap().unwrap());
+        assert_eq!(member.get_i32("member").unwrap(), 2);
+        // The client's default is unchanged.
+        assert_eq!(who_reads(&c), 0);
     }
 );
