@@ -166,12 +166,27 @@ impl<T> Collection<T> {
         read_concern: Option<&ReadConcern>,
         write_concern: Option<&WriteConcern>,
     ) -> Cow<'_, Collection<T>> {
-        match self
-            .settings
+        self.with_own(self.own_settings(criteria, read_concern, write_concern))
+    }
+
+    /// The settings an operation's own selection criteria and concerns make, when it sets any
+    /// (made where its options are taken apart, on a driver stack for the hot paths).
+    fn own_settings(
+        &self,
+        criteria: Option<&SelectionCriteria>,
+        read_concern: Option<&ReadConcern>,
+        write_concern: Option<&WriteConcern>,
+    ) -> Option<Arc<Settings>> {
+        self.settings
             .for_operation(criteria, read_concern, write_concern)
-        {
+            .map(Arc::new)
+    }
+
+    /// This collection with `own` settings, or the handle itself.
+    fn with_own(&self, own: Option<Arc<Settings>>) -> Cow<'_, Collection<T>> {
+        match own {
             Some(settings) => Cow::Owned(Collection {
-                settings: Arc::new(settings),
+                settings,
                 ..self.clone()
             }),
             None => Cow::Borrowed(self),
@@ -489,15 +504,15 @@ impl<T> Collection<T> {
         pipeline: Vec<Document>,
         mut options: AggregateOptions,
     ) -> Result<Cursor<U>> {
-        let criteria = options.selection_criteria.take();
-        let read_concern = options.read_concern.take();
-        let write_concern = options.write_concern.take();
-        let coll = self.for_op(
-            criteria.as_ref(),
-            read_concern.as_ref(),
-            write_concern.as_ref(),
-        );
-        let (body, writes, spec) = crate::runtime::on_driver_stack(|| {
+        let (body, writes, spec, own) = crate::runtime::on_driver_stack(|| {
+            // Taken through a reference: the closure holds no copy of the options.
+            let mut options = std::mem::take(&mut options);
+            let own = self.own_settings(
+                options.selection_criteria.take().as_ref(),
+                options.read_concern.take().as_ref(),
+                options.write_concern.take().as_ref(),
+            );
+            let settings = own.as_deref().unwrap_or(&self.settings);
             let writes = ends_in_write_stage(&pipeline);
             let spec = CursorSpec {
                 batch_size: options.batch_size,
@@ -506,12 +521,12 @@ impl<T> Collection<T> {
                 ..CursorSpec::default()
             };
             let mut body = aggregate_body(Bson::from(&*self.name), pipeline, options);
-            if writes && let Some(wc) = coll.settings.write_concern_doc() {
+            if writes && let Some(wc) = settings.write_concern_doc() {
                 body.insert("writeConcern", wc);
             }
-            (body, writes, spec)
+            (body, writes, spec, own)
         });
-        coll.cursor("aggregate", body, !writes, spec)
+        self.with_own(own).cursor("aggregate", body, !writes, spec)
     }
 
     /// Creates one index; returns its name.
@@ -521,13 +536,20 @@ impl<T> Collection<T> {
 
     /// Creates several indexes in one command; returns their names.
     pub fn create_indexes(&self, indexes: Vec<IndexModel>) -> Result<Vec<String>> {
-        let names: Vec<String> = indexes.iter().map(IndexModel::name).collect();
-        let specs: Vec<Document> = indexes
-            .into_iter()
-            .zip(&names)
-            .map(|(m, name)| m.into_spec(name))
-            .collect::<Result<_>>()?;
-        let body = doc! { "createIndexes": &*self.name, "indexes": specs };
+        // The specs are serialized on a driver stack: serde's frames for the index options
+        // are large in an unoptimised build.
+        let (names, body) = crate::runtime::on_driver_stack(move || -> Result<_> {
+            let names: Vec<String> = indexes.iter().map(IndexModel::name).collect();
+            let specs: Vec<Document> = indexes
+                .into_iter()
+                .zip(&names)
+                .map(|(m, name)| m.into_spec(name))
+                .collect::<Result<_>>()?;
+            Ok((
+                names,
+                doc! { "createIndexes": &*self.name, "indexes": specs },
+            ))
+        })?;
         self.write("createIndexes", body, Retry::No, |_| Ok(()))?;
         Ok(names)
     }
@@ -694,14 +716,16 @@ impl<T: Serialize> Collection<T> {
     pub fn insert_one_with(
         &self,
         doc: impl Borrow<T>,
-        mut options: InsertOneOptions,
+        options: InsertOneOptions,
     ) -> Result<InsertOneResult> {
-        let write_concern = match options.write_concern.take() {
-            Some(wc) => wc.command_field(),
-            None => self.settings.write_concern_doc(),
-        };
         let inserted = self.client.execute_timed(
-            &mut InsertOne::new(&self.db, &self.name, doc.borrow(), write_concern, options),
+            &mut InsertOne::new(
+                &self.db,
+                &self.name,
+                doc.borrow(),
+                self.settings.write_concern.as_ref(),
+                options,
+            ),
             self.settings.timeout,
         );
         crate::runtime::drop_on_driver_stack(doc);
@@ -913,7 +937,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     #[cold]
     #[inline(never)]
     fn find_one_general(&self, filter: Document) -> Result<Option<T>> {
-        self.find_one_with(filter, FindOptions::default())
+        self.find_one_built(move || (filter, FindOptions::default()))
     }
 
     /// The first document matching `filter` under `options` (projection, sort, skip, ...;
@@ -944,7 +968,8 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
 
     /// Every document matching `filter`, as a cursor.
     pub fn find(&self, filter: Document) -> Result<Cursor<T>> {
-        self.find_with(filter, FindOptions::default())
+        // The default options are made on the driver stack, not in this frame.
+        self.find_built(move || (filter, FindOptions::default()))
     }
 
     /// `find` with options: projection, sort, skip, limit, batch size, hint, ...
@@ -959,15 +984,17 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
     ) -> Result<Cursor<T>> {
-        let (body, spec, criteria, read_concern) = crate::runtime::on_driver_stack(|| {
+        let (body, spec, own) = crate::runtime::on_driver_stack(|| {
             let (filter, mut options) = query();
-            let criteria = options.selection_criteria.take();
-            let read_concern = options.read_concern.take();
+            let own = self.own_settings(
+                options.selection_criteria.take().as_ref(),
+                options.read_concern.take().as_ref(),
+                None,
+            );
             let (body, spec) = self.find_command(filter, options);
-            (body, spec, criteria, read_concern)
+            (body, spec, own)
         });
-        self.for_op(criteria.as_ref(), read_concern.as_ref(), None)
-            .cursor("find", body, true, spec)
+        self.with_own(own).cursor("find", body, true, spec)
     }
 
     /// `find`'s command and what its cursor needs to know.
@@ -1046,12 +1073,13 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         filter: Document,
         options: FindOneAndDeleteOptions,
     ) -> Result<Option<T>> {
-        let mut options = FindAndModifyOptions::from(options);
-        let write_concern = options.write_concern.take();
-        let body = crate::runtime::on_driver_stack(|| {
-            self.find_and_modify_command(filter, doc! { "remove": true }, options)
+        let (body, own) = crate::runtime::on_driver_stack(|| {
+            let mut options = FindAndModifyOptions::from(options);
+            let own = self.own_settings(None, None, options.write_concern.take().as_ref());
+            let body = self.find_and_modify_command(filter, doc! { "remove": true }, options);
+            (body, own)
         });
-        self.find_and_modify(body, write_concern)
+        self.find_and_modify(body, own)
     }
 
     /// Updates the first document matching `filter`; returns it before or after.
@@ -1062,17 +1090,17 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         options: FindOneAndUpdateOptions,
     ) -> Result<Option<T>> {
         let update = update.into();
-        let mut options = FindAndModifyOptions::from(options);
-        let write_concern = options.write_concern.take();
-        let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
+        let (body, own) = crate::runtime::on_driver_stack(|| -> Result<_> {
             check_update(&update)?;
+            let mut options = FindAndModifyOptions::from(options);
+            let own = self.own_settings(None, None, options.write_concern.take().as_ref());
             let mut extra = doc! { "update": update };
             if let Some(filters) = options.array_filters.take() {
                 extra.insert("arrayFilters", filters);
             }
-            Ok(self.find_and_modify_command(filter, extra, options))
+            Ok((self.find_and_modify_command(filter, extra, options), own))
         })?;
-        self.find_and_modify(body, write_concern)
+        self.find_and_modify(body, own)
     }
 
     /// Replaces the first document matching `filter`; returns it before or after.
@@ -1082,30 +1110,27 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         replacement: impl Serialize,
         options: FindOneAndReplaceOptions,
     ) -> Result<Option<T>> {
-        let mut options = FindAndModifyOptions::from(options);
-        let write_concern = options.write_concern.take();
-        let body = crate::runtime::on_driver_stack(move || -> Result<Document> {
+        let (body, own) = crate::runtime::on_driver_stack(move || -> Result<_> {
             let replacement = to_document(&replacement)?;
             check_replacement(&replacement)?;
-            Ok(self.find_and_modify_command(filter, doc! { "update": replacement }, options))
+            let mut options = FindAndModifyOptions::from(options);
+            let own = self.own_settings(None, None, options.write_concern.take().as_ref());
+            let change = doc! { "update": replacement };
+            Ok((self.find_and_modify_command(filter, change, options), own))
         })?;
-        self.find_and_modify(body, write_concern)
+        self.find_and_modify(body, own)
     }
 
     /// Runs a `findAndModify` command (with the operation's own write concern, if any); the
     /// document it returns is decoded on a driver stack, like every reply.
-    fn find_and_modify(
-        &self,
-        body: Document,
-        write_concern: Option<WriteConcern>,
-    ) -> Result<Option<T>> {
-        let coll = self.for_op(None, None, write_concern.as_ref());
-        coll.write("findAndModify", body, Retry::Write, |r| {
-            match r.get("value") {
-                Ok(Some(bson::RawBsonRef::Document(d))) => crate::decode::decode(d).map(Some),
-                _ => Ok(None),
-            }
-        })
+    fn find_and_modify(&self, body: Document, own: Option<Arc<Settings>>) -> Result<Option<T>> {
+        self.with_own(own)
+            .write("findAndModify", body, Retry::Write, |r| {
+                match r.get("value") {
+                    Ok(Some(bson::RawBsonRef::Document(d))) => crate::decode::decode(d).map(Some),
+                    _ => Ok(None),
+                }
+            })
     }
 
     /// The `findAndModify` command: `filter`, the change (`update` or `remove`) and options.

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::Operation;
 use super::command::server_accepts;
+use crate::concern::WriteConcern;
 use crate::crud_types::InsertOneOptions;
 use crate::error::{Error, Result};
 use crate::wire::{OpMsgBuilder, WireError};
@@ -34,7 +35,8 @@ pub(crate) struct InsertOne<'a, T> {
     db: &'a str,
     coll: &'a str,
     doc: &'a T,
-    write_concern: Option<Document>,
+    /// The collection's write concern, unless the options have their own.
+    handle_write_concern: Option<&'a WriteConcern>,
     options: InsertOneOptions,
     inserted_id: Option<Bson>,
 }
@@ -44,14 +46,14 @@ impl<'a, T: Serialize> InsertOne<'a, T> {
         db: &'a str,
         coll: &'a str,
         doc: &'a T,
-        write_concern: Option<Document>,
+        handle_write_concern: Option<&'a WriteConcern>,
         options: InsertOneOptions,
     ) -> Self {
         InsertOne {
             db,
             coll,
             doc,
-            write_concern,
+            handle_write_concern,
             options,
             inserted_id: None,
         }
@@ -81,10 +83,17 @@ impl<T: Serialize> Operation for InsertOne<'_, T> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
+        // Resolved here, on a driver stack, rather than kept in the caller's frame.
+        let write_concern = match &self.options.write_concern {
+            Some(own) => own.command_field(),
+            None => self
+                .handle_write_concern
+                .and_then(WriteConcern::command_field),
+        };
         msg.body(&InsertBody {
             insert: self.coll,
             ordered: true,
-            write_concern: self.write_concern.as_ref(),
+            write_concern: write_concern.as_ref(),
             bypass_document_validation: self.options.bypass_document_validation,
             comment: self.options.comment.as_ref(),
             raw_data: self
