@@ -9,7 +9,7 @@ use crate::conn::connection::ConnectSettings;
 use crate::conn::{StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
 use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerPool};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, WriteFailure};
 use crate::event::{CommandEvent, EventHandler};
 use crate::ops::Operation;
 use crate::options::ClientOptions;
@@ -301,7 +301,7 @@ impl Client {
     /// normally), and callers waiting for a connection go on waiting for a new one. For soak
     /// runs, and for a program that knows its connections went stale (after a network change,
     /// say). A network error clears a pool the stricter way: waiters then fail with a
-    /// retryable [`ErrorKind::PoolCleared`](crate::ErrorKind::PoolCleared).
+    /// retryable [`ErrorKind::ConnectionPoolCleared`](crate::ErrorKind::ConnectionPoolCleared).
     pub fn clear_pools(&self) {
         for s in self.inner.deployment.servers() {
             s.pool.clear_and_keep_ready();
@@ -758,7 +758,10 @@ impl<'a> Step<'a> {
         let handled = op.handle(conn.reply());
         drop(conn);
         handled.map_err(|e| {
-            if matches!(e.kind(), ErrorKind::WriteConcern(_)) {
+            if matches!(
+                *e.kind,
+                ErrorKind::Write(WriteFailure::WriteConcernError(_))
+            ) {
                 // A write concern error can say the primary stepped down: SDAM learns from it.
                 deployment.on_operation_error(self.server, generation, max_wire_version, &e);
             }
@@ -834,8 +837,8 @@ fn timed_out(e: Error, limit: Option<Limit>, during: &str) -> Error {
     let Some(limit) = limit.filter(|l| l.expired()) else {
         return e;
     };
-    let timeout_like = match e.kind() {
-        ErrorKind::Io { source, .. } => matches!(
+    let timeout_like = match &*e.kind {
+        ErrorKind::Io(source) => matches!(
             source.kind(),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
         ),
@@ -1051,17 +1054,14 @@ fn is_sensitive(command_name: &str, command: &bson::Document) -> bool {
 /// dropped. Failures that did not come from the server (network, protocol) carry nothing
 /// of the command's and are shown as they are.
 fn redacted(e: &Error) -> Error {
-    let ErrorKind::Command(c) = e.kind() else {
+    let ErrorKind::Command(c) = &*e.kind else {
         return e.clone();
     };
     let c = crate::error::CommandError {
-        code: c.code,
-        code_name: c.code_name.clone(),
         message: "(redacted: security-sensitive command)".to_string(),
-        labels: c.labels.clone(),
-        raw_response: None,
+        ..c.clone()
     };
-    let redacted = Error::from(ErrorKind::Command(c));
+    let redacted = Error::new(ErrorKind::Command(c), e.labels().iter().cloned());
     match (e.operation(), e.server()) {
         (Some(op), Some(server)) => redacted.in_operation(op, server),
         _ => redacted,

@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 use crate::address::ServerAddress;
 use crate::conn::connection::{ConnectSettings, Connector};
 use crate::conn::{Connection, ServerType};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{CommandError, Error, ErrorKind, Result, WriteConcernError, WriteFailure};
 use crate::event::EventHandler;
 use crate::monitor::{Monitor, MonitorControl};
 use crate::options::Affinity;
@@ -383,8 +383,8 @@ impl Deployment {
         max_wire_version: i32,
         error: &Error,
     ) {
-        let application_error = match error.kind() {
-            ErrorKind::Io { source, .. }
+        let application_error = match &*error.kind {
+            ErrorKind::Io(source)
                 if matches!(
                     source.kind(),
                     std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
@@ -396,11 +396,16 @@ impl Deployment {
             // The SDAM spec: a failed authentication marks the server Unknown and clears its
             // pool, as a network error during the handshake does.
             ErrorKind::Authentication { .. } => ApplicationError::Network,
-            ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => {
+            ErrorKind::Command(CommandError { code, message, .. })
+            | ErrorKind::Write(WriteFailure::WriteConcernError(WriteConcernError {
+                code,
+                message,
+                ..
+            })) => {
                 let mut reply = Document::new();
                 reply.insert("ok", 0.0);
-                reply.insert("code", Bson::Int32(c.code));
-                reply.insert("errmsg", c.message.clone());
+                reply.insert("code", Bson::Int32(*code));
+                reply.insert("errmsg", message.clone());
                 ApplicationError::Command(reply)
             }
             _ => return,
@@ -620,13 +625,12 @@ impl Snapshot {
                 (d.address.to_string(), why)
             })
             .collect();
-        ErrorKind::ServerSelection {
+        Error::server_selection(
             operation,
-            waited_ms: waited.as_millis() as u64,
-            topology: format!("{:?}", self.description.topology_type),
+            waited.as_millis() as u64,
+            format!("{:?}", self.description.topology_type),
             servers,
-        }
-        .into()
+        )
     }
 }
 

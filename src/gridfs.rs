@@ -42,9 +42,9 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 255 * 1024;
 
 pub use crate::error::GridFsError;
 
-impl From<GridFsError> for Error {
-    fn from(e: GridFsError) -> Error {
-        ErrorKind::GridFs(e).into()
+impl From<GridFsError> for ErrorKind {
+    fn from(e: GridFsError) -> ErrorKind {
+        ErrorKind::GridFs(e)
     }
 }
 

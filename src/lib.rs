@@ -106,15 +106,14 @@ pub fn decode_document(raw: &bson::RawDocument) -> Result<bson::Document> {
 /// The deepest document the driver reads or writes (MongoDB's default `maxBSONDepth`).
 pub const MAX_DOCUMENT_DEPTH: usize = decode::MAX_DEPTH;
 pub use address::ServerAddress;
-pub use error::{
-    BulkWriteFailure, ClientBulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError,
-};
+pub use error::{BulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError};
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 pub use ops::InsertOneResult;
 pub use options::{
     Affinity, ClientOptions, Handler, ServerApi, ServerApiBuilder, ServerApiVersion,
 };
 pub use pool::PoolStats;
+pub use results::{SummaryBulkWriteResult, VerboseBulkWriteResult};
 pub use runtime::Core;
 pub use tls::TlsOptions;
 pub use topology::{ReadMode, ReadPreference, Topology, TopologyType};

@@ -556,7 +556,7 @@ mod tests {
             ),
         ] {
             let e = ClientOptions::parse(uri).unwrap_err();
-            assert!(matches!(e.kind(), ErrorKind::InvalidUri { .. }), "{uri}");
+            assert!(matches!(*e.kind, ErrorKind::InvalidUri { .. }), "{uri}");
             assert!(e.to_string().contains(needle), "{uri}: {e}");
             assert!(
                 !e.to_string().contains("secret"),

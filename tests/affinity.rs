@@ -203,7 +203,7 @@ fn thousand_waiters_time_out_on_one_busy_connection() {
     for r in &results {
         match r {
             Err(e) => assert!(
-                matches!(e.kind(), ErrorKind::WaitQueueTimeout { .. }),
+                matches!(&*e.kind, ErrorKind::WaitQueueTimeout { .. }),
                 "{e}"
             ),
             Ok(_) => panic!("a waiter got the pinned connection"),

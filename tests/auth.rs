@@ -79,7 +79,7 @@ both_cores!(the_right_credentials_work_with_each_mechanism, |core| {
     let refused = round_trip(&anonymous, core, "anonymous").unwrap_err();
     println!("without credentials: {refused}");
     assert!(
-        matches!(refused.kind(), ErrorKind::Command(_)),
+        matches!(&*refused.kind, ErrorKind::Command(_)),
         "{refused:?}"
     );
     for (mechanism, query) in [
@@ -145,7 +145,7 @@ both_cores!(
                 mechanism,
                 user: named,
                 ..
-            } = err.kind()
+            } = &*err.kind
             else {
                 panic!("{case}: expected an authentication error, got {err:?}");
             };

@@ -292,12 +292,15 @@ fn pool_options(v: &Value) -> PoolOptions {
 
 fn error_matches(expected: &Value, e: &may_mongo::Error) -> bool {
     matches!(
-        (expected["type"].as_str(), e.kind()),
+        (expected["type"].as_str(), &*e.kind),
         (
             Some("WaitQueueTimeoutError"),
             ErrorKind::WaitQueueTimeout { .. }
         ) | (Some("PoolClosedError"), ErrorKind::PoolClosed { .. })
-            | (Some("PoolClearedError"), ErrorKind::PoolCleared { .. })
+            | (
+                Some("PoolClearedError"),
+                ErrorKind::ConnectionPoolCleared { .. }
+            )
     )
 }
 

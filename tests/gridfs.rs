@@ -34,7 +34,7 @@ fn content(len: usize) -> Vec<u8> {
 }
 
 fn gridfs_error(e: &may_mongo::Error) -> &GridFsError {
-    match e.kind() {
+    match &*e.kind {
         ErrorKind::GridFs(g) => g,
         other => panic!("expected a GridFS error, got {other:?}"),
     }

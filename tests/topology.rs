@@ -172,7 +172,7 @@ both_cores!(
             waited >= Duration::from_millis(450) && waited < Duration::from_secs(5),
             "waited {waited:?}"
         );
-        let ErrorKind::ServerSelection { servers, .. } = err.kind() else {
+        let ErrorKind::ServerSelection { servers, .. } = &*err.kind else {
             panic!("{err:?}");
         };
         assert_eq!(servers.len(), 2, "{err}");

@@ -77,7 +77,7 @@ impl Board {
             Ok(stream) => stream,
             Err(e)
                 if matches!(
-                    e.kind(),
+                    &*e.kind,
                     ErrorKind::GridFs(GridFsError::FileNotFound { .. })
                 ) =>
             {

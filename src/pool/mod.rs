@@ -446,7 +446,7 @@ impl<E: Establish> Pool<E> {
 
     /// [`check_out`](Self::check_out), waiting in line no later than `deadline` (an
     /// operation's overall time limit) nor longer than `waitQueueTimeoutMS`; either way the
-    /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::ErrorKind::WaitQueueTimeout).
+    /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::error::ErrorKind::WaitQueueTimeout).
     pub fn check_out_until(&self, deadline: Option<Instant>) -> Result<Pooled<E::Conn>> {
         let started = Instant::now();
         // The bookkeeping (and opening a connection, when granted a slot to open one) runs on
@@ -565,10 +565,7 @@ impl<E: Establish> Pool<E> {
                 address: self.address.to_string(),
             }
             .into(),
-            _ => ErrorKind::PoolCleared {
-                address: self.address.to_string(),
-            }
-            .into(),
+            _ => crate::Error::pool_cleared(&self.address),
         }
     }
 

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bson::{Bson, Document, doc};
+use may_mongo::error::WriteFailure;
 use may_mongo::{
     Acknowledgment, Client, ClientOptions, Collection, CommandEvent, Core, Database, ErrorKind,
     EventHandler, ReadConcern, ReadMode, ReadPreference, TopologyType, WriteConcern,
@@ -1065,18 +1066,23 @@ fn check_result(
 }
 
 /// `expectError`: what kind of error, its message, code, labels, partial result, response.
+/// The error that stopped a client-level bulk write (the source of its error).
+fn cause(e: &may_mongo::Error) -> Option<&may_mongo::Error> {
+    std::error::Error::source(e)?.downcast_ref()
+}
+
 /// True for errors the driver raised without the server's say (bad arguments and the like).
 fn is_client_error(e: &may_mongo::Error) -> bool {
-    match e.kind() {
+    match &*e.kind {
         ErrorKind::Command(_)
         | ErrorKind::Write(_)
-        | ErrorKind::WriteConcern(_)
-        | ErrorKind::BulkWrite(_)
-        | ErrorKind::Io { .. }
+        | ErrorKind::InsertMany(_)
+        | ErrorKind::CollectionBulkWrite(_)
+        | ErrorKind::Io(_)
         | ErrorKind::ServerSelection { .. }
-        | ErrorKind::PoolCleared { .. }
+        | ErrorKind::ConnectionPoolCleared { .. }
         | ErrorKind::WaitQueueTimeout { .. } => false,
-        ErrorKind::ClientBulkWrite(f) => f.error.as_ref().is_some_and(is_client_error),
+        ErrorKind::BulkWrite(_) => cause(e).is_some_and(is_client_error),
         _ => true,
     }
 }
@@ -1084,8 +1090,8 @@ fn is_client_error(e: &may_mongo::Error) -> bool {
 fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Result<(), String> {
     let client_error = is_client_error(e);
     // The error that stopped a client-level bulk write speaks for it (code name, response).
-    let top = match e.kind() {
-        ErrorKind::ClientBulkWrite(f) => f.error.as_ref().unwrap_or(e),
+    let top = match &*e.kind {
+        ErrorKind::BulkWrite(_) => cause(e).unwrap_or(e),
         _ => e,
     };
     for (k, v) in expected {
@@ -1110,8 +1116,9 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "errorCodeName" => {
-                let got = match top.kind() {
-                    ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.code_name.as_str(),
+                let got = match &*top.kind {
+                    ErrorKind::Command(c) => c.code_name.as_str(),
+                    ErrorKind::Write(WriteFailure::WriteConcernError(c)) => c.code_name.as_str(),
                     _ => "",
                 };
                 if v.as_str() != Some(got) {
@@ -1121,29 +1128,33 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
             "errorLabelsContain" | "errorLabelsOmit" => {
                 let want_present = k == "errorLabelsContain";
                 for label in v.as_array().into_iter().flatten().filter_map(Bson::as_str) {
-                    if e.labels().iter().any(|l| l == label) != want_present {
+                    if e.contains_label(label) != want_present {
                         return fail(format!("{k} {label}: labels are {:?}", e.labels()));
                     }
                 }
             }
             "expectResult" => {
-                let partial = match e.kind() {
-                    ErrorKind::BulkWrite(f) => Some(operations::bulk_result(&f.partial_result)),
-                    ErrorKind::ClientBulkWrite(f) => f
+                let partial = match &*e.kind {
+                    ErrorKind::InsertMany(f) => Some(operations::insert_many_partial_result(f)),
+                    ErrorKind::CollectionBulkWrite(f) => {
+                        Some(operations::bulk_result(&f.partial_result))
+                    }
+                    ErrorKind::BulkWrite(f) => f
                         .partial_result
                         .as_ref()
-                        .map(operations::client_bulk_result),
+                        .map(operations::partial_client_bulk_result),
                     _ => None,
                 };
                 let partial = partial.map(Bson::Document);
                 matching::matches(v, partial.as_ref(), true, saved, "partial result")?;
             }
             "writeErrors" => {
-                let ErrorKind::ClientBulkWrite(f) = e.kind() else {
+                let ErrorKind::BulkWrite(f) = &*e.kind else {
                     return fail("expected write errors by index, the error has none".into());
                 };
                 let want = v.as_document().ok_or("writeErrors is not a document")?;
-                let got: Vec<usize> = f.write_errors.keys().copied().collect();
+                let mut got: Vec<usize> = f.write_errors.keys().copied().collect();
+                got.sort_unstable();
                 let mut wanted: Vec<usize> = want.keys().filter_map(|k| k.parse().ok()).collect();
                 wanted.sort_unstable();
                 if wanted != got {
@@ -1159,7 +1170,7 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "writeConcernErrors" => {
-                let ErrorKind::ClientBulkWrite(f) = e.kind() else {
+                let ErrorKind::BulkWrite(f) = &*e.kind else {
                     return fail("expected write concern errors, the error has none".into());
                 };
                 let want = v.as_array().ok_or("writeConcernErrors is not an array")?;
@@ -1176,9 +1187,21 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "errorResponse" => {
-                let response = match top.kind() {
-                    ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.raw_response.clone(),
-                    ErrorKind::Write(w) => {
+                let response = match &*top.kind {
+                    ErrorKind::Command(_) => top
+                        .server_response()
+                        .and_then(|r| Document::try_from(r.as_ref()).ok()),
+                    ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
+                        let mut d = doc! { "code": w.code, "errmsg": &w.message };
+                        if !w.code_name.is_empty() {
+                            d.insert("codeName", &w.code_name);
+                        }
+                        if let Some(info) = &w.details {
+                            d.insert("errInfo", info.clone());
+                        }
+                        Some(d)
+                    }
+                    ErrorKind::Write(WriteFailure::WriteError(w)) => {
                         let mut d = doc! { "code": w.code, "errmsg": &w.message };
                         if let Some(info) = &w.details {
                             d.insert("errInfo", info.clone());
