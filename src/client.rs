@@ -10,7 +10,10 @@ use crate::conn::{StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
 use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerPool};
 use crate::error::{Error, ErrorKind, Result, WriteFailure};
-use crate::event::{CommandEvent, EventHandler};
+use crate::event::EventHandler;
+use crate::event::command::{
+    CommandEvent, CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, ConnectionInfo,
+};
 use crate::ops::Operation;
 use crate::options::ClientOptions;
 use crate::pool::{PoolOptions, PoolStats};
@@ -157,7 +160,8 @@ impl Client {
             heartbeat: options.heartbeat_frequency,
             local_threshold: options.local_threshold,
             selection_timeout: options.server_selection_timeout,
-            handler: options.event_handler.as_ref().map(|h| h.0.clone()),
+            sdam_handler: options.sdam_event_handler.clone(),
+            cmap_handler: options.cmap_event_handler.clone(),
         };
         let field = |rp: &crate::topology::ReadPreference| {
             BodyField::new("$readPreference", &read_preference_doc(rp)).map_err(|e| {
@@ -533,7 +537,7 @@ impl Client {
             is_retry: avoid.is_some(),
             request_id: next_request_id(),
         };
-        match self.inner.options.event_handler.as_ref() {
+        match self.inner.options.command_event_handler.as_ref() {
             None => on_driver_stack(|| {
                 let mut conn = conn;
                 let plan = step.plan(op, &conn, txn)?;
@@ -542,7 +546,7 @@ impl Client {
                     .and_then(|()| step.send(&mut conn));
                 step.finish(op, conn, txn, sent)
             }),
-            Some(handler) => step.monitored(&*handler.0, op, conn, txn),
+            Some(handler) => step.monitored(handler, op, conn, txn),
         }?;
         drop(in_flight);
         Ok(server)
@@ -775,7 +779,7 @@ impl<'a> Step<'a> {
     /// as deep as they are).
     fn monitored(
         &self,
-        handler: &dyn EventHandler,
+        handler: &EventHandler<CommandEvent>,
         op: &mut dyn Drive,
         mut conn: CheckedOut,
         txn: &mut Option<Txn>,
@@ -791,20 +795,21 @@ impl<'a> Step<'a> {
                         op.database(),
                         conn.prepared_message(),
                         self.request_id,
-                        conn.id(),
-                        conn.description().connection_id,
-                        &self.server.address,
+                        ConnectionInfo {
+                            id: conn.id(),
+                            server_id: conn.description().connection_id,
+                            address: self.server.address.clone(),
+                        },
                     )
                 });
-                handler.handle_command_event(&started);
-                on_driver_stack(move || drop(started));
+                // The event is the handler's now: kept, or dropped in the caller's code.
+                handler.handle(started);
                 let sent = on_driver_stack(|| self.send(&mut conn));
                 let ended = on_driver_stack(|| match &sent {
                     Ok(()) => monitor.succeeded(conn.reply()),
                     Err(e) => monitor.failed(e),
                 });
-                handler.handle_command_event(&ended);
-                on_driver_stack(move || drop(ended));
+                handler.handle(ended);
                 sent
             }
         };
@@ -935,13 +940,11 @@ fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
 
 /// Builds the command events of one operation (only when a handler is installed); the
 /// executor hands them to the handler.
-struct CommandMonitor<'a> {
+struct CommandMonitor {
     command_name: String,
     database: String,
     request_id: i32,
-    connection_id: u64,
-    server_connection_id: Option<i64>,
-    address: &'a ServerAddress,
+    connection: ConnectionInfo,
     started: Instant,
     sensitive: bool,
 }
@@ -961,40 +964,35 @@ const SENSITIVE: &[&str] = &[
     "copydb",
 ];
 
-impl<'a> CommandMonitor<'a> {
+impl CommandMonitor {
     /// Starts timing the command and builds its started event from the encoded message.
-    /// `server_connection_id` is the server's id for the connection, from the connection's
-    /// handshake reply (when it gave one).
+    /// `connection` names the driver's and the server's ids for the connection (the
+    /// server's from the connection's handshake reply, when it gave one).
     fn start(
         command_name: &str,
         database: &str,
         message: &[u8],
         request_id: i32,
-        connection_id: u64,
-        server_connection_id: Option<i64>,
-        address: &'a ServerAddress,
+        connection: ConnectionInfo,
     ) -> (Self, CommandEvent) {
         let mut command = command_document(message).unwrap_or_default();
         let sensitive = is_sensitive(command_name, &command);
         if sensitive {
             command = bson::Document::new();
         }
-        let event = CommandEvent::Started {
+        let event = CommandEvent::Started(CommandStartedEvent {
             command,
+            db: database.to_string(),
             command_name: command_name.to_string(),
-            database: database.to_string(),
             request_id,
-            connection_id,
-            server_connection_id,
-            address: address.clone(),
-        };
+            connection: connection.clone(),
+            service_id: None,
+        });
         let monitor = CommandMonitor {
             command_name: command_name.to_string(),
             database: database.to_string(),
             request_id,
-            connection_id,
-            server_connection_id,
-            address,
+            connection,
             started: Instant::now(),
             sensitive,
         };
@@ -1007,16 +1005,15 @@ impl<'a> CommandMonitor<'a> {
         } else {
             crate::decode::to_document(reply).unwrap_or_default()
         };
-        CommandEvent::Succeeded {
+        CommandEvent::Succeeded(CommandSucceededEvent {
+            duration: self.started.elapsed(),
             reply,
             command_name: self.command_name,
-            database: self.database,
             request_id: self.request_id,
-            connection_id: self.connection_id,
-            server_connection_id: self.server_connection_id,
-            duration: self.started.elapsed(),
-            address: self.address.clone(),
-        }
+            connection: self.connection,
+            service_id: None,
+            db: self.database,
+        })
     }
 
     fn failed(self, e: &Error) -> CommandEvent {
@@ -1025,16 +1022,15 @@ impl<'a> CommandMonitor<'a> {
         } else {
             e.clone()
         };
-        CommandEvent::Failed {
-            command_name: self.command_name,
-            database: self.database,
-            request_id: self.request_id,
-            connection_id: self.connection_id,
-            server_connection_id: self.server_connection_id,
+        CommandEvent::Failed(CommandFailedEvent {
             duration: self.started.elapsed(),
+            command_name: self.command_name,
             failure,
-            address: self.address.clone(),
-        }
+            request_id: self.request_id,
+            connection: self.connection,
+            service_id: None,
+            db: self.database,
+        })
     }
 }
 

@@ -109,9 +109,7 @@ pub use address::ServerAddress;
 pub use error::{BulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError};
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 pub use ops::InsertOneResult;
-pub use options::{
-    Affinity, ClientOptions, Handler, ServerApi, ServerApiBuilder, ServerApiVersion,
-};
+pub use options::{Affinity, ClientOptions, ServerApi, ServerApiBuilder, ServerApiVersion};
 pub use pool::PoolStats;
 pub use results::{SummaryBulkWriteResult, VerboseBulkWriteResult};
 pub use runtime::Core;

@@ -98,7 +98,7 @@ pub struct VerboseResults {
 }
 
 /// The totals of a client-level bulk write, as the official crate reports them (a partly
-/// failed one's, in [`PartialBulkWriteResult`](crate::error::PartialBulkWriteResult)).
+/// failed one's in the error's `PartialBulkWriteResult`).
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SummaryBulkWriteResult {

@@ -219,17 +219,14 @@ fn default_database_comes_from_the_uri_path() {
 #[derive(Default)]
 struct Commands(std::sync::Mutex<Vec<may_mongo::CommandEvent>>);
 
-impl may_mongo::EventHandler for Commands {
-    fn handle_command_event(&self, e: &may_mongo::CommandEvent) {
-        self.0.lock().unwrap().push(e.clone());
-    }
-}
-
 both_cores!(command_events_name_the_command_and_connection, |core| {
     let events = std::sync::Arc::new(Commands::default());
     let mut opts = ClientOptions::parse(&common::uri()).unwrap();
     opts.core = core;
-    opts.event_handler = Some(events.clone().into());
+    let recorder = events.clone();
+    opts.command_event_handler = Some(may_mongo::EventHandler::callback(move |e| {
+        recorder.0.lock().unwrap().push(e);
+    }));
     let client = Client::with_options(opts).unwrap();
     let db = client.database(&format!("t_cmdevents_{}", core.name()));
     db.run_command(doc! { "ping": 1 }).unwrap();
@@ -244,18 +241,18 @@ both_cores!(command_events_name_the_command_and_connection, |core| {
         .iter()
         .map(|e| {
             let kind = match e {
-                may_mongo::CommandEvent::Started { database, .. } => {
-                    assert_eq!(database, db.name());
+                may_mongo::CommandEvent::Started(e) => {
+                    assert_eq!(e.db, db.name());
                     "started"
                 }
-                may_mongo::CommandEvent::Succeeded { .. } => "succeeded",
-                may_mongo::CommandEvent::Failed { failure, .. } => {
-                    assert_eq!(failure.code(), Some(59));
+                may_mongo::CommandEvent::Succeeded(_) => "succeeded",
+                may_mongo::CommandEvent::Failed(e) => {
+                    assert_eq!(e.failure.code(), Some(59));
                     "failed"
                 }
                 _ => "other",
             };
-            assert_eq!(e.connection_id(), 1, "one connection served all");
+            assert_eq!(e.connection().id, 1, "one connection served all");
             (e.command_name().to_string(), kind.to_string())
         })
         .collect();

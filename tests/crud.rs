@@ -34,17 +34,6 @@ struct Person {
 #[derive(Default)]
 struct Commands(Mutex<Vec<(String, Document)>>);
 
-impl EventHandler for Commands {
-    fn handle_command_event(&self, e: &CommandEvent) {
-        if let CommandEvent::Started { command_name, .. } = e {
-            self.0
-                .lock()
-                .unwrap()
-                .push((command_name.clone(), Document::new()));
-        }
-    }
-}
-
 impl Commands {
     fn count(&self, name: &str) -> usize {
         self.0
@@ -60,7 +49,16 @@ fn client_with_events(core: Core) -> (Client, Arc<Commands>) {
     let events = Arc::new(Commands::default());
     let mut opts = ClientOptions::parse(&common::uri()).unwrap();
     opts.core = core;
-    opts.event_handler = Some(events.clone().into());
+    let recorder = events.clone();
+    opts.command_event_handler = Some(EventHandler::callback(move |e| {
+        if let CommandEvent::Started(e) = e {
+            recorder
+                .0
+                .lock()
+                .unwrap()
+                .push((e.command_name, Document::new()));
+        }
+    }));
     (Client::with_options(opts).unwrap(), events)
 }
 
@@ -437,19 +435,16 @@ both_cores!(updates_deletes_counts_distinct_and_indexes, |core| {
 #[derive(Default)]
 struct Events(Mutex<Vec<CommandEvent>>);
 
-impl EventHandler for Events {
-    fn handle_command_event(&self, e: &CommandEvent) {
-        self.0.lock().unwrap().push(e.clone());
-    }
-}
-
 both_cores!(
     command_events_carry_the_command_and_reply_and_hide_secrets,
     |core| {
         let events = Arc::new(Events::default());
         let mut opts = ClientOptions::parse(&common::uri()).unwrap();
         opts.core = core;
-        opts.event_handler = Some(events.clone().into());
+        let recorder = events.clone();
+        opts.command_event_handler = Some(EventHandler::callback(move |e| {
+            recorder.0.lock().unwrap().push(e);
+        }));
         let client = Client::with_options(opts).unwrap();
         let db = common::fresh_db(&client, "crud_events");
         let coll = db.collection::<Document>("c");
@@ -461,11 +456,7 @@ both_cores!(
         let insert = events
             .iter()
             .find_map(|e| match e {
-                CommandEvent::Started {
-                    command_name,
-                    command,
-                    ..
-                } if command_name == "insert" => Some(command.clone()),
+                CommandEvent::Started(e) if e.command_name == "insert" => Some(e.command.clone()),
                 _ => None,
             })
             .unwrap();
@@ -481,11 +472,7 @@ both_cores!(
         let reply = events
             .iter()
             .find_map(|e| match e {
-                CommandEvent::Succeeded {
-                    command_name,
-                    reply,
-                    ..
-                } if command_name == "insert" => Some(reply.clone()),
+                CommandEvent::Succeeded(e) if e.command_name == "insert" => Some(e.reply.clone()),
                 _ => None,
             })
             .unwrap();
@@ -493,11 +480,9 @@ both_cores!(
         let sasl = events
             .iter()
             .find_map(|e| match e {
-                CommandEvent::Started {
-                    command_name,
-                    command,
-                    ..
-                } if command_name == "saslStart" => Some(command.clone()),
+                CommandEvent::Started(e) if e.command_name == "saslStart" => {
+                    Some(e.command.clone())
+                }
                 _ => None,
             })
             .unwrap();

@@ -333,11 +333,13 @@ both_cores!(shutdown_wakes_waiters, |core| {
 #[derive(Default)]
 struct Closed(std::sync::Mutex<Vec<may_mongo::pool::ConnectionClosedReason>>);
 
-impl may_mongo::EventHandler for Closed {
-    fn handle_cmap_event(&self, e: &may_mongo::CmapEvent) {
-        if let may_mongo::CmapEvent::ConnectionClosed { reason, .. } = e {
-            self.0.lock().unwrap().push(*reason);
-        }
+impl Closed {
+    fn handler(me: std::sync::Arc<Closed>) -> may_mongo::EventHandler<may_mongo::CmapEvent> {
+        may_mongo::EventHandler::callback(move |e| {
+            if let may_mongo::CmapEvent::ConnectionClosed(e) = e {
+                me.0.lock().unwrap().push(e.reason);
+            }
+        })
     }
 }
 
@@ -358,7 +360,7 @@ fn cancelled_coroutine_mid_read_closes_its_connection() {
         let closed = std::sync::Arc::new(Closed::default());
         let client = client_for(&server, Core::Coroutine, |o| {
             o.affinity = affinity;
-            o.event_handler = Some(closed.clone().into());
+            o.cmap_event_handler = Some(Closed::handler(closed.clone()));
         });
         let h = {
             let c = client.clone();

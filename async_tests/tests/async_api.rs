@@ -509,15 +509,15 @@ fn a_client_made_from_a_uri_off_the_executor() {
 #[derive(Default)]
 struct Commands(std::sync::Mutex<Vec<String>>);
 
-impl may_mongo::EventHandler for Commands {
-    fn handle_command_event(&self, event: &may_mongo::CommandEvent) {
-        if let may_mongo::CommandEvent::Started { command_name, .. } = event {
-            self.0.lock().unwrap().push(command_name.clone());
-        }
-    }
-}
-
 impl Commands {
+    fn handler(me: Arc<Commands>) -> may_mongo::EventHandler<may_mongo::CommandEvent> {
+        may_mongo::EventHandler::callback(move |event| {
+            if let may_mongo::CommandEvent::Started(e) = event {
+                me.0.lock().unwrap().push(e.command_name);
+            }
+        })
+    }
+
     fn count(&self, name: &str) -> usize {
         self.0.lock().unwrap().iter().filter(|n| *n == name).count()
     }
@@ -528,7 +528,9 @@ fn dropping_a_stream_part_way_closes_its_cursor() {
     for core in CORES {
         let commands = Arc::new(Commands::default());
         let handler = commands.clone();
-        let client = client_with(core, move |o| o.event_handler = Some(handler.into()));
+        let client = client_with(core, move |o| {
+            o.command_event_handler = Some(Commands::handler(handler))
+        });
         let coll: AsyncCollection<Document> = fresh(&client, "dropped_stream");
         multi_thread(2).block_on(async {
             coll.insert_many((0..20).map(|i| doc! { "i": i }).collect(), true)
