@@ -128,7 +128,7 @@ pub enum ErrorKind {
     /// A GridFS file is missing, incomplete or malformed, or a stream was used after
     /// closing.
     #[error("GridFS: {0}")]
-    GridFs(GridFsError),
+    GridFs(GridFsErrorKind),
 
     /// An internal invariant was broken. Please report it.
     #[error("internal error: {message}")]
@@ -1007,71 +1007,102 @@ impl std::error::Error for Error {
     }
 }
 
-/// What went wrong in a GridFS operation.
+/// What went wrong in a GridFS operation (the official crate's `GridFsErrorKind`, with the
+/// file named in each variant, and a few cases of this driver's own).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum GridFsError {
-    /// No file has this id.
-    #[error("no file with id {id}")]
+pub enum GridFsErrorKind {
+    /// No file has this id (open, delete, rename), or no file has this name (`delete_by_name`,
+    /// `rename_by_name`).
+    #[error("no file {identifier}")]
+    #[non_exhaustive]
     FileNotFound {
-        /// The id asked for.
-        id: String,
-    },
-    /// No file has this name (`delete_by_name`, `rename_by_name`).
-    #[error("no file named {filename:?}")]
-    FileNameNotFound {
-        /// The name asked for.
-        filename: String,
+        /// The id or name asked for.
+        identifier: GridFsFileIdentifier,
     },
     /// No file has this name, or not this revision of it.
     #[error("no revision {revision} of a file named {filename:?}")]
+    #[non_exhaustive]
     RevisionNotFound {
-        /// The name asked for.
-        filename: String,
         /// The revision asked for (0 the first, -1 the latest).
         revision: i32,
+        /// The name asked for.
+        filename: String,
     },
     /// A chunk the file's length calls for is not there.
     #[error("file {id}: chunk {n} is missing")]
+    #[non_exhaustive]
     MissingChunk {
-        /// The file.
-        id: String,
         /// The chunk expected next.
         n: u32,
-    },
-    /// A chunk holds the wrong number of bytes for its place in the file.
-    #[error("file {id}: chunk {n} holds {got} bytes, {expected} expected")]
-    WrongChunkSize {
-        /// The file.
+        /// The file's id.
         id: String,
+    },
+    /// The upload stream was already closed or aborted.
+    #[error("the upload stream is already closed or aborted")]
+    UploadStreamClosed,
+    /// A chunk holds the wrong number of bytes for its place in the file.
+    #[error("file {id}: chunk {n} holds {actual_size} bytes, {expected_size} expected")]
+    #[non_exhaustive]
+    WrongSizeChunk {
+        /// What it holds.
+        actual_size: usize,
+        /// What it should hold.
+        expected_size: u32,
         /// The chunk.
         n: u32,
-        /// What it should hold.
-        expected: usize,
-        /// What it holds.
-        got: usize,
+        /// The file's id.
+        id: String,
     },
-    /// A chunk beyond the file's length, or out of order.
+    /// There are more chunks than the file's length calls for.
+    #[error("file {id}: at least {actual_number} chunks, {expected_number} expected")]
+    #[non_exhaustive]
+    WrongNumberOfChunks {
+        /// How many there are at least (the number of the extra chunk found, plus one).
+        actual_number: u32,
+        /// How many the file's length calls for.
+        expected_number: u32,
+        /// The file's id.
+        id: String,
+    },
+    /// A chunk out of order: a duplicate of one already read. (Not in the official crate.)
     #[error("file {id}: unexpected chunk {n} (expected {expected})")]
     UnexpectedChunk {
-        /// The file.
+        /// The file's id.
         id: String,
         /// The chunk found.
         n: i64,
         /// The chunk expected.
         expected: u32,
     },
-    /// The files document is not one this driver can read.
+    /// The files document (or a chunk document) is not one this driver can read. (Not in the
+    /// official crate.)
     #[error("file {id}: bad files document: {message}")]
     BadFilesDocument {
-        /// The file.
+        /// The file's id.
         id: String,
         /// What is wrong with it.
         message: String,
     },
-    /// The upload stream was already closed or aborted.
-    #[error("the upload stream is already closed or aborted")]
-    StreamClosed,
+}
+
+/// How a GridFS file was asked for.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum GridFsFileIdentifier {
+    /// By name (not necessarily unique).
+    Filename(String),
+    /// By its `_id`.
+    Id(Bson),
+}
+
+impl fmt::Display for GridFsFileIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GridFsFileIdentifier::Filename(name) => write!(f, "named {name:?}"),
+            GridFsFileIdentifier::Id(id) => write!(f, "with id {id}"),
+        }
+    }
 }
 
 /// Explains a rustls failure in the driver's terms: which option would change the outcome.

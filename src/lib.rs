@@ -92,8 +92,8 @@ pub use crud_types::*;
 pub use cursor::{Cursor, CursorType};
 pub use database::{Database, RunCursorCommandOptions};
 pub use gridfs::{
-    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsError, GridFsFile,
-    GridFsUploadOptions, GridFsUploadStream,
+    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsErrorKind, GridFsFile,
+    GridFsFileIdentifier, GridFsUploadOptions, GridFsUploadStream,
 };
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
