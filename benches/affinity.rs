@@ -30,11 +30,11 @@ struct PoolWatch {
     created: Mutex<usize>,
 }
 
-impl EventHandler for PoolWatch {
-    fn handle_cmap_event(&self, e: &CmapEvent) {
+impl PoolWatch {
+    fn record(&self, e: CmapEvent) {
         match e {
-            CmapEvent::CheckedOut { duration, .. } => self.waits.lock().unwrap().push(*duration),
-            CmapEvent::ConnectionCreated { .. } => *self.created.lock().unwrap() += 1,
+            CmapEvent::ConnectionCheckedOut(e) => self.waits.lock().unwrap().push(e.duration),
+            CmapEvent::ConnectionCreated(_) => *self.created.lock().unwrap() += 1,
             _ => {}
         }
     }
@@ -52,7 +52,8 @@ fn run(uri: &str, affinity: Affinity, coroutines: usize) -> Cell {
     let watch = Arc::new(PoolWatch::default());
     let mut opts = ClientOptions::parse(uri).unwrap();
     opts.affinity = affinity;
-    opts.event_handler = Some(watch.clone().into());
+    let recorder = watch.clone();
+    opts.cmap_event_handler = Some(EventHandler::callback(move |e| recorder.record(e)));
     let client = Client::with_options(opts).unwrap();
     let per = (TOTAL_OPS / coroutines).max(2);
     let started = Instant::now();

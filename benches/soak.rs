@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use bson::{Document, doc};
+use may_mongo::error::WriteFailure;
 use may_mongo::{Client, ClientOptions, Collection, Core, ErrorKind};
 
 const CLEAR_EVERY: Duration = Duration::from_secs(30);
@@ -88,14 +89,17 @@ const OP_NAMES: [&str; 4] = ["insert_one", "find_one", "update_one", "delete_one
 
 impl Counters {
     fn error(&self, e: &may_mongo::Error) {
-        let kind = match e.kind() {
-            ErrorKind::Io { .. } => "Io".to_string(),
-            ErrorKind::PoolCleared { .. } => "PoolCleared".to_string(),
+        let kind = match &*e.kind {
+            ErrorKind::Io(_) => "Io".to_string(),
+            ErrorKind::ConnectionPoolCleared { .. } => "PoolCleared".to_string(),
             ErrorKind::ServerSelection { .. } => "ServerSelection".to_string(),
             ErrorKind::WaitQueueTimeout { .. } => "WaitQueueTimeout".to_string(),
             ErrorKind::Timeout { .. } => "Timeout".to_string(),
             ErrorKind::Command(c) => format!("Command({})", c.code),
-            ErrorKind::Write(w) => format!("Write({})", w.code),
+            ErrorKind::Write(WriteFailure::WriteError(w)) => format!("Write({})", w.code),
+            ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
+                format!("WriteConcern({})", w.code)
+            }
             other => format!("{other:?}").chars().take(40).collect(),
         };
         let mut errors = self.errors.lock().unwrap();

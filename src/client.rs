@@ -10,8 +10,11 @@ use crate::conn::{StreamDescription, check_ok, handshake_metadata};
 use crate::database::Database;
 use crate::db_options::DatabaseOptions;
 use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerPool};
-use crate::error::{Error, ErrorKind, Result};
-use crate::event::{CommandEvent, EventHandler};
+use crate::error::{Error, ErrorKind, Result, WriteFailure};
+use crate::event::EventHandler;
+use crate::event::command::{
+    CommandEvent, CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, ConnectionInfo,
+};
 use crate::ops::Operation;
 use crate::options::ClientOptions;
 use crate::pool::{PoolOptions, PoolStats};
@@ -161,7 +164,8 @@ impl Client {
             heartbeat: options.heartbeat_frequency,
             local_threshold: options.local_threshold,
             selection_timeout: options.server_selection_timeout,
-            handler: options.event_handler.as_ref().map(|h| h.0.clone()),
+            sdam_handler: options.sdam_event_handler.clone(),
+            cmap_handler: options.cmap_event_handler.clone(),
         };
         let field = |rp: &crate::topology::ReadPreference| {
             BodyField::new("$readPreference", &read_preference_doc(rp)).map_err(|e| {
@@ -317,7 +321,7 @@ impl Client {
     /// normally), and callers waiting for a connection go on waiting for a new one. For soak
     /// runs, and for a program that knows its connections went stale (after a network change,
     /// say). A network error clears a pool the stricter way: waiters then fail with a
-    /// retryable [`ErrorKind::PoolCleared`](crate::ErrorKind::PoolCleared).
+    /// retryable [`ErrorKind::ConnectionPoolCleared`](crate::ErrorKind::ConnectionPoolCleared).
     pub fn clear_pools(&self) {
         for s in self.inner.deployment.servers() {
             s.pool.clear_and_keep_ready();
@@ -549,7 +553,7 @@ impl Client {
             is_retry: avoid.is_some(),
             request_id: next_request_id(),
         };
-        match self.inner.options.event_handler.as_ref() {
+        match self.inner.options.command_event_handler.as_ref() {
             None => on_driver_stack(|| {
                 let mut conn = conn;
                 let plan = step.plan(op, &conn, txn)?;
@@ -558,7 +562,7 @@ impl Client {
                     .and_then(|()| step.send(&mut conn));
                 step.finish(op, conn, txn, sent)
             }),
-            Some(handler) => step.monitored(&*handler.0, op, conn, txn),
+            Some(handler) => step.monitored(handler, op, conn, txn),
         }?;
         drop(in_flight);
         Ok(server)
@@ -781,7 +785,10 @@ impl<'a> Step<'a> {
         let handled = op.handle(conn.reply());
         drop(conn);
         handled.map_err(|e| {
-            if matches!(e.kind(), ErrorKind::WriteConcern(_)) {
+            if matches!(
+                *e.kind,
+                ErrorKind::Write(WriteFailure::WriteConcernError(_))
+            ) {
                 // A write concern error can say the primary stepped down: SDAM learns from it.
                 deployment.on_operation_error(self.server, generation, max_wire_version, &e);
             }
@@ -795,7 +802,7 @@ impl<'a> Step<'a> {
     /// as deep as they are).
     fn monitored(
         &self,
-        handler: &dyn EventHandler,
+        handler: &EventHandler<CommandEvent>,
         op: &mut dyn Drive,
         mut conn: CheckedOut,
         txn: &mut Option<Txn>,
@@ -811,20 +818,21 @@ impl<'a> Step<'a> {
                         op.database(),
                         conn.prepared_message(),
                         self.request_id,
-                        conn.id(),
-                        conn.description().connection_id,
-                        &self.server.address,
+                        ConnectionInfo {
+                            id: conn.id(),
+                            server_id: conn.description().connection_id,
+                            address: self.server.address.clone(),
+                        },
                     )
                 });
-                handler.handle_command_event(&started);
-                on_driver_stack(move || drop(started));
+                // The event is the handler's now: kept, or dropped in the caller's code.
+                handler.handle(started);
                 let sent = on_driver_stack(|| self.send(&mut conn));
                 let ended = on_driver_stack(|| match &sent {
                     Ok(()) => monitor.succeeded(conn.reply()),
                     Err(e) => monitor.failed(e),
                 });
-                handler.handle_command_event(&ended);
-                on_driver_stack(move || drop(ended));
+                handler.handle(ended);
                 sent
             }
         };
@@ -857,8 +865,8 @@ fn timed_out(e: Error, limit: Option<Limit>, during: &str) -> Error {
     let Some(limit) = limit.filter(|l| l.expired()) else {
         return e;
     };
-    let timeout_like = match e.kind() {
-        ErrorKind::Io { source, .. } => matches!(
+    let timeout_like = match &*e.kind {
+        ErrorKind::Io(source) => matches!(
             source.kind(),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
         ),
@@ -961,13 +969,11 @@ fn read_preference_doc(rp: &crate::topology::ReadPreference) -> bson::Document {
 
 /// Builds the command events of one operation (only when a handler is installed); the
 /// executor hands them to the handler.
-struct CommandMonitor<'a> {
+struct CommandMonitor {
     command_name: String,
     database: String,
     request_id: i32,
-    connection_id: u64,
-    server_connection_id: Option<i64>,
-    address: &'a ServerAddress,
+    connection: ConnectionInfo,
     started: Instant,
     sensitive: bool,
 }
@@ -987,40 +993,35 @@ const SENSITIVE: &[&str] = &[
     "copydb",
 ];
 
-impl<'a> CommandMonitor<'a> {
+impl CommandMonitor {
     /// Starts timing the command and builds its started event from the encoded message.
-    /// `server_connection_id` is the server's id for the connection, from the connection's
-    /// handshake reply (when it gave one).
+    /// `connection` names the driver's and the server's ids for the connection (the
+    /// server's from the connection's handshake reply, when it gave one).
     fn start(
         command_name: &str,
         database: &str,
         message: &[u8],
         request_id: i32,
-        connection_id: u64,
-        server_connection_id: Option<i64>,
-        address: &'a ServerAddress,
+        connection: ConnectionInfo,
     ) -> (Self, CommandEvent) {
         let mut command = command_document(message).unwrap_or_default();
         let sensitive = is_sensitive(command_name, &command);
         if sensitive {
             command = bson::Document::new();
         }
-        let event = CommandEvent::Started {
+        let event = CommandEvent::Started(CommandStartedEvent {
             command,
+            db: database.to_string(),
             command_name: command_name.to_string(),
-            database: database.to_string(),
             request_id,
-            connection_id,
-            server_connection_id,
-            address: address.clone(),
-        };
+            connection: connection.clone(),
+            service_id: None,
+        });
         let monitor = CommandMonitor {
             command_name: command_name.to_string(),
             database: database.to_string(),
             request_id,
-            connection_id,
-            server_connection_id,
-            address,
+            connection,
             started: Instant::now(),
             sensitive,
         };
@@ -1033,16 +1034,15 @@ impl<'a> CommandMonitor<'a> {
         } else {
             crate::decode::to_document(reply).unwrap_or_default()
         };
-        CommandEvent::Succeeded {
+        CommandEvent::Succeeded(CommandSucceededEvent {
+            duration: self.started.elapsed(),
             reply,
             command_name: self.command_name,
-            database: self.database,
             request_id: self.request_id,
-            connection_id: self.connection_id,
-            server_connection_id: self.server_connection_id,
-            duration: self.started.elapsed(),
-            address: self.address.clone(),
-        }
+            connection: self.connection,
+            service_id: None,
+            db: self.database,
+        })
     }
 
     fn failed(self, e: &Error) -> CommandEvent {
@@ -1051,16 +1051,15 @@ impl<'a> CommandMonitor<'a> {
         } else {
             e.clone()
         };
-        CommandEvent::Failed {
-            command_name: self.command_name,
-            database: self.database,
-            request_id: self.request_id,
-            connection_id: self.connection_id,
-            server_connection_id: self.server_connection_id,
+        CommandEvent::Failed(CommandFailedEvent {
             duration: self.started.elapsed(),
+            command_name: self.command_name,
             failure,
-            address: self.address.clone(),
-        }
+            request_id: self.request_id,
+            connection: self.connection,
+            service_id: None,
+            db: self.database,
+        })
     }
 }
 
@@ -1080,17 +1079,14 @@ fn is_sensitive(command_name: &str, command: &bson::Document) -> bool {
 /// dropped. Failures that did not come from the server (network, protocol) carry nothing
 /// of the command's and are shown as they are.
 fn redacted(e: &Error) -> Error {
-    let ErrorKind::Command(c) = e.kind() else {
+    let ErrorKind::Command(c) = &*e.kind else {
         return e.clone();
     };
     let c = crate::error::CommandError {
-        code: c.code,
-        code_name: c.code_name.clone(),
         message: "(redacted: security-sensitive command)".to_string(),
-        labels: c.labels.clone(),
-        raw_response: None,
+        ..c.clone()
     };
-    let redacted = Error::from(ErrorKind::Command(c));
+    let redacted = Error::new(ErrorKind::Command(c), e.labels().iter().cloned());
     match (e.operation(), e.server()) {
         (Some(op), Some(server)) => redacted.in_operation(op, server),
         _ => redacted,

@@ -16,11 +16,11 @@
 //!    every write's own result), with indexes relative to its batch.
 //! 4. *Stop* early when the spec says so: an ordered bulk write at its first write error; any
 //!    bulk write at a top-level error (a network error, an `ok: 0` reply, a failed `getMore`).
-//!    Whatever was learnt before such an error travels with it in
-//!    [`ClientBulkWriteFailure`], as does every write error and write concern error.
+//!    Whatever was learnt before such an error travels with it in a [`BulkWriteError`] (the
+//!    error being its source), as does every write error and write concern error.
 
 pub use crate::write_results::{ClientBulkWriteResult, VerboseResults};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use bson::{Bson, Document, RawDocument, doc};
@@ -34,7 +34,9 @@ use crate::collection::{
 use crate::concern::WriteConcern;
 use crate::crud_types::{DeleteOptions, DeleteResult, UpdateOptions, UpdateResult, WriteModel};
 use crate::cursor::{Cursor, CursorSpec};
-use crate::error::{ClientBulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError};
+use crate::error::{
+    BulkWriteError, Error, ErrorKind, IndexedWriteError, Result, WriteConcernError, WriteError,
+};
 use crate::ops::{BulkWriteBatch, InsertOneResult, OpKind, PreparedOp};
 
 /// A collection's full name: database and collection.
@@ -165,10 +167,10 @@ impl Client {
     /// databases — with the `bulkWrite` command (MongoDB 8.0+; older servers give
     /// [`ErrorKind::IncompatibleServer`] and nothing is written).
     ///
-    /// A failure is [`ErrorKind::ClientBulkWrite`] with the write errors by index, the write
-    /// concern errors, any top-level error that stopped the bulk write, and the partial result
-    /// when a write is known to have succeeded. A top-level error before anything was learnt is
-    /// returned as itself. An invalid model is [`ErrorKind::InvalidArgument`], before anything
+    /// A failure is [`ErrorKind::BulkWrite`] with the write errors by index, the write concern
+    /// errors and the partial result when a write is known to have succeeded; a top-level
+    /// error that stopped the bulk write is the error's source. A top-level error before
+    /// anything was learnt is returned as itself. An invalid model is [`ErrorKind::InvalidArgument`], before anything
     /// is sent.
     pub fn bulk_write(
         &self,
@@ -251,7 +253,7 @@ fn prepare(
             namespaces.push(ns.to_string());
             namespaces.len() - 1
         });
-        let op = prepare_one(ns, model).map_err(|e| match e.kind() {
+        let op = prepare_one(ns, model).map_err(|e| match &*e.kind {
             ErrorKind::InvalidArgument { message } => {
                 Error::invalid_argument(format!("bulk write model {i}: {message}"))
             }
@@ -347,8 +349,8 @@ fn command_body(
 struct Run {
     ordered: bool,
     result: ClientBulkWriteResult,
-    write_errors: BTreeMap<usize, WriteError>,
-    write_concern_errors: Vec<CommandError>,
+    write_errors: HashMap<usize, WriteError>,
+    write_concern_errors: Vec<WriteConcernError>,
     /// True once some write is known to have succeeded (the spec's test for reporting a
     /// partial result).
     any_succeeded: bool,
@@ -374,8 +376,9 @@ impl Run {
         r.modified_count += count("nModified");
         r.deleted_count += count("nDeleted");
         if let Ok(wce) = reply.get_document("writeConcernError") {
+            let labels = crate::conn::get_strings(reply, "errorLabels");
             self.write_concern_errors
-                .push(CommandError::from_reply(wce));
+                .push(WriteConcernError::from_reply(wce, labels));
         }
         if !self.ordered && n_errors < ops.len() as u64 || self.ordered && n_errors == 0 {
             self.any_succeeded = true;
@@ -396,9 +399,8 @@ impl Run {
             let index = offset + idx as usize;
             let ok = crate::conn::get_int(entry, "ok").ok_or_else(|| bad("no ok"))?;
             if ok != 1 {
-                let mut error = WriteError::from_reply(entry);
-                error.index = index;
-                self.write_errors.insert(index, error);
+                let error = IndexedWriteError::from_reply(entry);
+                self.write_errors.insert(index, error.into());
                 if self.ordered {
                     if idx > 0 {
                         self.any_succeeded = true;
@@ -463,13 +465,16 @@ impl Run {
     }
 
     fn into_failure(self, error: Option<Error>) -> Error {
-        ErrorKind::ClientBulkWrite(Box::new(ClientBulkWriteFailure {
-            error,
+        let failure: Error = ErrorKind::BulkWrite(BulkWriteError {
             write_errors: self.write_errors,
             write_concern_errors: self.write_concern_errors,
-            partial_result: self.any_succeeded.then_some(self.result),
-        }))
-        .into()
+            partial_result: self.any_succeeded.then(|| self.result.into()),
+        })
+        .into();
+        match error {
+            Some(e) => failure.with_source(e),
+            None => failure,
+        }
     }
 }
 
@@ -505,7 +510,7 @@ mod tests {
         for m in bad {
             let err = prepare([model(WriteModel::delete_one(doc! {})), m]).unwrap_err();
             assert!(
-                matches!(err.kind(), ErrorKind::InvalidArgument { .. }),
+                matches!(*err.kind, ErrorKind::InvalidArgument { .. }),
                 "{err:?}"
             );
             assert!(err.to_string().contains("model 1"), "{err}");

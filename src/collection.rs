@@ -16,7 +16,10 @@ use crate::client::Client;
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::*;
 use crate::cursor::{Cursor, CursorSpec, CursorStart};
-use crate::error::{BulkWriteFailure, Error, ErrorKind, Result, WriteError};
+use crate::error::{
+    BulkWriteFailure, Error, ErrorKind, IndexedWriteError, InsertManyError, Result,
+    WriteConcernError,
+};
 use crate::index::IndexModel;
 use crate::ops::{Command, FindOne, InsertBatch, InsertOne, InsertOneResult, read_write_reply};
 use crate::retry::Retry;
@@ -735,7 +738,7 @@ impl<T: Serialize> Collection<T> {
     /// Inserts many documents, in as few commands as the server's limits allow (each a
     /// document sequence of at most `maxWriteBatchSize` documents and `maxMessageSizeBytes`). `ordered`
     /// stops at the first failure; unordered goes on. Failures come back as
-    /// [`ErrorKind::BulkWrite`] with each failed document's index and what was inserted.
+    /// [`ErrorKind::InsertMany`] with each failed document's index and what was inserted.
     pub fn insert_many(&self, docs: &[T], ordered: bool) -> Result<InsertManyResult> {
         let options = InsertManyOptions {
             ordered: Some(ordered),
@@ -799,11 +802,15 @@ impl<T: Serialize> Collection<T> {
             }
             start += sent;
         }
-        bulk_outcome(result, errors, wc_error, |r| BulkWriteResult {
-            inserted_count: r.inserted_ids.len() as u64,
-            inserted_ids: r.inserted_ids.into_iter().collect(),
-            ..BulkWriteResult::default()
+        if errors.is_empty() && wc_error.is_none() {
+            return Ok(result);
+        }
+        Err(ErrorKind::InsertMany(InsertManyError {
+            write_errors: (!errors.is_empty()).then_some(errors),
+            write_concern_error: wc_error,
+            inserted_ids: result.inserted_ids.into_iter().collect(),
         })
+        .into())
     }
 
     /// Replaces the first document matching `filter` with `replacement`.
@@ -822,8 +829,9 @@ impl<T: Serialize> Collection<T> {
     }
 
     /// Runs a mix of inserts, updates, replaces and deletes, in order or not. Consecutive
-    /// models of one kind travel in one command. A failure is [`ErrorKind::BulkWrite`], each
-    /// error carrying its model's index, with the partial result.
+    /// models of one kind travel in one command. A failure is
+    /// [`ErrorKind::CollectionBulkWrite`], each error carrying its model's index, with the
+    /// partial result.
     pub fn bulk_write(&self, models: Vec<WriteModel<T>>, ordered: bool) -> Result<BulkWriteResult> {
         let options = BulkWriteOptions {
             ordered: Some(ordered),
@@ -845,7 +853,7 @@ impl<T: Serialize> Collection<T> {
             ));
         }
         let mut result = BulkWriteResult::default();
-        let mut errors: Vec<WriteError> = Vec::new();
+        let mut errors: Vec<IndexedWriteError> = Vec::new();
         let mut wc_error = None;
         let mut i = 0;
         while i < models.len() {
@@ -914,7 +922,10 @@ impl<T: Serialize> Collection<T> {
             }
             i = end;
         }
-        bulk_outcome(result, errors, wc_error, |r| r)
+        if errors.is_empty() && wc_error.is_none() {
+            return Ok(result);
+        }
+        Err(bulk_failure(result, errors, wc_error))
     }
 }
 
@@ -1364,24 +1375,19 @@ fn millis(d: std::time::Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
 
-/// A multi-statement write's end: its result when nothing failed, else
-/// [`ErrorKind::BulkWrite`] with every error and, as the partial result, what `partial` makes
-/// of the result.
-fn bulk_outcome<R>(
-    result: R,
-    write_errors: Vec<WriteError>,
-    write_concern_error: Option<crate::error::CommandError>,
-    partial: impl FnOnce(R) -> BulkWriteResult,
-) -> Result<R> {
-    if write_errors.is_empty() && write_concern_error.is_none() {
-        return Ok(result);
-    }
-    Err(ErrorKind::BulkWrite(Box::new(BulkWriteFailure {
+/// A failed `bulk_write`: [`ErrorKind::CollectionBulkWrite`] with every error and what did
+/// succeed.
+fn bulk_failure(
+    partial_result: BulkWriteResult,
+    write_errors: Vec<IndexedWriteError>,
+    write_concern_error: Option<WriteConcernError>,
+) -> Error {
+    ErrorKind::CollectionBulkWrite(Box::new(BulkWriteFailure {
         write_errors,
         write_concern_error,
-        partial_result: partial(result),
+        partial_result,
     }))
-    .into())
+    .into()
 }
 
 /// `value` as a `Document`, converted on a driver stack (serde recurses as deep as the value).

@@ -145,7 +145,7 @@ mod tests {
             decode::<std::collections::HashMap<String, Bson>>(&deep).unwrap_err(),
         ] {
             assert!(
-                matches!(e.kind(), ErrorKind::TooDeep { max: MAX_DEPTH, .. }),
+                matches!(*e.kind, ErrorKind::TooDeep { max: MAX_DEPTH, .. }),
                 "{e}"
             );
         }

@@ -30,12 +30,17 @@ use parking_lot::Mutex;
 use crate::address::ServerAddress;
 use crate::conn::connection::{ConnectSettings, Connector};
 use crate::conn::{Connection, ServerType};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{CommandError, Error, ErrorKind, Result, WriteConcernError, WriteFailure};
 use crate::event::EventHandler;
+use crate::event::cmap::CmapEvent;
 use crate::monitor::{Monitor, MonitorControl};
 use crate::options::Affinity;
 use crate::pool::{Pool, PoolOptions, Pooled};
 use crate::runtime::{self, Core, Parker, Wake};
+use crate::topology::events::{
+    ServerHeartbeatFailedEvent, ServerHeartbeatStartedEvent, ServerHeartbeatSucceededEvent,
+    TopologyClosedEvent,
+};
 use crate::topology::{
     ApplicationError, Operation, ReadMode, RoundTripTime, SdamEvent, Topology, TopologyDescription,
     TopologyType, choose_by_operation_count, in_latency_window, suitable_servers,
@@ -106,7 +111,10 @@ pub(crate) struct DeploymentSettings {
     pub(crate) heartbeat: Duration,
     pub(crate) local_threshold: Duration,
     pub(crate) selection_timeout: Duration,
-    pub(crate) handler: Option<Arc<dyn EventHandler>>,
+    /// Receives the SDAM events.
+    pub(crate) sdam_handler: Option<EventHandler<SdamEvent>>,
+    /// Receives the pools' CMAP events.
+    pub(crate) cmap_handler: Option<EventHandler<CmapEvent>>,
 }
 
 pub(crate) struct Deployment {
@@ -172,17 +180,24 @@ impl Deployment {
         let weak = Arc::downgrade(&deployment);
         let mut st = deployment.state.lock();
         let events = st.topology.opening_events();
-        deployment.emit(&events);
+        deployment.emit(events);
         deployment.sync(&mut st, &weak);
         drop(st);
         deployment
     }
 
-    fn emit(&self, events: &[SdamEvent]) {
-        if let Some(h) = &self.settings.handler {
+    fn emit(&self, events: impl IntoIterator<Item = SdamEvent>) {
+        if let Some(h) = &self.settings.sdam_handler {
             for e in events {
-                h.handle_sdam_event(e);
+                h.handle(e);
             }
+        }
+    }
+
+    /// Emits the event `make` builds, if anyone listens.
+    fn emit_one(&self, make: impl FnOnce() -> SdamEvent) {
+        if let Some(h) = &self.settings.sdam_handler {
+            h.handle(make());
         }
     }
 
@@ -251,7 +266,7 @@ impl Deployment {
                 address: address.clone(),
                 settings: s.connect.clone(),
             },
-            s.handler.clone(),
+            s.cmap_handler.clone(),
         );
         let control = Arc::new(MonitorControl::default());
         // A monitor's socket timeout is the connect timeout: a check must not hang forever
@@ -314,10 +329,22 @@ impl Deployment {
         }
     }
 
-    pub(crate) fn heartbeat_started(&self, address: &ServerAddress) {
-        self.emit(&[SdamEvent::ServerHeartbeatStarted {
-            address: address.clone(),
-        }]);
+    /// A monitor starts a check over its connection `driver_connection_id` (whose handshake
+    /// gave the server's id for it, `server_connection_id`, if it is open).
+    pub(crate) fn heartbeat_started(
+        &self,
+        address: &ServerAddress,
+        driver_connection_id: u32,
+        server_connection_id: Option<i64>,
+    ) {
+        self.emit_one(|| {
+            SdamEvent::ServerHeartbeatStarted(ServerHeartbeatStartedEvent {
+                server_address: address.clone(),
+                awaited: false,
+                driver_connection_id,
+                server_connection_id,
+            })
+        });
     }
 
     /// True when the server's last known type is not Unknown.
@@ -331,23 +358,33 @@ impl Deployment {
     }
 
     /// A monitor's check finished: apply it, and on failure clear the server's pool.
+    /// `connection` is the driver's and the server's ids for the monitor's connection.
     pub(crate) fn on_check(
         self: &Arc<Self>,
         address: &ServerAddress,
         outcome: Result<Document>,
         duration: Duration,
+        connection: (u32, Option<i64>),
     ) {
-        self.emit(&[match &outcome {
-            Ok(_) => SdamEvent::ServerHeartbeatSucceeded {
-                address: address.clone(),
+        let (driver_connection_id, server_connection_id) = connection;
+        self.emit_one(|| match &outcome {
+            Ok(reply) => SdamEvent::ServerHeartbeatSucceeded(ServerHeartbeatSucceededEvent {
                 duration,
-            },
-            Err(e) => SdamEvent::ServerHeartbeatFailed {
-                address: address.clone(),
+                reply: reply.clone(),
+                server_address: address.clone(),
+                awaited: false,
+                driver_connection_id,
+                server_connection_id,
+            }),
+            Err(e) => SdamEvent::ServerHeartbeatFailed(ServerHeartbeatFailedEvent {
                 duration,
-                failure: e.to_string(),
-            },
-        }]);
+                failure: e.clone(),
+                server_address: address.clone(),
+                awaited: false,
+                driver_connection_id,
+                server_connection_id,
+            }),
+        });
         let mut st = self.state.lock();
         if st.closed || !st.servers.contains_key(address) {
             return;
@@ -371,7 +408,7 @@ impl Deployment {
                 st.topology.on_hello(address, Err(e.to_string()))
             }
         };
-        self.emit(&events);
+        self.emit(events);
         self.sync(&mut st, &Arc::downgrade(self));
     }
 
@@ -384,8 +421,8 @@ impl Deployment {
         max_wire_version: i32,
         error: &Error,
     ) {
-        let application_error = match error.kind() {
-            ErrorKind::Io { source, .. }
+        let application_error = match &*error.kind {
+            ErrorKind::Io(source)
                 if matches!(
                     source.kind(),
                     std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
@@ -397,11 +434,16 @@ impl Deployment {
             // The SDAM spec: a failed authentication marks the server Unknown and clears its
             // pool, as a network error during the handshake does.
             ErrorKind::Authentication { .. } => ApplicationError::Network,
-            ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => {
+            ErrorKind::Command(CommandError { code, message, .. })
+            | ErrorKind::Write(WriteFailure::WriteConcernError(WriteConcernError {
+                code,
+                message,
+                ..
+            })) => {
                 let mut reply = Document::new();
                 reply.insert("ok", 0.0);
-                reply.insert("code", Bson::Int32(c.code));
-                reply.insert("errmsg", c.message.clone());
+                reply.insert("code", Bson::Int32(*code));
+                reply.insert("errmsg", message.clone());
                 ApplicationError::Command(reply)
             }
             _ => return,
@@ -424,8 +466,9 @@ impl Deployment {
         if outcome.check_now || outcome.clear_pool {
             server.monitor.request_check();
         }
-        self.emit(&outcome.events);
-        if !outcome.events.is_empty() {
+        let changed = !outcome.events.is_empty();
+        self.emit(outcome.events);
+        if changed {
             self.sync(&mut st, &Arc::downgrade(self));
         }
     }
@@ -528,13 +571,16 @@ impl Deployment {
         for w in st.waiters.drain(..) {
             w.unpark();
         }
+        let id = st.topology.id;
         let closed: Vec<SdamEvent> = st
             .servers
             .keys()
-            .map(|a| SdamEvent::ServerClosed { address: a.clone() })
-            .chain([SdamEvent::TopologyClosed])
+            .map(|a| SdamEvent::server_closed(id, a))
+            .chain([SdamEvent::TopologyClosed(TopologyClosedEvent {
+                topology_id: id,
+            })])
             .collect();
-        self.emit(&closed);
+        self.emit(closed);
     }
 }
 
@@ -623,13 +669,12 @@ impl Snapshot {
                 (d.address.to_string(), why)
             })
             .collect();
-        ErrorKind::ServerSelection {
+        Error::server_selection(
             operation,
-            waited_ms: waited.as_millis() as u64,
-            topology: format!("{:?}", self.description.topology_type),
+            waited.as_millis() as u64,
+            format!("{:?}", self.description.topology_type),
             servers,
-        }
-        .into()
+        )
     }
 }
 

@@ -40,11 +40,11 @@ use crate::runtime::on_driver_stack;
 /// the last chunk of a small file wastes little).
 pub const DEFAULT_CHUNK_SIZE: u32 = 255 * 1024;
 
-pub use crate::error::GridFsError;
+pub use crate::error::{GridFsErrorKind, GridFsFileIdentifier};
 
-impl From<GridFsError> for Error {
-    fn from(e: GridFsError) -> Error {
-        ErrorKind::GridFs(e).into()
+impl From<GridFsErrorKind> for ErrorKind {
+    fn from(e: GridFsErrorKind) -> ErrorKind {
+        ErrorKind::GridFs(e)
     }
 }
 
@@ -174,7 +174,9 @@ impl GridFsBucket {
         let file = self
             .files
             .find_one(doc! { "_id": id.clone() })?
-            .ok_or_else(|| GridFsError::FileNotFound { id: id.to_string() })?;
+            .ok_or_else(|| GridFsErrorKind::FileNotFound {
+                identifier: GridFsFileIdentifier::Id(id.clone()),
+            })?;
         self.open_file(file)
     }
 
@@ -202,9 +204,9 @@ impl GridFsBucket {
                 };
                 (doc! { "filename": filename }, options)
             })?
-            .ok_or_else(|| GridFsError::RevisionNotFound {
-                filename: filename.to_string(),
+            .ok_or_else(|| GridFsErrorKind::RevisionNotFound {
                 revision,
+                filename: filename.to_string(),
             })?;
         self.open_file(file)
     }
@@ -246,12 +248,15 @@ impl GridFsBucket {
     }
 
     /// Deletes file `id`: its files document, then its chunks. A file that does not exist
-    /// is [`GridFsError::FileNotFound`] (any stray chunks with its id are deleted anyway).
+    /// is [`GridFsErrorKind::FileNotFound`] (any stray chunks with its id are deleted anyway).
     pub fn delete(&self, id: &Bson) -> Result<()> {
         let deleted = self.files.delete_one(doc! { "_id": id.clone() })?;
         self.chunks.delete_many(doc! { "files_id": id.clone() })?;
         if deleted.deleted_count == 0 {
-            return Err(GridFsError::FileNotFound { id: id.to_string() }.into());
+            return Err(GridFsErrorKind::FileNotFound {
+                identifier: GridFsFileIdentifier::Id(id.clone()),
+            }
+            .into());
         }
         Ok(())
     }
@@ -264,13 +269,16 @@ impl GridFsBucket {
             Default::default(),
         )?;
         if r.matched_count == 0 {
-            return Err(GridFsError::FileNotFound { id: id.to_string() }.into());
+            return Err(GridFsErrorKind::FileNotFound {
+                identifier: GridFsFileIdentifier::Id(id.clone()),
+            }
+            .into());
         }
         Ok(())
     }
 
     /// Deletes every revision of the file named `filename`: the files documents, then their
-    /// chunks. No file of that name is [`GridFsError::FileNameNotFound`].
+    /// chunks. No file of that name is [`GridFsErrorKind::FileNotFound`].
     pub fn delete_by_name(&self, filename: &str) -> Result<()> {
         let options = FindOptions {
             projection: Some(doc! { "_id": 1 }),
@@ -282,8 +290,8 @@ impl GridFsBucket {
             .map(|d| d.map(|mut d| d.remove("_id").unwrap_or(Bson::Null)))
             .collect::<Result<Vec<Bson>>>()?;
         if ids.is_empty() {
-            return Err(GridFsError::FileNameNotFound {
-                filename: filename.to_string(),
+            return Err(GridFsErrorKind::FileNotFound {
+                identifier: GridFsFileIdentifier::Filename(filename.to_string()),
             }
             .into());
         }
@@ -295,7 +303,7 @@ impl GridFsBucket {
     }
 
     /// Renames every revision of the file named `filename`. No file of that name is
-    /// [`GridFsError::FileNameNotFound`].
+    /// [`GridFsErrorKind::FileNotFound`].
     pub fn rename_by_name(&self, filename: &str, new_filename: &str) -> Result<()> {
         let r = self.files.update_many(
             doc! { "filename": filename },
@@ -303,8 +311,8 @@ impl GridFsBucket {
             Default::default(),
         )?;
         if r.matched_count == 0 {
-            return Err(GridFsError::FileNameNotFound {
-                filename: filename.to_string(),
+            return Err(GridFsErrorKind::FileNotFound {
+                identifier: GridFsFileIdentifier::Filename(filename.to_string()),
             }
             .into());
         }
@@ -365,12 +373,12 @@ impl GridFsBucket {
 fn read_files_document(file: Document) -> Result<(GridFsFile, u32)> {
     let id = file.get("_id").cloned().unwrap_or(Bson::Null);
     let file: GridFsFile =
-        bson::deserialize_from_document(file).map_err(|e| GridFsError::BadFilesDocument {
+        bson::deserialize_from_document(file).map_err(|e| GridFsErrorKind::BadFilesDocument {
             id: id.to_string(),
             message: e.to_string(),
         })?;
     if file.length < 0 || file.chunk_size <= 0 {
-        return Err(GridFsError::BadFilesDocument {
+        return Err(GridFsErrorKind::BadFilesDocument {
             id: id.to_string(),
             message: format!("length {}, chunkSize {}", file.length, file.chunk_size),
         }
@@ -497,7 +505,7 @@ impl GridFsUploadStream {
     /// Stores what is left and the files document; returns the file's id.
     pub fn close(mut self) -> Result<Bson> {
         if self.state != UploadState::Open {
-            return Err(GridFsError::StreamClosed.into());
+            return Err(GridFsErrorKind::UploadStreamClosed.into());
         }
         self.state = UploadState::Closed;
         if !self.buffer.is_empty() {
@@ -526,7 +534,7 @@ impl GridFsUploadStream {
     /// Gives up the upload: deletes the chunks stored so far.
     pub fn abort(mut self) -> Result<()> {
         if self.state != UploadState::Open {
-            return Err(GridFsError::StreamClosed.into());
+            return Err(GridFsErrorKind::UploadStreamClosed.into());
         }
         self.state = UploadState::Closed;
         self.bucket
@@ -549,7 +557,7 @@ impl io::Write for GridFsUploadStream {
     /// `io::Error` wrapping the [`Error`].
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.state != UploadState::Open {
-            return Err(to_io(GridFsError::StreamClosed.into()));
+            return Err(to_io(GridFsErrorKind::UploadStreamClosed.into()));
         }
         let room = self.chunk_size as usize - self.buffer.len();
         let take = room.min(buf.len());
@@ -615,10 +623,14 @@ impl GridFsDownloadStream {
         match cursor.next() {
             None => Ok(()),
             Some(Err(e)) => Err(e),
-            Some(Ok(doc)) => Err(GridFsError::UnexpectedChunk {
+            Some(Ok(doc)) => Err(GridFsErrorKind::WrongNumberOfChunks {
+                actual_number: doc
+                    .get_i32("n")
+                    .ok()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .map_or(self.chunks + 1, |n| n.max(self.chunks) + 1),
+                expected_number: self.chunks,
                 id: self.file.id.to_string(),
-                n: doc.get_i32("n").map_or(-1, i64::from),
-                expected: self.chunks,
             }
             .into()),
         }
@@ -630,7 +642,7 @@ impl GridFsDownloadStream {
         let n = self.next;
         let doc = match self.cursor.as_mut().and_then(Iterator::next) {
             Some(doc) => doc?,
-            None => return Err(GridFsError::MissingChunk { id: id(), n }.into()),
+            None => return Err(GridFsErrorKind::MissingChunk { n, id: id() }.into()),
         };
         let found = match doc.get("n") {
             Some(Bson::Int32(v)) => i64::from(*v),
@@ -641,9 +653,9 @@ impl GridFsDownloadStream {
         if found != i64::from(n) {
             // Sorted by n: a higher number means chunk n is missing, a lower one a duplicate.
             return Err(if found > i64::from(n) {
-                GridFsError::MissingChunk { id: id(), n }
+                GridFsErrorKind::MissingChunk { n, id: id() }
             } else {
-                GridFsError::UnexpectedChunk {
+                GridFsErrorKind::UnexpectedChunk {
                     id: id(),
                     n: found,
                     expected: n,
@@ -654,7 +666,7 @@ impl GridFsDownloadStream {
         let bytes = match doc.get("data") {
             Some(Bson::Binary(b)) => &b.bytes,
             _ => {
-                return Err(GridFsError::BadFilesDocument {
+                return Err(GridFsErrorKind::BadFilesDocument {
                     id: id(),
                     message: format!("chunk {n} has no binary data"),
                 }
@@ -663,11 +675,11 @@ impl GridFsDownloadStream {
         };
         let expected = self.expected_size(n);
         if bytes.len() != expected {
-            return Err(GridFsError::WrongChunkSize {
-                id: id(),
+            return Err(GridFsErrorKind::WrongSizeChunk {
+                actual_size: bytes.len(),
+                expected_size: expected as u32,
                 n,
-                expected,
-                got: bytes.len(),
+                id: id(),
             }
             .into());
         }
@@ -681,7 +693,7 @@ impl GridFsDownloadStream {
 
 impl io::Read for GridFsDownloadStream {
     /// Reads the file's bytes in order. A missing or malformed chunk is an `io::Error`
-    /// wrapping the [`Error`] ([`GridFsError`] inside).
+    /// wrapping the [`Error`] ([`GridFsErrorKind`] inside).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.offset == self.current.len() {
             if self.next == self.chunks {

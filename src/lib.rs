@@ -100,8 +100,8 @@ pub use cursor::{Cursor, CursorType};
 pub use database::Database;
 pub use db_options::RunCursorCommandOptions;
 pub use gridfs::{
-    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsError, GridFsFile,
-    GridFsUploadOptions, GridFsUploadStream,
+    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsErrorKind, GridFsFile,
+    GridFsFileIdentifier, GridFsUploadOptions, GridFsUploadStream,
 };
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
@@ -114,16 +114,13 @@ pub fn decode_document(raw: &bson::RawDocument) -> Result<bson::Document> {
 /// The deepest document the driver reads or writes (MongoDB's default `maxBSONDepth`).
 pub const MAX_DOCUMENT_DEPTH: usize = decode::MAX_DEPTH;
 pub use address::ServerAddress;
-pub use error::{
-    BulkWriteFailure, ClientBulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError,
-};
+pub use error::{BulkWriteFailure, CommandError, Error, ErrorKind, Result, WriteError};
 pub use event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 pub use index::IndexModel;
 pub use ops::InsertOneResult;
-pub use options::{
-    Affinity, ClientOptions, Handler, ServerApi, ServerApiBuilder, ServerApiVersion,
-};
+pub use options::{Affinity, ClientOptions, ServerApi, ServerApiBuilder, ServerApiVersion};
 pub use pool::PoolStats;
+pub use results::{SummaryBulkWriteResult, VerboseBulkWriteResult};
 pub use runtime::Core;
 pub use selection_criteria::{ReadPreference, SelectionCriteria};
 pub use tls::TlsOptions;

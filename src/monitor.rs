@@ -15,7 +15,7 @@
 //! FerretDB sends no `topologyVersion`, so only the polling protocol is implemented: no
 //! streaming `hello`, no `awaitedTimeMS`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,13 @@ use crate::wire::next_request_id;
 
 /// The spec's floor between two checks of one server, however often they are requested.
 pub(crate) const MIN_HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// The driver's ids for monitoring connections (their heartbeat events carry them), shared
+/// by every monitor as in the official crate.
+fn next_monitoring_connection_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The handle through which the deployment steers a monitor.
 #[derive(Default)]
@@ -93,21 +100,32 @@ impl Monitor {
     fn run(self, mut conn: Option<Connection>) {
         let parker = Arc::new(Parker::new(self.core));
         *self.control.parker.lock() = Some(parker.clone());
+        // The driver's id for the monitoring connection, open or about to be.
+        let mut conn_id = next_monitoring_connection_id();
         while !self.control.stopped() {
             self.control.check_requested.store(false, Ordering::Release);
             let started = Instant::now();
             let Some(deployment) = self.deployment.upgrade() else {
                 return; // the client is gone
             };
-            deployment.heartbeat_started(&self.address);
+            let server_id = |conn: &Option<Connection>| {
+                conn.as_ref().and_then(|c| c.description().connection_id)
+            };
+            let before = server_id(&conn);
+            deployment.heartbeat_started(&self.address, conn_id, before);
             let had_conn = conn.is_some();
             let mut outcome = self.check(&mut conn);
             // The spec's one immediate retry: a known server whose established monitoring
             // connection failed may simply have dropped that one socket.
             if outcome.is_err() && had_conn && deployment.is_known(&self.address) {
+                conn_id = next_monitoring_connection_id();
                 outcome = self.check(&mut conn);
             }
-            deployment.on_check(&self.address, outcome, started.elapsed());
+            let ids = (conn_id, server_id(&conn).or(before));
+            deployment.on_check(&self.address, outcome, started.elapsed(), ids);
+            if conn.is_none() {
+                conn_id = next_monitoring_connection_id(); // the next check opens another
+            }
             drop(deployment); // don't keep the client alive while sleeping
             if !self.wait(&parker, started) {
                 return;

@@ -20,10 +20,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
-use crate::event::EventHandler;
+use crate::event::{CmapEvent, CommandEvent, EventHandler, SdamEvent};
 use crate::runtime::Core;
 use crate::topology::ReadMode;
 use crate::uri::{ConnectionString, HostSpec, OptionValue};
@@ -140,8 +138,12 @@ pub struct ClientOptions {
     /// Which connection an operation uses: any pooled one (default), or one pinned to the
     /// calling coroutine for its whole life (PyMongo's `auto_start_request`).
     pub affinity: Affinity,
-    /// Receives CMAP, command (and, later, SDAM) events.
-    pub event_handler: Option<Handler>,
+    /// Receives the command monitoring events (see [`crate::event`]).
+    pub command_event_handler: Option<EventHandler<CommandEvent>>,
+    /// Receives the connection pools' CMAP events.
+    pub cmap_event_handler: Option<EventHandler<CmapEvent>>,
+    /// Receives the SDAM events: topology and server changes, and heartbeats.
+    pub sdam_event_handler: Option<EventHandler<SdamEvent>>,
     /// The default write concern (`w`, `wTimeoutMS`, `journal`).
     pub write_concern: Option<WriteConcern>,
     /// The default read concern (`readConcernLevel`).
@@ -295,22 +297,6 @@ impl ServerApiBuilder<ServerApiVersion> {
     }
 }
 
-/// A shared event handler (a newtype so that options stay `Debug`).
-#[derive(Clone)]
-pub struct Handler(pub Arc<dyn EventHandler>);
-
-impl fmt::Debug for Handler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Handler(..)")
-    }
-}
-
-impl<H: EventHandler + 'static> From<Arc<H>> for Handler {
-    fn from(h: Arc<H>) -> Handler {
-        Handler(h)
-    }
-}
-
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
@@ -341,7 +327,9 @@ impl Default for ClientOptions {
             socket_timeout: None,
             wait_queue_timeout: None,
             affinity: Affinity::PerOperation,
-            event_handler: None,
+            command_event_handler: None,
+            cmap_event_handler: None,
+            sdam_event_handler: None,
             write_concern: None,
             read_concern: None,
             warnings: Vec::new(),
@@ -609,7 +597,7 @@ mod tests {
             ),
         ] {
             let e = ClientOptions::parse(uri).unwrap_err();
-            assert!(matches!(e.kind(), ErrorKind::InvalidUri { .. }), "{uri}");
+            assert!(matches!(*e.kind, ErrorKind::InvalidUri { .. }), "{uri}");
             assert!(e.to_string().contains(needle), "{uri}: {e}");
             assert!(
                 !e.to_string().contains("secret"),

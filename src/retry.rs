@@ -17,7 +17,7 @@
 //! and be a replica set member or mongos (a standalone does not record transaction numbers), so
 //! the retry carries the same `lsid` and `txnNumber` and is applied at most once.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, NO_WRITES_PERFORMED, RETRYABLE_WRITE_ERROR, WriteFailure};
 
 /// What kind of retry an operation allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,25 +51,19 @@ const RETRYABLE_CODES: &[i32] = &[
 /// ReadConcernMajorityNotAvailableYet: retryable for reads only.
 const READ_ONLY_RETRYABLE_CODE: i32 = 134;
 
-/// The label a server (4.4+) puts on errors a write may be retried after.
-pub(crate) const RETRYABLE_WRITE_ERROR: &str = "RetryableWriteError";
-/// The label a server puts on a retry's error when the retry wrote nothing: the first error is
-/// then the one to report.
-pub(crate) const NO_WRITES_PERFORMED: &str = "NoWritesPerformed";
-
 /// Wire version 9 is MongoDB 4.4: from it on, servers label retryable write errors.
 const LABELS_FROM_WIRE: i32 = 9;
 
 /// A network error, or a pool cleared under the caller: retryable at any stage. A check-out
 /// that failed this way sent nothing, so trying again is always safe.
 pub(crate) fn is_network_or_pool_cleared(e: &Error) -> bool {
-    matches!(e.kind(), ErrorKind::PoolCleared { .. }) || e.is_network_error()
+    matches!(*e.kind, ErrorKind::ConnectionPoolCleared { .. }) || e.is_network_error()
 }
 
 /// A read that failed with `e` may be retried.
 pub(crate) fn is_retryable_read_error(e: &Error) -> bool {
     is_network_or_pool_cleared(e)
-        || matches!(e.kind(), ErrorKind::Command(c)
+        || matches!(&*e.kind, ErrorKind::Command(c)
             if RETRYABLE_CODES.contains(&c.code) || c.code == READ_ONLY_RETRYABLE_CODE)
 }
 
@@ -79,37 +73,38 @@ pub(crate) fn is_retryable_write_error(e: &Error, max_wire: i32) -> bool {
     if is_network_or_pool_cleared(e) {
         return true;
     }
-    if e.labels().iter().any(|l| l == RETRYABLE_WRITE_ERROR) {
+    if e.contains_label(RETRYABLE_WRITE_ERROR) {
         return true;
     }
     // Older servers do not label: judge by the code (of the error, or of the write concern
     // error a write was acknowledged with).
     max_wire < LABELS_FROM_WIRE
-        && match e.kind() {
-            ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => RETRYABLE_CODES.contains(&c.code),
+        && match &*e.kind {
+            ErrorKind::Command(c) => RETRYABLE_CODES.contains(&c.code),
+            ErrorKind::Write(WriteFailure::WriteConcernError(c)) => {
+                RETRYABLE_CODES.contains(&c.code)
+            }
             _ => false,
         }
 }
 
 /// True when the retry's error says it wrote nothing, so the first error stands.
 pub(crate) fn wrote_nothing(e: &Error) -> bool {
-    e.labels().iter().any(|l| l == NO_WRITES_PERFORMED)
+    e.contains_label(NO_WRITES_PERFORMED)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::CommandError;
 
     fn command(code: i32, labels: &[&str]) -> Error {
-        ErrorKind::Command(CommandError {
-            code,
-            code_name: String::new(),
-            message: String::new(),
-            labels: labels.iter().map(|l| l.to_string()).collect(),
-            raw_response: None,
-        })
-        .into()
+        let mut reply = bson::rawdoc! { "ok": 0, "code": code };
+        let mut array = bson::RawArrayBuf::new();
+        for l in labels {
+            array.push(*l);
+        }
+        reply.append(bson::cstr!("errorLabels"), array);
+        Error::from_command_reply(&reply)
     }
 
     #[test]
@@ -123,10 +118,7 @@ mod tests {
         assert!(is_retryable_read_error(&command(134, &[])));
         assert!(!is_retryable_read_error(&command(11000, &[])));
         assert!(!is_retryable_read_error(&command(2, &[])));
-        let cleared: Error = ErrorKind::PoolCleared {
-            address: "h:1".into(),
-        }
-        .into();
+        let cleared = Error::pool_cleared("h:1");
         assert!(is_retryable_read_error(&cleared));
     }
 

@@ -184,11 +184,10 @@ pub fn txt_options(answer: &[u8]) -> Result<Option<String>> {
 }
 
 fn parse(answer: &[u8]) -> Result<Packet<'_>> {
-    let packet = Packet::parse(answer)
-        .map_err(|e| Error::protocol("DNS", format!("bad DNS answer: {e}")))?;
+    let packet = Packet::parse(answer).map_err(|e| Error::dns(format!("bad DNS answer: {e}")))?;
     match packet.rcode() {
         simple_dns::RCODE::NoError | simple_dns::RCODE::NameError => Ok(packet),
-        other => Err(Error::protocol("DNS", format!("DNS answered {other:?}"))),
+        other => Err(Error::dns(format!("DNS answered {other:?}"))),
     }
 }
 
@@ -256,7 +255,7 @@ fn off_worker<T: Send + 'static>(
     timeout: Duration,
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> Result<T> {
-    runtime::off_worker(core, timeout, f).map_err(|e| Error::io("DNS", e))
+    runtime::off_worker(core, timeout, f).map_err(|e| Error::dns(e.to_string()))
 }
 
 /// Fisher–Yates with the driver's shared random source (for `srvMaxHosts`).

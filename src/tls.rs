@@ -52,7 +52,7 @@ impl TlsOptions {
         let algorithms = provider.signature_verification_algorithms;
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::invalid_argument(format!("TLS: {e}")))?;
+            .map_err(|e| Error::invalid_tls_config(format!("TLS: {e}")))?;
         let roots = Arc::new(self.roots()?);
         let verifier: Arc<dyn ServerCertVerifier> = if self.allow_invalid_certificates {
             Arc::new(Relaxed {
@@ -63,7 +63,7 @@ impl TlsOptions {
             let webpki =
                 rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
                     .build()
-                    .map_err(|e| Error::invalid_argument(format!("TLS: {e}")))?;
+                    .map_err(|e| Error::invalid_tls_config(format!("TLS: {e}")))?;
             if self.allow_invalid_hostnames {
                 Arc::new(Relaxed {
                     chain: Some(webpki),
@@ -81,7 +81,7 @@ impl TlsOptions {
             Some(path) => {
                 let (chain, key) = read_cert_key_file(path)?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::invalid_argument(format!(
+                    Error::invalid_tls_config(format!(
                         "tlsCertificateKeyFile {}: {e}",
                         path.display()
                     ))
@@ -99,7 +99,7 @@ impl TlsOptions {
             });
         };
         let bad = |e: &dyn std::fmt::Display| {
-            Error::invalid_argument(format!("tlsCAFile {}: {e}", path.display()))
+            Error::invalid_tls_config(format!("tlsCAFile {}: {e}", path.display()))
         };
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
@@ -117,7 +117,7 @@ fn read_cert_key_file(
     path: &std::path::Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let bad = |e: &dyn std::fmt::Display| {
-        Error::invalid_argument(format!("tlsCertificateKeyFile {}: {e}", path.display()))
+        Error::invalid_tls_config(format!("tlsCertificateKeyFile {}: {e}", path.display()))
     };
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(|e| bad(&e))?

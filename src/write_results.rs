@@ -97,3 +97,35 @@ pub struct VerboseResults {
     /// Each successful delete's count.
     pub delete_results: BTreeMap<usize, DeleteResult>,
 }
+
+/// The totals of a client-level bulk write, as the official crate reports them (a partly
+/// failed one's in the error's `PartialBulkWriteResult`).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SummaryBulkWriteResult {
+    /// Documents inserted.
+    pub inserted_count: i64,
+    /// Documents matched by updates and replacements.
+    pub matched_count: i64,
+    /// Documents changed by updates and replacements.
+    pub modified_count: i64,
+    /// Documents upserted.
+    pub upserted_count: i64,
+    /// Documents deleted.
+    pub deleted_count: i64,
+}
+
+/// The totals and per-write results of a client-level bulk write run with
+/// `verbose_results`, keyed by the index of the write in the input.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct VerboseBulkWriteResult {
+    /// The totals.
+    pub summary: SummaryBulkWriteResult,
+    /// Each successful insert's `_id`.
+    pub insert_results: std::collections::HashMap<usize, InsertOneResult>,
+    /// Each successful update's or replacement's counts and upserted `_id`.
+    pub update_results: std::collections::HashMap<usize, UpdateResult>,
+    /// Each successful delete's count.
+    pub delete_results: std::collections::HashMap<usize, DeleteResult>,
+}

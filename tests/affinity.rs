@@ -20,21 +20,22 @@ may::coroutine_local!(static TAG: std::cell::Cell<u64> = std::cell::Cell::new(0)
 
 /// Records (caller tag, connection id) for each command started.
 #[derive(Default)]
-struct ByCaller(Mutex<Vec<(u64, u64)>>);
-
-impl EventHandler for ByCaller {
-    fn handle_command_event(&self, e: &CommandEvent) {
-        if let CommandEvent::Started { connection_id, .. } = e {
-            let tag = TAG.with(|t| t.get());
-            self.0.lock().unwrap().push((tag, *connection_id));
-        }
-    }
-}
+struct ByCaller(Mutex<Vec<(u64, u32)>>);
 
 impl ByCaller {
+    /// A handler that records into `me`.
+    fn handler(me: Arc<ByCaller>) -> EventHandler<CommandEvent> {
+        EventHandler::callback(move |e| {
+            if let CommandEvent::Started(e) = e {
+                let tag = TAG.with(|t| t.get());
+                me.0.lock().unwrap().push((tag, e.connection.id));
+            }
+        })
+    }
+
     /// The set of connections each caller's commands used.
-    fn connections_by_caller(&self) -> HashMap<u64, HashSet<u64>> {
-        let mut by_tag: HashMap<u64, HashSet<u64>> = HashMap::new();
+    fn connections_by_caller(&self) -> HashMap<u64, HashSet<u32>> {
+        let mut by_tag: HashMap<u64, HashSet<u32>> = HashMap::new();
         for (tag, conn) in self.0.lock().unwrap().iter() {
             by_tag.entry(*tag).or_default().insert(*conn);
         }
@@ -46,7 +47,7 @@ fn client(affinity: Affinity, max_pool: usize, handler: Option<Arc<ByCaller>>) -
     let mut opts = ClientOptions::parse(&common::uri()).unwrap();
     opts.affinity = affinity;
     opts.max_pool_size = max_pool;
-    opts.event_handler = handler.map(Into::into);
+    opts.command_event_handler = handler.map(ByCaller::handler);
     Client::with_options(opts).unwrap()
 }
 
@@ -102,7 +103,7 @@ fn a_request_pins_one_connection_per_coroutine() {
         assert_eq!(conns.len(), 1, "coroutine {tag} used {conns:?}");
     }
     // All 20 held their pins at the same moment, so the connections are all distinct.
-    let distinct: HashSet<u64> = by_tag.values().flatten().copied().collect();
+    let distinct: HashSet<u32> = by_tag.values().flatten().copied().collect();
     assert_eq!(distinct.len(), 20, "{by_tag:?}");
     let s = settle(&client, |s| s.checked_out == 0);
     assert_eq!(s.checked_out, 0, "{s:?}");
@@ -203,7 +204,7 @@ fn thousand_waiters_time_out_on_one_busy_connection() {
     for r in &results {
         match r {
             Err(e) => assert!(
-                matches!(e.kind(), ErrorKind::WaitQueueTimeout { .. }),
+                matches!(&*e.kind, ErrorKind::WaitQueueTimeout { .. }),
                 "{e}"
             ),
             Ok(_) => panic!("a waiter got the pinned connection"),
@@ -251,7 +252,7 @@ fn threaded_core_requests_pin_too() {
     let mut opts = ClientOptions::parse(&common::uri()).unwrap();
     opts.core = Core::Threaded;
     let events = Arc::new(ByCaller::default());
-    opts.event_handler = Some(events.clone().into());
+    opts.command_event_handler = Some(ByCaller::handler(events.clone()));
     let client = Client::with_options(opts).unwrap();
     std::thread::scope(|s| {
         for tag in 1..=4u64 {

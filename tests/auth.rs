@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bson::{Document, doc};
 use common::run_on;
 use ferretdb_embed::{Auth, Server, ServerOptions};
-use may_mongo::{Client, ClientOptions, CmapEvent, Core, ErrorKind, Handler};
+use may_mongo::{Client, ClientOptions, CmapEvent, Core, ErrorKind, EventHandler};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-Pässword";
@@ -79,7 +79,7 @@ both_cores!(the_right_credentials_work_with_each_mechanism, |core| {
     let refused = round_trip(&anonymous, core, "anonymous").unwrap_err();
     println!("without credentials: {refused}");
     assert!(
-        matches!(refused.kind(), ErrorKind::Command(_)),
+        matches!(&*refused.kind, ErrorKind::Command(_)),
         "{refused:?}"
     );
     for (mechanism, query) in [
@@ -145,7 +145,7 @@ both_cores!(
                 mechanism,
                 user: named,
                 ..
-            } = err.kind()
+            } = &*err.kind
             else {
                 panic!("{case}: expected an authentication error, got {err:?}");
             };
@@ -168,11 +168,11 @@ both_cores!(
 #[derive(Default)]
 struct Ready(AtomicUsize, AtomicUsize);
 
-impl may_mongo::EventHandler for Ready {
-    fn handle_cmap_event(&self, event: &CmapEvent) {
+impl Ready {
+    fn record(&self, event: &CmapEvent) {
         match event {
-            CmapEvent::ConnectionCreated { .. } => self.0.fetch_add(1, Ordering::SeqCst),
-            CmapEvent::ConnectionReady { .. } => self.1.fetch_add(1, Ordering::SeqCst),
+            CmapEvent::ConnectionCreated(_) => self.0.fetch_add(1, Ordering::SeqCst),
+            CmapEvent::ConnectionReady(_) => self.1.fetch_add(1, Ordering::SeqCst),
             _ => 0,
         };
     }
@@ -186,7 +186,8 @@ fn a_thousand_coroutines_authenticate_each_connection_exactly_once() {
         &userinfo(USER, PASSWORD),
         "authSource=authdb",
         |o| {
-            o.event_handler = Some(Handler(events.clone()));
+            let events = events.clone();
+            o.cmap_event_handler = Some(EventHandler::callback(move |e| events.record(&e)));
         },
     );
     let coll = c.database("auth_tests").collection::<Document>("thousand");

@@ -181,7 +181,7 @@ both_cores!(
         let c = client(&server, core, "user:wrong", "authSource=admin");
         let err = ping(&c, core).unwrap_err();
         assert!(
-            matches!(err.kind(), ErrorKind::Authentication { .. }),
+            matches!(&*err.kind, ErrorKind::Authentication { .. }),
             "{err:?}"
         );
         assert_eq!(c.pool_stats().total, 0);

@@ -3,6 +3,7 @@
 mod common;
 
 use bson::{Document, doc};
+use may_mongo::error::WriteFailure;
 use may_mongo::{Client, ClientOptions, ErrorKind, ServerType};
 use serde::{Deserialize, Serialize};
 
@@ -70,9 +71,8 @@ both_cores!(duplicate_id_is_a_typed_write_error, |core| {
     coll.insert_one(doc! { "_id": 1 }).unwrap();
     let err = coll.insert_one(doc! { "_id": 1 }).unwrap_err();
     assert_eq!(err.code(), Some(11000), "{err}");
-    match err.kind() {
-        ErrorKind::Write(w) => {
-            assert_eq!(w.index, 0);
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => {
             assert!(w.message.contains("duplicate key"), "{w}");
         }
         other => panic!("expected a write error, got {other:?}"),
@@ -98,7 +98,7 @@ both_cores!(command_error_carries_code_and_name, |core| {
         .database("admin")
         .run_command(doc! { "noSuchCommandHere": 1 })
         .unwrap_err();
-    match err.kind() {
+    match &*err.kind {
         ErrorKind::Command(c) => {
             assert_eq!(c.code, 59);
             assert_eq!(c.code_name, "CommandNotFound");
@@ -115,7 +115,7 @@ both_cores!(oversized_document_is_refused_before_sending, |core| {
     let max = client.stream_description().unwrap().max_bson_object_size;
     let big = doc! { "_id": 1, "blob": "x".repeat(max) };
     let err = coll.insert_one(&big).unwrap_err();
-    match err.kind() {
+    match &*err.kind {
         ErrorKind::DocumentTooLarge { size, max: m } => {
             assert_eq!(*m, max);
             assert!(*size > max);
@@ -156,7 +156,7 @@ both_cores!(connection_refused_names_the_address, |core| {
     // The monitor found nobody listening; selection gave up after serverSelectionTimeoutMS,
     // naming the server and why it was unsuitable.
     assert!(
-        matches!(err.kind(), ErrorKind::ServerSelection { .. }),
+        matches!(&*err.kind, ErrorKind::ServerSelection { .. }),
         "{err:?}"
     );
     let text = err.to_string();
@@ -202,7 +202,7 @@ both_cores!(shutdown_stops_further_operations, |core| {
         .database("admin")
         .run_command(doc! { "ping": 1 })
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Shutdown), "{err}");
+    assert!(matches!(&*err.kind, ErrorKind::Shutdown), "{err}");
 });
 
 #[test]
@@ -219,17 +219,14 @@ fn default_database_comes_from_the_uri_path() {
 #[derive(Default)]
 struct Commands(std::sync::Mutex<Vec<may_mongo::CommandEvent>>);
 
-impl may_mongo::EventHandler for Commands {
-    fn handle_command_event(&self, e: &may_mongo::CommandEvent) {
-        self.0.lock().unwrap().push(e.clone());
-    }
-}
-
 both_cores!(command_events_name_the_command_and_connection, |core| {
     let events = std::sync::Arc::new(Commands::default());
     let mut opts = ClientOptions::parse(&common::uri()).unwrap();
     opts.core = core;
-    opts.event_handler = Some(events.clone().into());
+    let recorder = events.clone();
+    opts.command_event_handler = Some(may_mongo::EventHandler::callback(move |e| {
+        recorder.0.lock().unwrap().push(e);
+    }));
     let client = Client::with_options(opts).unwrap();
     let db = client.database(&format!("t_cmdevents_{}", core.name()));
     db.run_command(doc! { "ping": 1 }).unwrap();
@@ -244,18 +241,18 @@ both_cores!(command_events_name_the_command_and_connection, |core| {
         .iter()
         .map(|e| {
             let kind = match e {
-                may_mongo::CommandEvent::Started { database, .. } => {
-                    assert_eq!(database, db.name());
+                may_mongo::CommandEvent::Started(e) => {
+                    assert_eq!(e.db, db.name());
                     "started"
                 }
-                may_mongo::CommandEvent::Succeeded { .. } => "succeeded",
-                may_mongo::CommandEvent::Failed { failure, .. } => {
-                    assert_eq!(failure.code(), Some(59));
+                may_mongo::CommandEvent::Succeeded(_) => "succeeded",
+                may_mongo::CommandEvent::Failed(e) => {
+                    assert_eq!(e.failure.code(), Some(59));
                     "failed"
                 }
                 _ => "other",
             };
-            assert_eq!(e.connection_id(), 1, "one connection served all");
+            assert_eq!(e.connection().id, 1, "one connection served all");
             (e.command_name().to_string(), kind.to_string())
         })
         .collect();

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use may_mongo::pool::{
-    CheckOutFailedReason, CmapEvent, ConnectionClosedReason, Establish, EventHandler, Pool,
-    PoolConnection, PoolOptions, Pooled,
+    CmapEvent, ConnectionCheckoutFailedReason, ConnectionClosedReason, Establish, EventHandler,
+    Pool, PoolConnection, PoolOptions, Pooled,
 };
 use may_mongo::{ErrorKind, ServerAddress};
 use serde_json::{Value, json};
@@ -47,12 +47,6 @@ impl Establish for MockEstablish {
 
 #[derive(Default)]
 struct Events(Mutex<Vec<CmapEvent>>);
-
-impl EventHandler for Events {
-    fn handle_cmap_event(&self, e: &CmapEvent) {
-        self.0.lock().unwrap().push(e.clone());
-    }
-}
 
 impl Events {
     fn count(&self, name: &str) -> usize {
@@ -88,7 +82,8 @@ fn event_json(e: &CmapEvent) -> Value {
         v["connectionId"] = json!(id);
     }
     match e {
-        CmapEvent::PoolCreated { options, .. } => {
+        CmapEvent::PoolCreated(e) => {
+            let options = e.options.clone().unwrap_or_default();
             let mut o = json!({
                 "maxPoolSize": options.max_pool_size,
                 "minPoolSize": options.min_pool_size,
@@ -101,32 +96,32 @@ fn event_json(e: &CmapEvent) -> Value {
             }
             v["options"] = o;
         }
-        CmapEvent::PoolCleared {
-            interrupt_in_use_connections,
-            ..
-        } => {
-            v["interruptInUseConnections"] = json!(interrupt_in_use_connections);
+        CmapEvent::PoolCleared(e) => {
+            v["interruptInUseConnections"] = json!(e.interrupt_in_use_connections);
         }
-        CmapEvent::ConnectionClosed { reason, .. } => {
-            v["reason"] = json!(match reason {
+        CmapEvent::ConnectionClosed(e) => {
+            v["reason"] = json!(match e.reason {
                 ConnectionClosedReason::Stale => "stale",
                 ConnectionClosedReason::Idle => "idle",
                 ConnectionClosedReason::Error => "error",
                 ConnectionClosedReason::PoolClosed => "poolClosed",
+                other => panic!("unexpected reason {other:?}"),
             });
         }
-        CmapEvent::CheckOutFailed {
-            reason, duration, ..
-        } => {
-            v["reason"] = json!(match reason {
-                CheckOutFailedReason::PoolClosed => "poolClosed",
-                CheckOutFailedReason::Timeout => "timeout",
-                CheckOutFailedReason::ConnectionError => "connectionError",
+        CmapEvent::ConnectionCheckoutFailed(e) => {
+            v["reason"] = json!(match e.reason {
+                ConnectionCheckoutFailedReason::PoolClosed => "poolClosed",
+                ConnectionCheckoutFailedReason::Timeout => "timeout",
+                ConnectionCheckoutFailedReason::ConnectionError => "connectionError",
+                other => panic!("unexpected reason {other:?}"),
             });
-            v["duration"] = json!(duration.as_millis() as u64);
+            v["duration"] = json!(e.duration.as_millis() as u64);
         }
-        CmapEvent::CheckedOut { duration, .. } | CmapEvent::ConnectionReady { duration, .. } => {
-            v["duration"] = json!(duration.as_millis() as u64);
+        CmapEvent::ConnectionCheckedOut(e) => {
+            v["duration"] = json!(e.duration.as_millis() as u64);
+        }
+        CmapEvent::ConnectionReady(e) => {
+            v["duration"] = json!(e.duration.as_millis() as u64);
         }
         _ => {}
     }
@@ -292,19 +287,23 @@ fn pool_options(v: &Value) -> PoolOptions {
 
 fn error_matches(expected: &Value, e: &may_mongo::Error) -> bool {
     matches!(
-        (expected["type"].as_str(), e.kind()),
+        (expected["type"].as_str(), &*e.kind),
         (
             Some("WaitQueueTimeoutError"),
             ErrorKind::WaitQueueTimeout { .. }
         ) | (Some("PoolClosedError"), ErrorKind::PoolClosed { .. })
-            | (Some("PoolClearedError"), ErrorKind::PoolCleared { .. })
+            | (
+                Some("PoolClearedError"),
+                ErrorKind::ConnectionPoolCleared { .. }
+            )
     )
 }
 
 /// Runs one spec file; Err describes the first mismatch.
 fn run_test(test: &Value) -> Result<(), String> {
     let events = Arc::new(Events::default());
-    let handler: Arc<dyn EventHandler> = events.clone();
+    let recorder = events.clone();
+    let handler = EventHandler::callback(move |e| recorder.0.lock().unwrap().push(e));
     let pool = Pool::new(
         ServerAddress::parse("mock:27017").unwrap(),
         pool_options(test.get("poolOptions").unwrap_or(&json!({}))),

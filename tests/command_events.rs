@@ -10,16 +10,12 @@ use std::sync::{Arc, Mutex};
 use bson::{Document, doc};
 use common::mock::{Action, MockServer, Request, hello_reply};
 use common::run_on;
-use may_mongo::{CommandEvent, Core, ErrorKind, EventHandler};
+use may_mongo::event::EventHandler;
+use may_mongo::event::command::{CommandEvent, CommandFailedEvent, CommandSucceededEvent};
+use may_mongo::{Core, ErrorKind};
 
 #[derive(Default)]
 struct Events(Mutex<Vec<CommandEvent>>);
-
-impl EventHandler for Events {
-    fn handle_command_event(&self, event: &CommandEvent) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
 
 /// The server's id for every connection.
 const SERVER_CONNECTION_ID: i64 = 4_000_000_042;
@@ -65,7 +61,9 @@ fn monitored_client(core: Core) -> (MockServer, may_mongo::Client, Arc<Events>) 
     let events = Arc::new(Events::default());
     let handler = events.clone();
     let client = server.client(core, "", "", move |o| {
-        o.event_handler = Some(handler.into());
+        o.command_event_handler = Some(EventHandler::callback(move |e| {
+            handler.0.lock().unwrap().push(e);
+        }));
     });
     (server, client, events)
 }
@@ -85,12 +83,12 @@ both_cores!(events_name_the_database_and_the_server_connection, |core| {
         .iter()
         .map(|e| {
             let kind = match e {
-                CommandEvent::Started { .. } => "started",
-                CommandEvent::Succeeded { .. } => "succeeded",
-                CommandEvent::Failed { .. } => "failed",
+                CommandEvent::Started(_) => "started",
+                CommandEvent::Succeeded(_) => "succeeded",
+                CommandEvent::Failed(_) => "failed",
                 _ => "other",
             };
-            (kind, e.command_name(), e.database())
+            (kind, e.command_name(), e.db())
         })
         .collect();
     assert_eq!(
@@ -104,35 +102,35 @@ both_cores!(events_name_the_database_and_the_server_connection, |core| {
     );
     for e in events.iter() {
         assert_eq!(
-            e.server_connection_id(),
+            e.connection().server_id,
             Some(SERVER_CONNECTION_ID),
             "{e:?}"
         );
         match e {
-            CommandEvent::Succeeded {
-                database,
-                server_connection_id,
+            CommandEvent::Succeeded(CommandSucceededEvent {
+                db,
+                connection,
                 reply,
                 ..
-            } => {
-                assert_eq!(database, "evdb");
-                assert_eq!(*server_connection_id, Some(SERVER_CONNECTION_ID));
+            }) => {
+                assert_eq!(db, "evdb");
+                assert_eq!(connection.server_id, Some(SERVER_CONNECTION_ID));
                 assert_eq!(reply, &doc! { "ok": 1.0 });
             }
-            CommandEvent::Failed {
-                database,
-                server_connection_id,
+            CommandEvent::Failed(CommandFailedEvent {
+                db,
+                connection,
                 failure,
                 ..
-            } => {
-                assert_eq!(database, "other");
-                assert_eq!(*server_connection_id, Some(SERVER_CONNECTION_ID));
+            }) => {
+                assert_eq!(db, "other");
+                assert_eq!(connection.server_id, Some(SERVER_CONNECTION_ID));
                 // Not a sensitive command: the server's error is shown whole.
-                let ErrorKind::Command(c) = failure.kind() else {
+                let ErrorKind::Command(c) = &*failure.kind else {
                     panic!("{failure:?}")
                 };
                 assert_eq!(c.message, "boom failed");
-                assert!(c.raw_response.is_some());
+                assert!(failure.server_response().is_some());
             }
             _ => {}
         }
@@ -143,12 +141,12 @@ both_cores!(events_name_the_database_and_the_server_connection, |core| {
 /// succeeded event (`None` if it failed).
 fn started_and_reply(events: &[CommandEvent], n: usize) -> (Document, Option<Document>) {
     let command = match &events[2 * n] {
-        CommandEvent::Started { command, .. } => command.clone(),
+        CommandEvent::Started(e) => e.command.clone(),
         other => panic!("{other:?}"),
     };
     let reply = match &events[2 * n + 1] {
-        CommandEvent::Succeeded { reply, .. } => Some(reply.clone()),
-        CommandEvent::Failed { .. } => None,
+        CommandEvent::Succeeded(e) => Some(e.reply.clone()),
+        CommandEvent::Failed(_) => None,
         other => panic!("{other:?}"),
     };
     (command, reply)
@@ -197,16 +195,20 @@ both_cores!(security_sensitive_commands_are_redacted, |core| {
         let (command, reply) = started_and_reply(&events, n);
         assert!(command.is_empty(), "command {n} redacted: {command}");
         assert!(reply.is_none());
-        let CommandEvent::Failed { failure, .. } = &events[2 * n + 1] else {
+        let CommandEvent::Failed(CommandFailedEvent { failure, .. }) = &events[2 * n + 1] else {
             unreachable!()
         };
-        let ErrorKind::Command(c) = failure.kind() else {
+        let ErrorKind::Command(c) = &*failure.kind else {
             panic!("{failure:?}")
         };
         assert_eq!(c.code, 18);
         assert_eq!(c.code_name, "AuthenticationFailed");
-        assert_eq!(c.labels, ["SomeLabel"]);
-        assert!(c.raw_response.is_none(), "{c:?}");
+        assert_eq!(
+            failure.labels().iter().collect::<Vec<_>>(),
+            ["SomeLabel"],
+            "{failure:?}"
+        );
+        assert!(failure.server_response().is_none(), "{failure:?}");
         assert_eq!(failure.code(), Some(18));
     }
     assert!(

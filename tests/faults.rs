@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use common::mock::{Action, MockServer, hello_reply, op_msg_bytes};
+use may_mongo::error::WriteFailure;
 use may_mongo::{Client, ClientOptions, Core, ErrorKind};
 
 fn client_for(server: &MockServer, core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> Client {
@@ -109,7 +110,7 @@ both_cores!(too_old_server_is_refused, |core| {
     .unwrap_err();
     // Judged from the monitor's hello, at once: no 30 s wait for a server that never fits.
     assert!(
-        matches!(err.kind(), ErrorKind::IncompatibleServer { .. }),
+        matches!(&*err.kind, ErrorKind::IncompatibleServer { .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("wire versions"), "{err}");
@@ -156,7 +157,7 @@ both_cores!(hang_up_before_reply_is_a_network_error, |core| {
         move || ping(&c)
     })
     .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Io { .. }), "{err}");
+    assert!(matches!(&*err.kind, ErrorKind::Io(_)), "{err}");
     assert_eq!(client.pool_stats().total, 0);
     run_on(core, {
         let c = client.clone();
@@ -177,8 +178,8 @@ both_cores!(huge_declared_length_is_refused_without_allocating, |core| {
         move || ping(&c)
     })
     .unwrap_err();
-    match err.kind() {
-        ErrorKind::Protocol { message, .. } => {
+    match &*err.kind {
+        ErrorKind::InvalidResponse { message, .. } => {
             assert!(message.contains("exceeds the maximum"), "{message}")
         }
         other => panic!("expected a protocol error, got {other:?}"),
@@ -211,7 +212,10 @@ both_cores!(garbage_and_mismatched_replies_are_protocol_errors, |core| {
             move || ping(&c)
         })
         .unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::Protocol { .. }), "{err}");
+        assert!(
+            matches!(&*err.kind, ErrorKind::InvalidResponse { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains(expected), "{err}");
         assert_eq!(client.pool_stats().total, 0);
     }
@@ -287,7 +291,7 @@ both_cores!(exhausted_pool_wait_times_out, |core| {
     })
     .unwrap_err();
     let waited = started.elapsed();
-    match err.kind() {
+    match &*err.kind {
         ErrorKind::WaitQueueTimeout { max_pool_size, .. } => assert_eq!(*max_pool_size, 1),
         other => panic!("expected WaitQueueTimeout, got {other:?}"),
     }
@@ -313,13 +317,13 @@ both_cores!(shutdown_wakes_waiters, |core| {
     }
     client.shutdown();
     let err = waiter.join().unwrap().unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::PoolClosed { .. }), "{err}");
+    assert!(matches!(&*err.kind, ErrorKind::PoolClosed { .. }), "{err}");
     let later = run_on(core, {
         let c = client.clone();
         move || ping(&c)
     })
     .unwrap_err();
-    assert!(matches!(later.kind(), ErrorKind::Shutdown), "{later}");
+    assert!(matches!(&*later.kind, ErrorKind::Shutdown), "{later}");
     // The in-flight operation finishes; its connection is then closed, not pooled.
     slow.join().unwrap().unwrap();
     assert_eq!(client.pool_stats().total, 0);
@@ -329,11 +333,13 @@ both_cores!(shutdown_wakes_waiters, |core| {
 #[derive(Default)]
 struct Closed(std::sync::Mutex<Vec<may_mongo::pool::ConnectionClosedReason>>);
 
-impl may_mongo::EventHandler for Closed {
-    fn handle_cmap_event(&self, e: &may_mongo::CmapEvent) {
-        if let may_mongo::CmapEvent::ConnectionClosed { reason, .. } = e {
-            self.0.lock().unwrap().push(*reason);
-        }
+impl Closed {
+    fn handler(me: std::sync::Arc<Closed>) -> may_mongo::EventHandler<may_mongo::CmapEvent> {
+        may_mongo::EventHandler::callback(move |e| {
+            if let may_mongo::CmapEvent::ConnectionClosed(e) = e {
+                me.0.lock().unwrap().push(e.reason);
+            }
+        })
     }
 }
 
@@ -354,7 +360,7 @@ fn cancelled_coroutine_mid_read_closes_its_connection() {
         let closed = std::sync::Arc::new(Closed::default());
         let client = client_for(&server, Core::Coroutine, |o| {
             o.affinity = affinity;
-            o.event_handler = Some(closed.clone().into());
+            o.cmap_event_handler = Some(Closed::handler(closed.clone()));
         });
         let h = {
             let c = client.clone();
@@ -423,7 +429,7 @@ both_cores!(insert_one_reports_a_write_concern_error, |core| {
     let err = run_on(core, move || {
         coll.insert_one(doc! { "_id": 1 }).unwrap_err()
     });
-    let ErrorKind::WriteConcern(wce) = err.kind() else {
+    let ErrorKind::Write(WriteFailure::WriteConcernError(wce)) = &*err.kind else {
         panic!("{err:?}");
     };
     assert_eq!(wce.code, 64, "{err}");

@@ -315,7 +315,7 @@ both_cores!(secondary_reads_honour_tag_sets, |core| {
             .unwrap_err()
     });
     assert!(
-        matches!(err.kind(), ErrorKind::ServerSelection { .. }),
+        matches!(&*err.kind, ErrorKind::ServerSelection { .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("RSSecondary"), "{err}");

@@ -100,10 +100,10 @@ both_cores!(
                 Ok(()) => acknowledged.push(o.id.clone()),
                 Err(e) => {
                     // Typed, and of the kinds a dead server explains.
-                    let kind = match e.kind() {
-                        ErrorKind::Io { .. } => "Io",
+                    let kind = match &*e.kind {
+                        ErrorKind::Io(_) => "Io",
                         ErrorKind::ServerSelection { .. } => "ServerSelection",
-                        ErrorKind::PoolCleared { .. } => "PoolCleared",
+                        ErrorKind::ConnectionPoolCleared { .. } => "PoolCleared",
                         _ => panic!("unexpected error: {e}"),
                     };
                     *errors.entry(kind).or_default() += 1;

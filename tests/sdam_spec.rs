@@ -235,28 +235,24 @@ fn topology_json(t: &Topology) -> Value {
 fn event_json(e: &SdamEvent) -> Value {
     use serde_json::json;
     match e {
-        SdamEvent::TopologyOpening => json!({ "topology_opening_event": {} }),
-        SdamEvent::TopologyDescriptionChanged { previous, new } => json!({
+        SdamEvent::TopologyOpening(_) => json!({ "topology_opening_event": {} }),
+        SdamEvent::TopologyDescriptionChanged(c) => json!({
             "topology_description_changed_event": {
-                "previousDescription": topology_json(previous),
-                "newDescription": topology_json(new),
+                "previousDescription": topology_json(&c.previous_description),
+                "newDescription": topology_json(&c.new_description),
             }
         }),
-        SdamEvent::ServerOpening { address } => {
-            json!({ "server_opening_event": { "address": address.to_string() } })
+        SdamEvent::ServerOpening(e) => {
+            json!({ "server_opening_event": { "address": e.address.to_string() } })
         }
-        SdamEvent::ServerClosed { address } => {
-            json!({ "server_closed_event": { "address": address.to_string() } })
+        SdamEvent::ServerClosed(e) => {
+            json!({ "server_closed_event": { "address": e.address.to_string() } })
         }
-        SdamEvent::ServerDescriptionChanged {
-            address,
-            previous,
-            new,
-        } => json!({
+        SdamEvent::ServerDescriptionChanged(c) => json!({
             "server_description_changed_event": {
-                "address": address.to_string(),
-                "previousDescription": server_json(address, previous),
-                "newDescription": server_json(address, new),
+                "address": c.address.to_string(),
+                "previousDescription": server_json(&c.address, &c.previous_description),
+                "newDescription": server_json(&c.address, &c.new_description),
             }
         }),
         other => json!({ "unexpected": format!("{other:?}") }),

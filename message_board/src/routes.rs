@@ -2,7 +2,7 @@
 //! and returns a response; the connection's coroutine parks while the database answers.
 
 use may_mongo::bson::oid::ObjectId;
-use may_mongo::{Error, ErrorKind, GridFsError};
+use may_mongo::{Error, ErrorKind, GridFsErrorKind};
 
 use crate::board::Board;
 use crate::form::{self, MAX_IMAGE_BYTES};
@@ -77,8 +77,8 @@ impl Board {
             Ok(stream) => stream,
             Err(e)
                 if matches!(
-                    e.kind(),
-                    ErrorKind::GridFs(GridFsError::FileNotFound { .. })
+                    &*e.kind,
+                    ErrorKind::GridFs(GridFsErrorKind::FileNotFound { .. })
                 ) =>
             {
                 return Response::text(404, "no such file");

@@ -280,7 +280,7 @@ impl Authenticator {
 
     /// An authentication error for `mechanism` from a failed command.
     fn failed(&self, mechanism: Mechanism, e: Error) -> Error {
-        match e.kind() {
+        match &*e.kind {
             // The server refused: say so, naming mechanism and user.
             ErrorKind::Command(c) => self.failed_with(mechanism, c.to_string()),
             // A network error stays one: the pool and SDAM treat it as such.
@@ -406,14 +406,12 @@ mod tests {
                     &offered,
                     |cmd| {
                         sent.push(cmd);
-                        Err(ErrorKind::Command(crate::error::CommandError {
-                            code: 18,
-                            code_name: "AuthenticationFailed".into(),
-                            message: "Authentication failed.".into(),
-                            labels: vec![],
-                            raw_response: None,
-                        })
-                        .into())
+                        Err(Error::from_command_reply(&bson::rawdoc! {
+                            "ok": 0,
+                            "code": 18,
+                            "codeName": "AuthenticationFailed",
+                            "errmsg": "Authentication failed.",
+                        }))
                     },
                 )
                 .unwrap_err();

@@ -508,10 +508,8 @@ impl crate::pool::Establish for Connector {
 
 /// Says which option bounded a handshake that timed out.
 fn handshake_timeout(e: Error, connect_timeout: Duration) -> Error {
-    match e.kind() {
-        crate::error::ErrorKind::Io { address, source }
-            if source.kind() == std::io::ErrorKind::TimedOut =>
-        {
+    match (e.io_error(), e.server()) {
+        (Some(source), Some(address)) if source.kind() == std::io::ErrorKind::TimedOut => {
             let message = format!(
                 "timed out: no handshake reply within connectTimeoutMS ({} ms)",
                 connect_timeout.as_millis()

@@ -11,7 +11,7 @@
 
 use bson::{RawBsonRef, RawDocument, doc};
 
-use crate::error::{CommandError, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 pub(crate) use crate::topology::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
 /// `CommandNotFound`: the server does not know `hello`.
@@ -67,7 +67,8 @@ pub(crate) fn is_master_command(
     is_master
 }
 
-/// Turns an `ok: 0` reply into a [`CommandError`]; `ok: 1` passes.
+/// Turns an `ok: 0` reply into an [`ErrorKind::Command`](crate::error::ErrorKind::Command)
+/// error; `ok: 1` passes.
 pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
     let ok = match reply.get("ok") {
         Ok(Some(RawBsonRef::Double(v))) => v == 1.0,
@@ -79,5 +80,5 @@ pub(crate) fn check_ok(reply: &RawDocument) -> Result<()> {
     if ok {
         return Ok(());
     }
-    Err(ErrorKind::Command(CommandError::from_reply(reply)).into())
+    Err(Error::from_command_reply(reply))
 }

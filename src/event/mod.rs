@@ -1,148 +1,121 @@
-//! Monitoring: the events the driver emits, and the handler that receives them.
+//! Monitoring: the events the driver emits, and the handlers that receive them, in the
+//! official `mongodb` crate's shape (`mongodb::event`).
 //!
-//! Three families: CMAP events from each connection pool ([`CmapEvent`]), command events
-//! around each command sent ([`CommandEvent`], after MongoDB's command logging and
-//! monitoring spec), and SDAM events as the driver learns the deployment ([`SdamEvent`]). Install a handler with `ClientOptions::event_handler`.
+//! Three families, each with its own handler in the client options: CMAP events from each
+//! connection pool ([`cmap::CmapEvent`], `ClientOptions::cmap_event_handler`), command
+//! events around each command sent ([`command::CommandEvent`], after MongoDB's command logging
+//! and monitoring spec, `ClientOptions::command_event_handler`), and SDAM events as the driver
+//! learns the deployment ([`sdam::SdamEvent`], `ClientOptions::sdam_event_handler`). A family
+//! without a handler costs nothing: its events are never built.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 pub mod cmap;
+pub mod command;
+pub mod sdam;
 
-pub use crate::topology::SdamEvent;
-pub use cmap::{CheckOutFailedReason, CmapEvent, ConnectionClosedReason};
+pub use cmap::CmapEvent;
+pub use command::CommandEvent;
+pub use sdam::SdamEvent;
 
-use crate::address::ServerAddress;
-use crate::error::Error;
-
-/// A command was sent, answered, or failed.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum CommandEvent {
-    /// A command is about to be written.
-    Started {
-        /// The command as sent: the body, with each document sequence as an array field
-        /// (`documents: [...]`). Empty for security-sensitive commands (authentication, user
-        /// management, `hello` carrying `speculativeAuthenticate`).
-        command: bson::Document,
-        /// The command's name, e.g. `find`.
-        command_name: String,
-        /// The database it runs against.
-        database: String,
-        /// The request id of its message.
-        request_id: i32,
-        /// The driver's id of the connection it travels on (the pool's id, 1, 2, ...).
-        connection_id: u64,
-        /// The server's own id for that connection: the `connectionId` of the connection's
-        /// handshake reply (MongoDB 4.2+), the number the server's log and `currentOp` show
-        /// it under, so a slow command can be found there. `None` when the server gave none.
-        server_connection_id: Option<i64>,
-        /// The server.
-        address: ServerAddress,
-    },
-    /// The server answered `ok: 1` (write errors inside such a reply still count as success).
-    Succeeded {
-        /// The reply (empty for security-sensitive commands).
-        reply: bson::Document,
-        /// The command's name.
-        command_name: String,
-        /// The database it ran against (as in the started event, so a handler need not keep
-        /// started events to tell which database a reply came from).
-        database: String,
-        /// The request id.
-        request_id: i32,
-        /// The connection.
-        connection_id: u64,
-        /// The server's id for the connection (see the started event).
-        server_connection_id: Option<i64>,
-        /// Round-trip time including encoding and decoding the reply's envelope.
-        duration: Duration,
-        /// The server.
-        address: ServerAddress,
-    },
-    /// The command failed: `ok: 0`, or a network or protocol error. (A command refused before
-    /// sending, e.g. a document too large, was never started.)
-    Failed {
-        /// The command's name.
-        command_name: String,
-        /// The database it ran against.
-        database: String,
-        /// The request id.
-        request_id: i32,
-        /// The connection.
-        connection_id: u64,
-        /// The server's id for the connection (see the started event).
-        server_connection_id: Option<i64>,
-        /// Time until the failure.
-        duration: Duration,
-        /// What went wrong. For a security-sensitive command a server's error keeps only its
-        /// code, code name and labels: its message and reply (which may echo credentials)
-        /// are left out, as the spec requires; the caller still gets the whole error.
-        failure: Error,
-        /// The server.
-        address: ServerAddress,
-    },
-}
-
-impl CommandEvent {
-    /// The connection the command used.
-    pub fn connection_id(&self) -> u64 {
-        match self {
-            CommandEvent::Started { connection_id, .. }
-            | CommandEvent::Succeeded { connection_id, .. }
-            | CommandEvent::Failed { connection_id, .. } => *connection_id,
-        }
-    }
-
-    /// The command's name.
-    pub fn command_name(&self) -> &str {
-        match self {
-            CommandEvent::Started { command_name, .. }
-            | CommandEvent::Succeeded { command_name, .. }
-            | CommandEvent::Failed { command_name, .. } => command_name,
-        }
-    }
-
-    /// The database the command ran against.
-    pub fn database(&self) -> &str {
-        match self {
-            CommandEvent::Started { database, .. }
-            | CommandEvent::Succeeded { database, .. }
-            | CommandEvent::Failed { database, .. } => database,
-        }
-    }
-
-    /// The server's id for the connection, when its handshake reply gave one.
-    pub fn server_connection_id(&self) -> Option<i64> {
-        match self {
-            CommandEvent::Started {
-                server_connection_id,
-                ..
-            }
-            | CommandEvent::Succeeded {
-                server_connection_id,
-                ..
-            }
-            | CommandEvent::Failed {
-                server_connection_id,
-                ..
-            } => *server_connection_id,
-        }
-    }
-}
-
-/// Receives the driver's monitoring events. Every method has an empty default, so a handler
-/// implements only what it cares about.
+/// Where events of type `T` go: a callback, made with [`EventHandler::callback`].
 ///
-/// Handlers run synchronously, on the coroutine or thread that caused the event (so a
-/// coroutine-local in a handler sees the caller's values), and CMAP events are delivered while
-/// the pool's lock is held — which keeps them in one true order. Keep handlers short: record,
-/// count or send on a channel; never call back into the client, block, or do may I/O.
-pub trait EventHandler: Send + Sync {
-    /// A pool or connection event.
-    fn handle_cmap_event(&self, _event: &CmapEvent) {}
-    /// A command event.
-    fn handle_command_event(&self, _event: &CommandEvent) {}
-    /// A topology, server or heartbeat event (SDAM monitoring). Delivered from the monitors'
-    /// coroutines or threads, and from operations whose errors change a server's state.
-    fn handle_sdam_event(&self, _event: &SdamEvent) {}
+/// ```
+/// use may_mongo::ClientOptions;
+/// use may_mongo::event::EventHandler;
+/// use may_mongo::event::command::CommandEvent;
+///
+/// let mut options = ClientOptions::default();
+/// options.command_event_handler = Some(EventHandler::callback(|ev: CommandEvent| {
+///     if let CommandEvent::Failed(f) = ev {
+///         eprintln!("{} failed: {}", f.command_name, f.failure);
+///     }
+/// }));
+/// ```
+///
+/// Callbacks run synchronously, on the coroutine or thread that caused the event (so a
+/// coroutine-local in a callback sees the caller's values); command callbacks on the caller's
+/// own stack, as the rest of the caller's code; CMAP events are delivered while the pool's
+/// lock is held, which keeps them in one true order, and SDAM events from the monitors'
+/// coroutines or threads (and from operations whose errors change a server's state). Keep
+/// callbacks short: record, count or send on a channel; never call back into the client,
+/// block, or do may I/O. The event is the callback's to keep or drop (dropping a command
+/// event frees its documents, which recurses as deep as they are nested).
+///
+/// The official crate also has `AsyncCallback` and `TokioMpsc` handlers; this driver has no
+/// async runtime to run them on, and offers the callback only.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum EventHandler<T> {
+    /// A callback.
+    Callback(Arc<dyn Fn(T) + Sync + Send>),
+}
+
+impl<T> std::fmt::Debug for EventHandler<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EventHandler").finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> EventHandler<T> {
+    /// A handler that calls `f` with each event.
+    pub fn callback(f: impl Fn(T) + Send + Sync + 'static) -> Self {
+        EventHandler::Callback(Arc::new(f))
+    }
+
+    /// Delivers one event.
+    pub(crate) fn handle(&self, event: T) {
+        match self {
+            EventHandler::Callback(f) => f(event),
+        }
+    }
+}
+
+#[allow(deprecated)]
+impl<H: command::CommandEventHandler + 'static> From<Arc<H>> for EventHandler<CommandEvent> {
+    fn from(h: Arc<H>) -> Self {
+        EventHandler::callback(move |ev| match ev {
+            CommandEvent::Started(e) => h.handle_command_started_event(e),
+            CommandEvent::Succeeded(e) => h.handle_command_succeeded_event(e),
+            CommandEvent::Failed(e) => h.handle_command_failed_event(e),
+        })
+    }
+}
+
+#[allow(deprecated)]
+impl<H: cmap::CmapEventHandler + 'static> From<Arc<H>> for EventHandler<CmapEvent> {
+    fn from(h: Arc<H>) -> Self {
+        use CmapEvent::*;
+        EventHandler::callback(move |ev| match ev {
+            PoolCreated(e) => h.handle_pool_created_event(e),
+            PoolReady(e) => h.handle_pool_ready_event(e),
+            PoolCleared(e) => h.handle_pool_cleared_event(e),
+            PoolClosed(e) => h.handle_pool_closed_event(e),
+            ConnectionCreated(e) => h.handle_connection_created_event(e),
+            ConnectionReady(e) => h.handle_connection_ready_event(e),
+            ConnectionClosed(e) => h.handle_connection_closed_event(e),
+            ConnectionCheckoutStarted(e) => h.handle_connection_checkout_started_event(e),
+            ConnectionCheckoutFailed(e) => h.handle_connection_checkout_failed_event(e),
+            ConnectionCheckedOut(e) => h.handle_connection_checked_out_event(e),
+            ConnectionCheckedIn(e) => h.handle_connection_checked_in_event(e),
+        })
+    }
+}
+
+#[allow(deprecated)]
+impl<H: sdam::SdamEventHandler + 'static> From<Arc<H>> for EventHandler<SdamEvent> {
+    fn from(h: Arc<H>) -> Self {
+        use SdamEvent::*;
+        EventHandler::callback(move |ev| match ev {
+            ServerDescriptionChanged(e) => h.handle_server_description_changed_event(*e),
+            ServerOpening(e) => h.handle_server_opening_event(e),
+            ServerClosed(e) => h.handle_server_closed_event(e),
+            TopologyDescriptionChanged(e) => h.handle_topology_description_changed_event(*e),
+            TopologyOpening(e) => h.handle_topology_opening_event(e),
+            TopologyClosed(e) => h.handle_topology_closed_event(e),
+            ServerHeartbeatStarted(e) => h.handle_server_heartbeat_started_event(e),
+            ServerHeartbeatSucceeded(e) => h.handle_server_heartbeat_succeeded_event(e),
+            ServerHeartbeatFailed(e) => h.handle_server_heartbeat_failed_event(e),
+        })
+    }
 }

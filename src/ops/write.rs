@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::insert::push_with_id;
 use super::{Operation, malformed_reply};
-use crate::error::{CommandError, ErrorKind, Result, WriteError};
+use crate::error::{ErrorKind, IndexedWriteError, Result, WriteConcernError, WriteFailure};
 use crate::wire::{OpMsgBuilder, WireError};
 
 /// Room left in a message for the body and framing when filling a sequence.
@@ -50,8 +50,8 @@ pub(crate) struct WriteReply {
     /// `(index in the batch, _id)` of upserted documents.
     pub(crate) upserted: Vec<(usize, Bson)>,
     /// Indexes are within the batch.
-    pub(crate) write_errors: Vec<WriteError>,
-    pub(crate) write_concern_error: Option<CommandError>,
+    pub(crate) write_errors: Vec<IndexedWriteError>,
+    pub(crate) write_concern_error: Option<WriteConcernError>,
 }
 
 impl<T: Serialize> Operation for InsertBatch<'_, T> {
@@ -108,21 +108,21 @@ impl WriteReply {
         !failed && !skipped
     }
 
-    /// A one-statement write's outcome: its write error as a typed [`ErrorKind::Write`], else
-    /// a write concern error as [`ErrorKind::WriteConcern`].
+    /// A one-statement write's outcome: [`ErrorKind::Write`] with its write error, else with
+    /// its write concern error.
     pub(crate) fn single_result(&self) -> Result<()> {
         if let Some(e) = self.write_errors.first() {
-            return Err(ErrorKind::Write(e.clone()).into());
+            return Err(ErrorKind::Write(WriteFailure::WriteError(e.clone().into())).into());
         }
         if let Some(wce) = &self.write_concern_error {
-            return Err(ErrorKind::WriteConcern(wce.clone()).into());
+            return Err(ErrorKind::Write(WriteFailure::WriteConcernError(wce.clone())).into());
         }
         Ok(())
     }
 
     /// Moves the write errors out, their indexes shifted by `offset` (where the batch starts
     /// in the caller's input).
-    pub(crate) fn take_errors(&mut self, offset: usize) -> impl Iterator<Item = WriteError> {
+    pub(crate) fn take_errors(&mut self, offset: usize) -> impl Iterator<Item = IndexedWriteError> {
         std::mem::take(&mut self.write_errors)
             .into_iter()
             .map(move |mut e| {
@@ -164,17 +164,12 @@ pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
             .push((int(u, "index").unwrap_or(0) as usize, id));
     }
     for e in docs("writeErrors")? {
-        out.write_errors.push(WriteError::from_reply(e));
+        out.write_errors.push(IndexedWriteError::from_reply(e));
     }
     if let Ok(wce) = reply.get_document("writeConcernError") {
-        let mut error = CommandError::from_reply(wce);
         // Servers put a write concern error's labels (`RetryableWriteError`) at the top.
-        for label in crate::conn::get_strings(reply, "errorLabels") {
-            if !error.labels.contains(&label) {
-                error.labels.push(label);
-            }
-        }
-        out.write_concern_error = Some(error);
+        let labels = crate::conn::get_strings(reply, "errorLabels");
+        out.write_concern_error = Some(WriteConcernError::from_reply(wce, labels));
     }
     Ok(out)
 }

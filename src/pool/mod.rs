@@ -32,11 +32,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-pub use crate::event::cmap::{
-    CheckOutFailedReason, CmapEvent, ConnectionClosedReason, PoolOptions,
-};
-
 pub use crate::event::EventHandler;
+pub use crate::event::cmap::{
+    CmapEvent, ConnectionCheckoutFailedReason, ConnectionClosedReason, PoolOptions,
+};
+use crate::event::cmap::{
+    ConnectionCheckedInEvent, ConnectionCheckedOutEvent, ConnectionCheckoutFailedEvent,
+    ConnectionCheckoutStartedEvent, ConnectionClosedEvent, ConnectionCreatedEvent,
+    ConnectionReadyEvent, PoolClearedEvent, PoolClosedEvent, PoolCreatedEvent, PoolReadyEvent,
+};
 
 use crate::address::ServerAddress;
 use crate::error::{ErrorKind, Result};
@@ -78,7 +82,7 @@ pub struct Pooled<C> {
 /// A pooled connection's home: the connection, its id, and its lease state — the lease number
 /// (bumped at each check-out) times four, plus [`IDLE`], [`OUT`] or [`RECLAIMED`].
 pub(crate) struct Held<C> {
-    id: u64,
+    id: u32,
     state: AtomicU64,
     conn: UnsafeCell<Option<C>>,
     /// Where a reclaimed connection goes.
@@ -100,7 +104,7 @@ unsafe impl<C: Send> Sync for Held<C> {}
 
 /// A pool, as a reclaimed connection sees it.
 trait Reclaimer<C>: Send + Sync {
-    fn reclaimed(&self, id: u64, conn: C);
+    fn reclaimed(&self, id: u32, conn: C);
 }
 
 impl<C: PoolConnection> ledger::Lost for Held<C> {
@@ -131,7 +135,7 @@ impl<C: PoolConnection> ledger::Lost for Held<C> {
 
 impl<C> Pooled<C> {
     /// The pool's id for this connection (1, 2, ... in order of creation).
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> u32 {
         self.held.id
     }
 
@@ -230,7 +234,7 @@ enum Grant<C> {
     /// A ready connection (CheckedOut already emitted).
     Conn(Pooled<C>),
     /// A slot to open connection `id` in (ConnectionCreated already emitted).
-    Permit { id: u64, generation: u64 },
+    Permit { id: u32, generation: u64 },
     /// The check-out failed (CheckOutFailed already emitted).
     Fail(crate::Error),
 }
@@ -248,7 +252,7 @@ struct State<C> {
     connecting: usize,
     waiters: VecDeque<Arc<Waiter<C>>>,
     generation: u64,
-    next_id: u64,
+    next_id: u32,
 }
 
 /// The shared pool of connections to one server.
@@ -259,7 +263,7 @@ pub struct Pool<E: Establish> {
     options: PoolOptions,
     core: Core,
     establisher: E,
-    handler: Option<Arc<dyn EventHandler>>,
+    handler: Option<EventHandler<CmapEvent>>,
     state: Mutex<State<E::Conn>>,
     /// The background task's parker, published by the task itself (see [`background`]).
     background: Mutex<Option<Arc<Parker>>>,
@@ -275,7 +279,7 @@ impl<E: Establish> Pool<E> {
         mut options: PoolOptions,
         core: Core,
         establisher: E,
-        handler: Option<Arc<dyn EventHandler>>,
+        handler: Option<EventHandler<CmapEvent>>,
     ) -> Arc<Pool<E>> {
         if options.max_pool_size == 0 {
             options.max_pool_size = usize::MAX;
@@ -301,9 +305,11 @@ impl<E: Establish> Pool<E> {
             background_wake: std::sync::atomic::AtomicBool::new(false),
             options,
         });
-        pool.emit(|| CmapEvent::PoolCreated {
-            address: pool.address.clone(),
-            options: pool.options.clone(),
+        pool.emit(|| {
+            CmapEvent::PoolCreated(PoolCreatedEvent {
+                address: pool.address.clone(),
+                options: Some(pool.options.event_options()),
+            })
         });
         if let Some(interval) = interval {
             let weak = Arc::downgrade(&pool);
@@ -341,7 +347,7 @@ impl<E: Establish> Pool<E> {
 
     fn emit(&self, event: impl FnOnce() -> CmapEvent) {
         if let Some(h) = &self.handler {
-            h.handle_cmap_event(&event());
+            h.handle(event());
         }
     }
 
@@ -350,8 +356,10 @@ impl<E: Establish> Pool<E> {
         let mut st = self.state.lock();
         if st.status == Status::Paused {
             st.status = Status::Ready;
-            self.emit(|| CmapEvent::PoolReady {
-                address: self.address.clone(),
+            self.emit(|| {
+                CmapEvent::PoolReady(PoolReadyEvent {
+                    address: self.address.clone(),
+                })
             });
         }
         drop(st);
@@ -369,7 +377,7 @@ impl<E: Establish> Pool<E> {
         st.status = Status::Paused;
         let waiters = std::mem::take(&mut st.waiters);
         for w in &waiters {
-            let e = self.fail(w.started, CheckOutFailedReason::ConnectionError);
+            let e = self.fail(w.started, ConnectionCheckoutFailedReason::ConnectionError);
             *w.grant.lock() = Some(Grant::Fail(e));
         }
         drop(st);
@@ -403,9 +411,12 @@ impl<E: Establish> Pool<E> {
             return false;
         }
         st.generation += 1;
-        self.emit(|| CmapEvent::PoolCleared {
-            address: self.address.clone(),
-            interrupt_in_use_connections: false,
+        self.emit(|| {
+            CmapEvent::PoolCleared(PoolClearedEvent {
+                address: self.address.clone(),
+                service_id: None,
+                interrupt_in_use_connections: false,
+            })
         });
         true
     }
@@ -425,11 +436,13 @@ impl<E: Establish> Pool<E> {
         }
         let waiters = std::mem::take(&mut st.waiters);
         for w in &waiters {
-            let e = self.fail(w.started, CheckOutFailedReason::PoolClosed);
+            let e = self.fail(w.started, ConnectionCheckoutFailedReason::PoolClosed);
             *w.grant.lock() = Some(Grant::Fail(e));
         }
-        self.emit(|| CmapEvent::PoolClosed {
-            address: self.address.clone(),
+        self.emit(|| {
+            CmapEvent::PoolClosed(PoolClosedEvent {
+                address: self.address.clone(),
+            })
         });
         drop(st);
         for w in waiters {
@@ -446,7 +459,7 @@ impl<E: Establish> Pool<E> {
 
     /// [`check_out`](Self::check_out), waiting in line no later than `deadline` (an
     /// operation's overall time limit) nor longer than `waitQueueTimeoutMS`; either way the
-    /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::ErrorKind::WaitQueueTimeout).
+    /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::error::ErrorKind::WaitQueueTimeout).
     pub fn check_out_until(&self, deadline: Option<Instant>) -> Result<Pooled<E::Conn>> {
         let started = Instant::now();
         // The bookkeeping (and opening a connection, when granted a slot to open one) runs on
@@ -478,16 +491,20 @@ impl<E: Establish> Pool<E> {
     /// queue is empty and one is free, an error if the pool is not ready, else a place in line.
     fn enter(&self, started: Instant) -> Entry<E::Conn> {
         let mut st = self.state.lock();
-        self.emit(|| CmapEvent::CheckOutStarted {
-            address: self.address.clone(),
+        self.emit(|| {
+            CmapEvent::ConnectionCheckoutStarted(ConnectionCheckoutStartedEvent {
+                address: self.address.clone(),
+            })
         });
         match st.status {
             Status::Closed => {
-                return Entry::Done(Err(self.fail(started, CheckOutFailedReason::PoolClosed)));
+                return Entry::Done(Err(
+                    self.fail(started, ConnectionCheckoutFailedReason::PoolClosed)
+                ));
             }
             Status::Paused => {
                 return Entry::Done(Err(
-                    self.fail(started, CheckOutFailedReason::ConnectionError)
+                    self.fail(started, ConnectionCheckoutFailedReason::ConnectionError)
                 ));
             }
             Status::Ready => {}
@@ -538,10 +555,12 @@ impl<E: Establish> Pool<E> {
                 Entry::Done(self.use_grant(grant, waiter.started))
             }
             None => {
-                self.emit(|| CmapEvent::CheckOutFailed {
-                    address: self.address.clone(),
-                    reason: CheckOutFailedReason::Timeout,
-                    duration: waiter.started.elapsed(),
+                self.emit(|| {
+                    CmapEvent::ConnectionCheckoutFailed(ConnectionCheckoutFailedEvent {
+                        address: self.address.clone(),
+                        reason: ConnectionCheckoutFailedReason::Timeout,
+                        duration: waiter.started.elapsed(),
+                    })
                 });
                 Entry::Done(Err(ErrorKind::WaitQueueTimeout {
                     address: self.address.to_string(),
@@ -554,21 +573,20 @@ impl<E: Establish> Pool<E> {
     }
 
     /// Emits CheckOutFailed and builds the matching error.
-    fn fail(&self, started: Instant, reason: CheckOutFailedReason) -> crate::Error {
-        self.emit(|| CmapEvent::CheckOutFailed {
-            address: self.address.clone(),
-            reason,
-            duration: started.elapsed(),
+    fn fail(&self, started: Instant, reason: ConnectionCheckoutFailedReason) -> crate::Error {
+        self.emit(|| {
+            CmapEvent::ConnectionCheckoutFailed(ConnectionCheckoutFailedEvent {
+                address: self.address.clone(),
+                reason,
+                duration: started.elapsed(),
+            })
         });
         match reason {
-            CheckOutFailedReason::PoolClosed => ErrorKind::PoolClosed {
+            ConnectionCheckoutFailedReason::PoolClosed => ErrorKind::PoolClosed {
                 address: self.address.to_string(),
             }
             .into(),
-            _ => ErrorKind::PoolCleared {
-                address: self.address.to_string(),
-            }
-            .into(),
+            _ => crate::Error::pool_cleared(&self.address),
         }
     }
 
@@ -582,10 +600,12 @@ impl<E: Establish> Pool<E> {
                     self.close_conn(c, reason);
                 }
                 None => {
-                    self.emit(|| CmapEvent::CheckedOut {
-                        address: self.address.clone(),
-                        connection_id: c.id(),
-                        duration: started.elapsed(),
+                    self.emit(|| {
+                        CmapEvent::ConnectionCheckedOut(ConnectionCheckedOutEvent {
+                            address: self.address.clone(),
+                            connection_id: c.id(),
+                            duration: started.elapsed(),
+                        })
                     });
                     return Some(Grant::Conn(c));
                 }
@@ -599,14 +619,16 @@ impl<E: Establish> Pool<E> {
     }
 
     /// Counts a new connection as connecting and announces it; returns its id and generation.
-    fn reserve(&self, st: &mut State<E::Conn>) -> (u64, u64) {
+    fn reserve(&self, st: &mut State<E::Conn>) -> (u32, u64) {
         st.total += 1;
         st.connecting += 1;
         let id = st.next_id;
         st.next_id += 1;
-        self.emit(|| CmapEvent::ConnectionCreated {
-            address: self.address.clone(),
-            connection_id: id,
+        self.emit(|| {
+            CmapEvent::ConnectionCreated(ConnectionCreatedEvent {
+                address: self.address.clone(),
+                connection_id: id,
+            })
         });
         (id, st.generation)
     }
@@ -654,10 +676,12 @@ impl<E: Establish> Pool<E> {
             Grant::Fail(e) => return Err(e),
             Grant::Permit { id, generation } => {
                 let conn = self.open(id, generation, Some(started))?;
-                self.emit(|| CmapEvent::CheckedOut {
-                    address: self.address.clone(),
-                    connection_id: id,
-                    duration: started.elapsed(),
+                self.emit(|| {
+                    CmapEvent::ConnectionCheckedOut(ConnectionCheckedOutEvent {
+                        address: self.address.clone(),
+                        connection_id: id,
+                        duration: started.elapsed(),
+                    })
                 });
                 conn
             }
@@ -671,13 +695,13 @@ impl<E: Establish> Pool<E> {
     /// `check_out` is when the check-out that asked for it started (None: background fill).
     fn open(
         &self,
-        id: u64,
+        id: u32,
         generation: u64,
         check_out: Option<Instant>,
     ) -> Result<Pooled<E::Conn>> {
         struct Settle<'a, E: Establish> {
             pool: &'a Pool<E>,
-            id: u64,
+            id: u32,
             done: bool,
         }
         impl<E: Establish> Drop for Settle<'_, E> {
@@ -687,10 +711,12 @@ impl<E: Establish> Pool<E> {
                     let mut st = self.pool.state.lock();
                     st.connecting -= 1;
                     st.total -= 1;
-                    self.pool.emit(|| CmapEvent::ConnectionClosed {
-                        address: self.pool.address.clone(),
-                        connection_id: self.id,
-                        reason: ConnectionClosedReason::Error,
+                    self.pool.emit(|| {
+                        CmapEvent::ConnectionClosed(ConnectionClosedEvent {
+                            address: self.pool.address.clone(),
+                            connection_id: self.id,
+                            reason: ConnectionClosedReason::Error,
+                        })
                     });
                     let woken = self.pool.dispatch(&mut st);
                     drop(st);
@@ -709,10 +735,12 @@ impl<E: Establish> Pool<E> {
             Err(e) => {
                 drop(settle);
                 if let Some(started) = check_out {
-                    self.emit(|| CmapEvent::CheckOutFailed {
-                        address: self.address.clone(),
-                        reason: CheckOutFailedReason::ConnectionError,
-                        duration: started.elapsed(),
+                    self.emit(|| {
+                        CmapEvent::ConnectionCheckoutFailed(ConnectionCheckoutFailedEvent {
+                            address: self.address.clone(),
+                            reason: ConnectionCheckoutFailedReason::ConnectionError,
+                            duration: started.elapsed(),
+                        })
                     });
                 }
                 return Err(e);
@@ -721,10 +749,12 @@ impl<E: Establish> Pool<E> {
         settle.done = true;
         let mut st = self.state.lock();
         st.connecting -= 1;
-        self.emit(|| CmapEvent::ConnectionReady {
-            address: self.address.clone(),
-            connection_id: id,
-            duration: created.elapsed(),
+        self.emit(|| {
+            CmapEvent::ConnectionReady(ConnectionReadyEvent {
+                address: self.address.clone(),
+                connection_id: id,
+                duration: created.elapsed(),
+            })
         });
         // One fewer handshake in progress may let a waiter start one.
         let woken = self.dispatch(&mut st);
@@ -755,9 +785,11 @@ impl<E: Establish> Pool<E> {
             return; // reclaimed from a coroutine that died holding it: settled already
         }
         let mut st = self.state.lock();
-        self.emit(|| CmapEvent::CheckedIn {
-            address: self.address.clone(),
-            connection_id: conn.id(),
+        self.emit(|| {
+            CmapEvent::ConnectionCheckedIn(ConnectionCheckedInEvent {
+                address: self.address.clone(),
+                connection_id: conn.id(),
+            })
         });
         let reason = if st.status == Status::Closed {
             Some(ConnectionClosedReason::PoolClosed)
@@ -793,10 +825,12 @@ impl<E: Establish> Pool<E> {
             Grant::Permit { id, .. } => {
                 st.total -= 1;
                 st.connecting -= 1;
-                self.emit(|| CmapEvent::ConnectionClosed {
-                    address: self.address.clone(),
-                    connection_id: id,
-                    reason: ConnectionClosedReason::Error,
+                self.emit(|| {
+                    CmapEvent::ConnectionClosed(ConnectionClosedEvent {
+                        address: self.address.clone(),
+                        connection_id: id,
+                        reason: ConnectionClosedReason::Error,
+                    })
                 });
             }
             Grant::Fail(_) => {}
@@ -810,10 +844,12 @@ impl<E: Establish> Pool<E> {
     }
 
     fn close_conn(&self, c: Pooled<E::Conn>, reason: ConnectionClosedReason) {
-        self.emit(|| CmapEvent::ConnectionClosed {
-            address: self.address.clone(),
-            connection_id: c.id(),
-            reason,
+        self.emit(|| {
+            CmapEvent::ConnectionClosed(ConnectionClosedEvent {
+                address: self.address.clone(),
+                connection_id: c.id(),
+                reason,
+            })
         });
         if let Some(conn) = c.into_conn() {
             conn.close();
@@ -888,18 +924,22 @@ impl<E: Establish> Reclaimer<E::Conn> for Pool<E> {
     /// Takes back connection `id`, checked out by a coroutine that ended without checking it
     /// in (its stack overflowed): closed, and counted out as an error closes a connection.
     /// Runs where coroutine-locals drop — thread context on a worker — so it parks nothing.
-    fn reclaimed(&self, id: u64, conn: E::Conn) {
+    fn reclaimed(&self, id: u32, conn: E::Conn) {
         runtime::on_driver_stack(|| {
             let mut st = self.state.lock();
             st.total -= 1;
-            self.emit(|| CmapEvent::CheckedIn {
-                address: self.address.clone(),
-                connection_id: id,
+            self.emit(|| {
+                CmapEvent::ConnectionCheckedIn(ConnectionCheckedInEvent {
+                    address: self.address.clone(),
+                    connection_id: id,
+                })
             });
-            self.emit(|| CmapEvent::ConnectionClosed {
-                address: self.address.clone(),
-                connection_id: id,
-                reason: ConnectionClosedReason::Error,
+            self.emit(|| {
+                CmapEvent::ConnectionClosed(ConnectionClosedEvent {
+                    address: self.address.clone(),
+                    connection_id: id,
+                    reason: ConnectionClosedReason::Error,
+                })
             });
             conn.close();
             let woken = self.dispatch(&mut st);

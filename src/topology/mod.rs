@@ -5,13 +5,15 @@
 //! servers may serve an operation, and which one should. No sockets and no clocks are
 //! touched here: monitors (the I/O half) feed descriptions in, operations ask for a server.
 
+pub(crate) mod events;
 mod rtt;
 mod sdam;
 mod selection;
 mod server_type;
 
+pub use events::SdamEvent;
 pub use rtt::RoundTripTime;
-pub use sdam::{ApplicationError, ErrorOutcome, SdamEvent, ServerState, Topology, TopologyVersion};
+pub use sdam::{ApplicationError, ErrorOutcome, ServerState, Topology, TopologyVersion};
 pub use selection::{
     Operation, Predicate, ReadMode, ReadPreference, SelectionError, ServerInfo, TagSet,
     choose_by_operation_count, in_latency_window, suitable_servers,

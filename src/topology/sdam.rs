@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use bson::{Bson, Document, oid::ObjectId};
 
 use super::ServerType;
+use super::events::SdamEvent;
 use super::{MAX_WIRE_VERSION, MIN_WIRE_VERSION};
 use super::{ServerDescription, TopologyDescription, TopologyType};
 use crate::address::ServerAddress;
@@ -181,64 +182,6 @@ impl ServerState {
     }
 }
 
-/// A change in what the driver knows about the deployment (the SDAM monitoring spec's
-/// events). Descriptions are whole snapshots: compare `previous` and `new` as you like.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum SdamEvent {
-    /// The client started monitoring a deployment.
-    TopologyOpening,
-    /// The deployment's description changed.
-    TopologyDescriptionChanged {
-        /// Before.
-        previous: Box<Topology>,
-        /// After.
-        new: Box<Topology>,
-    },
-    /// A server joined the topology (a seed, or a member another server named).
-    ServerOpening {
-        /// Its address.
-        address: ServerAddress,
-    },
-    /// A server left the topology.
-    ServerClosed {
-        /// Its address.
-        address: ServerAddress,
-    },
-    /// A server's description changed.
-    ServerDescriptionChanged {
-        /// Its address.
-        address: ServerAddress,
-        /// Before.
-        previous: Box<ServerState>,
-        /// After.
-        new: Box<ServerState>,
-    },
-    /// A monitor is about to check its server.
-    ServerHeartbeatStarted {
-        /// The server.
-        address: ServerAddress,
-    },
-    /// A check succeeded.
-    ServerHeartbeatSucceeded {
-        /// The server.
-        address: ServerAddress,
-        /// The round trip (the connection's set-up included on a monitor's first check).
-        duration: std::time::Duration,
-    },
-    /// A check failed.
-    ServerHeartbeatFailed {
-        /// The server.
-        address: ServerAddress,
-        /// Time until the failure.
-        duration: std::time::Duration,
-        /// Why.
-        failure: String,
-    },
-    /// The client stopped monitoring (it was shut down).
-    TopologyClosed,
-}
-
 /// How an operation failed, for the error rules.
 #[derive(Clone, Debug)]
 pub enum ApplicationError {
@@ -264,6 +207,8 @@ pub struct ErrorOutcome {
 /// The SDAM spec's TopologyDescription, with its update rules.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Topology {
+    /// The topology's id, which its SDAM events carry (`topology_id`); new for each client.
+    pub id: ObjectId,
     /// Its type.
     pub topology_type: TopologyType,
     /// The replica set name, once known (or required by `replicaSet`).
@@ -311,6 +256,7 @@ impl Topology {
             servers.insert(s.lowercase(), state);
         }
         let mut t = Topology {
+            id: ObjectId::new(),
             topology_type,
             set_name: replica_set,
             max_set_version: None,
@@ -327,6 +273,7 @@ impl Topology {
     /// (load-balanced) each balancer known at once. The monitors' first replies follow.
     pub fn opening_events(&self) -> Vec<SdamEvent> {
         let empty = Topology {
+            id: self.id,
             topology_type: TopologyType::Unknown,
             set_name: None,
             max_set_version: None,
@@ -340,29 +287,26 @@ impl Topology {
             *s = ServerState::unknown();
         }
         let mut events = vec![
-            SdamEvent::TopologyOpening,
-            SdamEvent::TopologyDescriptionChanged {
-                previous: Box::new(empty),
-                new: Box::new(seeds.clone()),
-            },
+            SdamEvent::TopologyOpening(super::events::TopologyOpeningEvent {
+                topology_id: self.id,
+            }),
+            SdamEvent::topology_changed(empty, seeds.clone()),
         ];
         events.extend(
             self.servers
                 .keys()
-                .map(|a| SdamEvent::ServerOpening { address: a.clone() }),
+                .map(|a| SdamEvent::server_opening(self.id, a)),
         );
         if seeds != *self {
             for (a, s) in &self.servers {
-                events.push(SdamEvent::ServerDescriptionChanged {
-                    address: a.clone(),
-                    previous: Box::new(ServerState::unknown()),
-                    new: Box::new(s.clone()),
-                });
+                events.push(SdamEvent::server_changed(
+                    self.id,
+                    a,
+                    ServerState::unknown(),
+                    s.clone(),
+                ));
             }
-            events.push(SdamEvent::TopologyDescriptionChanged {
-                previous: Box::new(seeds),
-                new: Box::new(self.clone()),
-            });
+            events.push(SdamEvent::topology_changed(seeds, self.clone()));
         }
         events
     }
@@ -401,27 +345,20 @@ impl Topology {
         self.apply(&address, new.clone());
         let mut events = Vec::new();
         if new != old {
-            events.push(SdamEvent::ServerDescriptionChanged {
-                address: address.clone(),
-                previous: Box::new(old),
-                new: Box::new(new),
-            });
+            events.push(SdamEvent::server_changed(self.id, &address, old, new));
         }
         for a in self.servers.keys() {
             if !before.servers.contains_key(a) {
-                events.push(SdamEvent::ServerOpening { address: a.clone() });
+                events.push(SdamEvent::server_opening(self.id, a));
             }
         }
         for a in before.servers.keys() {
             if !self.servers.contains_key(a) {
-                events.push(SdamEvent::ServerClosed { address: a.clone() });
+                events.push(SdamEvent::server_closed(self.id, a));
             }
         }
         if before != *self {
-            events.push(SdamEvent::TopologyDescriptionChanged {
-                previous: Box::new(before),
-                new: Box::new(self.clone()),
-            });
+            events.push(SdamEvent::topology_changed(before, self.clone()));
         }
         events
     }
@@ -748,17 +685,14 @@ impl Topology {
         if let Some(previous) = previous
             && previous != unknown
         {
-            outcome.events.push(SdamEvent::ServerDescriptionChanged {
-                address,
-                previous: Box::new(previous),
-                new: Box::new(unknown),
-            });
+            outcome.events.push(SdamEvent::server_changed(
+                self.id, &address, previous, unknown,
+            ));
         }
         if before != *self {
-            outcome.events.push(SdamEvent::TopologyDescriptionChanged {
-                previous: Box::new(before),
-                new: Box::new(self.clone()),
-            });
+            outcome
+                .events
+                .push(SdamEvent::topology_changed(before, self.clone()));
         }
         outcome
     }

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bson::{Bson, Document, doc};
+use may_mongo::error::WriteFailure;
 use may_mongo::options::{ReadConcern, ReadPreference, ReadPreferenceOptions, WriteConcern};
 use may_mongo::{
     Client, ClientOptions, Collection, CommandEvent, Core, Database, ErrorKind, EventHandler,
@@ -193,13 +194,6 @@ struct Recorder {
     events: Mutex<Vec<CommandEvent>>,
 }
 
-impl EventHandler for Recorder {
-    fn handle_command_event(&self, event: &CommandEvent) {
-        // A short critical section that never yields: fine on a may worker.
-        self.events.lock().unwrap().push(event.clone());
-    }
-}
-
 fn client_for(uri: &str, core: Core, recorder: Option<Arc<Recorder>>) -> may_mongo::Result<Client> {
     client_with_api(uri, core, recorder, None)
 }
@@ -215,7 +209,10 @@ fn client_with_api(
     options.server_api = server_api;
     options.app_name = Some("may_mongo-unified".into());
     if let Some(r) = recorder {
-        options.event_handler = Some(r.into());
+        options.command_event_handler = Some(EventHandler::callback(move |event| {
+            // A short critical section that never yields: fine on a may worker.
+            r.events.lock().unwrap().push(event);
+        }));
     }
     Client::with_options(options)
 }
@@ -846,7 +843,7 @@ impl Context<'_> {
                     .iter()
                     .filter(|e| client.observes(e))
                     .filter_map(|e| match e {
-                        CommandEvent::Started { command, .. } => Some(command.get("lsid").cloned()),
+                        CommandEvent::Started(e) => Some(e.command.get("lsid").cloned()),
                         _ => None,
                     })
                     .collect();
@@ -967,9 +964,9 @@ impl ClientEntity {
 /// The spec's name for an event's kind.
 fn event_kind(e: &CommandEvent) -> &'static str {
     match e {
-        CommandEvent::Started { .. } => "commandStartedEvent",
-        CommandEvent::Succeeded { .. } => "commandSucceededEvent",
-        CommandEvent::Failed { .. } => "commandFailedEvent",
+        CommandEvent::Started(_) => "commandStartedEvent",
+        CommandEvent::Succeeded(_) => "commandSucceededEvent",
+        CommandEvent::Failed(_) => "commandFailedEvent",
         _ => "unknown event",
     }
 }
@@ -983,10 +980,10 @@ fn check_event(expected: &Document, actual: &CommandEvent, saved: &Saved) -> Res
     let fields = fields.as_document().ok_or("expected event fields")?;
     let actual_kind = event_kind(actual);
     let name = actual.command_name();
-    let database = Some(actual.database());
+    let database = Some(actual.db());
     let body = match actual {
-        CommandEvent::Started { command, .. } => Some(command),
-        CommandEvent::Succeeded { reply, .. } => Some(reply),
+        CommandEvent::Started(e) => Some(&e.command),
+        CommandEvent::Succeeded(e) => Some(&e.reply),
         _ => None,
     };
     if kind != actual_kind {
@@ -1005,7 +1002,7 @@ fn check_event(expected: &Document, actual: &CommandEvent, saved: &Saved) -> Res
                 }
             }
             "hasServerConnectionId" => {
-                let has = actual.server_connection_id().is_some();
+                let has = actual.connection().server_id.is_some();
                 if v.as_bool() != Some(has) {
                     return Err(format!("expected hasServerConnectionId {v}, got {has}"));
                 }
@@ -1058,18 +1055,23 @@ fn check_result(
 }
 
 /// `expectError`: what kind of error, its message, code, labels, partial result, response.
+/// The error that stopped a client-level bulk write (the source of its error).
+fn cause(e: &may_mongo::Error) -> Option<&may_mongo::Error> {
+    std::error::Error::source(e)?.downcast_ref()
+}
+
 /// True for errors the driver raised without the server's say (bad arguments and the like).
 fn is_client_error(e: &may_mongo::Error) -> bool {
-    match e.kind() {
+    match &*e.kind {
         ErrorKind::Command(_)
         | ErrorKind::Write(_)
-        | ErrorKind::WriteConcern(_)
-        | ErrorKind::BulkWrite(_)
-        | ErrorKind::Io { .. }
+        | ErrorKind::InsertMany(_)
+        | ErrorKind::CollectionBulkWrite(_)
+        | ErrorKind::Io(_)
         | ErrorKind::ServerSelection { .. }
-        | ErrorKind::PoolCleared { .. }
+        | ErrorKind::ConnectionPoolCleared { .. }
         | ErrorKind::WaitQueueTimeout { .. } => false,
-        ErrorKind::ClientBulkWrite(f) => f.error.as_ref().is_some_and(is_client_error),
+        ErrorKind::BulkWrite(_) => cause(e).is_some_and(is_client_error),
         _ => true,
     }
 }
@@ -1077,8 +1079,8 @@ fn is_client_error(e: &may_mongo::Error) -> bool {
 fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Result<(), String> {
     let client_error = is_client_error(e);
     // The error that stopped a client-level bulk write speaks for it (code name, response).
-    let top = match e.kind() {
-        ErrorKind::ClientBulkWrite(f) => f.error.as_ref().unwrap_or(e),
+    let top = match &*e.kind {
+        ErrorKind::BulkWrite(_) => cause(e).unwrap_or(e),
         _ => e,
     };
     for (k, v) in expected {
@@ -1103,8 +1105,9 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "errorCodeName" => {
-                let got = match top.kind() {
-                    ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.code_name.as_str(),
+                let got = match &*top.kind {
+                    ErrorKind::Command(c) => c.code_name.as_str(),
+                    ErrorKind::Write(WriteFailure::WriteConcernError(c)) => c.code_name.as_str(),
                     _ => "",
                 };
                 if v.as_str() != Some(got) {
@@ -1114,29 +1117,33 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
             "errorLabelsContain" | "errorLabelsOmit" => {
                 let want_present = k == "errorLabelsContain";
                 for label in v.as_array().into_iter().flatten().filter_map(Bson::as_str) {
-                    if e.labels().iter().any(|l| l == label) != want_present {
+                    if e.contains_label(label) != want_present {
                         return fail(format!("{k} {label}: labels are {:?}", e.labels()));
                     }
                 }
             }
             "expectResult" => {
-                let partial = match e.kind() {
-                    ErrorKind::BulkWrite(f) => Some(operations::bulk_result(&f.partial_result)),
-                    ErrorKind::ClientBulkWrite(f) => f
+                let partial = match &*e.kind {
+                    ErrorKind::InsertMany(f) => Some(operations::insert_many_partial_result(f)),
+                    ErrorKind::CollectionBulkWrite(f) => {
+                        Some(operations::bulk_result(&f.partial_result))
+                    }
+                    ErrorKind::BulkWrite(f) => f
                         .partial_result
                         .as_ref()
-                        .map(operations::client_bulk_result),
+                        .map(operations::partial_client_bulk_result),
                     _ => None,
                 };
                 let partial = partial.map(Bson::Document);
                 matching::matches(v, partial.as_ref(), true, saved, "partial result")?;
             }
             "writeErrors" => {
-                let ErrorKind::ClientBulkWrite(f) = e.kind() else {
+                let ErrorKind::BulkWrite(f) = &*e.kind else {
                     return fail("expected write errors by index, the error has none".into());
                 };
                 let want = v.as_document().ok_or("writeErrors is not a document")?;
-                let got: Vec<usize> = f.write_errors.keys().copied().collect();
+                let mut got: Vec<usize> = f.write_errors.keys().copied().collect();
+                got.sort_unstable();
                 let mut wanted: Vec<usize> = want.keys().filter_map(|k| k.parse().ok()).collect();
                 wanted.sort_unstable();
                 if wanted != got {
@@ -1152,7 +1159,7 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "writeConcernErrors" => {
-                let ErrorKind::ClientBulkWrite(f) = e.kind() else {
+                let ErrorKind::BulkWrite(f) = &*e.kind else {
                     return fail("expected write concern errors, the error has none".into());
                 };
                 let want = v.as_array().ok_or("writeConcernErrors is not an array")?;
@@ -1169,9 +1176,21 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
                 }
             }
             "errorResponse" => {
-                let response = match top.kind() {
-                    ErrorKind::Command(c) | ErrorKind::WriteConcern(c) => c.raw_response.clone(),
-                    ErrorKind::Write(w) => {
+                let response = match &*top.kind {
+                    ErrorKind::Command(_) => top
+                        .server_response()
+                        .and_then(|r| Document::try_from(r.as_ref()).ok()),
+                    ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
+                        let mut d = doc! { "code": w.code, "errmsg": &w.message };
+                        if !w.code_name.is_empty() {
+                            d.insert("codeName", &w.code_name);
+                        }
+                        if let Some(info) = &w.details {
+                            d.insert("errInfo", info.clone());
+                        }
+                        Some(d)
+                    }
+                    ErrorKind::Write(WriteFailure::WriteError(w)) => {
                         let mut d = doc! { "code": w.code, "errmsg": &w.message };
                         if let Some(info) = &w.details {
                             d.insert("errInfo", info.clone());

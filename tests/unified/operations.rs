@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bson::{Bson, Document, doc};
+use may_mongo::VerboseResults;
+use may_mongo::error::{InsertManyError, PartialBulkWriteResult};
 use may_mongo::options::{
     Acknowledgment, AggregateOptions, BulkWriteOptions, Collation, CountOptions, CursorType,
     DeleteOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
@@ -891,6 +893,37 @@ pub fn client_bulk_result(r: &ClientBulkWriteResult) -> Document {
         d.insert("deleteResults", deletes);
     }
     d
+}
+
+/// A partly failed client-level bulk write's result, as [`client_bulk_result`] shows it.
+pub fn partial_client_bulk_result(p: &PartialBulkWriteResult) -> Document {
+    let summary = match p {
+        PartialBulkWriteResult::Summary(s) => s,
+        PartialBulkWriteResult::Verbose(v) => &v.summary,
+    };
+    let mut r = ClientBulkWriteResult::default();
+    r.acknowledged = true;
+    r.inserted_count = summary.inserted_count as u64;
+    r.upserted_count = summary.upserted_count as u64;
+    r.matched_count = summary.matched_count as u64;
+    r.modified_count = summary.modified_count as u64;
+    r.deleted_count = summary.deleted_count as u64;
+    if let PartialBulkWriteResult::Verbose(v) = p {
+        let mut verbose = VerboseResults::default();
+        verbose.insert_results = v.insert_results.clone().into_iter().collect();
+        verbose.update_results = v.update_results.clone().into_iter().collect();
+        verbose.delete_results = v.delete_results.clone().into_iter().collect();
+        r.verbose = Some(verbose);
+    }
+    client_bulk_result(&r)
+}
+
+/// What a failed `insert_many` inserted, as [`bulk_result`] shows a bulk write's result.
+pub fn insert_many_partial_result(e: &InsertManyError) -> Document {
+    let mut r = BulkWriteResult::default();
+    r.inserted_count = e.inserted_ids.len() as u64;
+    r.inserted_ids = e.inserted_ids.clone().into_iter().collect();
+    bulk_result(&r)
 }
 
 /// `{ "0": id, "3": id }`, as the spec writes ids by index.

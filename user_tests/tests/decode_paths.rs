@@ -152,7 +152,8 @@ fn paths_at(core: Core, levels: usize) {
     assert_eq!(inserted.inserted_id, Bson::Int64(10));
     assert_eq!(upserted, Some(Bson::Document(id)), "upserted id");
     assert!(
-        matches!(duplicate.kind(), may_mongo::ErrorKind::Write(w) if w.code == 11000),
+        matches!(&*duplicate.kind, may_mongo::ErrorKind::Write(may_mongo::error::WriteFailure::WriteError(w))
+            if w.code == 11000),
         "duplicate key: {duplicate}"
     );
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bson::{Document, doc};
 use may_mongo::pool::ConnectionClosedReason;
-use may_mongo::{ClientOptions, CmapEvent, CommandEvent, Core, EventHandler, Handler};
+use may_mongo::{ClientOptions, CmapEvent, CommandEvent, Core, EventHandler};
 
 /// What the handler does to the next `find` it sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +60,12 @@ fn overflow() -> u8 {
     if sp % 4096 < 512 { padded() } else { huge() }
 }
 
-impl EventHandler for Hook {
-    fn handle_command_event(&self, event: &CommandEvent) {
-        let CommandEvent::Started { command_name, .. } = event else {
+impl Hook {
+    fn command(&self, event: &CommandEvent) {
+        let CommandEvent::Started(e) = event else {
             return;
         };
-        if command_name != "find" {
+        if e.command_name != "find" {
             return;
         }
         match self.next.swap(0, Ordering::AcqRel) {
@@ -81,11 +81,9 @@ impl EventHandler for Hook {
         }
     }
 
-    fn handle_cmap_event(&self, event: &CmapEvent) {
-        if let CmapEvent::ConnectionClosed {
-            reason: ConnectionClosedReason::Error,
-            ..
-        } = event
+    fn cmap(&self, event: &CmapEvent) {
+        if let CmapEvent::ConnectionClosed(e) = event
+            && e.reason == ConnectionClosedReason::Error
         {
             self.closed_on_error.fetch_add(1, Ordering::AcqRel);
         }
@@ -103,7 +101,10 @@ fn each_ending(core: Core) {
     opts.max_pool_size = MAX_POOL_SIZE;
     // Any hang becomes an error within this limit instead of a stuck test.
     opts.timeout = Some(Duration::from_secs(20));
-    opts.event_handler = Some(Handler(hook.clone()));
+    let h = hook.clone();
+    opts.command_event_handler = Some(EventHandler::callback(move |e| h.command(&e)));
+    let h = hook.clone();
+    opts.cmap_event_handler = Some(EventHandler::callback(move |e| h.cmap(&e)));
     let client = may_mongo::Client::with_options(opts).unwrap();
     let coll = client
         .database(&format!("user_reclaim_{}", core.name()))
