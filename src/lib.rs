@@ -75,6 +75,7 @@ mod monitor;
 pub mod motor;
 mod ops;
 mod options;
+mod random;
 mod results;
 mod retry;
 mod runtime;
