@@ -9,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::Instant;
 
-use may_mongo::wire::{Codec, Compressor, Limits, MsgFlags, OpMsgBuilder};
+use may_mongo_protocol::{Codec, Compressor, Limits, MsgFlags, OpMsgBuilder};
 
 fn insert_message(n: usize) -> Vec<u8> {
     let mut buf = Vec::new();

@@ -19,7 +19,7 @@
 //! connections discarded) on a failed check or a network error.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ use crate::conn::{Connection, ServerType};
 use crate::error::{CommandError, Error, ErrorKind, Result, WriteConcernError, WriteFailure};
 use crate::event::EventHandler;
 use crate::event::cmap::CmapEvent;
-use crate::monitor::{Monitor, MonitorControl};
+use crate::monitor::{CheckSink, Monitor, MonitorControl};
 use crate::options::Affinity;
 use crate::pool::{Pool, PoolOptions, Pooled};
 use crate::runtime::{self, Core, Parker, Wake};
@@ -328,10 +328,13 @@ impl Deployment {
             description,
         }
     }
+}
 
+/// The monitors report to the deployment through this trait: they do not name the deployment.
+impl CheckSink for Deployment {
     /// A monitor starts a check over its connection `driver_connection_id` (whose handshake
     /// gave the server's id for it, `server_connection_id`, if it is open).
-    pub(crate) fn heartbeat_started(
+    fn heartbeat_started(
         &self,
         address: &ServerAddress,
         driver_connection_id: u32,
@@ -348,7 +351,7 @@ impl Deployment {
     }
 
     /// True when the server's last known type is not Unknown.
-    pub(crate) fn is_known(&self, address: &ServerAddress) -> bool {
+    fn is_known(&self, address: &ServerAddress) -> bool {
         self.state
             .lock()
             .topology
@@ -358,9 +361,8 @@ impl Deployment {
     }
 
     /// A monitor's check finished: apply it, and on failure clear the server's pool.
-    /// `connection` is the driver's and the server's ids for the monitor's connection.
-    pub(crate) fn on_check(
-        self: &Arc<Self>,
+    fn on_check(
+        self: Arc<Self>,
         address: &ServerAddress,
         outcome: Result<Document>,
         duration: Duration,
@@ -409,9 +411,11 @@ impl Deployment {
             }
         };
         self.emit(events);
-        self.sync(&mut st, &Arc::downgrade(self));
+        self.sync(&mut st, &Arc::downgrade(&self));
     }
+}
 
+impl Deployment {
     /// Applies the SDAM error rules to an operation's failure on `server` over a connection
     /// of pool generation `generation`.
     pub(crate) fn on_operation_error(
@@ -639,7 +643,7 @@ impl Snapshot {
                 self.server(a)
                     .map_or(0, |s| s.operations.load(Ordering::Relaxed))
             },
-            random_below,
+            crate::random::random_below,
         );
         Ok(chosen.and_then(|d| self.server(&d.address)).cloned())
     }
@@ -691,15 +695,4 @@ fn last_write_ms(reply: &Document) -> Option<i64> {
         Bson::DateTime(d) => Some(d.timestamp_millis()),
         _ => None,
     }
-}
-
-/// A random index below `n`, for the power of two choices. A shared splitmix64 counter: no
-/// thread-local (coroutines migrate between threads), one atomic add per draw.
-pub(crate) fn random_below(n: usize) -> usize {
-    static STATE: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
-    let mut z = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z % n as u64) as usize
 }

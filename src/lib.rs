@@ -29,7 +29,8 @@
 //! ```
 //!
 //! ## Layers, bottom up
-//! - [`wire`]: the wire protocol, sans-IO (bytes in, bytes out).
+//! - `wire`: the wire protocol, sans-IO (bytes in, bytes out) — the [`may_mongo_protocol`]
+//!   crate, which the compiler keeps free of I/O and of everything above it.
 //! - `runtime`: the small seam between the cores (connect, spawn, wait/notify, off-worker lookups).
 //! - `conn`: one connection — handshake and request/reply round trip.
 //! - [`pool`]: the CMAP connection pool (FIFO hand-off, generations, events).
@@ -50,7 +51,11 @@
 pub mod concern;
 pub mod error;
 pub mod event;
-pub mod wire;
+/// The wire codec is a crate of its own (`protocol/`); the driver reaches it as `crate::wire`.
+/// Not public: nothing a user calls takes or returns its types but [`Compressor`] (re-exported
+/// below). Tests, fuzz targets and benchmarks that speak the protocol themselves depend on
+/// `may_mongo_protocol` directly.
+use may_mongo_protocol as wire;
 
 pub mod pool;
 
@@ -74,6 +79,7 @@ mod monitor;
 pub mod motor;
 mod ops;
 pub mod options;
+mod random;
 pub mod results;
 mod retry;
 mod runtime;
@@ -125,3 +131,5 @@ pub use runtime::Core;
 pub use selection_criteria::{ReadPreference, SelectionCriteria};
 pub use tls::TlsOptions;
 pub use topology::{ReadMode, ServerInfo, Topology, TopologyType};
+/// The wire compressors [`ClientOptions::compressors`] lists (the `compressors` URI option).
+pub use wire::Compressor;

@@ -2,8 +2,8 @@
 //!
 //! This is the I/O half of SDAM. Each monitor owns one dedicated connection (never pooled, so
 //! a busy pool cannot delay a heartbeat), sends `hello` every `heartbeatFrequencyMS`, times
-//! the round trip, and hands the reply — or the failure — to the [`Deployment`], which applies
-//! the spec's rules and wakes operations waiting in server selection.
+//! the round trip, and hands the reply — or the failure — to its owner (a [`CheckSink`]: the
+//! deployment), which applies the spec's rules and wakes operations waiting in server selection.
 //!
 //! In the coroutine core a monitor is a may coroutine: a thousand-member deployment costs a
 //! thousand small stacks, not a thousand threads. In the threaded core it is an OS thread.
@@ -26,7 +26,6 @@ use crate::address::ServerAddress;
 use crate::conn::Connection;
 use crate::conn::check_ok;
 use crate::conn::connection::ConnectSettings;
-use crate::deployment::Deployment;
 use crate::error::Result;
 use crate::runtime::{self, Core, Parker, Wake};
 use crate::wire::next_request_id;
@@ -39,6 +38,31 @@ pub(crate) const MIN_HEARTBEAT: Duration = Duration::from_millis(500);
 fn next_monitoring_connection_id() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a monitor reports to: the deployment that owns it. A trait, so that the monitor does
+/// not import the layer above it.
+pub(crate) trait CheckSink: Send + Sync {
+    /// A check of `address` is starting over the monitor's connection `driver_connection_id`
+    /// (whose handshake gave the server's id for it, `server_connection_id`, if it is open).
+    fn heartbeat_started(
+        &self,
+        address: &ServerAddress,
+        driver_connection_id: u32,
+        server_connection_id: Option<i64>,
+    );
+    /// Whether `address`'s last known type is not Unknown (a failed check of a known server is
+    /// retried once at once).
+    fn is_known(&self, address: &ServerAddress) -> bool;
+    /// A check finished with `outcome` after `duration`; `connection` is the driver's and
+    /// the server's ids for the monitor's connection.
+    fn on_check(
+        self: Arc<Self>,
+        address: &ServerAddress,
+        outcome: Result<Document>,
+        duration: Duration,
+        connection: (u32, Option<i64>),
+    );
 }
 
 /// The handle through which the deployment steers a monitor.
@@ -76,7 +100,7 @@ impl MonitorControl {
 
 /// One server's monitor, before it starts.
 pub(crate) struct Monitor {
-    pub(crate) deployment: Weak<Deployment>,
+    pub(crate) deployment: Weak<dyn CheckSink>,
     pub(crate) address: ServerAddress,
     pub(crate) control: Arc<MonitorControl>,
     pub(crate) core: Core,
@@ -122,11 +146,11 @@ impl Monitor {
                 outcome = self.check(&mut conn);
             }
             let ids = (conn_id, server_id(&conn).or(before));
+            // Takes the handle: the client is not kept alive while the monitor sleeps.
             deployment.on_check(&self.address, outcome, started.elapsed(), ids);
             if conn.is_none() {
                 conn_id = next_monitoring_connection_id(); // the next check opens another
             }
-            drop(deployment); // don't keep the client alive while sleeping
             if !self.wait(&parker, started) {
                 return;
             }

@@ -195,7 +195,7 @@ fn parse(answer: &[u8]) -> Result<Packet<'_>> {
 /// truncated.
 fn exchange(resolver: &Resolver, name: &str, kind: TYPE) -> io::Result<Vec<u8>> {
     // A random id: an answer must echo it, so a guessable one would invite forged answers.
-    let id = crate::deployment::random_below(1 << 16) as u16;
+    let id = crate::random::random_below(1 << 16) as u16;
     let q = query(id, name, kind).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no name servers configured");
     for ns in &resolver.nameservers {
@@ -261,7 +261,7 @@ fn off_worker<T: Send + 'static>(
 /// Fisher–Yates with the driver's shared random source (for `srvMaxHosts`).
 fn shuffle<T>(v: &mut [T]) {
     for i in (1..v.len()).rev() {
-        v.swap(i, crate::deployment::random_below(i + 1));
+        v.swap(i, crate::random::random_below(i + 1));
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bson::{Document, doc};
 use common::mock::{Action, MockServer, Request, hello_reply};
 use common::run_on;
-use may_mongo::wire::{Compressor, HEADER_LEN, compress_message};
 use may_mongo::{Client, ClientOptions, Core, ErrorKind};
+use may_mongo_protocol::{Compressor, HEADER_LEN, compress_message};
 
 /// A server that accepts the compressors in `accepts`, answers `find` with two documents, and
 /// PLAIN authentication with success.

@@ -204,7 +204,7 @@ both_cores!(garbage_and_mismatched_replies_are_protocol_errors, |core| {
             _ => Action::Reply(doc! { "ok": 1.0 }),
         },
     });
-    use may_mongo::wire::HEADER_LEN;
+    use may_mongo_protocol::HEADER_LEN;
     let client = client_for(&server, core, |_| {});
     for expected in ["malformed OP_MSG", "answers request"] {
         let err = run_on(core, {

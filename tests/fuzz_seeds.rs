@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, DateTime, Document, RawDocument, Timestamp, doc, oid::ObjectId};
 use may_mongo::uri::ConnectionString;
-use may_mongo::wire::{
+use may_mongo::{ClientOptions, StreamDescription};
+use may_mongo_protocol::{
     BodyField, Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder,
     OpReply, compress_message, decompress_message, encode_op_reply,
 };
-use may_mongo::{ClientOptions, StreamDescription};
 
 mod common;
 use common::spec;

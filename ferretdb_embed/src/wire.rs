@@ -1,18 +1,17 @@
 //! The smallest possible MongoDB client: one OP_MSG command over a blocking std `TcpStream`.
 //!
-//! This crate must not depend on the driver it helps to test, so readiness is checked with a hand-framed
-//! OP_MSG whose body is serialized by the `bson` crate.
+//! This crate must not depend on the driver it helps to test, so it speaks to the server with
+//! the driver's sans-IO wire codec (`may_mongo_protocol`, bytes in and bytes out) and does the
+//! I/O itself: one request written, one reply read header first.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use bson::{Bson, Document, doc};
-
-const OP_MSG: i32 = 2013;
-
-static REQUEST_ID: AtomicI32 = AtomicI32::new(1);
+use may_mongo_protocol::{
+    HEADER_LEN, Header, Limits, MsgFlags, OpMsg, OpMsgBuilder, next_request_id, to_document,
+};
 
 /// Sends `{<greeting>: 1, $db: "admin"}` (`hello`, or `isMaster` for a server that has no
 /// `hello`) and returns the reply if it has `ok: 1`.
@@ -38,38 +37,28 @@ pub(crate) fn command(
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
 
-    let body = body.to_vec().map_err(io::Error::other)?;
-    let len = 16 + 4 + 1 + body.len();
-    let mut msg = Vec::with_capacity(len);
-    msg.extend_from_slice(&(len as i32).to_le_bytes()); // messageLength
-    msg.extend_from_slice(&REQUEST_ID.fetch_add(1, Ordering::Relaxed).to_le_bytes()); // requestID
-    msg.extend_from_slice(&0i32.to_le_bytes()); // responseTo
-    msg.extend_from_slice(&OP_MSG.to_le_bytes()); // opCode
-    msg.extend_from_slice(&0u32.to_le_bytes()); // flagBits
-    msg.push(0); // section kind 0: the body document
-    msg.extend_from_slice(&body);
+    let limits = Limits::default();
+    let request_id = next_request_id();
+    let mut msg = Vec::new();
+    let mut builder = OpMsgBuilder::new(&mut msg, MsgFlags::default(), limits);
+    builder.body(body).map_err(invalid)?;
+    builder.finish(request_id, 0).map_err(invalid)?;
     stream.write_all(&msg)?;
 
-    let mut header = [0u8; 16];
-    stream.read_exact(&mut header)?;
-    let reply_len = i32::from_le_bytes(header[0..4].try_into().unwrap());
-    let op_code = i32::from_le_bytes(header[12..16].try_into().unwrap());
-    if op_code != OP_MSG || !(21..=48 * 1024 * 1024).contains(&reply_len) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unexpected reply header: length {reply_len}, opCode {op_code}"),
-        ));
-    }
-    let mut rest = vec![0u8; reply_len as usize - 16];
-    stream.read_exact(&mut rest)?;
-    // rest = flagBits (4) + kind byte (1) + document (+ optional checksum, ignored).
-    if rest[4] != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("reply starts with section kind {}, expected 0", rest[4]),
-        ));
-    }
-    Document::from_reader(&rest[5..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    // The header says how long the reply is; the codec checks that length (and that this is
+    // the answer to our request) before a buffer is sized from it.
+    let mut reply = vec![0u8; HEADER_LEN];
+    stream.read_exact(&mut reply)?;
+    let header = Header::parse(&reply).map_err(invalid)?;
+    header.check_reply_to(request_id).map_err(invalid)?;
+    reply.resize(header.checked_len(&limits).map_err(invalid)?, 0);
+    stream.read_exact(&mut reply[HEADER_LEN..])?;
+    let reply = OpMsg::parse_message(&reply).map_err(invalid)?;
+    to_document(reply.body).map_err(invalid)
+}
+
+fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// `ok` may come back as a double, an int32 or an int64 depending on the server.

@@ -4,15 +4,15 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::{Bson, Document, doc};
 use ferretdb_embed::{Auth, Server, ServerOptions, TlsFiles};
+use may_mongo_protocol::{
+    HEADER_LEN, Header, Limits, MsgFlags, OpMsg, OpMsgBuilder, next_request_id, to_document,
+};
 
-// ---- a raw OP_MSG client, kept here on purpose: this crate must not depend on the driver ----
-
-static REQUEST_ID: AtomicI32 = AtomicI32::new(1);
+// ---- a raw OP_MSG client over the sans-IO wire codec: this crate must not depend on the driver ----
 
 /// Runs one command (body must carry `$db`) on a fresh connection, returns the reply body.
 fn run_command(port: u16, body: Document) -> Document {
@@ -24,30 +24,24 @@ fn run_command(port: u16, body: Document) -> Document {
     stream
         .set_write_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let body = body.to_vec().expect("serialize command");
-    let len = (16 + 4 + 1 + body.len()) as i32;
+    let limits = Limits::default();
+    let request_id = next_request_id();
     let mut msg = Vec::new();
-    msg.extend_from_slice(&len.to_le_bytes());
-    msg.extend_from_slice(&REQUEST_ID.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    msg.extend_from_slice(&0i32.to_le_bytes()); // responseTo
-    msg.extend_from_slice(&2013i32.to_le_bytes()); // OP_MSG
-    msg.extend_from_slice(&0u32.to_le_bytes()); // flagBits
-    msg.push(0); // section kind 0
-    msg.extend_from_slice(&body);
+    let mut builder = OpMsgBuilder::new(&mut msg, MsgFlags::default(), limits);
+    builder.body(&body).expect("serialize command");
+    builder.finish(request_id, 0).expect("frame command");
     stream.write_all(&msg).expect("send");
 
-    let mut header = [0u8; 16];
-    stream.read_exact(&mut header).expect("read reply header");
-    let reply_len = i32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
-    assert_eq!(
-        i32::from_le_bytes(header[12..16].try_into().unwrap()),
-        2013,
-        "reply opCode"
-    );
-    let mut rest = vec![0u8; reply_len - 16];
-    stream.read_exact(&mut rest).expect("read reply");
-    assert_eq!(rest[4], 0, "reply section kind");
-    Document::from_reader(&rest[5..]).expect("parse reply")
+    let mut reply = vec![0u8; HEADER_LEN];
+    stream.read_exact(&mut reply).expect("read reply header");
+    let header = Header::parse(&reply).expect("reply header");
+    header.check_reply_to(request_id).expect("reply responseTo");
+    reply.resize(header.checked_len(&limits).expect("reply length"), 0);
+    stream
+        .read_exact(&mut reply[HEADER_LEN..])
+        .expect("read reply");
+    let reply = OpMsg::parse_message(&reply).expect("parse reply");
+    to_document(reply.body).expect("reply body")
 }
 
 fn ok(reply: &Document) -> bool {

@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use may_mongo::wire::{
+use may_mongo_protocol::{
     HEADER_LEN, Header, Limits, OpCode, OpMsg, OpMsgBuilder, compress_message, decompress_message,
 };
 

@@ -20,7 +20,7 @@ use bson::RawDocument;
 use libfuzzer_sys::fuzz_target;
 use may_mongo::StreamDescription;
 use may_mongo::topology::ServerState;
-use may_mongo::wire::{HEADER_LEN, Header, Limits, OpCode, OpMsg, OpReply, decompress_message};
+use may_mongo_protocol::{HEADER_LEN, Header, Limits, OpCode, OpMsg, OpReply, decompress_message};
 
 fuzz_target!(|data: &[u8]| {
     // Before the handshake the driver reads with the default limits (48 MB messages).

@@ -3,7 +3,7 @@
 //! errors, a server without `hello`. Several of them play a replica set (`tests/retry.rs`,
 //! `tests/replica_set_mock.rs`).
 //!
-//! It speaks through the driver's own sans-IO codec (`may_mongo::wire`), from the server side.
+//! It speaks through the driver's own sans-IO codec (`may_mongo_protocol`), from the server side.
 //! Each connection runs on its own OS thread; the script decides what happens to each request.
 //! CRUD semantics are never mocked here: those tests run against the real server.
 
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bson::{Document, doc};
-use may_mongo::wire::{
+use may_mongo_protocol::{
     Compressor, HEADER_LEN, Header, Limits, MsgFlags, OpCode, OpMsg, OpMsgBuilder, OpQuery,
     compress_message, decompress_message, encode_op_reply,
 };
@@ -68,7 +68,7 @@ pub fn op_msg_bytes(response_to: i32, doc: &Document) -> Vec<u8> {
     let mut out = Vec::new();
     let mut b = OpMsgBuilder::new(&mut out, MsgFlags::default(), Limits::default());
     b.body(doc).unwrap();
-    b.finish(may_mongo::wire::next_request_id(), response_to)
+    b.finish(may_mongo_protocol::next_request_id(), response_to)
         .unwrap();
     out
 }

@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use bson::{Document, RawDocument, doc};
-use may_mongo::wire::{HEADER_LEN, Header, Limits, MsgFlags, OpMsg, OpMsgBuilder};
+use may_mongo_protocol::{HEADER_LEN, Header, Limits, MsgFlags, OpMsg, OpMsgBuilder};
 
 use crate::data::Data;
 
@@ -68,7 +68,7 @@ impl Replies {
             "minWireVersion": 0, "maxWireVersion": 21, "connectionId": 1, "ok": 1.0,
         };
         let mut hello_legacy = Vec::new();
-        may_mongo::wire::encode_op_reply(
+        may_mongo_protocol::encode_op_reply(
             &mut hello_legacy,
             0,
             0,
@@ -198,7 +198,7 @@ fn connection(mut sock: TcpStream, replies: &Replies) {
         if sock.read_exact(&mut buf[HEADER_LEN..len]).is_err() {
             return;
         }
-        let reply = if h.op_code == may_mongo::wire::OpCode::Query as i32 {
+        let reply = if h.op_code == may_mongo_protocol::OpCode::Query as i32 {
             &replies.hello_legacy[..]
         } else {
             match OpMsg::parse(&buf[HEADER_LEN..len]) {

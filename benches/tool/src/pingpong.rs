@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use bson::{Document, RawDocument, doc};
-use may_mongo::wire::{HEADER_LEN, Limits, MsgFlags, OpMsgBuilder};
+use may_mongo_protocol::{HEADER_LEN, Limits, MsgFlags, OpMsgBuilder};
 
 use crate::point::{self, Outcome, Record, Spec, Window};
 use crate::workload::{INSERT_MANY_DOCS, Workload};

@@ -1,18 +1,20 @@
 //! Raw BSON into `Document` and `Bson` without recursion, and the depth check over the raw
 //! bytes: the sans-IO half of the driver's decoding (the error-typed wrappers and serde
-//! decoding are in the `decode` module, one layer up; see there for why none of this recurses).
-//! Here so that the error type, which keeps a server's error reply as a `Document`, can use
-//! it without importing anything above it.
+//! decoding are in the driver's `decode` module; see there for why none of this recurses).
+//! Here so that the driver's error type, which keeps a server's error reply as a `Document`,
+//! can use it without importing anything above it.
 
 use bson::raw::RawIter;
 use bson::{Bson, Document, RawBsonRef, RawDocument};
 
 /// Why raw BSON could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum DecodeError {
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
     /// The bytes are not valid BSON.
+    #[error("malformed BSON: {0}")]
     Malformed(String),
     /// Nested deeper than [`MAX_DEPTH`].
+    #[error("nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
 }
 
@@ -44,7 +46,7 @@ fn too_deep() -> DecodeError {
 }
 
 /// `raw` as a `Document`, with constant stack use at any nesting depth (up to [`MAX_DEPTH`]).
-pub(crate) fn to_document(raw: &RawDocument) -> Result<Document, DecodeError> {
+pub fn to_document(raw: &RawDocument) -> Result<Document, DecodeError> {
     document_at(raw, 1)
 }
 
@@ -58,7 +60,7 @@ fn document_at(raw: &RawDocument, level: usize) -> Result<Document, DecodeError>
 
 /// One BSON value as a `Bson`, with constant stack use at any nesting depth (up to
 /// [`MAX_DEPTH`]).
-pub(crate) fn to_bson(value: RawBsonRef<'_>) -> Result<Bson, DecodeError> {
+pub fn to_bson(value: RawBsonRef<'_>) -> Result<Bson, DecodeError> {
     match value {
         RawBsonRef::Document(d) => build(Container::Doc(Document::new()), d.iter_elements(), 1),
         RawBsonRef::Array(a) => build(Container::Arr(Vec::new()), a.iter_elements(), 1),
@@ -149,7 +151,7 @@ fn insert(container: &mut Container, key: String, value: Bson) {
 /// 1), walking its bytes without recursion and without decoding anything. Cheap for small
 /// documents: each level costs at least 7 bytes of BSON, so a document too short to be that
 /// deep is not walked at all.
-pub(crate) fn check_depth(raw: &RawDocument, max: usize) -> Result<(), DecodeError> {
+pub fn check_depth(raw: &RawDocument, max: usize) -> Result<(), DecodeError> {
     // type (1) + empty key (1) + the nested document's length (4) and terminator (1)
     const LEVEL_BYTES: usize = 7;
     if raw.as_bytes().len() <= max.saturating_mul(LEVEL_BYTES) {

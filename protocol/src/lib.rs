@@ -1,9 +1,84 @@
-//! The MongoDB wire protocol, sans-IO.
+//! MongoDB's wire protocol, sans-IO: the message codec under the `may_mongo` driver, as
+//! `postgres-protocol` is under `rust-postgres`.
 //!
-//! Nothing in this module touches a socket: encoders append a complete message to a caller's
+//! This crate turns commands into the bytes a MongoDB server reads, and the bytes it answers
+//! with back into documents. It is a building block: the driver's connections use it, and so
+//! do the project's test servers and tools. Most programs want the driver, not this crate.
+//!
+//! # What is in it
+//!
+//! - [`OpMsgBuilder`] and [`OpMsg`]: OP_MSG (opcode 2013), the message every command travels
+//!   in since MongoDB 3.6 — flag bits, the body, document sequences (kind 1), the CRC-32C
+//!   checksum.
+//! - [`encode_op_query`] and [`OpReply`]: the legacy OP_QUERY/OP_REPLY pair, kept for the
+//!   `isMaster` handshake with servers that have no `hello`; [`OpQuery`] and
+//!   [`encode_op_reply`] are their server side.
+//! - [`Header`], [`OpCode`], [`HEADER_LEN`]: the 16-byte header of every message, and
+//!   [`Header::checked_len`], the check that stands between a length read from the network and
+//!   a buffer sized from it.
+//! - [`compress_message`], [`decompress_message`], [`Codec`], [`Compressor`]: OP_COMPRESSED
+//!   with snappy, zlib and zstd.
+//! - [`to_document`], [`to_bson`], [`check_depth`]: raw BSON into `Document` and `Bson`, and
+//!   the depth check, without recursion (so a deep reply cannot overflow a small coroutine
+//!   stack); [`get_int`] and [`get_strings`]: reading a reply's loosely typed fields.
+//! - [`Limits`] (the sizes a server accepts), [`WireError`], [`next_request_id`].
+//!
+//! # Why sans-IO
+//!
+//! Nothing here touches a socket: encoders append a complete message to a caller's
 //! `Vec<u8>` (so a connection can reuse one buffer for every request) and decoders borrow from
 //! a caller's byte slice (so a reply is read lazily, in place, without decoding every field).
-//! Both cores share this code; so do the test servers and the benchmark's canned-reply server.
+//! Bytes in, bytes out. How the bytes travel — a may coroutine that parks on `EAGAIN`, an OS
+//! thread that blocks, TLS or not, with which timeouts — is the caller's business, so one
+//! codec serves every way of moving them, and every rule of the protocol can be tested
+//! without a server.
+//!
+//! The compiler keeps it that way. The crate's only dependencies are `bson`, `serde`,
+//! `crc32c`, `snap`, `flate2`, `zstd` and `thiserror`: no may, no socket2, and nothing here
+//! uses `std::net`. And since the driver depends on this crate, this crate cannot name the
+//! driver: no layer above can leak down into it. (`scripts/layers` and
+//! `cargo tree -p may_mongo_protocol` show both.)
+//!
+//! # Who uses it
+//!
+//! - The driver, as `crate::wire`: a connection frames each request with [`OpMsgBuilder`],
+//!   reads a reply's header, checks its length with [`Header::checked_len`], reads that many
+//!   bytes, unwraps compression and parses with [`OpMsg::parse_message`]; the error type and
+//!   the decoder read replies with [`get_int`] and [`to_document`]. Both of its cores (may
+//!   coroutines, OS threads) share this code.
+//! - `ferretdb_embed`, which waits for a test server to be ready with one `hello` over a
+//!   blocking std `TcpStream`, built and parsed with this crate.
+//! - The server side: the driver's scripted test servers, its fuzz targets, the benchmark's
+//!   canned-reply server.
+//!
+//! A request and its reply, with the I/O left out:
+//!
+//! ```
+//! use may_mongo_protocol::{HEADER_LEN, Header, Limits, MsgFlags, OpMsg, OpMsgBuilder};
+//!
+//! // The client encodes a command...
+//! let limits = Limits::default();
+//! let mut request = Vec::new();
+//! let mut b = OpMsgBuilder::new(&mut request, MsgFlags::default(), limits);
+//! b.body(&bson::doc! { "ping": 1, "$db": "admin" }).unwrap();
+//! b.finish(7, 0).unwrap();
+//!
+//! // ...the server reads the header first, then as many bytes as it declares...
+//! let header = Header::parse(&request[..HEADER_LEN]).unwrap();
+//! assert_eq!(header.checked_len(&limits).unwrap(), request.len());
+//! let command = OpMsg::parse_message(&request).unwrap();
+//! assert_eq!(command.body.get_str("$db").unwrap(), "admin");
+//!
+//! // ...and answers; the client checks the reply answers its request.
+//! let mut reply = Vec::new();
+//! let mut b = OpMsgBuilder::new(&mut reply, MsgFlags::default(), limits);
+//! b.body(&bson::doc! { "ok": 1.0 }).unwrap();
+//! b.finish(8, header.request_id).unwrap();
+//! Header::parse(&reply).unwrap().check_reply_to(7).unwrap();
+//! assert_eq!(OpMsg::parse_message(&reply).unwrap().body.get_f64("ok").unwrap(), 1.0);
+//! ```
+//!
+//! # Lengths
 //!
 //! Every length read from the network is checked before it is used: a truncated, oversized,
 //! negative or inconsistent length is a [`WireError`], never a panic and never a large
@@ -27,9 +102,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub use compression::{
     Codec, Compressor, Decompressed, compress_message, decompress_message, may_compress,
 };
-pub(crate) use document::MAX_DEPTH;
-pub(crate) use document::{DecodeError, check_depth, to_bson, to_document};
-pub(crate) use fields::{get_int, get_strings};
+pub use document::{DecodeError, MAX_DEPTH, check_depth, to_bson, to_document};
+pub use fields::{get_int, get_strings};
 pub use header::{HEADER_LEN, Header, OpCode};
 pub use legacy::{OpQuery, OpReply, encode_op_query, encode_op_reply};
 pub use op_msg::{BodyField, DocumentSequence, MsgFlags, OpMsg, OpMsgBuilder};

@@ -53,7 +53,7 @@ impl std::ops::BitOr for MsgFlags {
 /// reaches a socket.
 ///
 /// ```
-/// use may_mongo::wire::{Limits, MsgFlags, OpMsg, OpMsgBuilder, Header, HEADER_LEN};
+/// use may_mongo_protocol::{Limits, MsgFlags, OpMsg, OpMsgBuilder, Header, HEADER_LEN};
 /// let mut buf = Vec::new();
 /// let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
 /// b.body(&bson::doc! { "ping": 1, "$db": "admin" }).unwrap();

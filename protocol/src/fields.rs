@@ -1,11 +1,11 @@
 //! Reading the loosely typed fields of a reply: a server may send a count as int32, int64 or
 //! a whole double, and a list of labels as an array with anything in it. Sans-IO and
-//! bson-only, so every layer above (the error type included) can use it.
+//! bson-only, so every layer of the driver (the error type included) can use it.
 
 use bson::{RawBsonRef, RawDocument};
 
 /// Reads a numeric field whatever BSON number type the server chose for it.
-pub(crate) fn get_int(doc: &RawDocument, key: &str) -> Option<i64> {
+pub fn get_int(doc: &RawDocument, key: &str) -> Option<i64> {
     match doc.get(key).ok()?? {
         RawBsonRef::Int32(v) => Some(v as i64),
         RawBsonRef::Int64(v) => Some(v),
@@ -15,7 +15,7 @@ pub(crate) fn get_int(doc: &RawDocument, key: &str) -> Option<i64> {
 }
 
 /// Reads an array of strings, skipping anything else; empty when absent.
-pub(crate) fn get_strings(doc: &RawDocument, key: &str) -> Vec<String> {
+pub fn get_strings(doc: &RawDocument, key: &str) -> Vec<String> {
     doc.get_array(key)
         .map(|a| {
             a.into_iter()
