@@ -100,7 +100,7 @@ impl Drop for InFlight<'_> {
 impl Client {
     /// Parses `uri` and creates a client (no I/O).
     pub fn with_uri_str(uri: &str) -> Result<Client> {
-        Client::with_options(ClientOptions::parse(uri)?)
+        Client::with_options(ClientOptions::parse_now(uri)?)
     }
 
     /// Creates a client from options and starts monitoring its seeds in the background.
@@ -199,38 +199,6 @@ impl Client {
     /// A handle to database `name` (no I/O).
     pub fn database(&self, name: &str) -> Database {
         Database::new(self.clone(), name)
-    }
-
-    /// Every database's description (`listDatabases`: name, sizeOnDisk, empty).
-    pub fn list_databases(&self) -> Result<Vec<bson::Document>> {
-        let mut op = crate::ops::Command::write(
-            "listDatabases",
-            "admin",
-            bson::doc! { "listDatabases": 1 },
-            |r| {
-                let dbs = r
-                    .get_array("databases")
-                    .map_err(|_| crate::ops::malformed_reply("listDatabases", "no databases"))?;
-                dbs.into_iter()
-                    .map(|d| {
-                        d.ok()
-                            .and_then(|d| d.as_document())
-                            .ok_or_else(|| crate::ops::malformed_reply("listDatabases", "entry"))
-                            .and_then(crate::decode::to_document)
-                    })
-                    .collect()
-            },
-        );
-        self.execute(&mut op)
-    }
-
-    /// Every database's name.
-    pub fn list_database_names(&self) -> Result<Vec<String>> {
-        Ok(self
-            .list_databases()?
-            .iter()
-            .filter_map(|d| d.get_str("name").ok().map(str::to_string))
-            .collect())
     }
 
     /// The database named in the connection string's path, if any.

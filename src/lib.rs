@@ -47,6 +47,7 @@
 //! [`ErrorKind::TooDeep`]. Freeing or cloning a deep `Document` recurses, in your code: drop
 //! deep results where there is room.
 
+pub mod action;
 pub mod concern;
 pub mod error;
 pub mod event;
@@ -90,11 +91,25 @@ pub use concern::{Acknowledgment, ReadConcern, WriteConcern};
 pub use conn::{ServerType, StreamDescription};
 pub use crud_types::*;
 pub use cursor::{Cursor, CursorType};
-pub use database::{Database, RunCursorCommandOptions};
+pub use action::update::UpdateModifications;
+pub use database::Database;
 pub use gridfs::{
-    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsError, GridFsFile,
-    GridFsUploadOptions, GridFsUploadStream,
+    GridFsBucket, GridFsBucketOptions, GridFsDownloadByNameOptions, GridFsDownloadStream,
+    GridFsError, GridFsFile, GridFsFindOneOptions, GridFsFindOptions, GridFsUploadOptions,
+    GridFsUploadStream,
 };
+
+/// The blocking API under the official crate's paths (`mongodb::sync::Client` and so on):
+/// code written for the official `mongodb::sync` changes only its `use` lines. In this
+/// driver the blocking API is the only one (the async façade is [`motor`]), so these are the
+/// same types as at the crate's root.
+pub mod sync {
+    pub use crate::client::Client;
+    pub use crate::collection::Collection;
+    pub use crate::cursor::Cursor;
+    pub use crate::database::Database;
+    pub use crate::gridfs::{GridFsBucket, GridFsDownloadStream, GridFsUploadStream};
+}
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
 /// with nesting (the driver's own decoder; see `notes/crud.md`), on a driver stack; a

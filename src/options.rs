@@ -318,7 +318,15 @@ impl ClientOptions {
     /// listed in [`warnings`](Self::warnings). Options that would be unsafe to ignore
     /// (credentials, TLS, load balancing, proxies) are refused until the
     /// driver supports them.
-    pub fn parse(uri: &str) -> Result<ClientOptions> {
+    ///
+    /// `ClientOptions::parse(uri).run()`, as in the official crate: the parse is an action
+    /// because a `mongodb+srv://` string needs DNS queries (which park a coroutine).
+    pub fn parse(uri: impl AsRef<str>) -> crate::action::ParseConnectionString {
+        crate::action::ParseConnectionString::new(uri.as_ref())
+    }
+
+    /// The parse itself, with the system's name servers.
+    pub(crate) fn parse_now(uri: &str) -> Result<ClientOptions> {
         let cs = ConnectionString::parse(uri)?;
         let cs = if cs.srv {
             crate::srv::resolve_seedlist(cs, &crate::srv::Resolver::system()?, Core::Coroutine)?
@@ -328,9 +336,9 @@ impl ClientOptions {
         ClientOptions::from_connection_string(cs)
     }
 
-    /// Like [`parse`](Self::parse), with the name servers `mongodb+srv://` asks given
-    /// rather than read from `/etc/resolv.conf`.
-    pub fn parse_with_resolver(
+    /// The parse with the name servers `mongodb+srv://` asks given rather than read from
+    /// `/etc/resolv.conf`.
+    pub(crate) fn parse_with_resolver(
         uri: &str,
         resolver: &crate::srv::Resolver,
     ) -> Result<ClientOptions> {

@@ -66,13 +66,13 @@ impl AsyncClient {
     /// The databases on the server, with their sizes.
     pub fn list_databases(&self) -> AsyncOp<Vec<Document>> {
         let c = self.inner.clone();
-        self.runner.run(move || c.list_databases())
+        self.runner.run(move || c.list_databases().run())
     }
 
     /// The names of the databases on the server.
     pub fn list_database_names(&self) -> AsyncOp<Vec<String>> {
         let c = self.inner.clone();
-        self.runner.run(move || c.list_database_names())
+        self.runner.run(move || c.list_database_names().run())
     }
 
     /// MongoDB 8.0's client-level `bulkWrite`: writes to any number of collections in one
