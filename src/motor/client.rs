@@ -83,7 +83,7 @@ impl AsyncClient {
         options: ClientBulkWriteOptions,
     ) -> AsyncOp<ClientBulkWriteResult> {
         let c = self.inner.clone();
-        self.runner.run(move || c.bulk_write(models, options))
+        self.runner.run(move || c.bulk_write(models).with_options(options).run())
     }
 
     /// Pins one pooled connection for a sequence of async calls, so that they read their own
