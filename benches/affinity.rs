@@ -50,7 +50,7 @@ struct Cell {
 
 fn run(uri: &str, affinity: Affinity, coroutines: usize) -> Cell {
     let watch = Arc::new(PoolWatch::default());
-    let mut opts = ClientOptions::parse(uri).unwrap();
+    let mut opts = ClientOptions::parse(uri).run().unwrap();
     opts.affinity = affinity;
     let recorder = watch.clone();
     opts.cmap_event_handler = Some(EventHandler::callback(move |e| recorder.record(e)));
@@ -63,7 +63,7 @@ fn run(uri: &str, affinity: Affinity, coroutines: usize) -> Cell {
             may::go!(move || {
                 let admin = c.database("admin");
                 for _ in 0..per {
-                    admin.run_command(doc! { "ping": 1 }).unwrap();
+                    admin.run_command(doc! { "ping": 1 }).run().unwrap();
                 }
             })
         })

@@ -117,7 +117,10 @@ fn task(id: usize, coll: Collection<Document>, stop: Arc<AtomicBool>, c: Arc<Cou
     let mut k: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let key = format!("{id}-{k}");
-        match coll.insert_one(doc! { "_id": &key, "task": id as i64, "v": 0 }) {
+        match coll
+            .insert_one(doc! { "_id": &key, "task": id as i64, "v": 0 })
+            .run()
+        {
             Ok(_) => {
                 c.ops[0].fetch_add(1, Ordering::Relaxed);
                 c.inserted.fetch_add(1, Ordering::Relaxed);
@@ -129,18 +132,17 @@ fn task(id: usize, coll: Collection<Document>, stop: Arc<AtomicBool>, c: Arc<Cou
                 c.error(&e);
             }
         }
-        match coll.find_one(doc! { "_id": &key }) {
+        match coll.find_one(doc! { "_id": &key }).run() {
             Ok(_) => c.ops[1].fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 c.error(&e);
                 0
             }
         };
-        match coll.update_one(
-            doc! { "_id": &key },
-            doc! { "$inc": { "v": 1 } },
-            Default::default(),
-        ) {
+        match coll
+            .update_one(doc! { "_id": &key }, doc! { "$inc": { "v": 1 } })
+            .run()
+        {
             Ok(_) => c.ops[2].fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 c.error(&e);
@@ -149,7 +151,7 @@ fn task(id: usize, coll: Collection<Document>, stop: Arc<AtomicBool>, c: Arc<Cou
         };
         if k > 0 {
             let previous = format!("{id}-{}", k - 1);
-            match coll.delete_one(doc! { "_id": previous }) {
+            match coll.delete_one(doc! { "_id": previous }).run() {
                 Ok(r) => {
                     c.ops[3].fetch_add(1, Ordering::Relaxed);
                     c.deleted.fetch_add(r.deleted_count, Ordering::Relaxed);
@@ -204,7 +206,7 @@ fn main() {
     };
     let server_pid = server.as_ref().and_then(|s| s.pid()).map(|p| p.to_string());
     let server_rss = || server_pid.as_deref().map_or(f64::NAN, rss_mib);
-    let mut opts = ClientOptions::parse(&uri).unwrap();
+    let mut opts = ClientOptions::parse(&uri).run().unwrap();
     opts.core = a.core;
     let client = Client::with_options(opts).unwrap();
     // Tasks are spread over `--collections` collections (task i uses collection i mod N).
@@ -212,7 +214,7 @@ fn main() {
     // `_id` lookups more and more slowly (down to ~20 ops/s, the server busy, the client
     // idle): the figures measured the server, not the client.
     let db = client.database("soak");
-    db.drop().unwrap();
+    db.drop().run().unwrap();
     let colls: Vec<Collection<Document>> = (0..a.collections.max(1))
         .map(|i| db.collection(&format!("{}_{i}", a.core.name())))
         .collect();
@@ -381,7 +383,7 @@ fn main() {
     // writes whose outcome a network error left unknown.
     let mut left = 0;
     for coll in &colls {
-        left += coll.count_documents(doc! {}, Default::default()).unwrap();
+        left += coll.count_documents(doc! {}).run().unwrap();
     }
     let expected = c.inserted.load(Ordering::Relaxed) - c.deleted.load(Ordering::Relaxed);
     let unknown =

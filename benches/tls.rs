@@ -58,22 +58,25 @@ fn main() {
             let run = move || {
                 let mut firsts = Vec::new();
                 for _ in 0..CLIENTS {
-                    let mut opts = ClientOptions::parse(&uri).unwrap();
+                    let mut opts = ClientOptions::parse(&uri).run().unwrap();
                     opts.core = core;
                     let t = Instant::now();
                     let c = Client::with_options(opts).unwrap();
-                    c.database("admin").run_command(doc! { "ping": 1 }).unwrap();
+                    c.database("admin")
+                        .run_command(doc! { "ping": 1 })
+                        .run()
+                        .unwrap();
                     firsts.push(t.elapsed());
                 }
                 firsts.sort();
-                let mut opts = ClientOptions::parse(&uri).unwrap();
+                let mut opts = ClientOptions::parse(&uri).run().unwrap();
                 opts.core = core;
                 let c = Client::with_options(opts).unwrap();
                 let db = c.database("admin");
-                db.run_command(doc! { "ping": 1 }).unwrap();
+                db.run_command(doc! { "ping": 1 }).run().unwrap();
                 let t = Instant::now();
                 for _ in 0..PINGS {
-                    db.run_command(doc! { "ping": 1 }).unwrap();
+                    db.run_command(doc! { "ping": 1 }).run().unwrap();
                 }
                 (
                     firsts[CLIENTS / 2],

@@ -94,16 +94,16 @@ fn run_on<T: Send + 'static>(core: Core, f: impl FnOnce() -> T + Send + 'static)
 fn first_operation(uri: &str, core: Core) -> (Vec<Duration>, Vec<Duration>) {
     let (mut first, mut steady) = (Vec::new(), Vec::new());
     for _ in 0..20 {
-        let mut opts = ClientOptions::parse(uri).unwrap();
+        let mut opts = ClientOptions::parse(uri).run().unwrap();
         opts.core = core;
         let (f, s) = run_on(core, move || {
             let started = Instant::now();
             let client = Client::with_options(opts).unwrap();
             let admin = client.database("admin");
-            admin.run_command(doc! { "ping": 1 }).unwrap();
+            admin.run_command(doc! { "ping": 1 }).run().unwrap();
             let f = started.elapsed();
             let started = Instant::now();
-            admin.run_command(doc! { "ping": 1 }).unwrap();
+            admin.run_command(doc! { "ping": 1 }).run().unwrap();
             (f, started.elapsed())
         });
         first.push(f);
@@ -150,7 +150,9 @@ fn step_down(core: Core) -> (Vec<Duration>, Vec<usize>) {
         .map(|m| format!("127.0.0.1:{}", m.port))
         .collect();
     let seeds = hosts.lock().unwrap().join(",");
-    let mut opts = ClientOptions::parse(&format!("mongodb://{seeds}/?replicaSet=rs")).unwrap();
+    let mut opts = ClientOptions::parse(format!("mongodb://{seeds}/?replicaSet=rs"))
+        .run()
+        .unwrap();
     opts.core = core;
     let client = Client::with_options(opts).unwrap();
     let insert = |c: &Client| {
@@ -159,6 +161,7 @@ fn step_down(core: Core) -> (Vec<Duration>, Vec<usize>) {
             c.database("db")
                 .collection::<Document>("c")
                 .insert_one(doc! { "x": 1 })
+                .run()
                 .map(drop)
         })
     };
@@ -218,7 +221,9 @@ fn monitors_rss(core: Core, n: usize) -> f64 {
         .collect();
     drop(listeners);
     let seeds: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut opts = ClientOptions::parse(&format!("mongodb://{}/", seeds.join(","))).unwrap();
+    let mut opts = ClientOptions::parse(format!("mongodb://{}/", seeds.join(",")))
+        .run()
+        .unwrap();
     opts.core = core;
     let before = rss_mib();
     let client = Client::with_options(opts).unwrap();

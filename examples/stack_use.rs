@@ -37,11 +37,15 @@ fn main() {
                 let c = client
                     .database("stack_use")
                     .collection::<bson::Document>("c");
-                let r = c.insert_one(doc! { "x": 1 }).unwrap();
-                c.find_one(doc! { "_id": r.inserted_id }).unwrap().unwrap();
+                let r = c.insert_one(doc! { "x": 1 }).run().unwrap();
+                c.find_one(doc! { "_id": r.inserted_id })
+                    .run()
+                    .unwrap()
+                    .unwrap();
                 client
                     .database("admin")
                     .run_command(doc! { "ping": 1 })
+                    .run()
                     .unwrap();
                 client.shutdown();
             })

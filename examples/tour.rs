@@ -45,12 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut topologies = Vec::new();
     for core in [Core::Coroutine, Core::Threaded] {
         reset_peak_rss();
-        let mut opts = ClientOptions::parse(&uri)?;
+        let mut opts = ClientOptions::parse(&uri).run()?;
         opts.core = core;
         opts.app_name = Some("may_mongo-tour".into());
         let client = Client::with_options(opts)?;
         let db = client.database(&format!("tour_{}", core.name()));
-        db.run_command(doc! { "dropDatabase": 1 })?;
+        db.run_command(doc! { "dropDatabase": 1 }).run()?;
         let coll = db.collection::<Document>("docs");
 
         let started = Instant::now();
@@ -97,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             peak_rss_kib() as f64 / 1024.0,
             connections
         );
-        db.run_command(doc! { "dropDatabase": 1 })?;
+        db.run_command(doc! { "dropDatabase": 1 }).run()?;
         // What this core's monitor found (one per server: a coroutine, resp. a thread).
         let t = client.topology();
         let servers: Vec<String> = t
@@ -135,8 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// idiomatic choice and the one that measures the driver rather than a collection scan.)
 fn round_trip(coll: &Collection<Document>, i: i64) -> bool {
     let token = format!("task-{i}-{}", i * 7919);
-    let inserted = coll.insert_one(doc! { "task": i, "token": &token });
-    let read = inserted.and_then(|r| coll.find_one(doc! { "_id": r.inserted_id }));
+    let inserted = coll.insert_one(doc! { "task": i, "token": &token }).run();
+    let read = inserted.and_then(|r| coll.find_one(doc! { "_id": r.inserted_id }).run());
     match read {
         Ok(Some(d)) => d.get_str("token").ok() == Some(token.as_str()),
         Ok(None) => {

@@ -41,7 +41,7 @@ use greenlet_pool::{Lease, Request};
 /// ```no_run
 /// # fn main() -> may_mongo::Result<()> {
 /// let client = may_mongo::Client::with_uri_str("mongodb://127.0.0.1:27017/")?;
-/// let reply = client.database("admin").run_command(bson::doc! { "ping": 1 })?;
+/// let reply = client.database("admin").run_command(bson::doc! { "ping": 1 }).run()?;
 /// assert_eq!(reply.get_f64("ok").ok(), Some(1.0));
 /// # Ok(()) }
 /// ```
@@ -107,7 +107,7 @@ impl Drop for InFlight<'_> {
 impl Client {
     /// Parses `uri` and creates a client (no I/O).
     pub fn with_uri_str(uri: &str) -> Result<Client> {
-        Client::with_options(ClientOptions::parse(uri)?)
+        Client::with_options(ClientOptions::parse_now(uri)?)
     }
 
     /// Creates a client from options and starts monitoring its seeds in the background.
@@ -219,38 +219,6 @@ impl Client {
     /// are set, the client's elsewhere (no I/O).
     pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
         Database::with_options(self.clone(), name, options)
-    }
-
-    /// Every database's description (`listDatabases`: name, sizeOnDisk, empty).
-    pub fn list_databases(&self) -> Result<Vec<bson::Document>> {
-        let mut op = crate::ops::Command::write(
-            "listDatabases",
-            "admin",
-            bson::doc! { "listDatabases": 1 },
-            |r| {
-                let dbs = r
-                    .get_array("databases")
-                    .map_err(|_| crate::ops::malformed_reply("listDatabases", "no databases"))?;
-                dbs.into_iter()
-                    .map(|d| {
-                        d.ok()
-                            .and_then(|d| d.as_document())
-                            .ok_or_else(|| crate::ops::malformed_reply("listDatabases", "entry"))
-                            .and_then(crate::decode::to_document)
-                    })
-                    .collect()
-            },
-        );
-        self.execute(&mut op)
-    }
-
-    /// Every database's name.
-    pub fn list_database_names(&self) -> Result<Vec<String>> {
-        Ok(self
-            .list_databases()?
-            .iter()
-            .filter_map(|d| d.get_str("name").ok().map(str::to_string))
-            .collect())
     }
 
     /// The database named in the connection string's path, if any.

@@ -175,6 +175,17 @@ impl Client {
     pub fn bulk_write(
         &self,
         models: impl IntoIterator<Item = ClientWriteModel>,
+    ) -> ClientBulkWrite<'_> {
+        ClientBulkWrite {
+            client: self,
+            models: models.into_iter().collect(),
+            options: None,
+        }
+    }
+
+    fn bulk_write_now(
+        &self,
+        models: Vec<ClientWriteModel>,
         options: ClientBulkWriteOptions,
     ) -> Result<ClientBulkWriteResult> {
         // Validating and encoding the models, and reading each batch's reply, run on a driver
@@ -475,6 +486,32 @@ impl Run {
             Some(e) => failure.with_source(e),
             None => failure,
         }
+    }
+}
+
+/// A client-level bulk write. Made by [`Client::bulk_write`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ClientBulkWrite<'a> {
+    client: &'a Client,
+    models: Vec<ClientWriteModel>,
+    options: Option<ClientBulkWriteOptions>,
+}
+
+impl ClientBulkWrite<'_> {
+    crate::action::option_setters!(ClientBulkWriteOptions {
+        ordered: plain bool,
+        bypass_document_validation: plain bool,
+        let_vars: plain Document,
+        comment: into Bson,
+        write_concern: plain WriteConcern,
+        verbose_results: plain bool,
+        raw_data: plain bool,
+    });
+
+    /// Sends the `bulkWrite` commands.
+    pub fn run(self) -> Result<ClientBulkWriteResult> {
+        self.client
+            .bulk_write_now(self.models, self.options.unwrap_or_default())
     }
 }
 

@@ -85,8 +85,7 @@ pub(crate) struct CursorSpec {
 /// # fn main() -> may_mongo::Result<()> {
 /// # let client = may_mongo::Client::with_uri_str("mongodb://127.0.0.1:27017/")?;
 /// let coll = client.database("shop").collection::<bson::Document>("orders");
-/// let options = may_mongo::FindOptions { batch_size: Some(100), ..Default::default() };
-/// for order in coll.find_with(bson::doc! { "status": "open" }, options)? {
+/// for order in coll.find(bson::doc! { "status": "open" }).batch_size(100).run()? {
 ///     println!("{}", order?);
 /// }
 /// # Ok(()) }

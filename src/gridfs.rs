@@ -83,7 +83,8 @@ pub struct GridFsBucket {
 
 impl Database {
     /// A GridFS bucket in this database (no I/O).
-    pub fn gridfs_bucket(&self, options: GridFsBucketOptions) -> GridFsBucket {
+    pub fn gridfs_bucket(&self, options: impl Into<Option<GridFsBucketOptions>>) -> GridFsBucket {
+        let options = options.into().unwrap_or_default();
         let name = options.bucket_name.as_deref().unwrap_or("fs");
         let settle = |c: Collection<Document>| {
             let c = match &options.write_concern {
@@ -124,17 +125,17 @@ impl GridFsBucket {
 
     /// Opens a stream that stores what is written to it as a new file named `filename`, with a
     /// new ObjectId. Nothing is visible until [`GridFsUploadStream::close`].
-    pub fn open_upload_stream(
+    pub(crate) fn upload_stream(
         &self,
+        id: Option<Bson>,
         filename: &str,
         options: GridFsUploadOptions,
     ) -> GridFsUploadStream {
-        let id = Bson::ObjectId(crate::collection::object_id());
-        self.open_upload_stream_with_id(id, filename, options)
+        let id = id.unwrap_or_else(|| Bson::ObjectId(crate::collection::object_id()));
+        self.upload_stream_with_id(id, filename, options)
     }
 
-    /// [`open_upload_stream`](Self::open_upload_stream) with an id of the caller's choosing.
-    pub fn open_upload_stream_with_id(
+    fn upload_stream_with_id(
         &self,
         id: Bson,
         filename: &str,
@@ -161,19 +162,20 @@ impl GridFsBucket {
         source: &mut impl io::Read,
         options: GridFsUploadOptions,
     ) -> Result<Bson> {
-        let mut stream = self.open_upload_stream(filename, options);
+        let mut stream = self.upload_stream(None, filename, options);
         if let Err(e) = io::copy(source, &mut stream) {
             let _ = stream.abort();
             return Err(io_error_to_driver(e));
         }
-        stream.close()
+        stream.finish()
     }
 
     /// Opens the file with id `id` for reading.
-    pub fn open_download_stream(&self, id: &Bson) -> Result<GridFsDownloadStream> {
+    pub(crate) fn download_stream(&self, id: &Bson) -> Result<GridFsDownloadStream> {
         let file = self
             .files
-            .find_one(doc! { "_id": id.clone() })?
+            .find_one(doc! { "_id": id.clone() })
+            .run()?
             .ok_or_else(|| GridFsErrorKind::FileNotFound {
                 identifier: GridFsFileIdentifier::Id(id.clone()),
             })?;
@@ -182,7 +184,7 @@ impl GridFsBucket {
 
     /// Opens one revision of the files named `filename`: 0 is the first uploaded, 1 the
     /// second, ...; -1 the latest (the usual choice), -2 the one before, ...
-    pub fn open_download_stream_by_name(
+    pub(crate) fn download_stream_by_name(
         &self,
         filename: &str,
         revision: i32,
@@ -213,7 +215,7 @@ impl GridFsBucket {
 
     /// Writes the whole file `id` to `sink`; returns its length.
     pub fn download_to_writer(&self, id: &Bson, sink: &mut impl io::Write) -> Result<u64> {
-        let mut stream = self.open_download_stream(id)?;
+        let mut stream = self.download_stream(id)?;
         io::copy(&mut stream, sink).map_err(io_error_to_driver)
     }
 
@@ -243,15 +245,23 @@ impl GridFsBucket {
     }
 
     /// The files documents matching `filter`.
-    pub fn find(&self, filter: Document, options: FindOptions) -> Result<Cursor<GridFsFile>> {
-        self.files.clone_with_type().find_with(filter, options)
+    pub(crate) fn find_files(
+        &self,
+        filter: Document,
+        options: FindOptions,
+    ) -> Result<Cursor<GridFsFile>> {
+        self.files
+            .clone_with_type()
+            .find_built(move || (filter, options))
     }
 
     /// Deletes file `id`: its files document, then its chunks. A file that does not exist
     /// is [`GridFsErrorKind::FileNotFound`] (any stray chunks with its id are deleted anyway).
-    pub fn delete(&self, id: &Bson) -> Result<()> {
-        let deleted = self.files.delete_one(doc! { "_id": id.clone() })?;
-        self.chunks.delete_many(doc! { "files_id": id.clone() })?;
+    pub(crate) fn delete_now(&self, id: &Bson) -> Result<()> {
+        let deleted = self.files.delete_one(doc! { "_id": id.clone() }).run()?;
+        self.chunks
+            .delete_many(doc! { "files_id": id.clone() })
+            .run()?;
         if deleted.deleted_count == 0 {
             return Err(GridFsErrorKind::FileNotFound {
                 identifier: GridFsFileIdentifier::Id(id.clone()),
@@ -262,12 +272,14 @@ impl GridFsBucket {
     }
 
     /// Renames file `id`.
-    pub fn rename(&self, id: &Bson, new_filename: &str) -> Result<()> {
-        let r = self.files.update_one(
-            doc! { "_id": id.clone() },
-            doc! { "$set": { "filename": new_filename } },
-            Default::default(),
-        )?;
+    pub(crate) fn rename_now(&self, id: &Bson, new_filename: &str) -> Result<()> {
+        let r = self
+            .files
+            .update_one(
+                doc! { "_id": id.clone() },
+                doc! { "$set": { "filename": new_filename } },
+            )
+            .run()?;
         if r.matched_count == 0 {
             return Err(GridFsErrorKind::FileNotFound {
                 identifier: GridFsFileIdentifier::Id(id.clone()),
@@ -279,14 +291,14 @@ impl GridFsBucket {
 
     /// Deletes every revision of the file named `filename`: the files documents, then their
     /// chunks. No file of that name is [`GridFsErrorKind::FileNotFound`].
-    pub fn delete_by_name(&self, filename: &str) -> Result<()> {
+    pub(crate) fn delete_by_name_now(&self, filename: &str) -> Result<()> {
         let options = FindOptions {
             projection: Some(doc! { "_id": 1 }),
             ..FindOptions::default()
         };
         let ids = self
             .files
-            .find_with(doc! { "filename": filename }, options)?
+            .find_built(move || (doc! { "filename": filename }, options))?
             .map(|d| d.map(|mut d| d.remove("_id").unwrap_or(Bson::Null)))
             .collect::<Result<Vec<Bson>>>()?;
         if ids.is_empty() {
@@ -296,20 +308,24 @@ impl GridFsBucket {
             .into());
         }
         self.files
-            .delete_many(doc! { "_id": { "$in": ids.clone() } })?;
+            .delete_many(doc! { "_id": { "$in": ids.clone() } })
+            .run()?;
         self.chunks
-            .delete_many(doc! { "files_id": { "$in": ids } })?;
+            .delete_many(doc! { "files_id": { "$in": ids } })
+            .run()?;
         Ok(())
     }
 
     /// Renames every revision of the file named `filename`. No file of that name is
     /// [`GridFsErrorKind::FileNotFound`].
-    pub fn rename_by_name(&self, filename: &str, new_filename: &str) -> Result<()> {
-        let r = self.files.update_many(
-            doc! { "filename": filename },
-            doc! { "$set": { "filename": new_filename } },
-            Default::default(),
-        )?;
+    pub(crate) fn rename_by_name_now(&self, filename: &str, new_filename: &str) -> Result<()> {
+        let r = self
+            .files
+            .update_many(
+                doc! { "filename": filename },
+                doc! { "$set": { "filename": new_filename } },
+            )
+            .run()?;
         if r.matched_count == 0 {
             return Err(GridFsErrorKind::FileNotFound {
                 identifier: GridFsFileIdentifier::Filename(filename.to_string()),
@@ -320,9 +336,9 @@ impl GridFsBucket {
     }
 
     /// Drops both collections (every file in the bucket, and the indexes).
-    pub fn drop(&self) -> Result<()> {
-        self.files.drop()?;
-        self.chunks.drop()?;
+    pub(crate) fn drop_now(&self) -> Result<()> {
+        self.files.drop().run()?;
+        self.chunks.drop().run()?;
         self.indexes_checked.store(false, Ordering::Release);
         Ok(())
     }
@@ -365,7 +381,7 @@ impl GridFsBucket {
             });
             IndexModel::new(keys(), options)
         });
-        coll.create_index(index).map(drop)
+        coll.create_index(index).run().map(drop)
     }
 }
 
@@ -393,7 +409,7 @@ fn read_files_document(file: Document) -> Result<(GridFsFile, u32)> {
 /// none.
 fn has_index(coll: &Collection<Document>, keys: &Document) -> Result<bool> {
     const NAMESPACE_NOT_FOUND: i32 = 26;
-    let mut cursor = match coll.list_indexes() {
+    let mut cursor = match coll.list_indexes().open::<Document>() {
         Ok(c) => c,
         Err(e) if e.code() == Some(NAMESPACE_NOT_FOUND) => return Ok(false),
         Err(e) => return Err(e),
@@ -497,13 +513,25 @@ impl GridFsUploadStream {
                 "data": Binary { subtype: BinarySubtype::Generic, bytes },
             }
         });
-        self.bucket.chunks.insert_one(&chunk)?;
+        self.bucket.chunks.insert_one(&chunk).run()?;
         self.n += 1;
         Ok(())
     }
 
-    /// Stores what is left and the files document; returns the file's id.
-    pub fn close(mut self) -> Result<Bson> {
+    /// Stores what is left and the files document, which makes the file visible (the
+    /// official crate's signature: errors come as `std::io::Error`s wrapping the driver's;
+    /// [`finish`](Self::finish) returns them typed).
+    pub fn close(&mut self) -> io::Result<()> {
+        self.finish_in_place().map(drop).map_err(to_io)
+    }
+
+    /// [`close`](Self::close), returning the file's id and the driver's typed error. (An
+    /// addition of this driver.)
+    pub fn finish(mut self) -> Result<Bson> {
+        self.finish_in_place()
+    }
+
+    fn finish_in_place(&mut self) -> Result<Bson> {
         if self.state != UploadState::Open {
             return Err(GridFsErrorKind::UploadStreamClosed.into());
         }
@@ -525,21 +553,22 @@ impl GridFsUploadStream {
             };
             crate::collection::to_document(&file)
         })?;
-        self.bucket.files.insert_one(&document)?;
+        self.bucket.files.insert_one(&document).run()?;
         // The metadata is the user's, as deep as they made it.
         on_driver_stack(move || drop(document));
         Ok(self.id.clone())
     }
 
     /// Gives up the upload: deletes the chunks stored so far.
-    pub fn abort(mut self) -> Result<()> {
+    pub fn abort(&mut self) -> Result<()> {
         if self.state != UploadState::Open {
             return Err(GridFsErrorKind::UploadStreamClosed.into());
         }
         self.state = UploadState::Closed;
         self.bucket
             .chunks
-            .delete_many(doc! { "files_id": self.id.clone() })?;
+            .delete_many(doc! { "files_id": self.id.clone() })
+            .run()?;
         Ok(())
     }
 }

@@ -59,6 +59,8 @@ pub struct GridFsFindOptions {
     pub limit: Option<i64>,
     /// Server-side time limit.
     pub max_time: Option<Duration>,
+    /// Keep an idle cursor open on the server.
+    pub no_cursor_timeout: Option<bool>,
     /// Files to skip.
     pub skip: Option<u64>,
     /// Result order (default: none).
@@ -72,6 +74,7 @@ impl From<GridFsFindOptions> for FindOptions {
             batch_size: o.batch_size,
             limit: o.limit,
             max_time: o.max_time,
+            no_cursor_timeout: o.no_cursor_timeout,
             skip: o.skip,
             sort: o.sort,
             ..FindOptions::default()

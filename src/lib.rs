@@ -1,7 +1,8 @@
 //! # may_mongo
 //!
 //! A MongoDB driver whose blocking-style calls run inside [`may`] coroutines and yield to
-//! may's scheduler on socket I/O. You write plain sequential code — `coll.find_one(filter)?` —
+//! may's scheduler on socket I/O. You write plain sequential code — `coll.find_one(filter).run()?`,
+//! the official `mongodb` crate's sync API —
 //! and get coroutine concurrency. The same [`Client`] also works from ordinary OS threads in
 //! the same process, and a *threaded core* ([`Core::Threaded`]) runs the same driver on OS
 //! threads with std sockets, so the two models can be compared honestly.
@@ -17,8 +18,8 @@
 //!     .map(|i| {
 //!         let coll = coll.clone();
 //!         may::go!(move || {
-//!             coll.insert_one(doc! { "_id": i })?;
-//!             coll.find_one(doc! { "_id": i })
+//!             coll.insert_one(doc! { "_id": i }).run()?;
+//!             coll.find_one(doc! { "_id": i }).run()
 //!         })
 //!     })
 //!     .collect();
@@ -36,8 +37,10 @@
 //! - [`pool`]: the CMAP connection pool (FIFO hand-off, generations, events).
 //! - [`topology`] (sans-IO SDAM rules and server selection), `monitor` (one per server) and
 //!   `deployment` (the live topology, a pool per server, selection that waits).
-//! - `ops`: one struct per command, `build` + `handle_response`.
-//! - [`Client`], [`Database`], [`Collection`]: the blocking API.
+//! - `ops`: the wire-level operations the executor runs (`build` + `handle_response`).
+//! - [`action`]: the API's operations, one module each, as the official crate has them: a
+//!   handle's method makes an action, setters add options, `.run()` sends it.
+//! - [`Client`], [`Database`], [`Collection`]: the handles, which only make actions.
 //!
 //! ## Stack size
 //! The driver does its work on stacks of its own (`runtime::on_driver_stack`) and uses the
@@ -48,6 +51,7 @@
 //! [`ErrorKind::TooDeep`]. Freeing or cloning a deep `Document` recurses, in your code: drop
 //! deep results where there is room.
 
+pub mod action;
 pub mod concern;
 pub mod error;
 pub mod event;
@@ -92,6 +96,7 @@ pub mod topology;
 pub mod uri;
 mod write_results;
 
+pub use action::update::UpdateModifications;
 pub use auth::Credential;
 pub use bson;
 pub use client::{Client, RequestGuard};
@@ -109,6 +114,18 @@ pub use gridfs::{
     GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsErrorKind, GridFsFile,
     GridFsFileIdentifier, GridFsUploadOptions, GridFsUploadStream,
 };
+
+/// The blocking API under the official crate's paths (`mongodb::sync::Client` and so on):
+/// code written for the official `mongodb::sync` changes only its `use` lines. In this
+/// driver the blocking API is the only one (the async façade is [`motor`]), so these are the
+/// same types as at the crate's root.
+pub mod sync {
+    pub use crate::client::Client;
+    pub use crate::collection::Collection;
+    pub use crate::cursor::Cursor;
+    pub use crate::database::Database;
+    pub use crate::gridfs::{GridFsBucket, GridFsDownloadStream, GridFsUploadStream};
+}
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow
 /// with nesting (the driver's own decoder; see `notes/crud.md`), on a driver stack; a

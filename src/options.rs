@@ -345,7 +345,15 @@ impl ClientOptions {
     /// listed in [`warnings`](Self::warnings). Options that would be unsafe to ignore
     /// (credentials, TLS, load balancing, proxies) are refused until the
     /// driver supports them.
-    pub fn parse(uri: &str) -> Result<ClientOptions> {
+    ///
+    /// `ClientOptions::parse(uri).run()`, as in the official crate: the parse is an action
+    /// because a `mongodb+srv://` string needs DNS queries (which park a coroutine).
+    pub fn parse(uri: impl AsRef<str>) -> crate::action::ParseConnectionString {
+        crate::action::ParseConnectionString::new(uri.as_ref())
+    }
+
+    /// The parse itself, with the system's name servers.
+    pub(crate) fn parse_now(uri: &str) -> Result<ClientOptions> {
         let cs = ConnectionString::parse(uri)?;
         let cs = if cs.srv {
             crate::srv::resolve_seedlist(cs, &crate::srv::Resolver::system()?, Core::Coroutine)?
@@ -355,9 +363,9 @@ impl ClientOptions {
         ClientOptions::from_connection_string(cs)
     }
 
-    /// Like [`parse`](Self::parse), with the name servers `mongodb+srv://` asks given
-    /// rather than read from `/etc/resolv.conf`.
-    pub fn parse_with_resolver(
+    /// The parse with the name servers `mongodb+srv://` asks given rather than read from
+    /// `/etc/resolv.conf`.
+    pub(crate) fn parse_with_resolver(
         uri: &str,
         resolver: &crate::srv::Resolver,
     ) -> Result<ClientOptions> {
@@ -564,7 +572,7 @@ mod tests {
     fn parses_hosts_db_and_options() {
         let o = ClientOptions::parse(
             "mongodb://a:1,[::1]:2,b/mydb?appName=tour&maxPoolSize=7&connectTimeoutMS=250&waitQueueTimeoutMS=0&minPoolSize=2&maxConnecting=3&maxIdleTimeMS=900",
-        )
+        ).run()
         .unwrap();
         assert_eq!(o.hosts.len(), 3);
         assert_eq!(o.hosts[1].host, "::1");
@@ -596,7 +604,7 @@ mod tests {
                 "tlsCertificateKeyFilePassword",
             ),
         ] {
-            let e = ClientOptions::parse(uri).unwrap_err();
+            let e = ClientOptions::parse(uri).run().unwrap_err();
             assert!(matches!(*e.kind, ErrorKind::InvalidUri { .. }), "{uri}");
             assert!(e.to_string().contains(needle), "{uri}: {e}");
             assert!(
@@ -612,7 +620,7 @@ mod tests {
             "mongodb://h/?zlibCompressionLevel=9&compressors=zstd,zlib",
             "mongodb://h/?compressors=zstd,zlib&zlibCompressionLevel=9",
         ] {
-            let o = ClientOptions::parse(uri).unwrap();
+            let o = ClientOptions::parse(uri).run().unwrap();
             assert_eq!(
                 o.compressors,
                 [Compressor::Zstd, Compressor::Zlib { level: Some(9) }]
@@ -620,6 +628,7 @@ mod tests {
         }
         // -1 is zlib's default; an unknown compressor is dropped with a warning.
         let o = ClientOptions::parse("mongodb://h/?compressors=lz4,zlib&zlibCompressionLevel=-1")
+            .run()
             .unwrap();
         assert_eq!(o.compressors, [Compressor::Zlib { level: None }]);
         assert!(
@@ -631,11 +640,11 @@ mod tests {
 
     #[test]
     fn tls_options_from_the_uri() {
-        let o = ClientOptions::parse("mongodb://h/").unwrap();
+        let o = ClientOptions::parse("mongodb://h/").run().unwrap();
         assert_eq!(o.tls, None);
         let o = ClientOptions::parse(
             "mongodb://h/?tls=true&tlsCAFile=/ca.pem&tlsCertificateKeyFile=/me.pem&tlsAllowInvalidHostnames=true",
-        )
+        ).run()
         .unwrap();
         assert_eq!(
             o.tls,
@@ -646,11 +655,15 @@ mod tests {
                 allow_invalid_hostnames: true,
             })
         );
-        let o = ClientOptions::parse("mongodb://h/?ssl=true&tlsInsecure=true").unwrap();
+        let o = ClientOptions::parse("mongodb://h/?ssl=true&tlsInsecure=true")
+            .run()
+            .unwrap();
         let tls = o.tls.unwrap();
         assert!(tls.allow_invalid_certificates && tls.allow_invalid_hostnames);
         // Options without tls=true change nothing, and say so.
-        let o = ClientOptions::parse("mongodb://h/?tlsAllowInvalidCertificates=true").unwrap();
+        let o = ClientOptions::parse("mongodb://h/?tlsAllowInvalidCertificates=true")
+            .run()
+            .unwrap();
         assert_eq!(o.tls, None);
         assert!(
             o.warnings.iter().any(|w| w.contains("TLS is off")),
@@ -658,8 +671,9 @@ mod tests {
             o.warnings
         );
         // A missing CA file is an error when the client is made, naming the file.
-        let o =
-            ClientOptions::parse("mongodb://h/?tls=true&tlsCAFile=/nonexistent/ca.pem").unwrap();
+        let o = ClientOptions::parse("mongodb://h/?tls=true&tlsCAFile=/nonexistent/ca.pem")
+            .run()
+            .unwrap();
         let e = crate::Client::with_options(o).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     }
@@ -668,7 +682,7 @@ mod tests {
     fn topology_options_from_the_uri() {
         let o = ClientOptions::parse(
             "mongodb://a,b/?replicaSet=rs0&readPreference=secondary&readPreferenceTags=dc:ny,rack:1&readPreferenceTags=&maxStalenessSeconds=120&serverSelectionTimeoutMS=500&heartbeatFrequencyMS=700&localThresholdMS=3&retryWrites=false&compressors=zstd,snappy",
-        )
+        ).run()
         .unwrap();
         assert_eq!(o.replica_set.as_deref(), Some("rs0"));
         assert_eq!(o.direct_connection, None);
@@ -698,10 +712,14 @@ mod tests {
         assert_eq!(o.compressors, [Compressor::Zstd, Compressor::Snappy]);
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
 
-        let e = ClientOptions::parse("mongodb://a/?readPreferenceTags=dc:ny").unwrap_err();
+        let e = ClientOptions::parse("mongodb://a/?readPreferenceTags=dc:ny")
+            .run()
+            .unwrap_err();
         assert!(e.to_string().contains("readPreference=primary"), "{e}");
         // An unknown mode is a warning (the URI options spec), and the default stays.
-        let o = ClientOptions::parse("mongodb://a/?readPreference=sideways").unwrap();
+        let o = ClientOptions::parse("mongodb://a/?readPreference=sideways")
+            .run()
+            .unwrap();
         assert_eq!(o.selection_criteria, None);
         assert!(
             o.warnings.join(" ").contains("readPreference"),
@@ -714,7 +732,7 @@ mod tests {
     fn bad_values_and_unknown_keys_are_warnings() {
         let o = ClientOptions::parse(
             "mongodb://h/?maxPoolSize=x&connectTimeoutMS=-1&frobnicate=1&serverSelectionTryOnce=true",
-        )
+        ).run()
         .unwrap();
         assert_eq!(o.max_pool_size, 100, "the bad value was ignored");
         let all = o.warnings.join("\n");

@@ -44,7 +44,7 @@ impl ByCaller {
 }
 
 fn client(affinity: Affinity, max_pool: usize, handler: Option<Arc<ByCaller>>) -> Client {
-    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
     opts.affinity = affinity;
     opts.max_pool_size = max_pool;
     opts.command_event_handler = handler.map(ByCaller::handler);
@@ -52,7 +52,7 @@ fn client(affinity: Affinity, max_pool: usize, handler: Option<Arc<ByCaller>>) -
 }
 
 fn ping(c: &Client) -> may_mongo::Result<bson::Document> {
-    c.database("admin").run_command(doc! { "ping": 1 })
+    c.database("admin").run_command(doc! { "ping": 1 }).run()
 }
 
 /// Waits until the pool's counters satisfy `f` (coroutine-local values drop after `join`
@@ -175,7 +175,7 @@ fn per_coroutine_mode_pins_for_the_coroutines_life() {
 
 #[test]
 fn thousand_waiters_time_out_on_one_busy_connection() {
-    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
     opts.max_pool_size = 1;
     opts.wait_queue_timeout = Some(Duration::from_millis(100));
     let client = Client::with_options(opts).unwrap();
@@ -249,7 +249,7 @@ fn threads_pin_too_and_give_back_on_exit() {
 
 #[test]
 fn threaded_core_requests_pin_too() {
-    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
     opts.core = Core::Threaded;
     let events = Arc::new(ByCaller::default());
     opts.command_event_handler = Some(ByCaller::handler(events.clone()));

@@ -43,7 +43,7 @@ fn client(
 ) -> Client {
     let port = server().port();
     let uri = format!("mongodb://{userinfo}@127.0.0.1:{port}/?{query}");
-    let mut opts = ClientOptions::parse(&uri).unwrap();
+    let mut opts = ClientOptions::parse(&uri).run().unwrap();
     opts.core = core;
     tweak(&mut opts);
     Client::with_options(opts).unwrap()
@@ -65,15 +65,17 @@ fn round_trip(client: &Client, core: Core, tag: &str) -> may_mongo::Result<Optio
         .collection::<Document>(&format!("{tag}_{}", core.name()));
     let tag = tag.to_string();
     run_on(core, move || {
-        coll.insert_one(doc! { "tag": &tag })?;
-        coll.find_one(doc! { "tag": &tag })
+        coll.insert_one(doc! { "tag": &tag }).run()?;
+        coll.find_one(doc! { "tag": &tag }).run()
     })
 }
 
 both_cores!(the_right_credentials_work_with_each_mechanism, |core| {
     // The premise: this server refuses a client without credentials.
     let port = server().port();
-    let mut anonymous = ClientOptions::parse(&format!("mongodb://127.0.0.1:{port}/")).unwrap();
+    let mut anonymous = ClientOptions::parse(format!("mongodb://127.0.0.1:{port}/"))
+        .run()
+        .unwrap();
     anonymous.core = core;
     let anonymous = Client::with_options(anonymous).unwrap();
     let refused = round_trip(&anonymous, core, "anonymous").unwrap_err();
@@ -103,7 +105,9 @@ both_cores!(plain_completes_its_exchange, |core| {
     // server, and `tests/auth_mock.rs` checks what PLAIN sends.
     let uri = common::uri().replacen("mongodb://", "mongodb://alice:pw@", 1);
     let sep = if uri.contains('?') { '&' } else { '?' };
-    let mut opts = ClientOptions::parse(&format!("{uri}{sep}authMechanism=PLAIN")).unwrap();
+    let mut opts = ClientOptions::parse(format!("{uri}{sep}authMechanism=PLAIN"))
+        .run()
+        .unwrap();
     opts.core = core;
     let c = Client::with_options(opts).unwrap();
     assert!(round_trip(&c, core, "plain").unwrap().is_some());
@@ -195,8 +199,8 @@ fn a_thousand_coroutines_authenticate_each_connection_exactly_once() {
         .map(|i| {
             let coll = coll.clone();
             may::go!(move || {
-                coll.insert_one(doc! { "i": i })?;
-                coll.find_one(doc! { "i": i })
+                coll.insert_one(doc! { "i": i }).run()?;
+                coll.find_one(doc! { "i": i }).run()
             })
         })
         .collect();
@@ -227,6 +231,6 @@ fn a_thousand_coroutines_authenticate_each_connection_exactly_once() {
 fn an_unsupported_mechanism_is_refused_at_client_creation() {
     let port = server().port();
     let uri = format!("mongodb://u:p@127.0.0.1:{port}/?authMechanism=GSSAPI");
-    let err = Client::with_options(ClientOptions::parse(&uri).unwrap()).unwrap_err();
+    let err = Client::with_options(ClientOptions::parse(&uri).run().unwrap()).unwrap_err();
     assert!(err.to_string().contains("GSSAPI"), "{err}");
 }

@@ -145,7 +145,7 @@ fn client(server: &MockServer, core: Core, userinfo: &str, query: &str) -> Clien
 fn ping(client: &Client, core: Core) -> may_mongo::Result<Document> {
     let c = client.clone();
     run_on(core, move || {
-        c.database("admin").run_command(doc! { "ping": 1 })
+        c.database("admin").run_command(doc! { "ping": 1 }).run()
     })
 }
 

@@ -30,6 +30,7 @@ both_cores!(handshake_and_ping, |core| {
     let reply = client
         .database("admin")
         .run_command(doc! { "ping": 1 })
+        .run()
         .unwrap();
     assert_eq!(reply.get_f64("ok").unwrap(), 1.0);
     assert_eq!(client.pool_stats().total, 1, "one connection served both");
@@ -44,10 +45,13 @@ both_cores!(insert_then_find_one_typed, |core| {
         name: "seven".into(),
         tags: vec!["a".into(), "b".into()],
     };
-    let r = items.insert_one(&item).unwrap();
+    let r = items.insert_one(&item).run().unwrap();
     assert_eq!(r.inserted_id, bson::Bson::Int64(7));
-    assert_eq!(items.find_one(doc! { "_id": 7_i64 }).unwrap(), Some(item));
-    assert_eq!(items.find_one(doc! { "_id": 8_i64 }).unwrap(), None);
+    assert_eq!(
+        items.find_one(doc! { "_id": 7_i64 }).run().unwrap(),
+        Some(item)
+    );
+    assert_eq!(items.find_one(doc! { "_id": 8_i64 }).run().unwrap(), None);
 });
 
 both_cores!(insert_without_id_gets_an_object_id, |core| {
@@ -56,9 +60,10 @@ both_cores!(insert_without_id_gets_an_object_id, |core| {
     let coll = db.collection::<Document>("c");
     let r = coll
         .insert_one(doc! { "x": 1, "y": { "z": [1, 2] } })
+        .run()
         .unwrap();
     let oid = r.inserted_id.as_object_id().expect("an ObjectId");
-    let found = coll.find_one(doc! { "_id": oid }).unwrap().unwrap();
+    let found = coll.find_one(doc! { "_id": oid }).run().unwrap().unwrap();
     assert_eq!(found.get_i32("x").unwrap(), 1);
     // The driver puts `_id` first, as the server would.
     assert_eq!(found.keys().next().map(String::as_str), Some("_id"));
@@ -68,8 +73,8 @@ both_cores!(duplicate_id_is_a_typed_write_error, |core| {
     let client = common::client(core);
     let db = common::fresh_db(&client, "dupkey");
     let coll = db.collection::<Document>("c");
-    coll.insert_one(doc! { "_id": 1 }).unwrap();
-    let err = coll.insert_one(doc! { "_id": 1 }).unwrap_err();
+    coll.insert_one(doc! { "_id": 1 }).run().unwrap();
+    let err = coll.insert_one(doc! { "_id": 1 }).run().unwrap_err();
     assert_eq!(err.code(), Some(11000), "{err}");
     match &*err.kind {
         ErrorKind::Write(WriteFailure::WriteError(w)) => {
@@ -88,7 +93,7 @@ both_cores!(duplicate_id_is_a_typed_write_error, |core| {
         "{err}"
     );
     // The connection is still good.
-    assert!(coll.find_one(doc! { "_id": 1 }).unwrap().is_some());
+    assert!(coll.find_one(doc! { "_id": 1 }).run().unwrap().is_some());
     assert_eq!(client.pool_stats().total, 1);
 });
 
@@ -97,6 +102,7 @@ both_cores!(command_error_carries_code_and_name, |core| {
     let err = client
         .database("admin")
         .run_command(doc! { "noSuchCommandHere": 1 })
+        .run()
         .unwrap_err();
     match &*err.kind {
         ErrorKind::Command(c) => {
@@ -114,7 +120,7 @@ both_cores!(oversized_document_is_refused_before_sending, |core| {
     let coll = db.collection::<Document>("c");
     let max = client.stream_description().unwrap().max_bson_object_size;
     let big = doc! { "_id": 1, "blob": "x".repeat(max) };
-    let err = coll.insert_one(&big).unwrap_err();
+    let err = coll.insert_one(&big).run().unwrap_err();
     match &*err.kind {
         ErrorKind::DocumentTooLarge { size, max: m } => {
             assert_eq!(*m, max);
@@ -126,11 +132,11 @@ both_cores!(oversized_document_is_refused_before_sending, |core| {
     // usable.
     assert_eq!(client.pool_stats().total, 1);
     assert_eq!(client.pool_stats().idle, 1);
-    assert_eq!(coll.find_one(doc! { "_id": 1 }).unwrap(), None);
+    assert_eq!(coll.find_one(doc! { "_id": 1 }).run().unwrap(), None);
     // Just under the limit is accepted by the driver (the server decides the rest).
     let fits = doc! { "_id": 2, "blob": "x".repeat(1024 * 1024) };
-    coll.insert_one(&fits).unwrap();
-    assert!(coll.find_one(doc! { "_id": 2 }).unwrap().is_some());
+    coll.insert_one(&fits).run().unwrap();
+    assert!(coll.find_one(doc! { "_id": 2 }).run().unwrap().is_some());
 });
 
 both_cores!(connection_refused_names_the_address, |core| {
@@ -141,9 +147,10 @@ both_cores!(connection_refused_names_the_address, |core| {
         .local_addr()
         .unwrap()
         .port();
-    let mut opts = ClientOptions::parse(&format!(
+    let mut opts = ClientOptions::parse(format!(
         "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
     ))
+    .run()
     .unwrap();
     opts.core = core;
     let client = Client::with_options(opts).unwrap();
@@ -151,6 +158,7 @@ both_cores!(connection_refused_names_the_address, |core| {
     let err = client
         .database("admin")
         .run_command(doc! { "ping": 1 })
+        .run()
         .unwrap_err();
     let waited = started.elapsed();
     // The monitor found nobody listening; selection gave up after serverSelectionTimeoutMS,
@@ -176,13 +184,14 @@ both_cores!(connection_refused_names_the_address, |core| {
 
 both_cores!(hostname_is_resolved_off_the_worker, |core| {
     let uri = common::uri().replace("127.0.0.1", "localhost");
-    let mut opts = ClientOptions::parse(&uri).unwrap();
+    let mut opts = ClientOptions::parse(&uri).run().unwrap();
     opts.core = core;
     let client = Client::with_options(opts).unwrap();
     let run = move || {
         client
             .database("admin")
             .run_command(doc! { "ping": 1 })
+            .run()
             .map(|_| ())
     };
     match core {
@@ -194,13 +203,14 @@ both_cores!(hostname_is_resolved_off_the_worker, |core| {
 both_cores!(shutdown_stops_further_operations, |core| {
     let client = common::client(core);
     let db = client.database("admin");
-    db.run_command(doc! { "ping": 1 }).unwrap();
+    db.run_command(doc! { "ping": 1 }).run().unwrap();
     let clone = client.clone();
     client.shutdown();
     assert_eq!(client.pool_stats().total, 0);
     let err = clone
         .database("admin")
         .run_command(doc! { "ping": 1 })
+        .run()
         .unwrap_err();
     assert!(matches!(&*err.kind, ErrorKind::Shutdown), "{err}");
 });
@@ -221,7 +231,7 @@ struct Commands(std::sync::Mutex<Vec<may_mongo::CommandEvent>>);
 
 both_cores!(command_events_name_the_command_and_connection, |core| {
     let events = std::sync::Arc::new(Commands::default());
-    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
     opts.core = core;
     let recorder = events.clone();
     opts.command_event_handler = Some(may_mongo::EventHandler::callback(move |e| {
@@ -229,11 +239,13 @@ both_cores!(command_events_name_the_command_and_connection, |core| {
     }));
     let client = Client::with_options(opts).unwrap();
     let db = client.database(&format!("t_cmdevents_{}", core.name()));
-    db.run_command(doc! { "ping": 1 }).unwrap();
+    db.run_command(doc! { "ping": 1 }).run().unwrap();
     let coll = db.collection::<Document>("c");
-    coll.insert_one(doc! { "x": 1 }).unwrap();
-    coll.find_one(doc! {}).unwrap();
-    db.run_command(doc! { "noSuchCommandHere": 1 }).unwrap_err();
+    coll.insert_one(doc! { "x": 1 }).run().unwrap();
+    coll.find_one(doc! {}).run().unwrap();
+    db.run_command(doc! { "noSuchCommandHere": 1 })
+        .run()
+        .unwrap_err();
     let seen: Vec<(String, String)> = events
         .0
         .lock()

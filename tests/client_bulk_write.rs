@@ -211,7 +211,9 @@ fn bulk(
     options: ClientBulkWriteOptions,
 ) -> may_mongo::Result<may_mongo::ClientBulkWriteResult> {
     let c = client.clone();
-    run_on(core, move || c.bulk_write(models, options))
+    run_on(core, move || {
+        c.bulk_write(models).with_options(options).run()
+    })
 }
 
 fn failure(err: &may_mongo::Error) -> &BulkWriteError {
@@ -573,15 +575,13 @@ both_cores!(an_older_server_refuses_before_anything_is_written, |core| {
             .unwrap(),
     ];
     let c = client.clone();
-    let err = run_on(core, move || c.bulk_write(models, Default::default())).unwrap_err();
+    let err = run_on(core, move || c.bulk_write(models).run()).unwrap_err();
     assert!(
         matches!(&*err.kind, ErrorKind::IncompatibleServer { .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("MongoDB 8.0"), "{err}");
-    let count = run_on(core, move || {
-        coll.count_documents(doc! {}, Default::default())
-    });
+    let count = run_on(core, move || coll.count_documents(doc! {}).run());
     assert_eq!(count.unwrap(), 0);
 });
 

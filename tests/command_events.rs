@@ -74,8 +74,12 @@ both_cores!(events_name_the_database_and_the_server_connection, |core| {
         client
             .database("evdb")
             .run_command(doc! { "ping": 1 })
+            .run()
             .unwrap();
-        client.database("other").run_command(doc! { "boom": 1 })
+        client
+            .database("other")
+            .run_command(doc! { "boom": 1 })
+            .run()
     });
     assert_eq!(boom.unwrap_err().code(), Some(2));
     let events = events.0.lock().unwrap();
@@ -170,12 +174,12 @@ both_cores!(security_sensitive_commands_are_redacted, |core| {
         ];
         let mut errors = Vec::new();
         for c in commands {
-            if let Err(e) = db.run_command(c) {
+            if let Err(e) = db.run_command(c).run() {
                 errors.push(e);
             }
         }
         // Not sensitive: hello without speculative authentication.
-        db.run_command(doc! { "hello": 1 }).unwrap();
+        db.run_command(doc! { "hello": 1 }).run().unwrap();
         errors
     });
     // The caller still gets the server's whole error.

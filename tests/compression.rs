@@ -60,9 +60,10 @@ fn crud(client: &Client, core: Core) -> may_mongo::Result<Vec<Document>> {
     let c = client.clone();
     run_on(core, move || {
         let coll = c.database("db").collection::<Document>("c");
-        c.database("admin").run_command(doc! { "ping": 1 })?;
-        coll.insert_one(doc! { "_id": 3, "text": "x".repeat(500) })?;
-        coll.find(doc! {})?.collect()
+        c.database("admin").run_command(doc! { "ping": 1 }).run()?;
+        coll.insert_one(doc! { "_id": 3, "text": "x".repeat(500) })
+            .run()?;
+        coll.find(doc! {}).run()?.collect()
     })
 }
 
@@ -209,7 +210,7 @@ both_cores!(
         let ping = |c: &Client| {
             let c = c.clone();
             run_on(core, move || {
-                c.database("admin").run_command(doc! { "ping": 1 })
+                c.database("admin").run_command(doc! { "ping": 1 }).run()
             })
         };
         let err = ping(&c).unwrap_err();
@@ -232,15 +233,15 @@ both_cores!(
     asking_the_real_server_for_compression_changes_nothing,
     |core| {
         // FerretDB 1.24 names no compressors in its reply, so none is used.
-        let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+        let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
         opts.core = core;
         opts.compressors = vec![Compressor::Zstd, Compressor::Snappy];
         let c = Client::with_options(opts).unwrap();
         let db = common::fresh_db(&c, "compression_real");
         let coll = db.collection::<Document>("c");
         let n = run_on(core, move || {
-            coll.insert_one(doc! { "x": 1 }).unwrap();
-            coll.count_documents(doc! {}, Default::default()).unwrap()
+            coll.insert_one(doc! { "x": 1 }).run().unwrap();
+            coll.count_documents(doc! {}).run().unwrap()
         });
         assert_eq!(n, 1);
     }

@@ -58,7 +58,7 @@ fn write_concern(v: &Value) -> Result<WriteConcern, String> {
 
 /// The connection-string form: `writeConcern` / `readConcern` as the options would give them.
 fn check_uri(test: &Value) -> Result<(), String> {
-    let parsed = ClientOptions::parse(test["uri"].as_str().unwrap());
+    let parsed = ClientOptions::parse(test["uri"].as_str().unwrap()).run();
     let opts = match (test["valid"].as_bool().unwrap(), parsed) {
         (false, Ok(_)) => return Err("accepted an invalid URI".into()),
         (false, Err(_)) => return Ok(()),

@@ -14,8 +14,9 @@ fn insert_and_read(coll: &may_mongo::Collection<Document>, id: i64) -> bool {
     // SQL, but scans the collection for integer ids.
     let payload = format!("task-{id}");
     coll.insert_one(doc! { "_id": &payload, "payload": &payload })
+        .run()
         .unwrap();
-    let got = coll.find_one(doc! { "_id": &payload }).unwrap();
+    let got = coll.find_one(doc! { "_id": &payload }).run().unwrap();
     got.and_then(|d| d.get_str("payload").ok().map(str::to_string)) == Some(payload)
 }
 
@@ -42,6 +43,7 @@ fn thousand_coroutines_each_read_their_own_document() {
     assert_eq!(stats.idle, stats.total, "every connection came back");
     let n = db
         .run_command(doc! { "count": "c" })
+        .run()
         .unwrap()
         .get_i32("n")
         .unwrap();
@@ -111,7 +113,9 @@ fn coroutines_and_threads_share_one_client() {
 #[test]
 fn small_pool_queues_callers_fairly() {
     // 200 coroutines through a pool of 2: everyone waits their turn, nobody is lost.
-    let mut opts = may_mongo::ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = may_mongo::ClientOptions::parse(common::uri())
+        .run()
+        .unwrap();
     opts.max_pool_size = 2;
     let client = Client::with_options(opts).unwrap();
     let db = common::fresh_db(&client, "smallpool");
@@ -142,10 +146,11 @@ fn client_made_inside_a_default_stack_coroutine() {
         let coll = db.collection::<Document>("c");
         let id = coll
             .insert_one(doc! { "a": { "b": [1, 2, 3] } })
+            .run()
             .unwrap()
             .inserted_id;
-        let back = coll.find_one(doc! { "_id": id }).unwrap().unwrap();
-        let ping = db.run_command(doc! { "ping": 1 }).unwrap();
+        let back = coll.find_one(doc! { "_id": id }).run().unwrap().unwrap();
+        let ping = db.run_command(doc! { "ping": 1 }).run().unwrap();
         client.shutdown();
         (back.get_document("a").is_ok(), ping.get_f64("ok").unwrap())
     });

@@ -47,7 +47,7 @@ impl Commands {
 
 fn client_with_events(core: Core) -> (Client, Arc<Commands>) {
     let events = Arc::new(Commands::default());
-    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
     opts.core = core;
     let recorder = events.clone();
     opts.command_event_handler = Some(EventHandler::callback(move |e| {
@@ -85,22 +85,24 @@ both_cores!(typed_documents_round_trip, |core| {
     let c = coll.clone();
     let (a, b) = (ada.clone(), bob.clone());
     let got = run_on(core, move || {
-        c.insert_many(&[a, b], true).unwrap();
+        c.insert_many(&[a, b]).run().unwrap();
         let by_name: Vec<Person> = c
-            .find_with(
-                doc! {},
-                FindOptions {
-                    sort: Some(doc! { "name": 1 }),
-                    ..Default::default()
-                },
-            )
+            .find(doc! {})
+            .with_options(FindOptions {
+                sort: Some(doc! { "name": 1 }),
+                ..Default::default()
+            })
+            .run()
             .unwrap()
             .collect::<may_mongo::Result<_>>()
             .unwrap();
         by_name
     });
     assert_eq!(got, vec![ada.clone(), bob]);
-    assert_eq!(coll.find_one(doc! { "_id": ada.id }).unwrap(), Some(ada));
+    assert_eq!(
+        coll.find_one(doc! { "_id": ada.id }).run().unwrap(),
+        Some(ada)
+    );
 });
 
 both_cores!(insert_many_splits_a_quarter_million_documents, |core| {
@@ -110,18 +112,16 @@ both_cores!(insert_many_splits_a_quarter_million_documents, |core| {
     let docs: Vec<Document> = (0..250_000).map(|i| doc! { "i": i }).collect();
     let c = coll.clone();
     let started = Instant::now();
-    let result = run_on(core, move || c.insert_many(&docs, true).unwrap());
+    let result = run_on(core, move || c.insert_many(&docs).run().unwrap());
     let took = started.elapsed();
     assert_eq!(result.inserted_ids.len(), 250_000);
     // At most 100,000 documents per command: at least three commands.
     let inserts = events.count("insert");
     assert!(inserts >= 3, "{inserts} insert commands");
+    assert_eq!(coll.count_documents(doc! {}).run().unwrap(), 250_000);
     assert_eq!(
-        coll.count_documents(doc! {}, Default::default()).unwrap(),
-        250_000
-    );
-    assert_eq!(
-        coll.count_documents(doc! { "i": { "$gte": 249_990 } }, Default::default())
+        coll.count_documents(doc! { "i": { "$gte": 249_990 } })
+            .run()
             .unwrap(),
         10
     );
@@ -138,17 +138,16 @@ both_cores!(
         let db = common::fresh_db(&client, "crud_cursor");
         let coll = db.collection::<Document>("docs");
         let docs: Vec<Document> = (0..10_000).map(|i| doc! { "_id": i, "v": i * 2 }).collect();
-        coll.insert_many(&docs, false).unwrap();
+        coll.insert_many(&docs).ordered(false).run().unwrap();
         let c = coll.clone();
         let seen = run_on(core, move || {
             let cursor = c
-                .find_with(
-                    doc! {},
-                    FindOptions {
-                        batch_size: Some(7),
-                        ..Default::default()
-                    },
-                )
+                .find(doc! {})
+                .with_options(FindOptions {
+                    batch_size: Some(7),
+                    ..Default::default()
+                })
+                .run()
                 .unwrap();
             let mut seen = vec![0u8; 10_000];
             for d in cursor {
@@ -166,15 +165,14 @@ both_cores!(
 
         // A limit caps the results, whatever the batch size.
         let limited: Vec<_> = coll
-            .find_with(
-                doc! {},
-                FindOptions {
-                    batch_size: Some(7),
-                    limit: Some(20),
-                    sort: Some(doc! { "_id": 1 }),
-                    ..Default::default()
-                },
-            )
+            .find(doc! {})
+            .with_options(FindOptions {
+                batch_size: Some(7),
+                limit: Some(20),
+                sort: Some(doc! { "_id": 1 }),
+                ..Default::default()
+            })
+            .run()
             .unwrap()
             .map(|d| d.unwrap().get_i32("_id").unwrap())
             .collect();
@@ -189,17 +187,16 @@ both_cores!(
         let db = common::fresh_db(&client, "crud_kill");
         let coll = db.collection::<Document>("docs");
         let docs: Vec<Document> = (0..100).map(|i| doc! { "_id": i }).collect();
-        coll.insert_many(&docs, true).unwrap();
+        coll.insert_many(&docs).run().unwrap();
         let c = coll.clone();
         let (id, drop_took) = run_on(core, move || {
             let mut cursor = c
-                .find_with(
-                    doc! {},
-                    FindOptions {
-                        batch_size: Some(10),
-                        ..Default::default()
-                    },
-                )
+                .find(doc! {})
+                .with_options(FindOptions {
+                    batch_size: Some(10),
+                    ..Default::default()
+                })
+                .run()
                 .unwrap();
             for _ in 0..15 {
                 cursor.next().unwrap().unwrap();
@@ -222,7 +219,7 @@ both_cores!(
         }
         // A cursor read to its end needs no killCursors.
         let before = events.count("killCursors");
-        assert_eq!(coll.find(doc! {}).unwrap().count(), 100);
+        assert_eq!(coll.find(doc! {}).run().unwrap().count(), 100);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(events.count("killCursors"), before);
     }
@@ -232,42 +229,34 @@ both_cores!(find_one_and_update_returns_the_version_asked_for, |core| {
     let client = common::client(core);
     let db = common::fresh_db(&client, "crud_fam");
     let coll = db.collection::<Document>("c");
-    coll.insert_one(doc! { "_id": 1, "n": 1 }).unwrap();
+    coll.insert_one(doc! { "_id": 1, "n": 1 }).run().unwrap();
     let c = coll.clone();
     let (before, after, missing, upserted) = run_on(core, move || {
         let before = c
-            .find_one_and_update(
-                doc! { "_id": 1 },
-                doc! { "$inc": { "n": 1 } },
-                Default::default(),
-            )
+            .find_one_and_update(doc! { "_id": 1 }, doc! { "$inc": { "n": 1 } })
+            .run()
             .unwrap();
         let after = c
-            .find_one_and_update(
-                doc! { "_id": 1 },
-                doc! { "$inc": { "n": 1 } },
+            .find_one_and_update(doc! { "_id": 1 }, doc! { "$inc": { "n": 1 } })
+            .with_options(
                 FindOneAndUpdateOptions::builder()
                     .return_document(ReturnDocument::After)
                     .build(),
             )
+            .run()
             .unwrap();
         let missing = c
-            .find_one_and_update(
-                doc! { "_id": 2 },
-                doc! { "$set": { "n": 9 } },
-                Default::default(),
-            )
+            .find_one_and_update(doc! { "_id": 2 }, doc! { "$set": { "n": 9 } })
+            .run()
             .unwrap();
         let upserted = c
-            .find_one_and_update(
-                doc! { "_id": 3 },
-                doc! { "$set": { "n": 7 } },
-                FindOneAndUpdateOptions {
-                    return_document: Some(ReturnDocument::After),
-                    upsert: Some(true),
-                    ..Default::default()
-                },
-            )
+            .find_one_and_update(doc! { "_id": 3 }, doc! { "$set": { "n": 7 } })
+            .with_options(FindOneAndUpdateOptions {
+                return_document: Some(ReturnDocument::After),
+                upsert: Some(true),
+                ..Default::default()
+            })
+            .run()
             .unwrap();
         (before, after, missing, upserted)
     });
@@ -275,11 +264,9 @@ both_cores!(find_one_and_update_returns_the_version_asked_for, |core| {
     assert_eq!(after, Some(doc! { "_id": 1, "n": 3 }));
     assert_eq!(missing, None);
     assert_eq!(upserted, Some(doc! { "_id": 3, "n": 7 }));
-    let deleted = coll
-        .find_one_and_delete(doc! { "_id": 1 }, Default::default())
-        .unwrap();
+    let deleted = coll.find_one_and_delete(doc! { "_id": 1 }).run().unwrap();
     assert_eq!(deleted, Some(doc! { "_id": 1, "n": 3 }));
-    assert_eq!(coll.find_one(doc! { "_id": 1 }).unwrap(), None);
+    assert_eq!(coll.find_one(doc! { "_id": 1 }).run().unwrap(), None);
 });
 
 both_cores!(
@@ -288,7 +275,7 @@ both_cores!(
         let client = common::client(core);
         let db = common::fresh_db(&client, "crud_bulk");
         let coll = db.collection::<Document>("c");
-        coll.insert_one(doc! { "_id": 5 }).unwrap();
+        coll.insert_one(doc! { "_id": 5 }).run().unwrap();
         let models = vec![
             WriteModel::InsertOne(doc! { "_id": 1 }),
             WriteModel::InsertOne(doc! { "_id": 2 }),
@@ -297,7 +284,7 @@ both_cores!(
             WriteModel::delete_one(doc! { "_id": 2 }),
         ];
         let c = coll.clone();
-        let err = run_on(core, move || c.bulk_write(models, true).unwrap_err());
+        let err = run_on(core, move || c.bulk_write(models).run().unwrap_err());
         let ErrorKind::CollectionBulkWrite(failure) = &*err.kind else {
             panic!("{err:?}");
         };
@@ -315,10 +302,7 @@ both_cores!(
             partial.inserted_ids.keys().copied().collect::<Vec<_>>(),
             vec![0, 1]
         );
-        assert_eq!(
-            coll.count_documents(doc! {}, Default::default()).unwrap(),
-            3
-        );
+        assert_eq!(coll.count_documents(doc! {}).run().unwrap(), 3);
 
         // Unordered: everything but the failure runs.
         let models = vec![
@@ -326,7 +310,7 @@ both_cores!(
             WriteModel::delete_many(doc! { "_id": { "$in": [1, 2] } }),
             WriteModel::replace_one(doc! { "_id": 9 }, doc! { "r": true }).with_upsert(true),
         ];
-        let err = coll.bulk_write(models, false).unwrap_err();
+        let err = coll.bulk_write(models).ordered(false).run().unwrap_err();
         let ErrorKind::CollectionBulkWrite(failure) = &*err.kind else {
             panic!("{err:?}");
         };
@@ -344,66 +328,59 @@ both_cores!(updates_deletes_counts_distinct_and_indexes, |core| {
     let db = common::fresh_db(&client, "crud_misc");
     let coll = db.collection::<Document>("c");
     let docs: Vec<Document> = (0..10).map(|i| doc! { "_id": i, "k": i % 3 }).collect();
-    coll.insert_many(&docs, true).unwrap();
+    coll.insert_many(&docs).run().unwrap();
     let c = coll.clone();
     run_on(core, move || {
         let r = c
-            .update_many(
-                doc! { "k": 0 },
-                doc! { "$set": { "z": true } },
-                Default::default(),
-            )
+            .update_many(doc! { "k": 0 }, doc! { "$set": { "z": true } })
+            .run()
             .unwrap();
         assert_eq!((r.matched_count, r.modified_count), (4, 4));
         let r = c
-            .update_one(
-                doc! { "_id": 100 },
-                doc! { "$set": { "k": 7 } },
-                UpdateOptions {
-                    upsert: Some(true),
-                    ..Default::default()
-                },
-            )
+            .update_one(doc! { "_id": 100 }, doc! { "$set": { "k": 7 } })
+            .with_options(UpdateOptions {
+                upsert: Some(true),
+                ..Default::default()
+            })
+            .run()
             .unwrap();
         assert_eq!(r.upserted_id, Some(Bson::Int32(100)));
         let r = c
-            .replace_one(
-                doc! { "_id": 1 },
-                doc! { "k": 1, "replaced": true },
-                Default::default(),
-            )
+            .replace_one(doc! { "_id": 1 }, doc! { "k": 1, "replaced": true })
+            .run()
             .unwrap();
         assert_eq!(r.modified_count, 1);
         assert!(
-            c.update_one(doc! {}, doc! { "k": 1 }, Default::default())
-                .is_err(),
+            c.update_one(doc! {}, doc! { "k": 1 }).run().is_err(),
             "not operators"
         );
-        assert_eq!(c.delete_many(doc! { "k": 2 }).unwrap().deleted_count, 3);
-        assert_eq!(c.delete_one(doc! { "k": 1 }).unwrap().deleted_count, 1);
-        let mut ks = c.distinct("k", doc! {}).unwrap();
+        assert_eq!(
+            c.delete_many(doc! { "k": 2 }).run().unwrap().deleted_count,
+            3
+        );
+        assert_eq!(
+            c.delete_one(doc! { "k": 1 }).run().unwrap().deleted_count,
+            1
+        );
+        let mut ks = c.distinct("k", doc! {}).run().unwrap();
         ks.sort_by_key(|b| b.as_i32());
         assert_eq!(ks, vec![Bson::Int32(0), Bson::Int32(1), Bson::Int32(7)]);
-        assert_eq!(c.estimated_document_count().unwrap(), 7);
+        assert_eq!(c.estimated_document_count().run().unwrap(), 7);
         let name = c
             .create_index(IndexModel::new(doc! { "k": 1, "_id": -1 }, None))
-            .unwrap();
-        assert_eq!(name, "k_1__id_-1");
-        let names: Vec<String> = c
-            .list_indexes()
+            .run()
             .unwrap()
-            .map(|i| i.unwrap().get_str("name").unwrap().to_string())
-            .collect();
+            .index_name;
+        assert_eq!(name, "k_1__id_-1");
+        let names = c.list_index_names().run().unwrap();
         assert!(names.contains(&name), "{names:?}");
-        c.drop_index(&name).unwrap();
+        c.drop_index(&name).run().unwrap();
         let groups: Vec<Document> = c
-            .aggregate(
-                vec![
-                    doc! { "$group": { "_id": "$k", "n": { "$sum": 1 } } },
-                    doc! { "$sort": { "_id": 1 } },
-                ],
-                Default::default(),
-            )
+            .aggregate(vec![
+                doc! { "$group": { "_id": "$k", "n": { "$sum": 1 } } },
+                doc! { "$sort": { "_id": 1 } },
+            ])
+            .run()
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -411,20 +388,23 @@ both_cores!(updates_deletes_counts_distinct_and_indexes, |core| {
     });
     assert!(
         db.list_collection_names()
+            .run()
             .unwrap()
             .contains(&"c".to_string())
     );
     assert!(
         client
             .list_database_names()
+            .run()
             .unwrap()
             .iter()
             .any(|n| n == db.name())
     );
-    coll.drop().unwrap();
-    coll.drop().unwrap(); // a missing collection is fine
+    coll.drop().run().unwrap();
+    coll.drop().run().unwrap(); // a missing collection is fine
     assert!(
         !db.list_collection_names()
+            .run()
             .unwrap()
             .contains(&"c".to_string())
     );
@@ -438,7 +418,7 @@ both_cores!(
     command_events_carry_the_command_and_reply_and_hide_secrets,
     |core| {
         let events = Arc::new(Events::default());
-        let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+        let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
         opts.core = core;
         let recorder = events.clone();
         opts.command_event_handler = Some(EventHandler::callback(move |e| {
@@ -447,10 +427,13 @@ both_cores!(
         let client = Client::with_options(opts).unwrap();
         let db = common::fresh_db(&client, "crud_events");
         let coll = db.collection::<Document>("c");
-        coll.insert_many(&[doc! { "_id": 1 }, doc! { "_id": 2 }], true)
+        coll.insert_many(&[doc! { "_id": 1 }, doc! { "_id": 2 }])
+            .run()
             .unwrap();
         // A SASL command: whatever the server answers, its contents are not shown.
-        let _ = db.run_command(doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": "secret" });
+        let _ = db
+            .run_command(doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": "secret" })
+            .run();
         let events = events.0.lock().unwrap();
         let insert = events
             .iter()
@@ -499,7 +482,7 @@ both_cores!(options_go_out_as_the_server_takes_them, |core| {
         ReadConcern, WriteConcern,
     };
     let events = Arc::new(Events::default());
-    let mut opts = ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = ClientOptions::parse(common::uri()).run().unwrap();
     opts.core = core;
     let recorder = events.clone();
     opts.command_event_handler = Some(EventHandler::callback(move |e| {
@@ -518,15 +501,28 @@ both_cores!(options_go_out_as_the_server_takes_them, |core| {
                     .build(),
             )
             .build();
-        assert_eq!(coll.create_index(index).unwrap(), "k_unique");
+        assert_eq!(
+            coll.create_index(index).run().unwrap().index_name,
+            "k_unique"
+        );
         let options = InsertOneOptions::builder()
             .write_concern(WriteConcern::nodes(1))
             .build();
-        coll.insert_one_with(doc! { "k": 1 }, options).unwrap();
+        coll.insert_one(doc! { "k": 1 })
+            .with_options(options)
+            .run()
+            .unwrap();
         let options = FindOptions::builder()
             .hint(Hint::Name("k_unique".into()))
             .build();
-        assert_eq!(coll.find_with(doc! {}, options).unwrap().count(), 1);
+        assert_eq!(
+            coll.find(doc! {})
+                .with_options(options)
+                .run()
+                .unwrap()
+                .count(),
+            1
+        );
         let options = FindOptions::builder()
             .hint(Hint::Keys(doc! { "k": 1 }))
             .collation(
@@ -536,11 +532,15 @@ both_cores!(options_go_out_as_the_server_takes_them, |core| {
                     .build(),
             )
             .build();
-        let _ = coll.find_with(doc! {}, options).map(|c| c.count());
+        let _ = coll
+            .find(doc! {})
+            .with_options(options)
+            .run()
+            .map(|c| c.count());
         let options = CountOptions::builder()
             .read_concern(ReadConcern::local())
             .build();
-        let _ = coll.count_documents(doc! {}, options);
+        let _ = coll.count_documents(doc! {}).with_options(options).run();
     });
     let events = events.0.lock().unwrap();
     let sent = |name: &str| -> Vec<Document> {
@@ -586,12 +586,12 @@ both_cores!(
         for _ in 0..99 {
             deep = doc! { "d": deep };
         }
-        coll.insert_one(doc! { "_id": 1, "d": deep }).unwrap();
+        coll.insert_one(doc! { "_id": 1, "d": deep }).run().unwrap();
         let c = coll.clone();
         // In a coroutine with may's default stack (nothing in this test binary changes it).
         let depth = may::go!(move || {
             let mut found = 0;
-            for d in c.find(doc! {}).unwrap() {
+            for d in c.find(doc! {}).run().unwrap() {
                 // By reference: cloning a deep Document recurses (bson's Clone), which is
                 // the caller's stack to spend, not the driver's.
                 let d = d.unwrap();
@@ -601,7 +601,7 @@ both_cores!(
                     found += 1;
                 }
             }
-            let one = c.find_one(doc! { "_id": 1 }).unwrap().unwrap();
+            let one = c.find_one(doc! { "_id": 1 }).run().unwrap().unwrap();
             assert!(one.contains_key("d"));
             found
         })
@@ -616,24 +616,27 @@ both_cores!(
     |core| {
         let client = common::client(core);
         let db = common::fresh_db(&client, "crud_tail");
-        db.create_collection("log", Some(doc! { "capped": true, "size": 1_000_000 }))
+        db.create_collection("log")
+            .capped(true)
+            .size(1_000_000)
+            .run()
             .unwrap();
         let coll = db.collection::<Document>("log");
-        coll.insert_many(&[doc! { "n": 1 }, doc! { "n": 2 }, doc! { "n": 3 }], true)
+        coll.insert_many(&[doc! { "n": 1 }, doc! { "n": 2 }, doc! { "n": 3 }])
+            .run()
             .unwrap();
         let writer = coll.clone();
         let c = coll.clone();
         let seen = run_on(core, move || {
             let mut cursor = c
-                .find_with(
-                    doc! {},
-                    FindOptions {
-                        batch_size: Some(2),
-                        cursor_type: Some(may_mongo::CursorType::TailableAwait),
-                        max_await_time: Some(Duration::from_millis(200)),
-                        ..Default::default()
-                    },
-                )
+                .find(doc! {})
+                .with_options(FindOptions {
+                    batch_size: Some(2),
+                    cursor_type: Some(may_mongo::CursorType::TailableAwait),
+                    max_await_time: Some(Duration::from_millis(200)),
+                    ..Default::default()
+                })
+                .run()
                 .unwrap();
             let mut seen = Vec::new();
             // The three that exist, read zero-copy from the raw batch.
@@ -644,7 +647,7 @@ both_cores!(
             // Nothing new yet: an empty await returns false, and the cursor stays open.
             assert!(!cursor.advance().unwrap());
             assert!(cursor.is_alive());
-            writer.insert_one(doc! { "n": 4 }).unwrap();
+            writer.insert_one(doc! { "n": 4 }).run().unwrap();
             let deadline = Instant::now() + Duration::from_secs(5);
             while !cursor.advance().unwrap() {
                 assert!(Instant::now() < deadline, "the new document never came");
@@ -660,7 +663,7 @@ both_cores!(a_bulk_model_refuses_command_level_options, |core| {
     let client = common::client(core);
     let db = common::fresh_db(&client, "crud_model_options");
     let coll = db.collection::<Document>("c");
-    coll.insert_one(doc! { "_id": 1 }).unwrap();
+    coll.insert_one(doc! { "_id": 1 }).run().unwrap();
     // `comment` belongs to the whole bulk write: on one model it would be silently lost.
     let model = WriteModel::UpdateOne {
         filter: doc! { "_id": 1 },
@@ -671,7 +674,7 @@ both_cores!(a_bulk_model_refuses_command_level_options, |core| {
         },
     };
     let c = coll.clone();
-    let err = run_on(core, move || c.bulk_write(vec![model], true).unwrap_err());
+    let err = run_on(core, move || c.bulk_write(vec![model]).run().unwrap_err());
     assert!(
         matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
         "{err}"
@@ -679,7 +682,7 @@ both_cores!(a_bulk_model_refuses_command_level_options, |core| {
     assert!(err.to_string().contains("BulkWriteOptions"), "{err}");
     // Nothing was written.
     assert_eq!(
-        coll.find_one(doc! { "_id": 1 }).unwrap(),
+        coll.find_one(doc! { "_id": 1 }).run().unwrap(),
         Some(doc! { "_id": 1 })
     );
     // Where it belongs, the same comment travels with the command.
@@ -688,13 +691,12 @@ both_cores!(a_bulk_model_refuses_command_level_options, |core| {
         ..Default::default()
     };
     let r = coll
-        .bulk_write_with(
-            vec![WriteModel::update_one(
-                doc! { "_id": 1 },
-                doc! { "$set": { "x": 1 } },
-            )],
-            options,
-        )
+        .bulk_write(vec![WriteModel::update_one(
+            doc! { "_id": 1 },
+            doc! { "$set": { "x": 1 } },
+        )])
+        .with_options(options)
+        .run()
         .unwrap();
     assert_eq!(r.modified_count, 1);
 });
@@ -708,23 +710,28 @@ both_cores!(dropping_what_is_not_there, |core| {
     let client = common::client(core);
     run_on(core, move || {
         let db = common::fresh_db(&client, "drop_missing");
-        db.collection::<Document>("never_created").drop().unwrap();
+        db.collection::<Document>("never_created")
+            .drop()
+            .run()
+            .unwrap();
         client
             .database(&format!("t_never_created_{}", core.name()))
             .drop()
+            .run()
             .unwrap();
         let coll = db.collection::<Document>("c");
-        coll.insert_one(doc! { "x": 1 }).unwrap();
-        let e = coll.drop_index("no_such_index").unwrap_err();
+        coll.insert_one(doc! { "x": 1 }).run().unwrap();
+        let e = coll.drop_index("no_such_index").run().unwrap_err();
         assert!(
             matches!(&*e.kind, may_mongo::ErrorKind::Command(c) if c.code == 27),
             "{e:?}"
         );
         assert!(!e.is_ns_not_found());
-        coll.drop().unwrap();
-        coll.drop().unwrap();
+        coll.drop().run().unwrap();
+        coll.drop().run().unwrap();
         assert!(
             !db.list_collection_names()
+                .run()
                 .unwrap()
                 .contains(&"c".to_string())
         );

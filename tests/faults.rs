@@ -17,7 +17,10 @@ fn client_for(server: &MockServer, core: Core, tweak: impl FnOnce(&mut ClientOpt
 }
 
 fn ping(client: &Client) -> may_mongo::Result<bson::Document> {
-    client.database("admin").run_command(doc! { "ping": 1 })
+    client
+        .database("admin")
+        .run_command(doc! { "ping": 1 })
+        .run()
 }
 
 /// A script: handshake normally; `ping` number `n` (0-based, over all connections) gets
@@ -427,7 +430,7 @@ both_cores!(insert_one_reports_a_write_concern_error, |core| {
             ..Default::default()
         });
     let err = run_on(core, move || {
-        coll.insert_one(doc! { "_id": 1 }).unwrap_err()
+        coll.insert_one(doc! { "_id": 1 }).run().unwrap_err()
     });
     let ErrorKind::Write(WriteFailure::WriteConcernError(wce)) = &*err.kind else {
         panic!("{err:?}");

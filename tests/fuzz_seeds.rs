@@ -114,7 +114,7 @@ fn uri(data: &[u8]) -> Result<(), String> {
     let cs = ConnectionString::parse(s).map_err(|e| e.to_string())?;
     if !cs.srv {
         // Some valid strings name options this driver refuses (loadBalanced, proxies).
-        let _ = ClientOptions::parse(s);
+        let _ = ClientOptions::parse(s).run();
     }
     Ok(())
 }

@@ -49,18 +49,19 @@ both_cores!(a_20_mb_file_round_trips_byte_for_byte, |core| {
         let (bucket, data) = (bucket.clone(), data.clone());
         move || {
             // Uneven writes, so chunks are filled across write calls.
-            let mut up = bucket.open_upload_stream("big.bin", GridFsUploadOptions::default());
+            let mut up = bucket.open_upload_stream("big.bin").run().unwrap();
             for piece in data.chunks(77_777) {
                 up.write_all(piece).unwrap();
             }
-            let id = up.close().unwrap();
-            let mut down = bucket.open_download_stream(&id).unwrap();
+            let id = up.finish().unwrap();
+            let mut down = bucket.open_download_stream(id.clone()).run().unwrap();
             let file = down.file().clone();
             let mut read_back = Vec::new();
             down.read_to_end(&mut read_back).unwrap();
             let chunks = bucket
                 .chunks()
-                .count_documents(doc! { "files_id": id.clone() }, Default::default())
+                .count_documents(doc! { "files_id": id.clone() })
+                .run()
                 .unwrap();
             (id, read_back, file, chunks)
         }
@@ -76,8 +77,9 @@ both_cores!(a_20_mb_file_round_trips_byte_for_byte, |core| {
     // The spec's indexes were created on the first write.
     let keys = |c: &may_mongo::Collection<Document>| -> Vec<Document> {
         c.list_indexes()
+            .run()
             .unwrap()
-            .map(|i| i.unwrap().get_document("key").unwrap().clone())
+            .map(|i| i.unwrap().keys)
             .collect()
     };
     for (coll, key) in [
@@ -108,7 +110,9 @@ both_cores!(revisions_are_downloaded_by_name, |core| {
         let read = |revision: i32| -> Result<String, may_mongo::Error> {
             let mut s = String::new();
             bucket
-                .open_download_stream_by_name("notes.txt", revision)?
+                .open_download_stream_by_name("notes.txt")
+                .revision(revision)
+                .run()?
                 .read_to_string(&mut s)
                 .unwrap();
             Ok(s)
@@ -135,7 +139,9 @@ both_cores!(revisions_are_downloaded_by_name, |core| {
             );
         }
         let e = bucket
-            .open_download_stream_by_name("nobody.txt", -1)
+            .open_download_stream_by_name("nobody.txt")
+            .revision(-1)
+            .run()
             .err()
             .expect("no such file");
         assert!(
@@ -150,7 +156,11 @@ both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
     run_on(core, move || {
         // No such file.
         let nobody = Bson::ObjectId(bson::oid::ObjectId::new());
-        let e = bucket.open_download_stream(&nobody).err().expect("missing");
+        let e = bucket
+            .open_download_stream(nobody.clone())
+            .run()
+            .err()
+            .expect("missing");
         assert!(
             matches!(
                 gridfs_error(&e),
@@ -161,12 +171,12 @@ both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
             ),
             "{e}"
         );
-        let e = bucket.delete(&nobody).unwrap_err();
+        let e = bucket.delete(nobody.clone()).run().unwrap_err();
         assert!(matches!(
             gridfs_error(&e),
             GridFsErrorKind::FileNotFound { .. }
         ));
-        let e = bucket.rename(&nobody, "x").unwrap_err();
+        let e = bucket.rename(nobody.clone(), "x").run().unwrap_err();
         assert!(matches!(
             gridfs_error(&e),
             GridFsErrorKind::FileNotFound { .. }
@@ -180,8 +190,9 @@ both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
         bucket
             .chunks()
             .delete_one(doc! { "files_id": id.clone(), "n": 1 })
+            .run()
             .unwrap();
-        let mut down = bucket.open_download_stream(&id).unwrap();
+        let mut down = bucket.open_download_stream(id.clone()).run().unwrap();
         let mut out = Vec::new();
         let e = down.read_to_end(&mut out).unwrap_err();
         let e = may_mongo::gridfs::io_error_to_driver(e);
@@ -208,12 +219,13 @@ both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
                 doc! { "files_id": id.clone(), "n": 0 },
                 doc! { "$set": { "data": bson::Binary {
                 subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2, 3] } } },
-                Default::default(),
             )
+            .run()
             .unwrap();
         let e = may_mongo::gridfs::io_error_to_driver(
             bucket
-                .open_download_stream(&id)
+                .open_download_stream(id.clone())
+                .run()
                 .unwrap()
                 .read_to_end(&mut Vec::new())
                 .unwrap_err(),
@@ -243,11 +255,10 @@ both_cores!(deleting_removes_files_and_chunks, |core| {
         let gone = bucket
             .upload_from_reader("gone", &mut &data[..], Default::default())
             .unwrap();
-        let count = |c: &may_mongo::Collection<Document>, f: Document| {
-            c.count_documents(f, Default::default()).unwrap()
-        };
+        let count =
+            |c: &may_mongo::Collection<Document>, f: Document| c.count_documents(f).run().unwrap();
         assert_eq!(count(bucket.chunks(), doc! { "files_id": gone.clone() }), 3);
-        bucket.delete(&gone).unwrap();
+        bucket.delete(gone.clone()).run().unwrap();
         assert_eq!(count(bucket.files(), doc! { "_id": gone.clone() }), 0);
         assert_eq!(count(bucket.chunks(), doc! { "files_id": gone.clone() }), 0);
         // The other file is untouched.
@@ -257,16 +268,17 @@ both_cores!(deleting_removes_files_and_chunks, |core| {
         assert_eq!(all, data);
 
         // Rename, find, an aborted upload, and drop.
-        bucket.rename(&keep, "kept").unwrap();
+        bucket.rename(keep.clone(), "kept").run().unwrap();
         let found: Vec<_> = bucket
-            .find(doc! { "filename": "kept" }, Default::default())
+            .find(doc! { "filename": "kept" })
+            .run()
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, keep);
         assert_eq!(found[0].length, 10_000);
-        let mut up = bucket.open_upload_stream("aborted", Default::default());
+        let mut up = bucket.open_upload_stream("aborted").run().unwrap();
         up.write_all(&content(9000)).unwrap();
         let aborted = up.id().clone();
         assert_eq!(
@@ -275,7 +287,7 @@ both_cores!(deleting_removes_files_and_chunks, |core| {
         );
         up.abort().unwrap();
         assert_eq!(count(bucket.chunks(), doc! { "files_id": aborted }), 0);
-        bucket.drop().unwrap();
+        bucket.drop().run().unwrap();
         assert_eq!(count(bucket.files(), doc! {}), 0);
         assert_eq!(count(bucket.chunks(), doc! {}), 0);
     });
@@ -285,17 +297,20 @@ both_cores!(an_empty_file_has_no_chunks_and_reads_as_empty, |core| {
     let bucket = bucket(core, "gridfs_empty", None);
     run_on(core, move || {
         let id = bucket
-            .open_upload_stream("empty", Default::default())
-            .close()
+            .open_upload_stream("empty")
+            .run()
+            .unwrap()
+            .finish()
             .unwrap();
-        let mut down = bucket.open_download_stream(&id).unwrap();
+        let mut down = bucket.open_download_stream(id.clone()).run().unwrap();
         assert_eq!(down.file().length, 0);
         let mut out = Vec::new();
         assert_eq!(down.read_to_end(&mut out).unwrap(), 0);
         assert_eq!(
             bucket
                 .chunks()
-                .count_documents(doc! { "files_id": id }, Default::default())
+                .count_documents(doc! { "files_id": id })
+                .run()
                 .unwrap(),
             0
         );

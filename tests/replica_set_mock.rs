@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bson::{Document, doc, oid::ObjectId};
 use common::mock::{Action, MockServer, Request};
 use may_mongo::options::{
-    CollectionOptions, FindOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
+    CollectionOptions, FindOneOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
     TagSet,
 };
 use may_mongo::{Client, ClientOptions, Core, ErrorKind, ServerType, TopologyType};
@@ -129,7 +129,7 @@ fn member_script(
 
 fn client(uri: &str, core: Core) -> Client {
     common::init();
-    let mut opts = ClientOptions::parse(uri).unwrap();
+    let mut opts = ClientOptions::parse(uri).run().unwrap();
     opts.core = core;
     Client::with_options(opts).unwrap()
 }
@@ -140,6 +140,7 @@ fn insert(c: &Client, n: i32) -> may_mongo::Result<()> {
         c.database("db")
             .collection::<Document>("c")
             .insert_one(doc! { "n": n })
+            .run()
             .map(drop)
     })
 }
@@ -150,6 +151,7 @@ fn who_reads(c: &Client) -> i32 {
         c.database("db")
             .collection::<Document>("c")
             .find_one(doc! {})
+            .run()
             .unwrap()
             .unwrap()
             .get_i32("member")
@@ -312,6 +314,7 @@ both_cores!(secondary_reads_honour_tag_sets, |core| {
         c.database("db")
             .collection::<Document>("c")
             .find_one(doc! {})
+            .run()
             .unwrap_err()
     });
     assert!(
@@ -400,7 +403,9 @@ both_cores!(
         let seeds = format!("{},{},{}", rs.host(0), rs.host(1), rs.host(2));
         // A client whose reads go where a predicate says: the member tagged sf2 (member 2).
         common::init();
-        let mut opts = ClientOptions::parse(&format!("mongodb://{seeds}/?replicaSet=rs")).unwrap();
+        let mut opts = ClientOptions::parse(format!("mongodb://{seeds}/?replicaSet=rs"))
+            .run()
+            .unwrap();
         opts.core = core;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let asked = seen.clone();
@@ -435,12 +440,16 @@ both_cores!(
         let sf = ReadPreferenceOptions::builder()
             .tag_sets(vec![TagSet::from([("dc".to_string(), "sf".to_string())])])
             .build();
-        let options = FindOptions::builder()
+        let options = FindOneOptions::builder()
             .selection_criteria(SelectionCriteria::from(ReadPreference::secondary(sf)))
             .build();
         let coll = c.database("db").collection::<Document>("c");
         let member = run_on(core, move || {
-            coll.find_one_with(doc! {}, options).unwrap().unwrap()
+            coll.find_one(doc! {})
+                .with_options(options)
+                .run()
+                .unwrap()
+                .unwrap()
         });
         assert_eq!(member.get_i32("member").unwrap(), 1);
         assert_eq!(
@@ -459,7 +468,7 @@ both_cores!(
                 .selection_criteria(SelectionCriteria::from(nearest_sf2))
                 .build(),
         );
-        let member = run_on(core, move || coll.find_one(doc! {}).unwrap().unwrap());
+        let member = run_on(core, move || coll.find_one(doc! {}).run().unwrap().unwrap());
         assert_eq!(member.get_i32("member").unwrap(), 2);
         // The client's default is unchanged.
         assert_eq!(who_reads(&c), 0);

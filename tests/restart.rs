@@ -31,10 +31,11 @@ both_cores!(
     |core| {
         common::init();
         let mut server = Server::start(&ServerOptions::default()).expect("start FerretDB");
-        let mut opts = ClientOptions::parse(&format!(
+        let mut opts = ClientOptions::parse(format!(
             "{}?heartbeatFrequencyMS=500&serverSelectionTimeoutMS=20000",
             server.uri()
         ))
+        .run()
         .unwrap();
         opts.core = core;
         let client = Client::with_options(opts).unwrap();
@@ -43,7 +44,7 @@ both_cores!(
             .collection::<Document>(core.name());
         common::run_on(core, {
             let coll = coll.clone();
-            move || coll.insert_one(doc! { "_id": "warm-up" }).map(|_| ())
+            move || coll.insert_one(doc! { "_id": "warm-up" }).run().map(|_| ())
         })
         .unwrap();
 
@@ -61,7 +62,8 @@ both_cores!(
                     // A write, then reading it back.
                     let result = coll
                         .insert_one(doc! { "_id": &id, "i": i as i32 })
-                        .and_then(|_| coll.find_one(doc! { "_id": &id }))
+                        .run()
+                        .and_then(|_| coll.find_one(doc! { "_id": &id }).run())
                         .map(|found| {
                             assert!(found.is_some(), "{id}: acknowledged, then not found")
                         });
@@ -128,7 +130,7 @@ both_cores!(
         let ids: Vec<bson::Bson> = acknowledged.iter().map(|s| s.as_str().into()).collect();
         let n = common::run_on(core, {
             let coll = coll.clone();
-            move || coll.count_documents(doc! { "_id": { "$in": ids } }, Default::default())
+            move || coll.count_documents(doc! { "_id": { "$in": ids } }).run()
         })
         .unwrap();
         assert_eq!(n as usize, acknowledged.len());

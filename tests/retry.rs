@@ -170,7 +170,7 @@ fn member(me: usize, req: &Request, shared: &Shared, refusals: &AtomicUsize) -> 
 
 fn client(uri: &str, core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> Client {
     common::init();
-    let mut opts = ClientOptions::parse(uri).unwrap();
+    let mut opts = ClientOptions::parse(uri).run().unwrap();
     opts.core = core;
     tweak(&mut opts);
     Client::with_options(opts).unwrap()
@@ -184,7 +184,7 @@ both_cores!(
         let coll = client.database("db").collection::<Document>("c");
         run_on(core, {
             let coll = coll.clone();
-            move || coll.insert_one(doc! { "w": "warm-up" }).map(|_| ())
+            move || coll.insert_one(doc! { "w": "warm-up" }).run().map(|_| ())
         })
         .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -196,7 +196,10 @@ both_cores!(
                 let mut j = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let w = format!("{i}-{j}");
-                    let r = coll.insert_one(doc! { "w": &w }).map(|r| r.inserted_id);
+                    let r = coll
+                        .insert_one(doc! { "w": &w })
+                        .run()
+                        .map(|r| r.inserted_id);
                     results.push((w, r));
                     j += 1;
                 }
@@ -268,7 +271,7 @@ both_cores!(
         // The client carries on with the new primary.
         run_on(core, {
             let coll = coll.clone();
-            move || coll.insert_one(doc! { "w": "after" }).map(|_| ())
+            move || coll.insert_one(doc! { "w": "after" }).run().map(|_| ())
         })
         .unwrap();
         assert!(rs.members[1].requests("insert").len() > 1);
@@ -311,13 +314,15 @@ fn fail_first(
 fn insert_one(client: &Client, core: Core) -> may_mongo::Result<Bson> {
     let coll = client.database("db").collection::<Document>("c");
     run_on(core, move || {
-        coll.insert_one(doc! { "x": 1 }).map(|r| r.inserted_id)
+        coll.insert_one(doc! { "x": 1 })
+            .run()
+            .map(|r| r.inserted_id)
     })
 }
 
 fn find_one(client: &Client, core: Core) -> may_mongo::Result<Option<Document>> {
     let coll = client.database("db").collection::<Document>("c");
-    run_on(core, move || coll.find_one(doc! {}))
+    run_on(core, move || coll.find_one(doc! {}).run())
 }
 
 const FOUND: fn() -> Document = || {
@@ -397,7 +402,7 @@ both_cores!(writes_that_cannot_be_retried_are_not, |core| {
     let client = server.client(core, "", "directConnection=true", |_| {});
     let coll = client.database("db").collection::<Document>("c");
     let e = run_on(core, move || {
-        coll.update_many(doc! {}, doc! { "$set": { "a": 1 } }, Default::default())
+        coll.update_many(doc! {}, doc! { "$set": { "a": 1 } }).run()
     })
     .unwrap_err();
     assert!(e.is_network_error(), "{e}");
@@ -566,7 +571,7 @@ both_cores!(
             .collection::<Document>("c")
             .with_timeout(Some(Duration::from_millis(300)));
         let started = Instant::now();
-        let e = run_on(core, move || coll.find_one(doc! {})).unwrap_err();
+        let e = run_on(core, move || coll.find_one(doc! {}).run()).unwrap_err();
         assert_took(started, 290, 1500);
         assert_timed_out(&e, "reply");
 
@@ -628,7 +633,7 @@ both_cores!(
             .collection::<Document>("c")
             .with_timeout(Some(Duration::from_millis(300)));
         let started = Instant::now();
-        let e = run_on(core, move || coll.find_one(doc! {})).unwrap_err();
+        let e = run_on(core, move || coll.find_one(doc! {}).run()).unwrap_err();
         assert_took(started, 290, 1100);
         assert_timed_out(&e, "connection");
         assert!(slow.join().unwrap().unwrap().is_some());

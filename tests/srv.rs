@@ -156,11 +156,10 @@ fn addr(host: &str, port: u16) -> ServerAddress {
 #[test]
 fn srv_records_become_the_seed_list_and_txt_the_options() {
     let ns = NameServer::start(zone());
-    let o = ClientOptions::parse_with_resolver(
-        "mongodb+srv://C0.Example.Test/mydb?tls=false",
-        &ns.resolver(),
-    )
-    .unwrap();
+    let o = ClientOptions::parse("mongodb+srv://C0.Example.Test/mydb?tls=false")
+        .resolver(ns.resolver())
+        .run()
+        .unwrap();
     assert_eq!(
         o.hosts,
         vec![
@@ -174,30 +173,27 @@ fn srv_records_become_the_seed_list_and_txt_the_options() {
     assert_eq!(ns.queries.load(Ordering::SeqCst), 2, "one SRV, one TXT");
 
     // The string's own options win over the TXT record's.
-    let o = ClientOptions::parse_with_resolver(
-        "mongodb+srv://c0.example.test/?tls=false&replicaSet=mine",
-        &ns.resolver(),
-    )
-    .unwrap();
+    let o = ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false&replicaSet=mine")
+        .resolver(ns.resolver())
+        .run()
+        .unwrap();
     assert_eq!(o.replica_set.as_deref(), Some("mine"));
 
     // srvServiceName picks another record; srvMaxHosts keeps a random subset.
-    let o = ClientOptions::parse_with_resolver(
-        "mongodb+srv://c0.example.test/?tls=false&srvServiceName=custom",
-        &ns.resolver(),
-    )
-    .unwrap();
+    let o = ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false&srvServiceName=custom")
+        .resolver(ns.resolver())
+        .run()
+        .unwrap();
     assert_eq!(o.hosts, vec![addr("d.example.test", 1234)]);
-    let o = ClientOptions::parse_with_resolver(
-        "mongodb+srv://c0.example.test/?tls=false&srvMaxHosts=2&replicaSet=x",
-        &ns.resolver(),
-    );
+    let o =
+        ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false&srvMaxHosts=2&replicaSet=x")
+            .resolver(ns.resolver())
+            .run();
     // srvMaxHosts cannot be combined with replicaSet (the URI spec).
     assert!(o.is_err());
-    let o = ClientOptions::parse_with_resolver(
-        "mongodb+srv://two.example.test/?tls=false&srvMaxHosts=1",
-        &ns.resolver(),
-    );
+    let o = ClientOptions::parse("mongodb+srv://two.example.test/?tls=false&srvMaxHosts=1")
+        .resolver(ns.resolver())
+        .run();
     assert!(o.is_err(), "two TXT records are refused even then");
 }
 
@@ -208,11 +204,10 @@ fn srv_max_hosts_keeps_a_random_subset() {
     let ns = NameServer::start(z);
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..30 {
-        let o = ClientOptions::parse_with_resolver(
-            "mongodb+srv://c0.example.test/?tls=false&srvMaxHosts=2",
-            &ns.resolver(),
-        )
-        .unwrap();
+        let o = ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false&srvMaxHosts=2")
+            .resolver(ns.resolver())
+            .run()
+            .unwrap();
         assert_eq!(o.hosts.len(), 2);
         seen.extend(o.hosts);
     }
@@ -246,7 +241,10 @@ fn the_specs_refusals_are_clear_errors() {
         ),
     ];
     for (uri, needle) in cases {
-        let e = ClientOptions::parse_with_resolver(uri, &r).unwrap_err();
+        let e = ClientOptions::parse(uri)
+            .resolver(r.clone())
+            .run()
+            .unwrap_err();
         assert!(e.to_string().contains(needle), "{uri}: {e}");
     }
 }
@@ -255,10 +253,15 @@ fn the_specs_refusals_are_clear_errors() {
 fn tls_is_on_for_srv_unless_the_string_turns_it_off() {
     let ns = NameServer::start(zone());
     let r = ns.resolver();
-    let o = ClientOptions::parse_with_resolver("mongodb+srv://c0.example.test/", &r).unwrap();
+    let o = ClientOptions::parse("mongodb+srv://c0.example.test/")
+        .resolver(r.clone())
+        .run()
+        .unwrap();
     assert_eq!(o.tls, Some(may_mongo::TlsOptions::default()));
-    let o =
-        ClientOptions::parse_with_resolver("mongodb+srv://c0.example.test/?tls=false", &r).unwrap();
+    let o = ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false")
+        .resolver(r.clone())
+        .run()
+        .unwrap();
     assert_eq!(o.tls, None);
 }
 
@@ -271,7 +274,9 @@ fn a_silent_name_server_is_a_timeout_not_a_hang() {
         timeout: Duration::from_millis(200),
     };
     let started = std::time::Instant::now();
-    let e = ClientOptions::parse_with_resolver("mongodb+srv://c0.example.test/?tls=false", &r)
+    let e = ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false")
+        .resolver(r.clone())
+        .run()
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(matches!(&*e.kind, ErrorKind::DnsResolve { .. }), "{e:?}");
@@ -283,7 +288,9 @@ fn a_lookup_from_a_coroutine_works() {
     let ns = NameServer::start(zone());
     let r = ns.resolver();
     let o = may::go!(move || {
-        ClientOptions::parse_with_resolver("mongodb+srv://c0.example.test/?tls=false", &r)
+        ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false")
+            .resolver(r.clone())
+            .run()
     })
     .join()
     .unwrap()

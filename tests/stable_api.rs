@@ -45,10 +45,11 @@ fn exercise(core: Core, api: Option<ServerApi>) -> MockServer {
     });
     let docs = run_on(core, move || {
         let db = client.database("db");
-        db.run_command(doc! { "ping": 1 }).unwrap();
+        db.run_command(doc! { "ping": 1 }).run().unwrap();
         let docs: Vec<Document> = db
             .collection::<Document>("c")
             .find(doc! {})
+            .run()
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -137,7 +138,7 @@ both_cores!(no_legacy_hello_when_an_api_is_declared, |core| {
         o.server_api = Some(api);
     });
     let outcome = run_on(core, move || {
-        client.database("db").run_command(doc! { "ping": 1 })
+        client.database("db").run_command(doc! { "ping": 1 }).run()
     });
     let e = outcome.expect_err("no server can be selected");
     assert!(matches!(&*e.kind, ErrorKind::ServerSelection { .. }), "{e}");
@@ -160,7 +161,9 @@ fn versions_are_checked_on_the_client() {
     let e = "2".parse::<ServerApiVersion>().unwrap_err();
     assert!(matches!(&*e.kind, ErrorKind::InvalidArgument { .. }), "{e}");
     // The spec forbids declaring an API version in the connection string.
-    let opts = may_mongo::ClientOptions::parse("mongodb://h/?apiVersion=1").unwrap();
+    let opts = may_mongo::ClientOptions::parse("mongodb://h/?apiVersion=1")
+        .run()
+        .unwrap();
     assert!(opts.server_api.is_none());
     assert!(
         !opts.warnings.is_empty(),
@@ -174,7 +177,9 @@ fn versions_are_checked_on_the_client() {
 /// fields do no harm there.)
 #[test]
 fn real_server_with_declared_api() {
-    let mut opts = may_mongo::ClientOptions::parse(&common::uri()).unwrap();
+    let mut opts = may_mongo::ClientOptions::parse(common::uri())
+        .run()
+        .unwrap();
     opts.core = Core::Threaded;
     // A server without `hello` (mongo-java-server) is never selected under a declared API:
     // fail in seconds there, not in thirty per call.
@@ -188,15 +193,15 @@ fn real_server_with_declared_api() {
     );
     let client = may_mongo::Client::with_options(opts).unwrap();
     let db = client.database("t_stable_api");
-    let ping = db.run_command(doc! { "ping": 1 });
+    let ping = db.run_command(doc! { "ping": 1 }).run();
     eprintln!("ping with apiVersion: {ping:?}");
     let coll = db.collection::<Document>("c");
     if ping.is_ok() {
-        coll.drop().unwrap();
+        coll.drop().run().unwrap();
     }
-    let insert = coll.insert_one(doc! { "_id": 1 });
+    let insert = coll.insert_one(doc! { "_id": 1 }).run();
     eprintln!("insert with apiVersion: {insert:?}");
-    let found = coll.find_one(doc! { "_id": 1 });
+    let found = coll.find_one(doc! { "_id": 1 }).run();
     eprintln!("find with apiVersion: {found:?}");
     ping.unwrap();
     insert.unwrap();

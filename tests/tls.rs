@@ -115,7 +115,7 @@ fn self_made_server() -> &'static Server {
 
 fn client(core: Core, host: &str, port: u16, query: &str) -> Client {
     let uri = format!("mongodb://{host}:{port}/?serverSelectionTimeoutMS=1500&{query}");
-    let mut opts = ClientOptions::parse(&uri).unwrap();
+    let mut opts = ClientOptions::parse(&uri).run().unwrap();
     opts.core = core;
     Client::with_options(opts).unwrap()
 }
@@ -131,8 +131,9 @@ fn round_trip(client: &Client, core: Core, tag: &str) -> may_mongo::Result<Docum
         .collection::<Document>(&format!("{tag}_{}", core.name()));
     let tag = tag.to_string();
     run_on(core, move || {
-        coll.insert_one(doc! { "tag": &tag })?;
+        coll.insert_one(doc! { "tag": &tag }).run()?;
         coll.find_one(doc! { "tag": &tag })
+            .run()
             .map(|d| d.expect("the document just written"))
     })
 }
@@ -263,7 +264,9 @@ fn bad_files_are_errors_when_the_client_is_made() {
             "/nonexistent.pem",
         ),
     ] {
-        let opts = ClientOptions::parse(&format!("mongodb://127.0.0.1:1/?{query}")).unwrap();
+        let opts = ClientOptions::parse(format!("mongodb://127.0.0.1:1/?{query}"))
+            .run()
+            .unwrap();
         let err = Client::with_options(opts).unwrap_err();
         assert!(
             matches!(&*err.kind, ErrorKind::InvalidTlsConfig { .. }),
@@ -303,8 +306,8 @@ fn a_stalled_tls_handshake_parks_its_coroutine_not_the_worker() {
                 let uri = format!(
                     "mongodb://127.0.0.1:{silent}/?tls=true&tlsInsecure=true&connectTimeoutMS=3000&serverSelectionTimeoutMS=3000&appName=s{i}"
                 );
-                let c = Client::with_options(ClientOptions::parse(&uri).unwrap()).unwrap();
-                c.database("admin").run_command(doc! { "ping": 1 })
+                let c = Client::with_options(ClientOptions::parse(&uri).run().unwrap()).unwrap();
+                c.database("admin").run_command(doc! { "ping": 1 }).run()
             })
         })
         .collect();

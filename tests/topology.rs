@@ -33,7 +33,7 @@ fn rs0_port() -> u16 {
 }
 
 fn client(uri: &str, core: Core, handler: Option<Arc<Events>>) -> Client {
-    let mut opts = ClientOptions::parse(uri).unwrap();
+    let mut opts = ClientOptions::parse(uri).run().unwrap();
     opts.core = core;
     if let Some(h) = handler {
         opts.sdam_event_handler = Some(EventHandler::callback(move |e| {
@@ -52,10 +52,12 @@ fn round_trip(client: &Client, db: &str) -> Document {
         let coll = c.database(&db).collection::<Document>("items");
         c.database(&db)
             .run_command(doc! { "dropDatabase": 1 })
+            .run()
             .unwrap();
         coll.insert_one(doc! { "_id": 1, "core": core.name() })
+            .run()
             .unwrap();
-        coll.find_one(doc! { "_id": 1 }).unwrap().unwrap()
+        coll.find_one(doc! { "_id": 1 }).run().unwrap().unwrap()
     })
 }
 
@@ -162,7 +164,10 @@ both_cores!(
         );
         let started = Instant::now();
         let err = run_on(core, move || {
-            c.database("x").run_command(doc! { "ping": 1 }).unwrap_err()
+            c.database("x")
+                .run_command(doc! { "ping": 1 })
+                .run()
+                .unwrap_err()
         });
         let waited = started.elapsed();
         assert!(

@@ -32,18 +32,19 @@ fn socket_path() -> String {
 both_cores!(a_unix_socket_serves_operations, |core| {
     let path = socket_path();
     let uri = format!("mongodb://{}/", path.replace('/', "%2F"));
-    let mut opts = ClientOptions::parse(&uri).unwrap();
+    let mut opts = ClientOptions::parse(&uri).run().unwrap();
     assert_eq!(opts.hosts, vec![ServerAddress::unix_socket(&path)]);
     opts.core = core;
     let client = Client::with_options(opts).unwrap();
     let c = client.clone();
     let got = common::run_on(core, move || {
         let db = c.database(&format!("unix_{}", c.core().name()));
-        db.run_command(doc! { "dropDatabase": 1 }).unwrap();
+        db.run_command(doc! { "dropDatabase": 1 }).run().unwrap();
         let coll = db.collection::<Document>("items");
         coll.insert_one(doc! { "_id": "u", "over": "unix" })
+            .run()
             .unwrap();
-        coll.find_one(doc! { "_id": "u" }).unwrap()
+        coll.find_one(doc! { "_id": "u" }).run().unwrap()
     });
     assert_eq!(got.unwrap().get_str("over").unwrap(), "unix");
     let t = client.topology();
@@ -62,13 +63,14 @@ both_cores!(a_missing_socket_is_a_clear_selection_error, |core| {
         "mongodb://{}/?serverSelectionTimeoutMS=300",
         path.replace('/', "%2F")
     );
-    let mut opts = ClientOptions::parse(&uri).unwrap();
+    let mut opts = ClientOptions::parse(&uri).run().unwrap();
     opts.core = core;
     let client = Client::with_options(opts).unwrap();
     let err = common::run_on(core, move || {
         client
             .database("x")
             .run_command(doc! { "ping": 1 })
+            .run()
             .unwrap_err()
     });
     let text = err.to_string();

@@ -40,7 +40,7 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn blocking_client(uri: &str, core: Core) -> Client {
-    let mut o = ClientOptions::parse(uri).unwrap();
+    let mut o = ClientOptions::parse(uri).run().unwrap();
     o.core = core;
     Client::with_options(o).unwrap()
 }
@@ -65,6 +65,7 @@ fn run_blocking(
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 coll.find_one(doc! { "_id": key(task, i) })
+                    .run()
                     .unwrap()
                     .unwrap();
                 lat.push(t.elapsed().as_micros() as u32);
@@ -166,11 +167,11 @@ fn main() {
     let uri = async_tests::uri();
     let setup = blocking_client(&uri, Core::Threaded);
     let coll = setup.database("bench_motor").collection::<Document>("docs");
-    coll.drop().unwrap();
+    coll.drop().run().unwrap();
     let docs: Vec<Document> = (0..DOCS)
         .map(|i| doc! { "_id": i, "name": format!("doc {i}"), "tags": ["a", "b"] })
         .collect();
-    coll.insert_many(&docs, false).unwrap();
+    coll.insert_many(&docs).ordered(false).run().unwrap();
     setup.shutdown();
 
     eprintln!("server {uri}; {window:?} per point");

@@ -17,12 +17,12 @@ use may_mongo::{Client, ClientOptions, Collection, Core};
 fn main() -> may_mongo::Result<()> {
     let uri = async_tests::uri();
     println!("server: {uri}; blocking API in may coroutines");
-    let mut options = ClientOptions::parse(&uri)?;
+    let mut options = ClientOptions::parse(&uri).run()?;
     options.core = Core::Coroutine;
     let client = Client::with_options(options)?;
     let messages: Collection<Message> =
         client.database("messages_example").collection("coroutines");
-    messages.drop()?;
+    messages.drop().run()?;
 
     let started = Instant::now();
     let writers: Vec<_> = (0..100)
@@ -30,7 +30,7 @@ fn main() -> may_mongo::Result<()> {
             let messages = messages.clone();
             may::go!(move || -> may_mongo::Result<()> {
                 for i in 0..10 {
-                    messages.insert_one(Message::new(w, i))?;
+                    messages.insert_one(Message::new(w, i)).run()?;
                 }
                 Ok(())
             })
@@ -40,9 +40,11 @@ fn main() -> may_mongo::Result<()> {
         w.join().expect("writer coroutine")?;
     }
     let latest: Vec<Message> = messages
-        .find_with(doc! {}, Message::newest(5))?
+        .find(doc! {})
+        .with_options(Message::newest(5))
+        .run()?
         .collect::<Result<_, _>>()?;
-    let total = messages.count_documents(doc! {}, Default::default())?;
+    let total = messages.count_documents(doc! {}).run()?;
     async_tests::report(total, started.elapsed(), &latest);
     client.shutdown();
     Ok(())

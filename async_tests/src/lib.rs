@@ -17,7 +17,7 @@ pub fn client(core: Core) -> AsyncClient {
 
 /// Like [`client`], with the options adjusted first.
 pub fn client_with(core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> AsyncClient {
-    let mut opts = ClientOptions::parse(&uri()).expect("test URI");
+    let mut opts = ClientOptions::parse(uri()).run().expect("test URI");
     opts.core = core;
     tweak(&mut opts);
     AsyncClient::new(Client::with_options(opts).expect("client")).expect("async client")

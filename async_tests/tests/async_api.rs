@@ -12,7 +12,7 @@ use may_mongo::motor::AsyncCollection;
 use may_mongo::{
     AggregateOptions, ClientBulkWriteOptions, Core, CountOptions, ErrorKind,
     FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions,
-    IndexModel, UpdateOptions, WriteModel,
+    IndexModel, ReplaceOptions, UpdateOptions, WriteModel,
 };
 use serde::{Deserialize, Serialize};
 
@@ -123,7 +123,7 @@ fn every_operation_family_works() {
                 .replace_one(
                     doc! { "n": 3 },
                     doc! { "n": 3, "tag": "replaced" },
-                    UpdateOptions::default(),
+                    ReplaceOptions::default(),
                 )
                 .await
                 .unwrap();
@@ -247,8 +247,8 @@ fn every_operation_family_works() {
                 .start_request()
                 .run(move |c| {
                     let coll = c.database(&db_name).collection::<Document>(&coll_name);
-                    coll.insert_one(doc! { "_id": "mine" })?;
-                    coll.find_one(doc! { "_id": "mine" })
+                    coll.insert_one(doc! { "_id": "mine" }).run()?;
+                    coll.find_one(doc! { "_id": "mine" }).run()
                 })
                 .await
                 .unwrap();

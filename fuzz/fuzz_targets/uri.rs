@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // No DNS: only strings that parsed and are not mongodb+srv://.
     let options = match &parsed {
-        Ok(cs) if !cs.srv => Some(ClientOptions::parse(uri)),
+        Ok(cs) if !cs.srv => Some(ClientOptions::parse(uri).run()),
         _ => None,
     };
     if let Some(Ok(o)) = &options {
@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(*a, b);
     }
     if let Some(options) = &options {
-        let again = ClientOptions::parse(&other);
+        let again = ClientOptions::parse(&other).run();
         assert_eq!(outcome(options), outcome(&again), "for {other:?}");
     }
 });

@@ -21,8 +21,8 @@ use may_mongo::bson::oid::ObjectId;
 use may_mongo::bson::{Bson, DateTime, doc};
 use may_mongo::gridfs::GridFsDownloadStream;
 use may_mongo::{
-    Client, Collection, Database, FindOptions, GridFsBucket, GridFsBucketOptions,
-    GridFsUploadOptions, IndexModel, Result,
+    Client, Collection, Database, GridFsBucket, GridFsBucketOptions, GridFsUploadOptions,
+    IndexModel, Result,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -33,14 +33,9 @@ use crate::form::NewMessage;
 /// How many of the newest messages `front_page` keeps.
 pub const FRONT_PAGE_KEEPS: i64 = 50;
 
-/// Newest first, after `skip`, at most `limit`.
-fn newest_first(skip: u64, limit: i64) -> FindOptions {
-    FindOptions {
-        sort: Some(doc! { "posted": -1, "_id": -1 }),
-        skip: Some(skip),
-        limit: Some(limit),
-        ..Default::default()
-    }
+/// Newest first: `_id` breaks ties between messages posted in the same millisecond.
+fn newest_first() -> may_mongo::bson::Document {
+    doc! { "posted": -1, "_id": -1 }
 }
 
 /// One message, as stored.
@@ -94,16 +89,17 @@ impl Board {
     /// Creates the indexes the front page's sort would use on a server that sorts by index.
     pub fn create_indexes(&self) -> Result<()> {
         for coll in [&self.messages, &self.front_page] {
-            coll.create_index(IndexModel::new(doc! { "posted": -1, "_id": -1 }, None))?;
+            coll.create_index(IndexModel::new(doc! { "posted": -1, "_id": -1 }, None))
+                .run()?;
         }
         Ok(())
     }
 
     /// Drops every message and image.
     pub fn reset(&self) -> Result<()> {
-        self.messages.drop()?;
-        self.front_page.drop()?;
-        self.images.drop()
+        self.messages.drop().run()?;
+        self.front_page.drop().run()?;
+        self.images.drop().run()
     }
 
     /// The newest messages, newest first, at most `limit` (at most
@@ -111,22 +107,30 @@ impl Board {
     /// posted in the same millisecond (one process's ObjectIds increase).
     pub fn newest(&self, limit: i64) -> Result<Vec<Message>> {
         self.front_page
-            .find_with(doc! {}, newest_first(0, limit))?
+            .find(doc! {})
+            .sort(newest_first())
+            .limit(limit)
+            .run()?
             .collect()
     }
 
     /// Deletes from the front page all but the [`FRONT_PAGE_KEEPS`] newest messages; returns
     /// how many it deleted. Messages posted meanwhile are newer than the cut, so they stay.
     pub fn trim_front_page(&self) -> Result<u64> {
-        let options = newest_first(FRONT_PAGE_KEEPS as u64 - 1, 1);
-        let Some(oldest_kept) = self.front_page.find_one_with(doc! {}, options)? else {
+        let oldest_kept = self
+            .front_page
+            .find_one(doc! {})
+            .sort(newest_first())
+            .skip(FRONT_PAGE_KEEPS as u64 - 1)
+            .run()?;
+        let Some(oldest_kept) = oldest_kept else {
             return Ok(0);
         };
         let older = doc! { "$or": [
             { "posted": { "$lt": oldest_kept.posted } },
             { "posted": oldest_kept.posted, "_id": { "$lt": oldest_kept.id } },
         ] };
-        Ok(self.front_page.delete_many(older)?.deleted_count)
+        Ok(self.front_page.delete_many(older).run()?.deleted_count)
     }
 
     /// Trims the front page, in a coroutine of its own for as long as the process lives,
@@ -187,26 +191,28 @@ impl Board {
             posted: DateTime::now(),
             image,
         };
-        if let Err(e) = self.messages.insert_one(&message) {
+        if let Err(e) = self.messages.insert_one(&message).run() {
             if let Some(a) = &message.image {
-                let _ = self.images.delete(&Bson::ObjectId(a.file_id));
+                let _ = self.images.delete(Bson::ObjectId(a.file_id)).run();
             }
             return Err(e);
         }
         // The message is stored. If its front-page copy fails, the caller hears of it (a 500)
         // although the record is kept: the author may post it again, but nothing is lost.
-        self.front_page.insert_one(&message)?;
+        self.front_page.insert_one(&message).run()?;
         self.posts.fetch_add(1, Ordering::Relaxed);
         Ok(message)
     }
 
     /// Opens image `file_id` for streaming.
     pub fn open_image(&self, file_id: ObjectId) -> Result<GridFsDownloadStream> {
-        self.images.open_download_stream(&Bson::ObjectId(file_id))
+        self.images
+            .open_download_stream(Bson::ObjectId(file_id))
+            .run()
     }
 
     /// Every message ever posted, in no particular order (a full read: for audits and tests).
     pub fn all_messages(&self) -> Result<Vec<Message>> {
-        self.messages.find(doc! {})?.collect()
+        self.messages.find(doc! {}).run()?.collect()
     }
 }

@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     board.create_indexes()?;
     // The front-page trimmer gets a client (and pool) of its own, so that it never waits in
     // line behind requests (message_board::board explains, with the figures).
-    let mut maintenance = ClientOptions::parse(&uri)?;
+    let mut maintenance = ClientOptions::parse(&uri).run()?;
     maintenance.max_pool_size = 1;
     maintenance.app_name = Some("message_board-trimmer".into());
     board.keep_front_page_trimmed(

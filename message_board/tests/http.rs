@@ -1122,7 +1122,7 @@ fn the_trimmer_keeps_the_newest_50_on_the_front_page() {
     const POSTS: usize = 80;
     let board = Board::new(client(), "message_board_http_trimmer");
     board.reset().expect("reset the board");
-    let mut options = ClientOptions::parse(uri()).expect("parse the URI");
+    let mut options = ClientOptions::parse(uri()).run().expect("parse the URI");
     options.max_pool_size = 1;
     options.app_name = Some("message_board-http-test-trimmer".into());
     let maintenance = Client::with_options(options).expect("the trimmer's client");

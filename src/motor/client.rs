@@ -1,7 +1,5 @@
 //! The async client: a blocking [`Client`] and the runner its calls go to.
 
-use bson::Document;
-
 use super::{AsyncDatabase, AsyncOp, Runner, ThreadPool};
 use crate::error::Result;
 use crate::{
@@ -44,7 +42,7 @@ impl AsyncClient {
             Err(e) => return AsyncOp::failed(e),
         };
         runner.run(move || {
-            let mut options = ClientOptions::parse(&uri)?;
+            let mut options = ClientOptions::parse(&uri).run()?;
             options.core = core;
             AsyncClient::new(Client::with_options(options)?)
         })
@@ -64,15 +62,15 @@ impl AsyncClient {
     }
 
     /// The databases on the server, with their sizes.
-    pub fn list_databases(&self) -> AsyncOp<Vec<Document>> {
+    pub fn list_databases(&self) -> AsyncOp<Vec<crate::results::DatabaseSpecification>> {
         let c = self.inner.clone();
-        self.runner.run(move || c.list_databases())
+        self.runner.run(move || c.list_databases().run())
     }
 
     /// The names of the databases on the server.
     pub fn list_database_names(&self) -> AsyncOp<Vec<String>> {
         let c = self.inner.clone();
-        self.runner.run(move || c.list_database_names())
+        self.runner.run(move || c.list_database_names().run())
     }
 
     /// MongoDB 8.0's client-level `bulkWrite`: writes to any number of collections in one
@@ -83,7 +81,8 @@ impl AsyncClient {
         options: ClientBulkWriteOptions,
     ) -> AsyncOp<ClientBulkWriteResult> {
         let c = self.inner.clone();
-        self.runner.run(move || c.bulk_write(models, options))
+        self.runner
+            .run(move || c.bulk_write(models).with_options(options).run())
     }
 
     /// Pins one pooled connection for a sequence of async calls, so that they read their own

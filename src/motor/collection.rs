@@ -12,9 +12,10 @@ use super::{AsyncCursor, AsyncOp, Runner};
 use crate::{
     AggregateOptions, BulkWriteOptions, BulkWriteResult, Collection, CountOptions, DeleteOptions,
     DeleteResult, DistinctOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
-    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, IndexModel, InsertManyOptions,
-    InsertManyResult, InsertOneOptions, InsertOneResult, ReadConcern, ReadPreference,
-    SearchIndexModel, UpdateOptions, UpdateResult, WriteConcern, WriteModel,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel,
+    InsertManyOptions, InsertManyResult, InsertOneOptions, InsertOneResult, ReadConcern,
+    ReadPreference, ReplaceOptions, SearchIndexModel, UpdateOptions, UpdateResult, WriteConcern,
+    WriteModel,
 };
 
 /// An async handle on a [`Collection<T>`] (no I/O to make one).
@@ -91,12 +92,12 @@ impl<T> AsyncCollection<T> {
 impl<T: Send + Sync + 'static> AsyncCollection<T> {
     /// Deletes the first document matching `filter`.
     pub fn delete_one(&self, filter: Document) -> AsyncOp<DeleteResult> {
-        job!(self, |c| c.delete_one(filter))
+        job!(self, |c| c.delete_one(filter).run())
     }
 
     /// Deletes every document matching `filter`.
     pub fn delete_many(&self, filter: Document) -> AsyncOp<DeleteResult> {
-        job!(self, |c| c.delete_many(filter))
+        job!(self, |c| c.delete_many(filter).run())
     }
 
     /// `delete_one` or `delete_many` with options.
@@ -106,34 +107,46 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         many: bool,
         options: DeleteOptions,
     ) -> AsyncOp<DeleteResult> {
-        job!(self, |c| c.delete_with(filter, many, options))
+        job!(self, |c| if many {
+            c.delete_many(filter)
+        } else {
+            c.delete_one(filter)
+        }
+        .with_options(options)
+        .run())
     }
 
     /// Updates the first document matching `filter`.
     pub fn update_one(
         &self,
         filter: Document,
-        update: impl Into<Bson>,
+        update: impl Into<crate::UpdateModifications>,
         options: UpdateOptions,
     ) -> AsyncOp<UpdateResult> {
         let update = update.into();
-        job!(self, |c| c.update_one(filter, update, options))
+        job!(self, |c| c
+            .update_one(filter, update)
+            .with_options(options)
+            .run())
     }
 
     /// Updates every document matching `filter`.
     pub fn update_many(
         &self,
         filter: Document,
-        update: impl Into<Bson>,
+        update: impl Into<crate::UpdateModifications>,
         options: UpdateOptions,
     ) -> AsyncOp<UpdateResult> {
         let update = update.into();
-        job!(self, |c| c.update_many(filter, update, options))
+        job!(self, |c| c
+            .update_many(filter, update)
+            .with_options(options)
+            .run())
     }
 
     /// The count from the collection's metadata.
     pub fn estimated_document_count(&self) -> AsyncOp<u64> {
-        job!(self, |c| c.estimated_document_count())
+        job!(self, |c| c.estimated_document_count().run())
     }
 
     /// The count from the collection's metadata, with options.
@@ -141,18 +154,24 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         &self,
         options: EstimatedDocumentCountOptions,
     ) -> AsyncOp<u64> {
-        job!(self, |c| c.estimated_document_count_with(options))
+        job!(self, |c| c
+            .estimated_document_count()
+            .with_options(options)
+            .run())
     }
 
     /// Counts the documents matching `filter`.
     pub fn count_documents(&self, filter: Document, options: CountOptions) -> AsyncOp<u64> {
-        job!(self, |c| c.count_documents(filter, options))
+        job!(self, |c| c
+            .count_documents(filter)
+            .with_options(options)
+            .run())
     }
 
     /// The distinct values of `field` among documents matching `filter`.
     pub fn distinct(&self, field: &str, filter: Document) -> AsyncOp<Vec<Bson>> {
         let field = field.to_string();
-        job!(self, |c| c.distinct(&field, filter))
+        job!(self, |c| c.distinct(&field, filter).run())
     }
 
     /// `distinct` with options.
@@ -163,7 +182,10 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         options: DistinctOptions,
     ) -> AsyncOp<Vec<Bson>> {
         let field = field.to_string();
-        job!(self, |c| c.distinct_with(&field, filter, options))
+        job!(self, |c| c
+            .distinct(&field, filter)
+            .with_options(options)
+            .run())
     }
 
     /// Runs an aggregation pipeline; results as a stream of documents.
@@ -176,36 +198,42 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
     }
 
     /// Runs an aggregation pipeline, its results read as `U`.
-    pub fn aggregate_as<U: Send + 'static>(
+    pub fn aggregate_as<U: DeserializeOwned + Send + 'static>(
         &self,
         pipeline: Vec<Document>,
         options: AggregateOptions,
     ) -> AsyncOp<AsyncCursor<U>> {
         let runner = self.runner.clone();
         job!(self, |c| c
-            .aggregate_as(pipeline, options)
+            .aggregate(pipeline)
+            .with_options(options)
+            .with_type::<U>()
+            .run()
             .map(|cursor| AsyncCursor::new(cursor, runner)))
     }
 
     /// Creates one index; returns its name.
     pub fn create_index(&self, index: IndexModel) -> AsyncOp<String> {
-        job!(self, |c| c.create_index(index))
+        job!(self, |c| c.create_index(index).run().map(|r| r.index_name))
     }
 
     /// Creates several indexes in one command; returns their names.
     pub fn create_indexes(&self, indexes: Vec<IndexModel>) -> AsyncOp<Vec<String>> {
-        job!(self, |c| c.create_indexes(indexes))
+        job!(self, |c| c
+            .create_indexes(indexes)
+            .run()
+            .map(|r| r.index_names))
     }
 
     /// Drops the index named `name`.
     pub fn drop_index(&self, name: &str) -> AsyncOp<()> {
         let name = name.to_string();
-        job!(self, |c| c.drop_index(&name))
+        job!(self, |c| c.drop_index(&name).run())
     }
 
     /// Drops every index but `_id`'s.
     pub fn drop_indexes(&self) -> AsyncOp<()> {
-        job!(self, |c| c.drop_indexes())
+        job!(self, |c| c.drop_indexes().run())
     }
 
     /// The collection's indexes, as a stream of their descriptions.
@@ -213,13 +241,14 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         let runner = self.runner.clone();
         job!(self, |c| c
             .list_indexes()
+            .open::<Document>()
             .map(|cursor| AsyncCursor::new(cursor, runner)))
     }
 
     /// Creates one Atlas Search index; returns its name (see
     /// [`Collection::create_search_index`]).
     pub fn create_search_index(&self, model: SearchIndexModel) -> AsyncOp<String> {
-        job!(self, |c| c.create_search_index(model))
+        job!(self, |c| c.create_search_index(model).run())
     }
 
     /// Creates several Atlas Search indexes in one command; returns their names.
@@ -228,19 +257,19 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         models: impl IntoIterator<Item = SearchIndexModel>,
     ) -> AsyncOp<Vec<String>> {
         let models: Vec<SearchIndexModel> = models.into_iter().collect();
-        job!(self, |c| c.create_search_indexes(models))
+        job!(self, |c| c.create_search_indexes(models).run())
     }
 
     /// Drops the Atlas Search index called `name` (a missing collection is not an error).
     pub fn drop_search_index(&self, name: &str) -> AsyncOp<()> {
         let name = name.to_string();
-        job!(self, |c| c.drop_search_index(&name))
+        job!(self, |c| c.drop_search_index(&name).run())
     }
 
     /// Replaces the definition of the Atlas Search index called `name`.
     pub fn update_search_index(&self, name: &str, definition: Document) -> AsyncOp<()> {
         let name = name.to_string();
-        job!(self, |c| c.update_search_index(&name, definition))
+        job!(self, |c| c.update_search_index(&name, definition).run())
     }
 
     /// The collection's Atlas Search indexes (or only the one called `name`), as a stream of
@@ -253,30 +282,33 @@ impl<T: Send + Sync + 'static> AsyncCollection<T> {
         let name = name.map(String::from);
         let runner = self.runner.clone();
         job!(self, |c| c
-            .list_search_indexes(name.as_deref(), options)
+            .list_search_indexes()
+            .aggregate_options(options)
+            .name_if(name)
+            .run()
             .map(|cursor| AsyncCursor::new(cursor, runner)))
     }
 
     /// Drops the collection.
     pub fn drop(&self) -> AsyncOp<()> {
-        job!(self, |c| c.drop())
+        job!(self, |c| c.drop().run())
     }
 }
 
 impl<T: Serialize + Send + Sync + 'static> AsyncCollection<T> {
     /// Inserts one document (an `_id` is generated if it has none).
     pub fn insert_one(&self, doc: T) -> AsyncOp<InsertOneResult> {
-        job!(self, |c| c.insert_one(&doc))
+        job!(self, |c| c.insert_one(&doc).run())
     }
 
     /// `insert_one` with options.
     pub fn insert_one_with(&self, doc: T, options: InsertOneOptions) -> AsyncOp<InsertOneResult> {
-        job!(self, |c| c.insert_one_with(&doc, options))
+        job!(self, |c| c.insert_one(&doc).with_options(options).run())
     }
 
     /// Inserts documents in batches, ordered or not.
     pub fn insert_many(&self, docs: Vec<T>, ordered: bool) -> AsyncOp<InsertManyResult> {
-        job!(self, |c| c.insert_many(&docs, ordered))
+        job!(self, |c| c.insert_many(&docs).ordered(ordered).run())
     }
 
     /// `insert_many` with options.
@@ -285,7 +317,7 @@ impl<T: Serialize + Send + Sync + 'static> AsyncCollection<T> {
         docs: Vec<T>,
         options: InsertManyOptions,
     ) -> AsyncOp<InsertManyResult> {
-        job!(self, |c| c.insert_many_with(&docs, options))
+        job!(self, |c| c.insert_many(&docs).with_options(options).run())
     }
 
     /// Replaces the first document matching `filter`.
@@ -293,9 +325,12 @@ impl<T: Serialize + Send + Sync + 'static> AsyncCollection<T> {
         &self,
         filter: Document,
         replacement: T,
-        options: UpdateOptions,
+        options: ReplaceOptions,
     ) -> AsyncOp<UpdateResult> {
-        job!(self, |c| c.replace_one(filter, &replacement, options))
+        job!(self, |c| c
+            .replace_one(filter, &replacement)
+            .with_options(options)
+            .run())
     }
 
     /// Mixed writes in one or more batches, ordered or not.
@@ -304,7 +339,7 @@ impl<T: Serialize + Send + Sync + 'static> AsyncCollection<T> {
         models: Vec<WriteModel<T>>,
         ordered: bool,
     ) -> AsyncOp<BulkWriteResult> {
-        job!(self, |c| c.bulk_write(models, ordered))
+        job!(self, |c| c.bulk_write(models).ordered(ordered).run())
     }
 
     /// `bulk_write` with options.
@@ -313,19 +348,19 @@ impl<T: Serialize + Send + Sync + 'static> AsyncCollection<T> {
         models: Vec<WriteModel<T>>,
         options: BulkWriteOptions,
     ) -> AsyncOp<BulkWriteResult> {
-        job!(self, |c| c.bulk_write_with(models, options))
+        job!(self, |c| c.bulk_write(models).with_options(options).run())
     }
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> AsyncCollection<T> {
     /// The first document matching `filter`.
     pub fn find_one(&self, filter: Document) -> AsyncOp<Option<T>> {
-        job!(self, |c| c.find_one(filter))
+        job!(self, |c| c.find_one(filter).run())
     }
 
     /// `find_one` with options.
-    pub fn find_one_with(&self, filter: Document, options: FindOptions) -> AsyncOp<Option<T>> {
-        job!(self, |c| c.find_one_with(filter, options))
+    pub fn find_one_with(&self, filter: Document, options: FindOneOptions) -> AsyncOp<Option<T>> {
+        job!(self, |c| c.find_one(filter).with_options(options).run())
     }
 
     /// The documents matching `filter`, as a stream.
@@ -337,7 +372,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> AsyncCollection<T> {
     pub fn find_with(&self, filter: Document, options: FindOptions) -> AsyncOp<AsyncCursor<T>> {
         let runner = self.runner.clone();
         job!(self, |c| c
-            .find_with(filter, options)
+            .find(filter)
+            .with_options(options)
+            .run()
             .map(|cursor| AsyncCursor::new(cursor, runner)))
     }
 
@@ -347,31 +384,39 @@ impl<T: DeserializeOwned + Send + Sync + 'static> AsyncCollection<T> {
         filter: Document,
         options: FindOneAndDeleteOptions,
     ) -> AsyncOp<Option<T>> {
-        job!(self, |c| c.find_one_and_delete(filter, options))
+        job!(self, |c| c
+            .find_one_and_delete(filter)
+            .with_options(options)
+            .run())
     }
 
     /// Updates the first document matching `filter` and returns it (before or after).
     pub fn find_one_and_update(
         &self,
         filter: Document,
-        update: impl Into<Bson>,
+        update: impl Into<crate::UpdateModifications>,
         options: FindOneAndUpdateOptions,
     ) -> AsyncOp<Option<T>> {
         let update = update.into();
-        job!(self, |c| c.find_one_and_update(filter, update, options))
+        job!(self, |c| c
+            .find_one_and_update(filter, update)
+            .with_options(options)
+            .run())
     }
 
     /// Replaces the first document matching `filter` and returns it (before or after).
-    pub fn find_one_and_replace<R: Serialize + Send + 'static>(
+    pub fn find_one_and_replace(
         &self,
         filter: Document,
-        replacement: R,
+        replacement: T,
         options: FindOneAndReplaceOptions,
-    ) -> AsyncOp<Option<T>> {
-        job!(self, |c| c.find_one_and_replace(
-            filter,
-            replacement,
-            options
-        ))
+    ) -> AsyncOp<Option<T>>
+    where
+        T: Serialize,
+    {
+        job!(self, |c| c
+            .find_one_and_replace(filter, replacement)
+            .with_options(options)
+            .run())
     }
 }

@@ -29,13 +29,13 @@ impl AsyncDatabase {
     /// Runs a command and returns its reply (`ok: 0` is an error).
     pub fn run_command(&self, command: Document) -> AsyncOp<Document> {
         let db = self.inner.clone();
-        self.runner.run(move || db.run_command(command))
+        self.runner.run(move || db.run_command(command).run())
     }
 
     /// Runs a command and returns its reply undecoded.
     pub fn run_command_raw(&self, command: Document) -> AsyncOp<RawDocumentBuf> {
         let db = self.inner.clone();
-        self.runner.run(move || db.run_command_raw(command))
+        self.runner.run(move || db.run_command(command).run_raw())
     }
 
     /// A database-level aggregation (`$currentOp`, `$documents`, ...).
@@ -46,7 +46,9 @@ impl AsyncDatabase {
     ) -> AsyncOp<AsyncCursor<Document>> {
         let (db, runner) = (self.inner.clone(), self.runner.clone());
         self.runner.run(move || {
-            db.aggregate(pipeline, options)
+            db.aggregate(pipeline)
+                .with_options(options)
+                .run()
                 .map(|c| AsyncCursor::new(c, runner))
         })
     }
@@ -55,7 +57,12 @@ impl AsyncDatabase {
     pub fn list_collections(&self, filter: Option<Document>) -> AsyncOp<AsyncCursor<Document>> {
         let (db, runner) = (self.inner.clone(), self.runner.clone());
         self.runner.run(move || {
-            db.list_collections(filter)
+            db.list_collections()
+                .with_options(crate::options::ListCollectionsOptions {
+                    filter,
+                    ..Default::default()
+                })
+                .open::<Document>(false)
                 .map(|c| AsyncCursor::new(c, runner))
         })
     }
@@ -63,19 +70,24 @@ impl AsyncDatabase {
     /// The names of the collections in this database.
     pub fn list_collection_names(&self) -> AsyncOp<Vec<String>> {
         let db = self.inner.clone();
-        self.runner.run(move || db.list_collection_names())
+        self.runner.run(move || db.list_collection_names().run())
     }
 
-    /// Creates a collection (`options` as the `create` command takes them).
-    pub fn create_collection(&self, name: &str, options: Option<Document>) -> AsyncOp<()> {
+    /// Creates a collection, with options (`capped`, a validator, ...) or without (`None`).
+    pub fn create_collection(
+        &self,
+        name: &str,
+        options: impl Into<Option<crate::options::CreateCollectionOptions>>,
+    ) -> AsyncOp<()> {
+        let options = options.into();
         let (db, name) = (self.inner.clone(), name.to_string());
         self.runner
-            .run(move || db.create_collection(&name, options))
+            .run(move || db.create_collection(name).with_options(options).run())
     }
 
     /// Drops the database.
     pub fn drop(&self) -> AsyncOp<()> {
         let db = self.inner.clone();
-        self.runner.run(move || db.drop())
+        self.runner.run(move || db.drop().run())
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct RunCommand {
     body: RawDocumentBuf,
     name: String,
     db: String,
+    /// Where to send it: the primary unless the caller says otherwise.
+    pub(crate) criteria: Option<crate::selection_criteria::Criteria>,
 }
 
 impl RunCommand {
@@ -41,6 +43,7 @@ impl RunCommand {
             body,
             name,
             db: db.to_string(),
+            criteria: None,
         })
     }
 }
@@ -55,6 +58,15 @@ impl Operation for RunCommand {
 
     fn database(&self) -> &str {
         &self.db
+    }
+
+    /// A command given a read preference is routed as a read (the user's word that it reads).
+    fn is_read(&self) -> bool {
+        self.criteria.is_some()
+    }
+
+    fn criteria(&self) -> Option<&crate::selection_criteria::Criteria> {
+        self.criteria.as_ref()
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
@@ -80,6 +92,14 @@ impl Operation for RunCommandRaw {
 
     fn database(&self) -> &str {
         self.0.database()
+    }
+
+    fn is_read(&self) -> bool {
+        self.0.is_read()
+    }
+
+    fn criteria(&self) -> Option<&crate::selection_criteria::Criteria> {
+        self.0.criteria()
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {

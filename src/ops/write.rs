@@ -17,19 +17,21 @@ use crate::wire::{OpMsgBuilder, WireError};
 const MESSAGE_SLACK: usize = 16 * 1024;
 
 /// One `insert` batch of `docs[start..]`: sends as many as fit.
-pub(crate) struct InsertBatch<'a, T> {
+pub(crate) struct InsertBatch<'a, T, B> {
     pub(crate) db: &'a str,
     pub(crate) coll: &'a str,
-    pub(crate) docs: &'a [T],
+    /// The documents: `T`s, or anything that lends one (`&T`, `Box<T>`, ...).
+    pub(crate) docs: &'a [B],
     pub(crate) start: usize,
     pub(crate) ordered: bool,
     /// Further command fields: `writeConcern`, `bypassDocumentValidation`, `comment`.
     pub(crate) extra: &'a bson::Document,
     /// `_id`s of the documents sent, in order (filled by `build`).
     pub(crate) ids: Vec<Bson>,
+    pub(crate) _doc: std::marker::PhantomData<fn(&T)>,
 }
 
-impl<T> Drop for InsertBatch<'_, T> {
+impl<T, B> Drop for InsertBatch<'_, T, B> {
     /// As for `InsertOne`: `_id`s that are documents are freed on a driver stack.
     fn drop(&mut self) {
         if self
@@ -54,7 +56,7 @@ pub(crate) struct WriteReply {
     pub(crate) write_concern_error: Option<WriteConcernError>,
 }
 
-impl<T: Serialize> Operation for InsertBatch<'_, T> {
+impl<T: Serialize, B: std::borrow::Borrow<T>> Operation for InsertBatch<'_, T, B> {
     type Output = (Vec<Bson>, WriteReply);
     const NAME: &'static str = "insert";
 
@@ -81,7 +83,7 @@ impl<T: Serialize> Operation for InsertBatch<'_, T> {
                 break;
             }
             let before = msg.len();
-            let id = push_with_id(msg, doc, previous.get(self.ids.len()))?;
+            let id = push_with_id(msg, doc.borrow(), previous.get(self.ids.len()))?;
             if msg.len() > max && !self.ids.is_empty() {
                 // Does not fit: it opens the next batch instead.
                 let cut = msg.buffer().len() - (msg.len() - before);

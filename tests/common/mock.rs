@@ -146,7 +146,7 @@ impl MockServer {
         // As `common::init` does (this module is also used by a bench without `common`).
         may::config().set_worker_pin(false);
         let uri = format!("mongodb://{userinfo}127.0.0.1:{}/?{query}", self.port);
-        let mut opts = may_mongo::ClientOptions::parse(&uri).unwrap();
+        let mut opts = may_mongo::ClientOptions::parse(&uri).run().unwrap();
         opts.core = core;
         opts.connect_timeout = Duration::from_secs(5);
         tweak(&mut opts);

@@ -44,6 +44,7 @@ pub fn server_name() -> &'static str {
             let info = client(Core::Threaded)
                 .database("admin")
                 .run_command(bson::doc! { "buildInfo": 1 })
+                .run()
                 .expect("buildInfo");
             if info.contains_key("ferretdbVersion") {
                 return "ferretdb";
@@ -56,7 +57,7 @@ pub fn server_name() -> &'static str {
 
 /// A client of `core` on the test server.
 pub fn client(core: Core) -> Client {
-    let mut opts = ClientOptions::parse(&uri()).expect("test URI parses");
+    let mut opts = ClientOptions::parse(uri()).run().expect("test URI parses");
     opts.core = core;
     opts.app_name = Some("may_mongo-tests".into());
     Client::with_options(opts).expect("client")
@@ -66,6 +67,7 @@ pub fn client(core: Core) -> Client {
 pub fn fresh_db(client: &Client, test: &str) -> may_mongo::Database {
     let db = client.database(&format!("t_{}_{}", test, client.core().name()));
     db.run_command(bson::doc! { "dropDatabase": 1 })
+        .run()
         .expect("dropDatabase");
     db
 }

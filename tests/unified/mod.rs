@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 
 use bson::{Bson, Document, doc};
 use may_mongo::error::WriteFailure;
-use may_mongo::options::{ReadConcern, ReadPreference, ReadPreferenceOptions, WriteConcern};
+use may_mongo::options::{
+    CreateCollectionOptions, ReadConcern, ReadPreference, ReadPreferenceOptions, WriteConcern,
+};
 use may_mongo::{
     Client, ClientOptions, Collection, CommandEvent, Core, Database, ErrorKind, EventHandler,
     ReadMode, TopologyType,
@@ -57,6 +59,7 @@ impl Server {
         let info = util
             .database("admin")
             .run_command(doc! { "buildInfo": 1 })
+            .run()
             .expect("buildInfo");
         let version = info
             .get_str("version")
@@ -75,11 +78,13 @@ impl Server {
         let no_fail_points = util
             .database("admin")
             .run_command(doc! { "configureFailPoint": "failCommand", "mode": "off" })
+            .run()
             .err()
             .map(|e| format!("needs configureFailPoint, which this server refuses ({e})"));
         let no_hello = util
             .database("admin")
             .run_command(doc! { "hello": 1 })
+            .run()
             .err()
             .map(|e| {
                 format!(
@@ -204,7 +209,7 @@ fn client_with_api(
     recorder: Option<Arc<Recorder>>,
     server_api: Option<may_mongo::ServerApi>,
 ) -> may_mongo::Result<Client> {
-    let mut options = ClientOptions::parse(uri)?;
+    let mut options = ClientOptions::parse(uri).run()?;
     options.core = core;
     options.server_api = server_api;
     options.app_name = Some("may_mongo-unified".into());
@@ -465,9 +470,17 @@ fn load_initial_data(server: &Server, file: &Document) -> Result<(), String> {
         let name = data.get_str("collectionName").map_err(|e| e.to_string())?;
         let coll = db.collection::<Document>(name);
         coll.drop()
+            .run()
             .map_err(|e| format!("initialData: drop {name}: {e}"))?;
-        let create_options = data.get_document("createOptions").ok().cloned();
-        db.create_collection(name, create_options)
+        let create_options = data
+            .get_document("createOptions")
+            .ok()
+            .map(|o| bson::deserialize_from_document::<CreateCollectionOptions>(o.clone()))
+            .transpose()
+            .map_err(|e| format!("initialData: createOptions of {name}: {e}"))?;
+        db.create_collection(name)
+            .with_options(create_options)
+            .run()
             .map_err(|e| format!("initialData: create {name}: {e}"))?;
         let docs: Vec<Document> = data
             .get_array("documents")
@@ -476,7 +489,8 @@ fn load_initial_data(server: &Server, file: &Document) -> Result<(), String> {
             .filter_map(|d| d.as_document().cloned())
             .collect();
         if !docs.is_empty() {
-            coll.insert_many(&docs, true)
+            coll.insert_many(&docs)
+                .run()
                 .map_err(|e| format!("initialData: insert into {name}: {e}"))?;
         }
     }
@@ -503,7 +517,9 @@ fn check_outcome(server: &Server, outcome: &bson::Array) -> Result<(), String> {
             ..Default::default()
         };
         let actual: Vec<Bson> = coll
-            .find_with(doc! {}, options)
+            .find(doc! {})
+            .with_options(options)
+            .run()
             .and_then(|c| c.collect::<Result<Vec<Document>, _>>())
             .map_err(|e| format!("outcome: reading {db}.{name}: {e}"))?
             .into_iter()
@@ -811,7 +827,12 @@ impl Context<'_> {
                 let db = args.str("databaseName")?;
                 let coll = args.str("collectionName")?;
                 args.finish()?;
-                let names = self.server.util.database(&db).list_collection_names()?;
+                let names = self
+                    .server
+                    .util
+                    .database(&db)
+                    .list_collection_names()
+                    .run()?;
                 let exists = names.contains(&coll);
                 if exists != (name == "assertCollectionExists") {
                     return Err(OpError::Runner(format!(
@@ -923,7 +944,8 @@ impl Context<'_> {
         for (client, name) in self.fail_points.drain(..) {
             let _ = client
                 .database("admin")
-                .run_command(doc! { "configureFailPoint": name, "mode": "off" });
+                .run_command(doc! { "configureFailPoint": name, "mode": "off" })
+                .run();
         }
         for entity in self.entities.values() {
             if let Entity::Client(c) = entity {

@@ -11,16 +11,17 @@ use bson::{Bson, Document, doc};
 use may_mongo::VerboseResults;
 use may_mongo::error::{InsertManyError, PartialBulkWriteResult};
 use may_mongo::options::{
-    Acknowledgment, AggregateOptions, BulkWriteOptions, Collation, CountOptions, CursorType,
-    DeleteOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
-    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, GridFsUploadOptions, Hint,
-    IndexOptions, InsertManyOptions, InsertOneOptions, ReturnDocument, RunCursorCommandOptions,
+    Acknowledgment, AggregateOptions, BulkWriteOptions, Collation, CountOptions,
+    CreateCollectionOptions, CursorType, DeleteOptions, DistinctOptions,
+    EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
+    FindOneAndUpdateOptions, FindOneOptions, FindOptions, GridFsUploadOptions, Hint, IndexOptions,
+    InsertManyOptions, InsertOneOptions, ReplaceOptions, ReturnDocument, RunCursorCommandOptions,
     UpdateOptions, WriteConcern,
 };
 use may_mongo::{
     BulkWriteResult, Client, ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel,
     Collection, Cursor, Database, Error, GridFsBucket, IndexModel, SearchIndexModel,
-    SearchIndexType, WriteModel,
+    SearchIndexType, UpdateModifications, WriteModel,
 };
 
 /// Why an operation did not return a result.
@@ -211,7 +212,7 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            let r = coll.insert_one_with(document, options)?;
+            let r = coll.insert_one(document).with_options(options).run()?;
             ack(doc! { "insertedId": r.inserted_id }.into())
         }
         "insertMany" => {
@@ -224,14 +225,18 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            let r = coll.insert_many_with(&documents, options)?;
+            let r = coll.insert_many(&documents).with_options(options).run()?;
             ack(doc! { "insertedIds": ids(&r.inserted_ids) }.into())
         }
         "deleteOne" | "deleteMany" => {
             let filter = a.required_doc("filter")?;
             let options = delete_options(&mut a)?;
             a.finish()?;
-            let r = coll.delete_with(filter, name == "deleteMany", options)?;
+            let r = if name == "deleteMany" {
+                coll.delete_many(filter).with_options(options).run()?
+            } else {
+                coll.delete_one(filter).with_options(options).run()?
+            };
             ack(doc! { "deletedCount": r.deleted_count as i64 }.into())
         }
         "updateOne" | "updateMany" | "replaceOne" => {
@@ -244,9 +249,31 @@ pub fn collection_op(
             let options = update_options(&mut a)?;
             a.finish()?;
             let r = match (name, change) {
-                ("replaceOne", Bson::Document(d)) => coll.replace_one(filter, d, options)?,
-                ("updateOne", u) => coll.update_one(filter, u, options)?,
-                ("updateMany", u) => coll.update_many(filter, u, options)?,
+                ("replaceOne", Bson::Document(d)) => {
+                    if options.array_filters.is_some() {
+                        return Err(runner("replaceOne with arrayFilters"));
+                    }
+                    let options = ReplaceOptions {
+                        bypass_document_validation: options.bypass_document_validation,
+                        upsert: options.upsert,
+                        collation: options.collation,
+                        hint: options.hint,
+                        write_concern: options.write_concern,
+                        let_vars: options.let_vars,
+                        comment: options.comment,
+                        sort: options.sort,
+                        raw_data: options.raw_data,
+                    };
+                    coll.replace_one(filter, d).with_options(options).run()?
+                }
+                ("updateOne", u) => coll
+                    .update_one(filter, modifications(u)?)
+                    .with_options(options)
+                    .run()?,
+                ("updateMany", u) => coll
+                    .update_many(filter, modifications(u)?)
+                    .with_options(options)
+                    .run()?,
                 (_, other) => return Err(runner(format!("replacement {other}"))),
             };
             let mut out = doc! {
@@ -264,13 +291,38 @@ pub fn collection_op(
             let options = find_options(&mut a)?;
             a.finish()?;
             if name == "findOne" {
+                if options.limit.is_some() || options.batch_size.is_some() {
+                    return Err(runner("findOne with limit or batchSize"));
+                }
+                let options = FindOneOptions {
+                    allow_partial_results: options.allow_partial_results,
+                    collation: options.collation,
+                    comment: options.comment,
+                    hint: options.hint,
+                    max: options.max,
+                    max_time: options.max_time,
+                    min: options.min,
+                    projection: options.projection,
+                    read_concern: options.read_concern,
+                    return_key: options.return_key,
+                    selection_criteria: options.selection_criteria,
+                    show_record_id: options.show_record_id,
+                    skip: options.skip,
+                    sort: options.sort,
+                    let_vars: options.let_vars,
+                    raw_data: options.raw_data,
+                };
                 Some(
-                    coll.find_one_with(filter, options)?
+                    coll.find_one(filter)
+                        .with_options(options)
+                        .run()?
                         .map_or(Bson::Null, Bson::from),
                 )
             } else {
                 let docs = coll
-                    .find_with(filter, options)?
+                    .find(filter)
+                    .with_options(options)
+                    .run()?
                     .collect::<Result<Vec<Document>, _>>()?;
                 Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
             }
@@ -327,9 +379,14 @@ pub fn collection_op(
                         comment: o.comment,
                         raw_data: o.raw_data,
                     };
-                    coll.find_one_and_delete(filter, options)?
+                    coll.find_one_and_delete(filter)
+                        .with_options(options)
+                        .run()?
                 }
-                ("findOneAndUpdate", Some(u)) => coll.find_one_and_update(filter, u, o)?,
+                ("findOneAndUpdate", Some(u)) => coll
+                    .find_one_and_update(filter, modifications(u)?)
+                    .with_options(o)
+                    .run()?,
                 (_, Some(Bson::Document(r))) => {
                     if o.array_filters.is_some() {
                         return Err(runner("findOneAndReplace with arrayFilters"));
@@ -348,7 +405,9 @@ pub fn collection_op(
                         comment: o.comment,
                         raw_data: o.raw_data,
                     };
-                    coll.find_one_and_replace(filter, r, options)?
+                    coll.find_one_and_replace(filter, r)
+                        .with_options(options)
+                        .run()?
                 }
                 (_, other) => return Err(runner(format!("replacement {other:?}"))),
             };
@@ -367,7 +426,9 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            Some(Bson::Int64(coll.count_documents(filter, options)? as i64))
+            Some(Bson::Int64(
+                coll.count_documents(filter).with_options(options).run()? as i64,
+            ))
         }
         "estimatedDocumentCount" => {
             let options = EstimatedDocumentCountOptions {
@@ -378,7 +439,9 @@ pub fn collection_op(
             };
             a.finish()?;
             Some(Bson::Int64(
-                coll.estimated_document_count_with(options)? as i64
+                coll.estimated_document_count()
+                    .with_options(options)
+                    .run()? as i64,
             ))
         }
         "distinct" => {
@@ -393,14 +456,18 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            Some(Bson::Array(coll.distinct_with(&field, filter, options)?))
+            Some(Bson::Array(
+                coll.distinct(&field, filter).with_options(options).run()?,
+            ))
         }
         "aggregate" => {
             let pipeline = a.docs("pipeline")?.unwrap_or_default();
             let options = aggregate_options(&mut a)?;
             a.finish()?;
             let docs = coll
-                .aggregate(pipeline, options)?
+                .aggregate(pipeline)
+                .with_options(options)
+                .run()?
                 .collect::<Result<Vec<_>, _>>()?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
@@ -421,13 +488,13 @@ pub fn collection_op(
                 comment: a.take("comment"),
             };
             a.finish()?;
-            let r = coll.bulk_write_with(models, options)?;
+            let r = coll.bulk_write(models).with_options(options).run()?;
             ack(bulk_result(&r).into())
         }
         "createSearchIndex" => {
             let model = search_index_model(a.required_doc("model")?)?;
             a.finish()?;
-            Some(coll.create_search_index(model)?.into())
+            Some(coll.create_search_index(model).run()?.into())
         }
         "createSearchIndexes" => {
             let models = a
@@ -437,20 +504,20 @@ pub fn collection_op(
                 .map(search_index_model)
                 .collect::<Result<Vec<_>, _>>()?;
             a.finish()?;
-            let names = coll.create_search_indexes(models)?;
+            let names = coll.create_search_indexes(models).run()?;
             Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
         }
         "dropSearchIndex" => {
             let name = a.str("name")?;
             a.finish()?;
-            coll.drop_search_index(&name)?;
+            coll.drop_search_index(&name).run()?;
             None
         }
         "updateSearchIndex" => {
             let name = a.str("name")?;
             let definition = a.required_doc("definition")?;
             a.finish()?;
-            coll.update_search_index(&name, definition)?;
+            coll.update_search_index(&name, definition).run()?;
             None
         }
         "listSearchIndexes" => {
@@ -465,22 +532,28 @@ pub fn collection_op(
                 }
             };
             a.finish()?;
-            let docs = coll
-                .list_search_indexes(name.as_deref(), options)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut action = coll.list_search_indexes().aggregate_options(options);
+            if let Some(name) = name {
+                action = action.name(name);
+            }
+            let docs = action.run()?.collect::<Result<Vec<_>, _>>()?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "listIndexes" => {
             a.finish()?;
-            let docs = coll.list_indexes()?.collect::<Result<Vec<_>, _>>()?;
-            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
+            // The official shape: each index as an IndexModel, here written back as the
+            // document the expectations compare against.
+            let models = coll.list_indexes().run()?.collect::<Result<Vec<_>, _>>()?;
+            let docs = models
+                .iter()
+                .map(|m| bson::serialize_to_document(m).map(Bson::from))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| runner(format!("listIndexes: {e}")))?;
+            Some(Bson::Array(docs))
         }
         "listIndexNames" => {
             a.finish()?;
-            let names = coll
-                .list_indexes()?
-                .map(|d| d.map(|d| d.get_str("name").unwrap_or_default().to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let names = coll.list_index_names().run()?;
             Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
         }
         "createIndex" => {
@@ -490,11 +563,11 @@ pub fn collection_op(
                 .then(|| typed::<IndexOptions>("createIndex", options))
                 .transpose()?;
             let model = IndexModel::builder().keys(keys).options(options).build();
-            Some(Bson::String(coll.create_index(model)?))
+            Some(Bson::String(coll.create_index(model).run()?.index_name))
         }
         "drop" => {
             a.finish()?;
-            coll.drop()?;
+            coll.drop().run()?;
             None
         }
         other => {
@@ -506,26 +579,61 @@ pub fn collection_op(
     Ok(out)
 }
 
+/// `listCollections` through the official shape (each a `CollectionSpecification`), written
+/// back as the documents the expectations compare against.
+fn collection_specs(db: &Database, filter: Option<Document>) -> Result<Bson, OpError> {
+    let mut action = db.list_collections();
+    if let Some(filter) = filter {
+        action = action.filter(filter);
+    }
+    let specs = action.run()?.collect::<Result<Vec<_>, _>>()?;
+    let docs = specs
+        .iter()
+        .map(|s| bson::serialize_to_document(s).map(Bson::from))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| runner(format!("listCollections: {e}")))?;
+    Ok(Bson::Array(docs))
+}
+
+/// An update as the tests give it: a document of operators or a pipeline.
+fn modifications(u: Bson) -> Result<UpdateModifications, OpError> {
+    match u {
+        Bson::Document(d) => Ok(d.into()),
+        Bson::Array(stages) => stages
+            .into_iter()
+            .map(|s| match s {
+                Bson::Document(d) => Ok(d),
+                other => Err(runner(format!("pipeline stage {other}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(UpdateModifications::from),
+        other => Err(runner(format!("update {other}"))),
+    }
+}
+
 /// Runs a database operation.
 pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
     Ok(match name {
         "createCollection" => {
             let coll = a.str("collection")?;
             let options = a.take_all();
-            db.create_collection(&coll, (!options.is_empty()).then_some(options))?;
+            let options = (!options.is_empty())
+                .then(|| typed::<CreateCollectionOptions>("createCollection", options))
+                .transpose()?;
+            db.create_collection(coll).with_options(options).run()?;
             None
         }
         "dropCollection" => {
             let coll = a.str("collection")?;
             a.finish()?;
-            db.collection::<Document>(&coll).drop()?;
+            db.collection::<Document>(&coll).drop().run()?;
             None
         }
         "modifyCollection" => {
             let coll = a.str("collection")?;
             let mut command = doc! { "collMod": coll };
             command.extend(a.take_all());
-            db.run_command(command)?;
+            db.run_command(command).run()?;
             None
         }
         "runCommand" => {
@@ -533,7 +641,7 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             let _name = a.take("commandName");
             single_server_read_preference(&mut a)?;
             a.finish()?;
-            Some(db.run_command(command)?.into())
+            Some(db.run_command(command).run()?.into())
         }
         "runCursorCommand" => {
             let cursor = cursor_command(db, &mut a)?;
@@ -548,31 +656,27 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             let _ = a.bool("rawData")?;
             let _ = a.int("batchSize")?;
             a.finish()?;
-            let docs = db
-                .list_collections(filter)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
+            Some(collection_specs(db, filter)?)
         }
         "aggregate" => {
             let pipeline = a.docs("pipeline")?.unwrap_or_default();
             let options = aggregate_options(&mut a)?;
             a.finish()?;
             let docs = db
-                .aggregate(pipeline, options)?
+                .aggregate(pipeline)
+                .with_options(options)
+                .run()?
                 .collect::<Result<Vec<_>, _>>()?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "listCollectionObjects" => {
             let filter = a.doc("filter")?;
             a.finish()?;
-            let docs = db
-                .list_collections(filter)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
+            Some(collection_specs(db, filter)?)
         }
         "listCollectionNames" => {
             a.finish()?;
-            let names = db.list_collection_names()?;
+            let names = db.list_collection_names().run()?;
             Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
         }
         other => {
@@ -599,7 +703,7 @@ pub fn cursor_command(db: &Database, a: &mut Args) -> Result<Cursor<Document>, O
         Some(other) => return Err(runner(format!("cursorType {other}"))),
     };
     single_server_read_preference(a)?;
-    Ok(db.run_cursor_command(command, options)?)
+    Ok(db.run_cursor_command(command).with_options(options).run()?)
 }
 
 /// `run_command` has no per-call read preference yet (the handle's applies). On a single
@@ -632,7 +736,7 @@ pub fn count_command(db: &Database, coll: &str, raw_data_ok: bool, mut a: Args) 
         }
     }
     a.finish()?;
-    let reply = db.run_command(command)?;
+    let reply = db.run_command(command).run()?;
     let n = match reply.get("n") {
         Some(Bson::Int32(n)) => i64::from(*n),
         Some(Bson::Int64(n)) => *n,
@@ -652,7 +756,7 @@ pub fn configure_fail_point(client: &Client, mut a: Args) -> Result<String, OpEr
         .get_str("configureFailPoint")
         .map_err(|_| runner("failPoint without configureFailPoint"))?
         .to_string();
-    client.database("admin").run_command(command)?;
+    client.database("admin").run_command(command).run()?;
     Ok(name)
 }
 
@@ -804,19 +908,22 @@ pub fn client_op(client: &Client, name: &str, mut a: Args) -> OpResult {
                 options.write_concern = Some(write_concern(&wc)?);
             }
             a.finish()?;
-            let r = client.bulk_write(models, options)?;
+            let r = client.bulk_write(models).with_options(options).run()?;
             Ok(r.acknowledged.then(|| client_bulk_result(&r).into()))
         }
         "listDatabases" | "listDatabaseObjects" => {
             a.finish()?;
-            let docs = client.list_databases()?;
-            Ok(Some(Bson::Array(
-                docs.into_iter().map(Bson::from).collect(),
-            )))
+            let specs = client.list_databases().run()?;
+            let docs = specs
+                .iter()
+                .map(|s| bson::serialize_to_document(s).map(Bson::from))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| runner(format!("listDatabases: {e}")))?;
+            Ok(Some(Bson::Array(docs)))
         }
         "listDatabaseNames" => {
             a.finish()?;
-            let names = client.list_database_names()?;
+            let names = client.list_database_names().run()?;
             Ok(Some(Bson::Array(
                 names.into_iter().map(Bson::from).collect(),
             )))
@@ -998,7 +1105,10 @@ pub fn bucket_op(bucket: &GridFsBucket, name: &str, mut a: Args) -> OpResult {
             let filename = a.str("filename")?;
             let revision = a.int("revision")?.unwrap_or(-1) as i32;
             a.finish()?;
-            let mut stream = bucket.open_download_stream_by_name(&filename, revision)?;
+            let mut stream = bucket
+                .open_download_stream_by_name(&filename)
+                .revision(revision)
+                .run()?;
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut stream, &mut out)
                 .map_err(may_mongo::gridfs::io_error_to_driver)?;
@@ -1018,32 +1128,32 @@ pub fn bucket_op(bucket: &GridFsBucket, name: &str, mut a: Args) -> OpResult {
         "delete" => {
             let id = a.required("id")?;
             a.finish()?;
-            bucket.delete(&id)?;
+            bucket.delete(id).run()?;
             None
         }
         "deleteByName" => {
             let filename = a.str("filename")?;
             a.finish()?;
-            bucket.delete_by_name(&filename)?;
+            bucket.delete_by_name(&filename).run()?;
             None
         }
         "rename" => {
             let id = a.required("id")?;
             let new_filename = a.str("newFilename")?;
             a.finish()?;
-            bucket.rename(&id, &new_filename)?;
+            bucket.rename(id, &new_filename).run()?;
             None
         }
         "renameByName" => {
             let filename = a.str("filename")?;
             let new_filename = a.str("newFilename")?;
             a.finish()?;
-            bucket.rename_by_name(&filename, &new_filename)?;
+            bucket.rename_by_name(&filename, &new_filename).run()?;
             None
         }
         "drop" => {
             a.finish()?;
-            bucket.drop()?;
+            bucket.drop().run()?;
             None
         }
         other => return Err(runner(format!("bucket operation {other} is not supported"))),
@@ -1055,7 +1165,7 @@ pub fn find_cursor(coll: &Collection<Document>, mut a: Args) -> Result<Cursor<Do
     let filter = a.doc("filter")?.unwrap_or_default();
     let options = find_options(&mut a)?;
     a.finish()?;
-    Ok(coll.find_with(filter, options)?)
+    Ok(coll.find(filter).with_options(options).run()?)
 }
 
 /// Operations on a cursor entity.

@@ -26,7 +26,7 @@ pub fn uri() -> String {
 /// A client of `core` on the test server, with at most `max_pool_size` connections and a
 /// 20 s limit on every operation (a hang becomes an error, not a stuck test).
 pub fn client(core: Core, max_pool_size: usize) -> Client {
-    let mut opts = ClientOptions::parse(&uri()).expect("URI parses");
+    let mut opts = ClientOptions::parse(uri()).run().expect("URI parses");
     opts.core = core;
     opts.max_pool_size = max_pool_size;
     opts.timeout = Some(Duration::from_secs(20));
@@ -235,13 +235,14 @@ impl Fixture {
     /// Fresh database `name` on `client`, seeded.
     pub fn new(client: &Client, name: &str, levels: usize) -> Fixture {
         let db = client.database(name);
-        db.run_command(doc! { "dropDatabase": 1 }).unwrap();
+        db.run_command(doc! { "dropDatabase": 1 }).run().unwrap();
         let coll = db.collection::<Document>("c");
-        coll.insert_many(&[record(1, levels), record(2, levels)], true)
+        coll.insert_many(&[record(1, levels), record(2, levels)])
+            .run()
             .unwrap();
         let mut options = may_mongo::GridFsUploadOptions::default();
         options.metadata = Some(nested(levels));
-        db.gridfs_bucket(Default::default())
+        db.gridfs_bucket(None)
             .upload_from_reader("f", &mut &b"hello"[..], options)
             .unwrap();
         Fixture { coll, db, levels }
@@ -259,14 +260,20 @@ pub type Path = fn(&Fixture) -> Kept;
 /// that its frames are its alone.
 pub const PATHS: &[(&str, Path)] = &[
     ("find_one (Document)", |f| {
-        Box::new(f.coll.find_one(doc! { "_id": 1 }).unwrap())
+        Box::new(f.coll.find_one(doc! { "_id": 1 }).run().unwrap())
     }),
     ("find_one (Node)", |f| {
         let typed = f.coll.clone_with_type::<Node>();
-        Box::new(typed.find_one(doc! { "_id": 1 }).unwrap())
+        Box::new(typed.find_one(doc! { "_id": 1 }).run().unwrap())
     }),
     ("find + iterate", |f| {
-        let all: Vec<_> = f.coll.find(doc! {}).unwrap().map(Result::unwrap).collect();
+        let all: Vec<_> = f
+            .coll
+            .find(doc! {})
+            .run()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         Box::new(all)
     }),
     ("iterate, a getMore each", |f| {
@@ -274,35 +281,35 @@ pub const PATHS: &[(&str, Path)] = &[
             batch_size: Some(1),
             ..Default::default()
         };
-        let cursor = f.coll.find_with(doc! {}, options).unwrap();
+        let cursor = f.coll.find(doc! {}).with_options(options).run().unwrap();
         Box::new(cursor.map(Result::unwrap).collect::<Vec<_>>())
     }),
     ("find_one_and_update", |f| {
         let update = doc! { "$inc": { "n": 1 } };
-        let options = Default::default();
         Box::new(
             f.coll
-                .find_one_and_update(doc! { "_id": 1 }, update, options)
+                .find_one_and_update(doc! { "_id": 1 }, update)
+                .run()
                 .unwrap(),
         )
     }),
     ("distinct", |f| {
-        Box::new(f.coll.distinct("d", doc! {}).unwrap())
+        Box::new(f.coll.distinct("d", doc! {}).run().unwrap())
     }),
     ("insert_one", |f| {
-        Box::new(f.coll.insert_one(doc! { "x": 1 }).unwrap())
+        Box::new(f.coll.insert_one(doc! { "x": 1 }).run().unwrap())
     }),
     ("aggregate", |f| {
         let pipeline = vec![doc! { "$match": {} }];
-        let cursor = f.coll.aggregate(pipeline, Default::default()).unwrap();
+        let cursor = f.coll.aggregate(pipeline).run().unwrap();
         Box::new(cursor.map(Result::unwrap).collect::<Vec<_>>())
     }),
     ("run_command (find)", |f| {
         let command = doc! { "find": "c", "filter": { "_id": 1 } };
-        Box::new(f.db.run_command(command).unwrap())
+        Box::new(f.db.run_command(command).run().unwrap())
     }),
     ("GridFS upload", |f| {
-        let bucket = f.db.gridfs_bucket(Default::default());
+        let bucket = f.db.gridfs_bucket(None);
         let mut options = may_mongo::GridFsUploadOptions::default();
         options.metadata = Some(doc! { "a": 1 });
         Box::new(
@@ -312,13 +319,13 @@ pub const PATHS: &[(&str, Path)] = &[
         )
     }),
     ("GridFS find + iterate", |f| {
-        let bucket = f.db.gridfs_bucket(Default::default());
-        let files = bucket.find(doc! {}, Default::default()).unwrap();
+        let bucket = f.db.gridfs_bucket(None);
+        let files = bucket.find(doc! {}).run().unwrap();
         Box::new(files.map(Result::unwrap).collect::<Vec<_>>())
     }),
     ("GridFS download by name", |f| {
-        let bucket = f.db.gridfs_bucket(Default::default());
-        let mut stream = bucket.open_download_stream_by_name("f", -1).unwrap();
+        let bucket = f.db.gridfs_bucket(None);
+        let mut stream = bucket.open_download_stream_by_name("f").run().unwrap();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut stream, &mut bytes).unwrap();
         Box::new((bytes, stream))

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bson::{Bson, Document, doc};
 use may_mongo::{
-    Core, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, GridFsBucketOptions,
-    GridFsUploadOptions, ReturnDocument, UpdateOptions,
+    Core, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions, GridFsUploadOptions,
+    ReturnDocument, UpdateOptions,
 };
 use user_tests::{Node, client, depth, in_coroutine, nested, record, wait_idle};
 
@@ -20,24 +20,22 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn paths_at(core: Core, levels: usize) {
     let client = client(core, 4);
     let db = client.database(&format!("user_decode_{}_{levels}", core.name()));
-    db.run_command(doc! { "dropDatabase": 1 }).unwrap();
+    db.run_command(doc! { "dropDatabase": 1 }).run().unwrap();
     let coll = db.collection::<Document>("c");
     // Seeded from a plain thread, so the coroutine paths below start from a known state.
-    coll.insert_many(
-        &[record(1, levels), record(2, levels), record(3, levels)],
-        true,
-    )
-    .unwrap();
+    coll.insert_many(&[record(1, levels), record(2, levels), record(3, levels)])
+        .run()
+        .unwrap();
 
     let c = coll.clone();
     let one = in_coroutine(LIMIT, move || {
-        c.find_one(doc! { "_id": 1 }).unwrap().unwrap()
+        c.find_one(doc! { "_id": 1 }).run().unwrap().unwrap()
     });
     assert_eq!(depth(&one), levels, "find_one::<Document>");
 
     let typed = coll.clone_with_type::<Node>();
     let node = in_coroutine(LIMIT, move || {
-        typed.find_one(doc! { "_id": 1 }).unwrap().unwrap()
+        typed.find_one(doc! { "_id": 1 }).run().unwrap().unwrap()
     });
     assert_eq!(node.depth(), levels, "find_one::<Node>");
 
@@ -47,7 +45,9 @@ fn paths_at(core: Core, levels: usize) {
             batch_size: Some(1),
             ..Default::default()
         };
-        c.find_with(doc! {}, options)
+        c.find(doc! {})
+            .with_options(options)
+            .run()
             .unwrap()
             .collect::<may_mongo::Result<Vec<_>>>()
             .unwrap()
@@ -59,6 +59,7 @@ fn paths_at(core: Core, levels: usize) {
     let nodes = in_coroutine(LIMIT, move || {
         typed
             .find(doc! {})
+            .run()
             .unwrap()
             .collect::<may_mongo::Result<Vec<_>>>()
             .unwrap()
@@ -70,7 +71,9 @@ fn paths_at(core: Core, levels: usize) {
         let options = FindOneAndUpdateOptions::builder()
             .return_document(ReturnDocument::After)
             .build();
-        c.find_one_and_update(doc! { "_id": 1 }, doc! { "$set": { "n": 1 } }, options)
+        c.find_one_and_update(doc! { "_id": 1 }, doc! { "$set": { "n": 1 } })
+            .with_options(options)
+            .run()
             .unwrap()
             .unwrap()
     });
@@ -78,13 +81,16 @@ fn paths_at(core: Core, levels: usize) {
     assert_eq!(depth(&updated), levels.max(1), "find_one_and_update");
 
     let typed = coll.clone_with_type::<Node>();
-    let replacement = record(2, levels);
+    // The replacement is the user's own type too, serialized by the driver (on its stack).
+    let replacement: Node = bson::deserialize_from_document(record(2, levels)).unwrap();
     let replaced = in_coroutine(LIMIT, move || {
         let options = FindOneAndReplaceOptions::builder()
             .return_document(ReturnDocument::After)
             .build();
         typed
-            .find_one_and_replace(doc! { "_id": 2 }, replacement, options)
+            .find_one_and_replace(doc! { "_id": 2 }, replacement)
+            .with_options(options)
+            .run()
             .unwrap()
             .unwrap()
     });
@@ -92,14 +98,15 @@ fn paths_at(core: Core, levels: usize) {
 
     let c = coll.clone();
     let deleted = in_coroutine(LIMIT, move || {
-        c.find_one_and_delete(doc! { "_id": 3 }, Default::default())
+        c.find_one_and_delete(doc! { "_id": 3 })
+            .run()
             .unwrap()
             .unwrap()
     });
     assert_eq!(depth(&deleted), levels, "find_one_and_delete");
 
     let c = coll.clone();
-    let values = in_coroutine(LIMIT, move || c.distinct("d", doc! {}).unwrap());
+    let values = in_coroutine(LIMIT, move || c.distinct("d", doc! {}).run().unwrap());
     if levels > 1 {
         assert_eq!(values.len(), 1, "distinct: the two documents left share d");
         match &values[0] {
@@ -110,7 +117,8 @@ fn paths_at(core: Core, levels: usize) {
 
     let c = coll.clone();
     let aggregated = in_coroutine(LIMIT, move || {
-        c.aggregate(vec![doc! { "$match": { "_id": 1 } }], Default::default())
+        c.aggregate(vec![doc! { "$match": { "_id": 1 } }])
+            .run()
             .unwrap()
             .collect::<may_mongo::Result<Vec<_>>>()
             .unwrap()
@@ -120,6 +128,7 @@ fn paths_at(core: Core, levels: usize) {
     let d = db.clone();
     let reply = in_coroutine(LIMIT, move || {
         d.run_command(doc! { "find": "c", "filter": { "_id": 1 } })
+            .run()
             .unwrap()
     });
     // cursor.firstBatch.0 wraps the document in three more levels.
@@ -132,20 +141,24 @@ fn paths_at(core: Core, levels: usize) {
     let id = nested(levels.saturating_sub(1).max(1));
     let (filter, duplicate_doc) = (doc! { "_id": id.clone() }, doc! { "_id": id.clone() });
     let c = coll.clone();
-    let inserted = in_coroutine(LIMIT, move || c.insert_one(record(10, levels)).unwrap());
+    let inserted = in_coroutine(LIMIT, move || {
+        c.insert_one(record(10, levels)).run().unwrap()
+    });
     let c = coll.clone();
     let upserted = in_coroutine(LIMIT, move || {
         let options = UpdateOptions {
             upsert: Some(true),
             ..Default::default()
         };
-        c.update_one(filter, doc! { "$set": { "u": 1 } }, options)
+        c.update_one(filter, doc! { "$set": { "u": 1 } })
+            .with_options(options)
+            .run()
             .unwrap()
             .upserted_id
     });
     let c = coll.clone();
     let (duplicate, duplicate_doc) = in_coroutine(LIMIT, move || {
-        let e = c.insert_one(&duplicate_doc).unwrap_err();
+        let e = c.insert_one(&duplicate_doc).run().unwrap_err();
         (e, duplicate_doc)
     });
     drop(duplicate_doc);
@@ -159,7 +172,7 @@ fn paths_at(core: Core, levels: usize) {
 
     // GridFS: a file whose metadata is nested, found and read back by name (each step from a
     // coroutine of its own, as a user's separate calls would be).
-    let bucket = db.gridfs_bucket(GridFsBucketOptions::default());
+    let bucket = db.gridfs_bucket(None);
     let b = bucket.clone();
     in_coroutine(LIMIT, move || {
         let mut options = GridFsUploadOptions::default();
@@ -169,14 +182,15 @@ fn paths_at(core: Core, levels: usize) {
     });
     let b = bucket.clone();
     let files = in_coroutine(LIMIT, move || {
-        b.find(doc! {}, Default::default())
+        b.find(doc! {})
+            .run()
             .unwrap()
             .collect::<may_mongo::Result<Vec<_>>>()
             .unwrap()
     });
     let bytes = in_coroutine(LIMIT, move || {
         let mut bytes = Vec::new();
-        let mut stream = bucket.open_download_stream_by_name("f", -1).unwrap();
+        let mut stream = bucket.open_download_stream_by_name("f").run().unwrap();
         std::io::Read::read_to_end(&mut stream, &mut bytes).unwrap();
         bytes
     });
@@ -207,12 +221,12 @@ fn paths_at(core: Core, levels: usize) {
     );
     assert!(stats.total <= 4, "{stats:?}");
     let c = coll.clone();
-    let from_thread = std::thread::spawn(move || c.count_documents(doc! {}, Default::default()))
+    let from_thread = std::thread::spawn(move || c.count_documents(doc! {}).run())
         .join()
         .unwrap()
         .unwrap();
     assert!(from_thread >= 3);
-    db.run_command(doc! { "dropDatabase": 1 }).unwrap();
+    db.run_command(doc! { "dropDatabase": 1 }).run().unwrap();
     client.shutdown();
 }
 

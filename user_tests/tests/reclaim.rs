@@ -96,7 +96,7 @@ const TIMES: usize = 2 * MAX_POOL_SIZE + 1;
 fn each_ending(core: Core) {
     user_tests::init();
     let hook = Arc::new(Hook::default());
-    let mut opts = ClientOptions::parse(&user_tests::uri()).unwrap();
+    let mut opts = ClientOptions::parse(user_tests::uri()).run().unwrap();
     opts.core = core;
     opts.max_pool_size = MAX_POOL_SIZE;
     // Any hang becomes an error within this limit instead of a stuck test.
@@ -109,8 +109,8 @@ fn each_ending(core: Core) {
     let coll = client
         .database(&format!("user_reclaim_{}", core.name()))
         .collection::<Document>("c");
-    coll.drop().unwrap();
-    coll.insert_one(doc! { "_id": 1 }).unwrap();
+    coll.drop().run().unwrap();
+    coll.insert_one(doc! { "_id": 1 }).run().unwrap();
 
     for ending in [
         Ending::Return,
@@ -123,7 +123,7 @@ fn each_ending(core: Core) {
             hook.sleeping.store(false, Ordering::Release);
             hook.next.store(ending as u8, Ordering::Release);
             let c = coll.clone();
-            let h = may::go!(move || c.find_one(doc! { "_id": 1 }).map(|d| d.is_some()));
+            let h = may::go!(move || c.find_one(doc! { "_id": 1 }).run().map(|d| d.is_some()));
             if ending == Ending::Cancel {
                 let started = Instant::now();
                 while !hook.sleeping.load(Ordering::Acquire) {
@@ -156,12 +156,12 @@ fn each_ending(core: Core) {
             }
             // Nothing hangs: a coroutine and a plain thread are both served.
             let c = coll.clone();
-            let from_coroutine = may::go!(move || c.find_one(doc! { "_id": 1 }))
+            let from_coroutine = may::go!(move || c.find_one(doc! { "_id": 1 }).run())
                 .join()
                 .unwrap();
             assert!(from_coroutine.unwrap().is_some());
             let c = coll.clone();
-            let from_thread = std::thread::spawn(move || c.find_one(doc! { "_id": 1 }))
+            let from_thread = std::thread::spawn(move || c.find_one(doc! { "_id": 1 }).run())
                 .join()
                 .unwrap();
             assert!(from_thread.unwrap().is_some());

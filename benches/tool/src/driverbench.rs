@@ -216,34 +216,34 @@ fn ours_work(task: Task, db: &may_mongo::Database, docs: &OurDocs) -> Result<(),
         FullDecode => decode(&docs.full_bytes),
         RunCommand => {
             for _ in 0..10_000 {
-                std::hint::black_box(db.run_command(doc! { "hello": true })?);
+                std::hint::black_box(db.run_command(doc! { "hello": true }).run()?);
             }
         }
         FindOne => {
             for i in 1..=10_000 {
-                std::hint::black_box(corpus.find_one(doc! { "_id": i })?);
+                std::hint::black_box(corpus.find_one(doc! { "_id": i }).run()?);
             }
         }
         SmallInsertOne => {
             for _ in 0..10_000 {
-                corpus.insert_one(&docs.small)?;
+                corpus.insert_one(&docs.small).run()?;
             }
         }
         LargeInsertOne => {
             for _ in 0..10 {
-                corpus.insert_one(&docs.large)?;
+                corpus.insert_one(&docs.large).run()?;
             }
         }
         FindMany => {
-            for d in corpus.find(doc! {})? {
+            for d in corpus.find(doc! {}).run()? {
                 std::hint::black_box(d?);
             }
         }
         SmallInsertMany => {
-            corpus.insert_many(&docs.small_copies, true)?;
+            corpus.insert_many(&docs.small_copies).run()?;
         }
         LargeInsertMany => {
-            corpus.insert_many(&docs.large_copies, true)?;
+            corpus.insert_many(&docs.large_copies).run()?;
         }
     }
     Ok(())
@@ -257,9 +257,9 @@ impl Driver for Ours {
     fn corpus(&mut self, corpus: Corpus) -> Result<(), String> {
         let db = self.client.database("perftest");
         let coll = db.collection::<bson::Document>("corpus");
-        coll.drop().map_err(|e| e.to_string())?;
+        coll.drop().run().map_err(|e| e.to_string())?;
         match corpus {
-            Corpus::EmptyEachIteration => db.create_collection("corpus", None),
+            Corpus::EmptyEachIteration => db.create_collection("corpus").run(),
             Corpus::NumberedTweets => {
                 let docs: Vec<_> = (1..=10_000)
                     .map(|i| {
@@ -268,10 +268,10 @@ impl Driver for Ours {
                         t
                     })
                     .collect();
-                coll.insert_many(&docs, true).map(drop)
+                coll.insert_many(&docs).run().map(drop)
             }
             Corpus::Tweets => coll
-                .insert_many(&vec![self.docs.tweet.clone(); 10_000], true)
+                .insert_many(&vec![self.docs.tweet.clone(); 10_000]).run()
                 .map(drop),
         }
         .map_err(|e| e.to_string())
@@ -419,7 +419,7 @@ impl Driver for Official {
 }
 
 fn ours(uri: &str, data: &Data, core: may_mongo::Core) -> Result<Ours, String> {
-    let mut o = may_mongo::ClientOptions::parse(uri).map_err(|e| e.to_string())?;
+    let mut o = may_mongo::ClientOptions::parse(uri).run().map_err(|e| e.to_string())?;
     o.core = core;
     let client = may_mongo::Client::with_options(o).map_err(|e| e.to_string())?;
     let bytes = |d: &bson::Document| d.to_vec().expect("encode");

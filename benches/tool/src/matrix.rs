@@ -138,7 +138,7 @@ pub fn start_server(kind: &str, data: &Data) -> Result<(String, u16, String, Ser
         }
         "uri" => {
             let uri = std::env::var("MONGODB_URI").map_err(|_| "--server uri needs MONGODB_URI")?;
-            let o = may_mongo::ClientOptions::parse(&uri).map_err(|e| e.to_string())?;
+            let o = may_mongo::ClientOptions::parse(&uri).run().map_err(|e| e.to_string())?;
             let port = o.hosts.first().map_or(27017, |h| h.port);
             Ok((
                 uri.clone(),
@@ -156,21 +156,21 @@ pub fn start_server(kind: &str, data: &Data) -> Result<(String, u16, String, Ser
 /// On a real server, the documents the read workloads find.
 fn seed(uri: &str, data: &Data) -> Result<(), String> {
     use bson::doc;
-    let mut o = may_mongo::ClientOptions::parse(uri).map_err(|e| e.to_string())?;
+    let mut o = may_mongo::ClientOptions::parse(uri).run().map_err(|e| e.to_string())?;
     o.core = may_mongo::Core::Threaded;
     let client = may_mongo::Client::with_options(o).map_err(|e| e.to_string())?;
     let db = client.database("bench");
-    db.drop().map_err(|e| e.to_string())?;
+    db.drop().run().map_err(|e| e.to_string())?;
     let mut tweet = data.ours("tweet");
     tweet.insert("_id", 1);
     db.collection::<bson::Document>("coll")
-        .insert_one(&tweet)
+        .insert_one(&tweet).run()
         .map_err(|e| e.to_string())?;
     let tweets = vec![data.ours("tweet"); FIND_MANY_DOCS];
     db.collection::<bson::Document>("tweets")
-        .insert_many(&tweets, true)
+        .insert_many(&tweets).run()
         .map_err(|e| e.to_string())?;
-    db.run_command(doc! { "ping": 1 })
+    db.run_command(doc! { "ping": 1 }).run()
         .map_err(|e| e.to_string())?;
     client.shutdown();
     Ok(())

@@ -12,7 +12,7 @@ use crate::point::{self, Outcome, Record, Spec, Window};
 use crate::workload::{Contender, FIND_MANY_DOCS, INSERT_MANY_DOCS, Workload};
 
 fn client(spec: &Spec, core: Core) -> Result<Client, String> {
-    let mut o = ClientOptions::parse(&spec.uri).map_err(|e| e.to_string())?;
+    let mut o = ClientOptions::parse(&spec.uri).run().map_err(|e| e.to_string())?;
     o.core = core;
     o.max_pool_size = 100;
     Client::with_options(o).map_err(|e| e.to_string())
@@ -50,9 +50,9 @@ fn blocking_op(spec: &Spec, db: &Database, raw: bool, inputs: &Inputs) -> Blocki
             let db = db.clone();
             Box::new(move || {
                 let reply = db
-                    .run_command_raw(doc! {
+                    .run_command(doc! {
                         "find": "coll", "filter": { "_id": 1 }, "limit": 1, "singleBatch": true,
-                    })
+                    }).run_raw()
                     .map_err(err)?;
                 if reply.as_bytes().len() < 100 {
                     return Err("the find reply is too short to hold the tweet".into());
@@ -61,18 +61,18 @@ fn blocking_op(spec: &Spec, db: &Database, raw: bool, inputs: &Inputs) -> Blocki
             })
         }
         Workload::FindOne => Box::new(move || {
-            coll.find_one(doc! { "_id": 1 })
+            coll.find_one(doc! { "_id": 1 }).run()
                 .map_err(err)?
                 .ok_or("find_one found nothing")?;
             Ok(())
         }),
         Workload::InsertOne => {
             let small = inputs.small.clone();
-            Box::new(move || coll.insert_one(&*small).map(drop).map_err(err))
+            Box::new(move || coll.insert_one(&*small).run().map(drop).map_err(err))
         }
         Workload::FindMany => Box::new(move || {
             let mut n = 0;
-            for d in coll.find(doc! {}).map_err(err)? {
+            for d in coll.find(doc! {}).run().map_err(err)? {
                 d.map_err(err)?;
                 n += 1;
             }
@@ -81,7 +81,7 @@ fn blocking_op(spec: &Spec, db: &Database, raw: bool, inputs: &Inputs) -> Blocki
         Workload::InsertMany => {
             let docs = inputs.many.clone();
             Box::new(move || {
-                let r = coll.insert_many(&docs, true).map_err(err)?;
+                let r = coll.insert_many(docs.iter()).run().map_err(err)?;
                 expect_inserted(r.inserted_ids.len())
             })
         }
@@ -155,7 +155,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, String> {
     let client = client(spec, core)?;
     let db = client.database("bench");
     // Connect and handshake before the window opens.
-    db.run_command(doc! { "ping": 1 }).map_err(err)?;
+    db.run_command(doc! { "ping": 1 }).run().map_err(err)?;
     let inputs = Inputs::new(spec);
     let w = Window::new();
     let outcome = match spec.contender {

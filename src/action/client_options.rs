@@ -1,0 +1,37 @@
+//! `ClientOptions::parse(uri).run()`: a connection string read into options.
+
+use crate::error::Result;
+use crate::options::ClientOptions;
+use crate::srv::Resolver;
+
+/// Parses a connection string; for `mongodb+srv://`, looks up the SRV and TXT records.
+/// Made by [`ClientOptions::parse`].
+#[must_use = "nothing is parsed until .run()"]
+pub struct ParseConnectionString {
+    uri: String,
+    resolver: Option<Resolver>,
+}
+
+impl ParseConnectionString {
+    pub(crate) fn new(uri: &str) -> Self {
+        ParseConnectionString {
+            uri: uri.to_string(),
+            resolver: None,
+        }
+    }
+
+    /// The name servers to ask for a `mongodb+srv://` string, rather than those in
+    /// `/etc/resolv.conf` (the official crate's `resolver_config`).
+    pub fn resolver(mut self, resolver: Resolver) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Parses (and resolves).
+    pub fn run(self) -> Result<ClientOptions> {
+        match &self.resolver {
+            Some(r) => ClientOptions::parse_with_resolver(&self.uri, r),
+            None => ClientOptions::parse_now(&self.uri),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! `count_documents` (an aggregation that counts exactly) and `estimated_document_count`
+//! (the `count` command, from the collection's metadata).
+
+use bson::{Bson, Document, RawDocument, doc};
+
+use crate::collection::{Collection, millis, put};
+use crate::crud_types::{CountOptions, EstimatedDocumentCountOptions};
+use crate::error::{Error, Result};
+
+use super::option_setters;
+
+impl<T> Collection<T> {
+    /// Counts the documents matching `filter` exactly (an aggregation: `$match`, then
+    /// `$group` with `$sum: 1`).
+    pub fn count_documents(&self, filter: Document) -> CountDocuments<'_, T> {
+        CountDocuments {
+            coll: self,
+            filter,
+            options: None,
+        }
+    }
+
+    /// An estimate of the number of documents, from the collection's metadata.
+    pub fn estimated_document_count(&self) -> EstimatedDocumentCount<'_, T> {
+        EstimatedDocumentCount {
+            coll: self,
+            options: None,
+        }
+    }
+}
+
+/// Counts the documents matching a filter. Made by [`Collection::count_documents`].
+#[must_use = "nothing is sent until .run()"]
+pub struct CountDocuments<'a, T> {
+    coll: &'a Collection<T>,
+    filter: Document,
+    options: Option<CountOptions>,
+}
+
+impl<T> CountDocuments<'_, T> {
+    option_setters!(CountOptions {
+        hint: plain crate::crud_types::Hint,
+        limit: plain u64,
+        max_time: plain std::time::Duration,
+        skip: plain u64,
+        collation: plain crate::collation::Collation,
+        selection_criteria: plain crate::selection_criteria::SelectionCriteria,
+        read_concern: plain crate::concern::ReadConcern,
+        comment: into Bson,
+        raw_data: plain bool,
+    });
+
+    /// Sends the counting `aggregate`.
+    pub fn run(self) -> Result<u64> {
+        let options = self.options.unwrap_or_default();
+        let coll = self.coll.overridden(
+            options.selection_criteria.clone(),
+            options.read_concern.clone(),
+            None,
+        );
+        let mut pipeline = vec![doc! { "$match": self.filter }];
+        if let Some(skip) = options.skip {
+            pipeline.push(doc! { "$skip": skip as i64 });
+        }
+        if let Some(limit) = options.limit {
+            pipeline.push(doc! { "$limit": limit as i64 });
+        }
+        pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
+        let mut body = doc! { "aggregate": &*coll.name, "pipeline": pipeline, "cursor": {} };
+        put(&mut body, "hint", options.hint);
+        put(&mut body, "collation", options.collation);
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
+        coll.read("aggregate", body, |r| {
+            let (_, _, batch) = crate::cursor::read_cursor(r, "firstBatch")?;
+            let batch = RawDocument::from_bytes(batch)
+                .map_err(|e| Error::protocol("server", e.to_string()))?;
+            Ok(batch
+                .get_document("0")
+                .ok()
+                .and_then(|d| crate::conn::get_int(d, "n"))
+                .unwrap_or(0) as u64)
+        })
+    }
+}
+
+/// Estimates the number of documents. Made by [`Collection::estimated_document_count`].
+#[must_use = "nothing is sent until .run()"]
+pub struct EstimatedDocumentCount<'a, T> {
+    coll: &'a Collection<T>,
+    options: Option<EstimatedDocumentCountOptions>,
+}
+
+impl<T> EstimatedDocumentCount<'_, T> {
+    option_setters!(EstimatedDocumentCountOptions {
+        max_time: plain std::time::Duration,
+        selection_criteria: plain crate::selection_criteria::SelectionCriteria,
+        read_concern: plain crate::concern::ReadConcern,
+        comment: into Bson,
+        raw_data: plain bool,
+    });
+
+    /// Sends the `count` command.
+    pub fn run(self) -> Result<u64> {
+        let options = self.options.unwrap_or_default();
+        let coll = self.coll.overridden(
+            options.selection_criteria.clone(),
+            options.read_concern.clone(),
+            None,
+        );
+        let mut body = doc! { "count": &*coll.name };
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
+        coll.read("count", body, |r| {
+            Ok(crate::conn::get_int(r, "n").unwrap_or(0) as u64)
+        })
+    }
+}

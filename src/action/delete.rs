@@ -1,0 +1,78 @@
+//! `delete_one` and `delete_many`: the `delete` command with one statement.
+
+use bson::{Bson, Document, doc};
+
+use crate::collection::{Collection, delete_statement, put, single_write_reply};
+use crate::crud_types::DeleteOptions;
+use crate::error::Result;
+use crate::results::DeleteResult;
+use crate::retry::Retry;
+
+use super::option_setters;
+
+impl<T> Collection<T> {
+    /// Deletes the first document matching `query`.
+    pub fn delete_one(&self, query: Document) -> Delete<'_, T> {
+        Delete {
+            coll: self,
+            query,
+            limit: 1,
+            options: None,
+        }
+    }
+
+    /// Deletes every document matching `query`.
+    pub fn delete_many(&self, query: Document) -> Delete<'_, T> {
+        Delete {
+            coll: self,
+            query,
+            limit: 0,
+            options: None,
+        }
+    }
+}
+
+/// Deletes one or many documents. Made by [`Collection::delete_one`] and
+/// [`Collection::delete_many`].
+#[must_use = "nothing is sent until .run()"]
+pub struct Delete<'a, T> {
+    coll: &'a Collection<T>,
+    query: Document,
+    /// 1: one document; 0: all that match.
+    limit: i32,
+    options: Option<DeleteOptions>,
+}
+
+impl<T> Delete<'_, T> {
+    option_setters!(DeleteOptions {
+        collation: plain crate::collation::Collation,
+        write_concern: plain crate::concern::WriteConcern,
+        hint: plain crate::crud_types::Hint,
+        let_vars: plain Document,
+        comment: into Bson,
+        raw_data: plain bool,
+    });
+
+    /// Sends the `delete` command.
+    pub fn run(self) -> Result<DeleteResult> {
+        let mut options = self.options.unwrap_or_default();
+        let coll = self
+            .coll
+            .overridden(None, None, options.write_concern.take());
+        let statement = delete_statement(self.query, self.limit, &options);
+        let mut body = doc! { "delete": &*coll.name, "deletes": [statement], "ordered": true };
+        put(&mut body, "let", options.let_vars);
+        put(&mut body, "comment", options.comment);
+        put(&mut body, "rawData", options.raw_data);
+        // Deleting one document can be retried; deleting many cannot.
+        let retry = if self.limit == 1 {
+            Retry::Write
+        } else {
+            Retry::No
+        };
+        let reply = coll.write("delete", body, retry, single_write_reply)?;
+        Ok(DeleteResult {
+            deleted_count: reply.n,
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! `drop` and `dropDatabase`.
+
+use bson::doc;
+
+use crate::collection::Collection;
+use crate::concern::WriteConcern;
+use crate::crud_types::DropCollectionOptions;
+use crate::database::Database;
+use crate::db_options::DropDatabaseOptions;
+use crate::error::Result;
+use crate::ops::Command;
+use crate::retry::Retry;
+
+use super::option_setters;
+
+impl<T> Collection<T> {
+    /// Drops the collection: its documents and indexes. A missing collection is not an error
+    /// (servers answer "ns not found", code 26 or, on some, code 0: both count as done).
+    pub fn drop(&self) -> DropCollection<'_, T> {
+        DropCollection {
+            coll: self,
+            options: None,
+        }
+    }
+}
+
+impl Database {
+    /// Drops the database. A missing database is not an error.
+    pub fn drop(&self) -> DropDatabase<'_> {
+        DropDatabase {
+            db: self,
+            options: None,
+        }
+    }
+}
+
+/// Drops a collection. Made by [`Collection::drop`].
+#[must_use = "nothing is sent until .run()"]
+pub struct DropCollection<'a, T> {
+    coll: &'a Collection<T>,
+    options: Option<DropCollectionOptions>,
+}
+
+impl<T> DropCollection<'_, T> {
+    option_setters!(DropCollectionOptions {
+        write_concern: plain WriteConcern,
+    });
+
+    /// Sends `drop`.
+    pub fn run(self) -> Result<()> {
+        let options = self.options.unwrap_or_default();
+        let coll = self.coll.overridden(None, None, options.write_concern);
+        match coll.write("drop", doc! { "drop": &*coll.name }, Retry::No, |_| Ok(())) {
+            Err(e) if e.is_ns_not_found() => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Drops a database. Made by [`Database::drop`].
+#[must_use = "nothing is sent until .run()"]
+pub struct DropDatabase<'a> {
+    db: &'a Database,
+    options: Option<DropDatabaseOptions>,
+}
+
+impl DropDatabase<'_> {
+    option_setters!(DropDatabaseOptions {
+        write_concern: plain WriteConcern,
+    });
+
+    /// Sends `dropDatabase`.
+    pub fn run(self) -> Result<()> {
+        let options = self.options.unwrap_or_default();
+        let db = self.db.overridden(None, None, options.write_concern);
+        let mut body = doc! { "dropDatabase": 1 };
+        if let Some(wc) = db.settings.write_concern_doc() {
+            body.insert("writeConcern", wc);
+        }
+        let mut op = Command::write("dropDatabase", &db.name, body, |_| Ok(()));
+        db.client.execute_timed(&mut op, db.settings.timeout)
+    }
+}

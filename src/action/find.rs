@@ -1,0 +1,242 @@
+//! `find` and `find_one`: the `find` command, its options, and the cursor it opens.
+
+use bson::{Document, doc};
+use serde::de::DeserializeOwned;
+
+use crate::collection::{Collection, put};
+use crate::crud_types::{CursorType, FindOneOptions, FindOptions};
+use crate::cursor::{Cursor, CursorSpec};
+use crate::error::Result;
+use crate::ops::FindOne as FindOneOp;
+
+use super::option_setters;
+
+impl<T> Collection<T> {
+    /// Finds the documents matching `filter`; [`run`](Find::run) returns a [`Cursor`].
+    pub fn find(&self, filter: Document) -> Find<'_, T> {
+        Find {
+            coll: self,
+            filter,
+            options: None,
+        }
+    }
+
+    /// Finds the first document matching `filter`; [`run`](FindOne::run) returns it, or
+    /// `None`.
+    pub fn find_one(&self, filter: Document) -> FindOne<'_, T> {
+        FindOne {
+            coll: self,
+            filter,
+            options: None,
+        }
+    }
+}
+
+/// Finds the documents matching a filter. Made by [`Collection::find`].
+#[must_use = "nothing is sent until .run()"]
+pub struct Find<'a, T> {
+    coll: &'a Collection<T>,
+    filter: Document,
+    options: Option<FindOptions>,
+}
+
+impl<T> Find<'_, T> {
+    option_setters!(FindOptions {
+        allow_disk_use: plain bool,
+        allow_partial_results: plain bool,
+        batch_size: plain u32,
+        comment: into bson::Bson,
+        cursor_type: plain CursorType,
+        hint: plain crate::crud_types::Hint,
+        limit: plain i64,
+        max: plain Document,
+        max_await_time: plain std::time::Duration,
+        max_time: plain std::time::Duration,
+        min: plain Document,
+        no_cursor_timeout: plain bool,
+        projection: plain Document,
+        read_concern: plain crate::concern::ReadConcern,
+        return_key: plain bool,
+        selection_criteria: plain crate::selection_criteria::SelectionCriteria,
+        show_record_id: plain bool,
+        skip: plain u64,
+        sort: plain Document,
+        collation: plain crate::collation::Collation,
+        let_vars: plain Document,
+        raw_data: plain bool,
+    });
+}
+
+impl<T: DeserializeOwned + 'static> Find<'_, T> {
+    /// Sends the `find` command; the cursor holds the first batch and fetches the rest.
+    pub fn run(self) -> Result<Cursor<T>> {
+        let Find {
+            coll,
+            filter,
+            options,
+        } = self;
+        coll.find_built(move || (filter, options.unwrap_or_default()))
+    }
+}
+
+/// Finds the first document matching a filter. Made by [`Collection::find_one`].
+#[must_use = "nothing is sent until .run()"]
+pub struct FindOne<'a, T> {
+    coll: &'a Collection<T>,
+    filter: Document,
+    options: Option<FindOneOptions>,
+}
+
+impl<T> FindOne<'_, T> {
+    option_setters!(FindOneOptions {
+        allow_partial_results: plain bool,
+        collation: plain crate::collation::Collation,
+        comment: into bson::Bson,
+        hint: plain crate::crud_types::Hint,
+        max: plain Document,
+        max_time: plain std::time::Duration,
+        min: plain Document,
+        projection: plain Document,
+        read_concern: plain crate::concern::ReadConcern,
+        return_key: plain bool,
+        selection_criteria: plain crate::selection_criteria::SelectionCriteria,
+        show_record_id: plain bool,
+        skip: plain u64,
+        sort: plain Document,
+        let_vars: plain Document,
+        raw_data: plain bool,
+    });
+}
+
+impl<T: DeserializeOwned + 'static> FindOne<'_, T> {
+    /// Sends a `find` for one document (`limit: 1, singleBatch: true`) and decodes it.
+    pub fn run(self) -> Result<Option<T>> {
+        let coll = self.coll;
+        match self.options {
+            // The hot path: a dedicated operation that decodes only the one document.
+            None if coll.settings.criteria.is_none() && coll.settings.read_concern.is_none() => {
+                coll.client.execute_timed(
+                    &mut FindOneOp::new(&coll.db, &coll.name, self.filter),
+                    coll.settings.timeout,
+                )
+            }
+            options => find_one_general(coll, self.filter, options.unwrap_or_default()),
+        }
+    }
+}
+
+/// `find_one` with options, a read concern or a preference: a `find` cursor. Kept out of
+/// line: the hot path's frame stays small, and it is on the stack of every coroutine parked
+/// inside `find_one` (10,000 of them at once in the benchmark: a page more each is 40 MB).
+#[cold]
+#[inline(never)]
+fn find_one_general<T: DeserializeOwned + 'static>(
+    coll: &Collection<T>,
+    filter: Document,
+    options: FindOneOptions,
+) -> Result<Option<T>> {
+    coll.find_one_built(move || (filter, options.into()))
+}
+
+impl<T: DeserializeOwned + 'static> Collection<T> {
+    /// The first document of a `find` for the filter and options `query` makes, which it
+    /// makes on a driver stack: the driver's own queries (GridFS's) keep their options out of
+    /// the frames that wait. `limit` and `batch_size` are set to one batch of one.
+    pub(crate) fn find_one_built(
+        &self,
+        query: impl FnOnce() -> (Document, FindOptions),
+    ) -> Result<Option<T>> {
+        self.find_built(|| {
+            let (filter, options) = query();
+            let options = FindOptions {
+                limit: Some(-1),
+                batch_size: None,
+                ..options
+            };
+            (filter, options)
+        })?
+        .next()
+        .transpose()
+    }
+
+    /// A `find` cursor for the filter and options `query` makes. The command is built on a
+    /// driver stack (see `runtime::on_driver_stack`): only the wait for a server and a
+    /// connection needs the caller's.
+    pub(crate) fn find_built(
+        &self,
+        query: impl FnOnce() -> (Document, FindOptions),
+    ) -> Result<Cursor<T>> {
+        let (body, spec, coll) = crate::runtime::on_driver_stack(|| {
+            let (filter, options) = query();
+            let coll = self.overridden(
+                options.selection_criteria.clone(),
+                options.read_concern.clone(),
+                None,
+            );
+            let (body, spec) = find_command(&self.name, filter, options);
+            (body, spec, coll)
+        });
+        coll.cursor("find", body, true, spec)
+    }
+}
+
+/// `find`'s command and what its cursor needs to know.
+fn find_command(coll: &str, filter: Document, o: FindOptions) -> (Document, CursorSpec) {
+    let mut body = doc! { "find": coll, "filter": filter };
+    put(&mut body, "projection", o.projection);
+    put(&mut body, "sort", o.sort);
+    put(&mut body, "skip", o.skip.map(|s| s as i64));
+    if let Some(l) = o.limit {
+        if l < 0 {
+            body.insert("singleBatch", true);
+        }
+        if l != 0 {
+            body.insert("limit", l.abs());
+        }
+    }
+    if let Some(b) = o.batch_size {
+        // A batch as large as the limit would leave the cursor open for a getMore that can
+        // only return nothing; one more lets the server close it (the find spec).
+        let b = i64::from(b);
+        let b = if o.limit == Some(b) { b + 1 } else { b };
+        body.insert("batchSize", b);
+    }
+    put(&mut body, "hint", o.hint);
+    put(
+        &mut body,
+        "maxTimeMS",
+        o.max_time.map(crate::collection::millis),
+    );
+    put(&mut body, "comment", o.comment.clone());
+    put(&mut body, "allowDiskUse", o.allow_disk_use);
+    put(&mut body, "collation", o.collation);
+    put(&mut body, "let", o.let_vars);
+    put(&mut body, "rawData", o.raw_data);
+    put(&mut body, "max", o.max);
+    put(&mut body, "min", o.min);
+    put(&mut body, "returnKey", o.return_key);
+    put(&mut body, "showRecordId", o.show_record_id);
+    put(&mut body, "noCursorTimeout", o.no_cursor_timeout);
+    put(&mut body, "allowPartialResults", o.allow_partial_results);
+    let cursor_type = o.cursor_type.unwrap_or(CursorType::NonTailable);
+    match cursor_type {
+        CursorType::NonTailable => {}
+        CursorType::Tailable => {
+            body.insert("tailable", true);
+        }
+        CursorType::TailableAwait => {
+            body.insert("tailable", true);
+            body.insert("awaitData", true);
+        }
+    }
+    let spec = CursorSpec {
+        batch_size: o.batch_size,
+        limit: o.limit.map(i64::abs),
+        cursor_type,
+        max_await_time: o.max_await_time,
+        get_more_max_time: None,
+        comment: o.comment,
+        timeout: None, // set by `cursor`
+    };
+    (body, spec)
+}

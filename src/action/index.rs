@@ -1,0 +1,265 @@
+//! Index management: `createIndexes`, `dropIndexes`, `listIndexes`.
+
+use std::time::Duration;
+
+use bson::{Bson, Document, doc};
+
+use crate::collection::{Collection, millis, put};
+use crate::concern::WriteConcern;
+use crate::crud_types::{CreateIndexOptions, DropIndexOptions, ListIndexesOptions};
+use crate::cursor::{Cursor, CursorSpec};
+use crate::error::Result;
+use crate::index::IndexModel;
+use crate::results::{CreateIndexResult, CreateIndexesResult};
+use crate::retry::Retry;
+
+use super::option_setters;
+
+impl<T> Collection<T> {
+    /// Creates one index; [`run`](CreateIndex::run) returns its name.
+    pub fn create_index(&self, index: IndexModel) -> CreateIndex<'_, T> {
+        CreateIndex {
+            coll: self,
+            indexes: vec![index],
+            options: None,
+        }
+    }
+
+    /// Creates several indexes in one command.
+    pub fn create_indexes(
+        &self,
+        indexes: impl IntoIterator<Item = IndexModel>,
+    ) -> CreateIndexes<'_, T> {
+        CreateIndexes(CreateIndex {
+            coll: self,
+            indexes: indexes.into_iter().collect(),
+            options: None,
+        })
+    }
+
+    /// Drops the index called `name`.
+    pub fn drop_index(&self, name: impl AsRef<str>) -> DropIndex<'_, T> {
+        DropIndex {
+            coll: self,
+            name: Some(name.as_ref().to_string()),
+            options: None,
+        }
+    }
+
+    /// Drops every index but `_id`'s.
+    pub fn drop_indexes(&self) -> DropIndexes<'_, T> {
+        DropIndex {
+            coll: self,
+            name: None,
+            options: None,
+        }
+    }
+
+    /// The collection's indexes, as [`IndexModel`]s.
+    pub fn list_indexes(&self) -> ListIndexes<'_, T> {
+        ListIndexes {
+            coll: self,
+            options: None,
+        }
+    }
+
+    /// The names of the collection's indexes.
+    pub fn list_index_names(&self) -> ListIndexNames<'_, T> {
+        ListIndexNames(self.list_indexes())
+    }
+}
+
+/// Creates an index. Made by [`Collection::create_index`].
+#[must_use = "nothing is sent until .run()"]
+pub struct CreateIndex<'a, T> {
+    coll: &'a Collection<T>,
+    indexes: Vec<IndexModel>,
+    options: Option<CreateIndexOptions>,
+}
+
+/// Creates several indexes. Made by [`Collection::create_indexes`].
+#[must_use = "nothing is sent until .run()"]
+pub struct CreateIndexes<'a, T>(CreateIndex<'a, T>);
+
+impl<T> CreateIndex<'_, T> {
+    option_setters!(CreateIndexOptions {
+        commit_quorum: plain crate::crud_types::CommitQuorum,
+        max_time: plain Duration,
+        write_concern: plain WriteConcern,
+        comment: into Bson,
+    });
+
+    /// Sends `createIndexes`.
+    pub fn run(self) -> Result<CreateIndexResult> {
+        let mut names = self.send()?;
+        Ok(CreateIndexResult {
+            index_name: names.remove(0),
+        })
+    }
+
+    fn send(self) -> Result<Vec<String>> {
+        let options = self.options.unwrap_or_default();
+        let coll = self
+            .coll
+            .overridden(None, None, options.write_concern.clone());
+        let indexes = self.indexes;
+        // The specs are serialized on a driver stack: serde's frames for the index options
+        // are large in an unoptimised build.
+        let name = &coll.name;
+        let (names, body) = crate::runtime::on_driver_stack(move || -> Result<_> {
+            let names: Vec<String> = indexes.iter().map(IndexModel::name).collect();
+            let specs: Vec<Document> = indexes
+                .into_iter()
+                .zip(&names)
+                .map(|(m, name)| m.into_spec(name))
+                .collect::<Result<_>>()?;
+            let mut body = doc! { "createIndexes": &**name, "indexes": specs };
+            put(&mut body, "commitQuorum", options.commit_quorum);
+            put(&mut body, "maxTimeMS", options.max_time.map(millis));
+            put(&mut body, "comment", options.comment);
+            Ok((names, body))
+        })?;
+        coll.write("createIndexes", body, Retry::No, |_| Ok(()))?;
+        Ok(names)
+    }
+}
+
+impl<T> CreateIndexes<'_, T> {
+    /// Sets every option at once, replacing what earlier setters set.
+    pub fn with_options(self, value: impl Into<Option<CreateIndexOptions>>) -> Self {
+        CreateIndexes(self.0.with_options(value))
+    }
+
+    /// Sets the `commit_quorum` option.
+    pub fn commit_quorum(self, value: crate::crud_types::CommitQuorum) -> Self {
+        CreateIndexes(self.0.commit_quorum(value))
+    }
+
+    /// Sets the `max_time` option.
+    pub fn max_time(self, value: Duration) -> Self {
+        CreateIndexes(self.0.max_time(value))
+    }
+
+    /// Sets the `write_concern` option.
+    pub fn write_concern(self, value: WriteConcern) -> Self {
+        CreateIndexes(self.0.write_concern(value))
+    }
+
+    /// Sets the `comment` option.
+    pub fn comment(self, value: impl Into<Bson>) -> Self {
+        CreateIndexes(self.0.comment(value))
+    }
+
+    /// Sends `createIndexes`; the result names the indexes in the order given.
+    pub fn run(self) -> Result<CreateIndexesResult> {
+        Ok(CreateIndexesResult {
+            index_names: self.0.send()?,
+        })
+    }
+}
+
+/// Drops one index, or all but `_id`'s. Made by [`Collection::drop_index`] and
+/// [`Collection::drop_indexes`].
+#[must_use = "nothing is sent until .run()"]
+pub struct DropIndex<'a, T> {
+    coll: &'a Collection<T>,
+    /// `None`: every index (`"*"`).
+    name: Option<String>,
+    options: Option<DropIndexOptions>,
+}
+
+/// The same action as [`DropIndex`], for every index.
+pub type DropIndexes<'a, T> = DropIndex<'a, T>;
+
+impl<T> DropIndex<'_, T> {
+    option_setters!(DropIndexOptions {
+        max_time: plain Duration,
+        write_concern: plain WriteConcern,
+        comment: into Bson,
+    });
+
+    /// Sends `dropIndexes`.
+    pub fn run(self) -> Result<()> {
+        let options = self.options.unwrap_or_default();
+        let coll = self
+            .coll
+            .overridden(None, None, options.write_concern.clone());
+        let index = self.name.unwrap_or_else(|| "*".to_string());
+        let mut body = doc! { "dropIndexes": &*coll.name, "index": index };
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment);
+        coll.write("dropIndexes", body, Retry::No, |_| Ok(()))
+    }
+}
+
+/// Lists the indexes. Made by [`Collection::list_indexes`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ListIndexes<'a, T> {
+    coll: &'a Collection<T>,
+    options: Option<ListIndexesOptions>,
+}
+
+impl<T> ListIndexes<'_, T> {
+    option_setters!(ListIndexesOptions {
+        max_time: plain Duration,
+        batch_size: plain u32,
+        comment: into Bson,
+    });
+
+    /// Sends `listIndexes`; each index comes back as an [`IndexModel`].
+    pub fn run(self) -> Result<Cursor<IndexModel>> {
+        self.open()
+    }
+
+    pub(crate) fn open<U>(self) -> Result<Cursor<U>> {
+        let options = self.options.unwrap_or_default();
+        let mut cursor = Document::new();
+        put(
+            &mut cursor,
+            "batchSize",
+            options.batch_size.map(|b| b as i32),
+        );
+        let mut body = doc! { "listIndexes": &*self.coll.name, "cursor": cursor };
+        put(&mut body, "maxTimeMS", options.max_time.map(millis));
+        put(&mut body, "comment", options.comment.clone());
+        let spec = CursorSpec {
+            batch_size: options.batch_size,
+            comment: options.comment,
+            ..CursorSpec::default()
+        };
+        self.coll.cursor("listIndexes", body, false, spec)
+    }
+}
+
+/// Lists the indexes' names. Made by [`Collection::list_index_names`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ListIndexNames<'a, T>(ListIndexes<'a, T>);
+
+impl<T> ListIndexNames<'_, T> {
+    /// Sets the `max_time` option.
+    pub fn max_time(self, value: Duration) -> Self {
+        ListIndexNames(self.0.max_time(value))
+    }
+
+    /// Sets the `batch_size` option.
+    pub fn batch_size(self, value: u32) -> Self {
+        ListIndexNames(self.0.batch_size(value))
+    }
+
+    /// Sets the `comment` option.
+    pub fn comment(self, value: impl Into<Bson>) -> Self {
+        ListIndexNames(self.0.comment(value))
+    }
+
+    /// Sends `listIndexes` and reads every name.
+    pub fn run(self) -> Result<Vec<String>> {
+        let cursor = self.0.open::<Document>()?;
+        let mut names = Vec::new();
+        for index in cursor {
+            if let Ok(name) = index?.get_str("name") {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+}

@@ -1,0 +1,123 @@
+//! `listCollections`: the collections' specifications, or only their names.
+
+use bson::{Bson, Document, doc};
+
+use crate::collection::put;
+use crate::cursor::{Cursor, CursorSpec, CursorStart};
+use crate::database::Database;
+use crate::db_options::ListCollectionsOptions;
+use crate::error::Result;
+use crate::ops::Command;
+use crate::results::CollectionSpecification;
+use crate::retry::Retry;
+
+use super::option_setters;
+
+impl Database {
+    /// The collections' specifications (name, type, options, ...).
+    pub fn list_collections(&self) -> ListCollections<'_> {
+        ListCollections {
+            db: self,
+            options: None,
+        }
+    }
+
+    /// The collections' names (`listCollections` with `nameOnly`).
+    pub fn list_collection_names(&self) -> ListCollectionNames<'_> {
+        ListCollectionNames(self.list_collections())
+    }
+}
+
+/// Lists the collections. Made by [`Database::list_collections`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ListCollections<'a> {
+    db: &'a Database,
+    options: Option<ListCollectionsOptions>,
+}
+
+impl ListCollections<'_> {
+    option_setters!(ListCollectionsOptions {
+        batch_size: plain u32,
+        filter: plain Document,
+        authorized_collections: plain bool,
+        comment: into Bson,
+    });
+
+    /// Sends `listCollections`; each collection comes back as a [`CollectionSpecification`].
+    pub fn run(self) -> Result<Cursor<CollectionSpecification>> {
+        self.open(false)
+    }
+
+    /// The command, sent to the primary as a retryable read.
+    pub(crate) fn open<U>(self, name_only: bool) -> Result<Cursor<U>> {
+        let options = self.options.unwrap_or_default();
+        let mut cursor = Document::new();
+        put(
+            &mut cursor,
+            "batchSize",
+            options.batch_size.map(|b| b as i32),
+        );
+        let mut body = doc! { "listCollections": 1, "cursor": cursor };
+        put(&mut body, "filter", options.filter);
+        if name_only {
+            body.insert("nameOnly", true);
+        }
+        put(
+            &mut body,
+            "authorizedCollections",
+            options.authorized_collections,
+        );
+        put(&mut body, "comment", options.comment.clone());
+        let op = Command::write("listCollections", &self.db.name, body, CursorStart::read)
+            .retryable(Retry::Read);
+        let spec = CursorSpec {
+            batch_size: options.batch_size,
+            comment: options.comment,
+            timeout: self.db.settings.timeout,
+            ..CursorSpec::default()
+        };
+        Cursor::open(&self.db.client, op, spec)
+    }
+}
+
+/// Lists the collections' names. Made by [`Database::list_collection_names`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ListCollectionNames<'a>(ListCollections<'a>);
+
+impl ListCollectionNames<'_> {
+    /// Sets every option at once.
+    pub fn with_options(self, value: impl Into<Option<ListCollectionsOptions>>) -> Self {
+        ListCollectionNames(self.0.with_options(value))
+    }
+
+    /// Only the collections this filter matches (on `name`, `type`, `options`, ...).
+    pub fn filter(self, value: Document) -> Self {
+        ListCollectionNames(self.0.filter(value))
+    }
+
+    /// Sets the `batch_size` option.
+    pub fn batch_size(self, value: u32) -> Self {
+        ListCollectionNames(self.0.batch_size(value))
+    }
+
+    /// Sets the `authorized_collections` option.
+    pub fn authorized_collections(self, value: bool) -> Self {
+        ListCollectionNames(self.0.authorized_collections(value))
+    }
+
+    /// Sets the `comment` option.
+    pub fn comment(self, value: impl Into<Bson>) -> Self {
+        ListCollectionNames(self.0.comment(value))
+    }
+
+    /// Sends `listCollections` with `nameOnly` and reads every name.
+    pub fn run(self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for c in self.0.open::<Document>(true)? {
+            if let Ok(name) = c?.get_str("name") {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+}

@@ -1,0 +1,109 @@
+//! `listDatabases`: the databases' specifications, or only their names.
+
+use bson::{Bson, Document, RawDocument, doc};
+use serde::de::DeserializeOwned;
+
+use crate::client::Client;
+use crate::collection::put;
+use crate::db_options::ListDatabasesOptions;
+use crate::error::Result;
+use crate::ops::{Command, malformed_reply};
+use crate::results::DatabaseSpecification;
+
+use super::option_setters;
+
+impl Client {
+    /// Every database's specification (name, size on disk, empty).
+    pub fn list_databases(&self) -> ListDatabases<'_> {
+        ListDatabases {
+            client: self,
+            options: None,
+        }
+    }
+
+    /// Every database's name (`listDatabases` with `nameOnly`).
+    pub fn list_database_names(&self) -> ListDatabaseNames<'_> {
+        ListDatabaseNames(self.list_databases())
+    }
+}
+
+/// Lists the databases. Made by [`Client::list_databases`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ListDatabases<'a> {
+    client: &'a Client,
+    options: Option<ListDatabasesOptions>,
+}
+
+impl ListDatabases<'_> {
+    option_setters!(ListDatabasesOptions {
+        authorized_databases: plain bool,
+        filter: plain Document,
+        comment: into Bson,
+    });
+
+    /// Sends `listDatabases`.
+    pub fn run(self) -> Result<Vec<DatabaseSpecification>> {
+        self.send(false)
+    }
+
+    /// The command, sent to the primary; each entry decoded as `U`.
+    fn send<U: DeserializeOwned + 'static>(self, name_only: bool) -> Result<Vec<U>> {
+        let options = self.options.unwrap_or_default();
+        let mut body = doc! { "listDatabases": 1 };
+        put(&mut body, "filter", options.filter);
+        if name_only {
+            body.insert("nameOnly", true);
+        }
+        put(
+            &mut body,
+            "authorizedDatabases",
+            options.authorized_databases,
+        );
+        put(&mut body, "comment", options.comment);
+        let mut op = Command::write("listDatabases", "admin", body, |r: &RawDocument| {
+            let dbs = r
+                .get_array("databases")
+                .map_err(|_| malformed_reply("listDatabases", "no databases"))?;
+            dbs.into_iter()
+                .map(|d| {
+                    d.ok()
+                        .and_then(|d| d.as_document())
+                        .ok_or_else(|| malformed_reply("listDatabases", "entry"))
+                        .and_then(crate::decode::decode)
+                })
+                .collect()
+        });
+        self.client.execute(&mut op)
+    }
+}
+
+/// Lists the databases' names. Made by [`Client::list_database_names`].
+#[must_use = "nothing is sent until .run()"]
+pub struct ListDatabaseNames<'a>(ListDatabases<'a>);
+
+impl ListDatabaseNames<'_> {
+    /// Only the databases this filter matches.
+    pub fn filter(self, value: Document) -> Self {
+        ListDatabaseNames(self.0.filter(value))
+    }
+
+    /// Sets the `authorized_databases` option.
+    pub fn authorized_databases(self, value: bool) -> Self {
+        ListDatabaseNames(self.0.authorized_databases(value))
+    }
+
+    /// Sets the `comment` option.
+    pub fn comment(self, value: impl Into<Bson>) -> Self {
+        ListDatabaseNames(self.0.comment(value))
+    }
+
+    /// Sends `listDatabases` with `nameOnly`.
+    pub fn run(self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Name {
+            name: String,
+        }
+        let names: Vec<Name> = self.0.send(true)?;
+        Ok(names.into_iter().map(|n| n.name).collect())
+    }
+}
