@@ -106,12 +106,19 @@ impl Drop for InFlight<'_> {
 
 impl Client {
     /// Parses `uri` and creates a client (no I/O).
-    pub fn with_uri_str(uri: &str) -> Result<Client> {
-        Client::with_options(ClientOptions::parse_now(uri)?)
+    pub fn with_uri_str(uri: impl AsRef<str>) -> Result<Client> {
+        let uri = uri.as_ref();
+        crate::runtime::on_driver_stack(|| Client::build(ClientOptions::parse_now(uri)?))
     }
 
     /// Creates a client from options and starts monitoring its seeds in the background.
     pub fn with_options(options: ClientOptions) -> Result<Client> {
+        // Built on a driver stack: checking the options and making the handshake's metadata
+        // take more than a coroutine's 32 KiB in an unoptimised build.
+        crate::runtime::on_driver_stack(move || Client::build(options))
+    }
+
+    fn build(options: ClientOptions) -> Result<Client> {
         if options.hosts.is_empty() {
             return Err(Error::invalid_argument("ClientOptions.hosts is empty"));
         }

@@ -27,7 +27,9 @@ use crate::selection_criteria::{Criteria, ReadPreference, SelectionCriteria};
 /// Selection criteria and concerns, as inherited by a database or collection handle.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Settings {
-    /// Where reads go (`None`: the client's read preference).
+    /// Where reads go, as the caller gave it (`None`: the client's read preference).
+    pub(crate) selection_criteria: Option<SelectionCriteria>,
+    /// The same, in the form server selection takes (made once, when the handle is).
     pub(crate) criteria: Option<Criteria>,
     pub(crate) read_concern: Option<ReadConcern>,
     pub(crate) write_concern: Option<WriteConcern>,
@@ -36,6 +38,12 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
+    /// Sets where reads go.
+    pub(crate) fn set_selection_criteria(&mut self, criteria: SelectionCriteria) {
+        self.criteria = Some((&criteria).into());
+        self.selection_criteria = Some(criteria);
+    }
+
     /// Adds `readConcern` to a read command when one is set.
     pub(crate) fn read_concern_into(&self, body: &mut Document) {
         if let Some(rc) = &self.read_concern {
@@ -56,7 +64,7 @@ impl Settings {
         }
         let mut settings = self.clone();
         if let Some(c) = criteria {
-            settings.criteria = Some(c.into());
+            settings.set_selection_criteria(c.clone());
         }
         if let Some(rc) = read_concern {
             settings.read_concern = Some(rc.clone());
@@ -136,12 +144,32 @@ impl<T> Collection<T> {
 
     /// This collection with another read preference for its reads.
     pub fn with_read_preference(&self, rp: ReadPreference) -> Collection<T> {
-        self.with_criteria((&rp).into())
+        self.with_selection_criteria(rp.into())
     }
 
     /// This collection with other selection criteria for its reads.
-    pub(crate) fn with_criteria(&self, criteria: Criteria) -> Collection<T> {
-        self.with(|s| s.criteria = Some(criteria))
+    pub(crate) fn with_selection_criteria(&self, criteria: SelectionCriteria) -> Collection<T> {
+        self.with(|s| s.set_selection_criteria(criteria))
+    }
+
+    /// Where this collection's reads go, unless an operation says otherwise: its own
+    /// selection criteria, its database's, or the client's.
+    pub fn selection_criteria(&self) -> Option<&SelectionCriteria> {
+        self.settings.selection_criteria.as_ref().or(self
+            .client
+            .options()
+            .selection_criteria
+            .as_ref())
+    }
+
+    /// This collection's read concern (its own, its database's or the client's).
+    pub fn read_concern(&self) -> Option<&ReadConcern> {
+        self.settings.read_concern.as_ref()
+    }
+
+    /// This collection's write concern (its own, its database's or the client's).
+    pub fn write_concern(&self) -> Option<&WriteConcern> {
+        self.settings.write_concern.as_ref()
     }
 
     /// This collection with `options`' selection criteria and concerns, where they are set.

@@ -22,7 +22,8 @@ impl Database {
     pub(crate) fn new(client: Client, name: &str) -> Database {
         let o = client.options();
         let settings = Settings {
-            criteria: None, // the client's applies
+            selection_criteria: None, // the client's applies
+            criteria: None,
             read_concern: o.read_concern.clone(),
             write_concern: o.write_concern.clone(),
             timeout: o.timeout,
@@ -53,7 +54,27 @@ impl Database {
 
     /// This database with another read preference for its collections' reads.
     pub fn with_read_preference(&self, rp: ReadPreference) -> Database {
-        self.with(|s| s.criteria = Some((&rp).into()))
+        self.with(|s| s.set_selection_criteria(rp.into()))
+    }
+
+    /// Where this database's collections read, unless they or an operation say otherwise:
+    /// its own selection criteria or the client's.
+    pub fn selection_criteria(&self) -> Option<&SelectionCriteria> {
+        self.settings.selection_criteria.as_ref().or(self
+            .client
+            .options()
+            .selection_criteria
+            .as_ref())
+    }
+
+    /// This database's read concern (its own or the client's).
+    pub fn read_concern(&self) -> Option<&ReadConcern> {
+        self.settings.read_concern.as_ref()
+    }
+
+    /// This database's write concern (its own or the client's).
+    pub fn write_concern(&self) -> Option<&WriteConcern> {
+        self.settings.write_concern.as_ref()
     }
 
     /// This database with another read concern.

@@ -93,13 +93,10 @@ pub enum ErrorKind {
         auth_source: String,
     },
 
-    /// Deserialising a server reply into the requested type failed.
-    #[error("BSON deserialization error: {0}")]
-    BsonDeserialization(bson::error::Error),
-
-    /// Serialising a value to BSON failed.
-    #[error("BSON serialization error: {0}")]
-    BsonSerialization(bson::error::Error),
+    /// Serialising a value to BSON, or deserialising a server reply into the requested
+    /// type, failed (the official crate's shape with bson 3: one variant for both ways).
+    #[error("BSON error: {0}")]
+    Bson(bson::error::Error),
 
     /// Some inserts of an `insert_many` failed: each failure with the index of its document,
     /// and the `_id`s of what was inserted.
@@ -244,13 +241,6 @@ pub enum ErrorKind {
         size: usize,
         /// The limit.
         max: usize,
-    },
-
-    /// The connection string could not be parsed.
-    #[error("invalid connection string: {message}")]
-    InvalidUri {
-        /// What was wrong, naming the part or option at fault.
-        message: String,
     },
 
     /// Waiting for a pooled connection took longer than `waitQueueTimeoutMS`.
@@ -883,9 +873,11 @@ impl Error {
         .into()
     }
 
+    /// A connection string that could not be parsed: [`ErrorKind::InvalidArgument`], as in
+    /// the official crate, its message naming the part or option at fault.
     pub(crate) fn invalid_uri(message: impl Into<String>) -> Self {
-        ErrorKind::InvalidUri {
-            message: message.into(),
+        ErrorKind::InvalidArgument {
+            message: format!("invalid connection string: {}", message.into()),
         }
         .into()
     }
@@ -898,11 +890,11 @@ impl Error {
     }
 
     pub(crate) fn ser(e: bson::error::Error) -> Self {
-        ErrorKind::BsonSerialization(e).into()
+        ErrorKind::Bson(e).into()
     }
 
     pub(crate) fn de(e: bson::error::Error) -> Self {
-        ErrorKind::BsonDeserialization(e).into()
+        ErrorKind::Bson(e).into()
     }
 }
 
@@ -1003,7 +995,7 @@ impl std::error::Error for Error {
         }
         match &*self.kind {
             ErrorKind::Io(source) => Some(&**source),
-            ErrorKind::BsonSerialization(e) | ErrorKind::BsonDeserialization(e) => Some(e),
+            ErrorKind::Bson(e) => Some(e),
             _ => None,
         }
     }

@@ -51,15 +51,16 @@ impl From<GridFsErrorKind> for ErrorKind {
 /// A file's description: its files document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct GridFsFile {
+pub struct FilesCollectionDocument {
     /// The file's id (an ObjectId unless the uploader chose another).
     #[serde(rename = "_id")]
     pub id: Bson,
-    /// Its length in bytes.
-    pub length: i64,
-    /// The size of each chunk but the last.
-    #[serde(rename = "chunkSize")]
-    pub chunk_size: i32,
+    /// Its length in bytes (stored as an Int64).
+    #[serde(serialize_with = "as_i64")]
+    pub length: u64,
+    /// The size of each chunk but the last (stored as an Int32).
+    #[serde(rename = "chunkSize", serialize_with = "as_i32")]
+    pub chunk_size_bytes: u32,
     /// When the upload finished.
     #[serde(rename = "uploadDate")]
     pub upload_date: DateTime,
@@ -69,6 +70,18 @@ pub struct GridFsFile {
     /// What the uploader stored with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Document>,
+}
+
+/// The files collection's `length` as the spec stores it: an Int64.
+fn as_i64<S: serde::Serializer>(value: &u64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let value = i64::try_from(*value).map_err(serde::ser::Error::custom)?;
+    s.serialize_i64(value)
+}
+
+/// The files collection's `chunkSize` as the spec stores it: an Int32.
+fn as_i32<S: serde::Serializer>(value: &u32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let value = i32::try_from(*value).map_err(serde::ser::Error::custom)?;
+    s.serialize_i32(value)
 }
 
 /// A GridFS bucket in one database. Cheap to clone.
@@ -96,7 +109,7 @@ impl Database {
                 None => c,
             };
             match &options.selection_criteria {
-                Some(criteria) => c.with_criteria(criteria.into()),
+                Some(criteria) => c.with_selection_criteria(criteria.clone()),
                 None => c,
             }
         };
@@ -249,7 +262,7 @@ impl GridFsBucket {
         &self,
         filter: Document,
         options: FindOptions,
-    ) -> Result<Cursor<GridFsFile>> {
+    ) -> Result<Cursor<FilesCollectionDocument>> {
         self.files
             .clone_with_type()
             .find_built(move || (filter, options))
@@ -385,22 +398,23 @@ impl GridFsBucket {
     }
 }
 
-/// A files document read as a [`GridFsFile`] and checked, with its number of chunks.
-fn read_files_document(file: Document) -> Result<(GridFsFile, u32)> {
+/// A files document read as a [`FilesCollectionDocument`] and checked, with its number of chunks.
+fn read_files_document(file: Document) -> Result<(FilesCollectionDocument, u32)> {
     let id = file.get("_id").cloned().unwrap_or(Bson::Null);
-    let file: GridFsFile =
+    let file: FilesCollectionDocument =
         bson::deserialize_from_document(file).map_err(|e| GridFsErrorKind::BadFilesDocument {
             id: id.to_string(),
             message: e.to_string(),
         })?;
-    if file.length < 0 || file.chunk_size <= 0 {
+    // A negative length or chunk size fails to read as unsigned above.
+    if file.chunk_size_bytes == 0 {
         return Err(GridFsErrorKind::BadFilesDocument {
             id: id.to_string(),
-            message: format!("length {}, chunkSize {}", file.length, file.chunk_size),
+            message: format!("length {}, chunkSize 0", file.length),
         }
         .into());
     }
-    let chunks = (file.length as u64).div_ceil(file.chunk_size as u64) as u32;
+    let chunks = file.length.div_ceil(u64::from(file.chunk_size_bytes)) as u32;
     Ok((file, chunks))
 }
 
@@ -543,10 +557,10 @@ impl GridFsUploadStream {
             self.bucket.ensure_indexes()?;
         }
         let document = on_driver_stack(|| {
-            let file = GridFsFile {
+            let file = FilesCollectionDocument {
                 id: self.id.clone(),
-                length: self.length as i64,
-                chunk_size: self.chunk_size as i32,
+                length: self.length,
+                chunk_size_bytes: self.chunk_size,
                 upload_date: DateTime::now(),
                 filename: Some(std::mem::take(&mut self.filename)),
                 metadata: self.metadata.take(),
@@ -611,7 +625,7 @@ impl io::Write for GridFsUploadStream {
 /// A file being downloaded: a [`std::io::Read`] over its chunks, fetched in order and each
 /// checked against the file's length and chunk size.
 pub struct GridFsDownloadStream {
-    file: GridFsFile,
+    file: FilesCollectionDocument,
     cursor: Option<Cursor<Document>>,
     /// How many chunks the file has, and the next one expected.
     chunks: u32,
@@ -629,17 +643,17 @@ impl Drop for GridFsDownloadStream {
 
 impl GridFsDownloadStream {
     /// The file's description.
-    pub fn file(&self) -> &GridFsFile {
+    pub fn file(&self) -> &FilesCollectionDocument {
         &self.file
     }
 
     /// The size chunk `n` must have.
     fn expected_size(&self, n: u32) -> usize {
-        let chunk = self.file.chunk_size as u64;
+        let chunk = u64::from(self.file.chunk_size_bytes);
         if n + 1 < self.chunks {
             chunk as usize
         } else {
-            (self.file.length as u64 - chunk * u64::from(n)) as usize
+            (self.file.length - chunk * u64::from(n)) as usize
         }
     }
 

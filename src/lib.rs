@@ -111,8 +111,8 @@ pub use cursor::{Cursor, CursorType};
 pub use database::Database;
 pub use db_options::RunCursorCommandOptions;
 pub use gridfs::{
-    GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsErrorKind, GridFsFile,
-    GridFsFileIdentifier, GridFsUploadOptions, GridFsUploadStream,
+    FilesCollectionDocument, GridFsBucket, GridFsBucketOptions, GridFsDownloadStream,
+    GridFsErrorKind, GridFsFileIdentifier, GridFsUploadOptions, GridFsUploadStream,
 };
 
 /// The blocking API under the official crate's paths (`mongodb::sync::Client` and so on):
@@ -125,6 +125,13 @@ pub mod sync {
     pub use crate::cursor::Cursor;
     pub use crate::database::Database;
     pub use crate::gridfs::{GridFsBucket, GridFsDownloadStream, GridFsUploadStream};
+
+    /// GridFS, under the official crate's path (`mongodb::sync::gridfs`).
+    pub mod gridfs {
+        pub use crate::gridfs::{
+            FilesCollectionDocument, GridFsBucket, GridFsDownloadStream, GridFsUploadStream,
+        };
+    }
 }
 
 /// Decodes raw BSON into a [`Document`](bson::Document) with stack use that does not grow

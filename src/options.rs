@@ -112,7 +112,9 @@ pub struct ClientOptions {
     /// certificate and host name verification unless the options relax them. The
     /// configuration (and any file it names) is loaded when the client is created.
     pub tls: Option<crate::TlsOptions>,
-    /// Which core runs I/O and background work.
+    /// Which core runs I/O and background work. This driver's own; in a connection string,
+    /// `core=coroutine` (the default) or `core=threaded`, so that code which only passes a
+    /// URI to `Client::with_uri_str` can be pointed at either core.
     pub core: Core,
     /// `appName`: sent in the handshake metadata, visible in server logs.
     pub app_name: Option<String>,
@@ -406,6 +408,13 @@ impl ClientOptions {
         for (key, value) in &cs.options {
             match (key.as_str(), value) {
                 ("appname", OptionValue::Str(s)) => opts.app_name = Some(s.clone()),
+                ("core", OptionValue::Str(s)) => {
+                    opts.core = if s.eq_ignore_ascii_case("threaded") {
+                        Core::Threaded
+                    } else {
+                        Core::Coroutine
+                    };
+                }
                 ("maxpoolsize", OptionValue::Int(n)) => opts.max_pool_size = *n as usize,
                 ("minpoolsize", OptionValue::Int(n)) => opts.min_pool_size = *n as usize,
                 ("maxconnecting", OptionValue::Int(n)) => opts.max_connecting = *n as usize,
@@ -605,7 +614,10 @@ mod tests {
             ),
         ] {
             let e = ClientOptions::parse(uri).run().unwrap_err();
-            assert!(matches!(*e.kind, ErrorKind::InvalidUri { .. }), "{uri}");
+            assert!(
+                matches!(*e.kind, ErrorKind::InvalidArgument { .. }),
+                "{uri}"
+            );
             assert!(e.to_string().contains(needle), "{uri}: {e}");
             assert!(
                 !e.to_string().contains("secret"),
@@ -744,5 +756,20 @@ mod tests {
         ] {
             assert!(all.contains(needle), "no warning about {needle}: {all}");
         }
+    }
+
+    #[test]
+    fn the_core_can_be_chosen_in_the_connection_string() {
+        let core = |uri: &str| ClientOptions::parse(uri).run().unwrap();
+        assert_eq!(core("mongodb://h/").core, Core::Coroutine);
+        assert_eq!(core("mongodb://h/?core=threaded").core, Core::Threaded);
+        assert_eq!(core("mongodb://h/?CORE=Threaded").core, Core::Threaded);
+        assert_eq!(core("mongodb://h/?core=coroutine").core, Core::Coroutine);
+        let unknown = core("mongodb://h/?core=fibers");
+        assert_eq!(unknown.core, Core::Coroutine, "an unknown core is ignored");
+        assert!(
+            unknown.warnings.join("\n").contains("core"),
+            "and warned about"
+        );
     }
 }

@@ -139,6 +139,8 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("authSource", Kind::Str),
     ("compressors", Kind::Compressors),
     ("connectTimeoutMS", Kind::Int(0)),
+    // This driver's own: which core runs the client (see `ClientOptions::core`).
+    ("core", Kind::OneOf(&["coroutine", "threaded"])),
     ("directConnection", Kind::Bool),
     ("heartbeatFrequencyMS", Kind::Int(500)),
     ("journal", Kind::Bool),

@@ -69,8 +69,8 @@ both_cores!(a_20_mb_file_round_trips_byte_for_byte, |core| {
     assert_eq!(read_back.len(), data.len());
     assert!(read_back == data, "the bytes differ");
     assert_eq!(file.id, id);
-    assert_eq!(file.length, data.len() as i64);
-    assert_eq!(file.chunk_size, CHUNK as i32);
+    assert_eq!(file.length, data.len() as u64);
+    assert_eq!(file.chunk_size_bytes, CHUNK);
     assert_eq!(file.filename.as_deref(), Some("big.bin"));
     assert_eq!(chunks, (data.len() as u64).div_ceil(u64::from(CHUNK)));
 

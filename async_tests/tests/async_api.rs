@@ -500,7 +500,7 @@ fn a_client_made_from_a_uri_off_the_executor() {
             ))
             .unwrap_err();
         assert!(
-            matches!(&*err.kind, ErrorKind::InvalidUri { .. }),
+            matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
             "{err:?}"
         );
     }

@@ -95,7 +95,7 @@ impl Board {
             // browser would render as a page.
             .unwrap_or("application/octet-stream")
             .to_string();
-        let length = file.length.max(0) as u64;
+        let length = file.length;
         Response {
             status: 200,
             headers: vec![

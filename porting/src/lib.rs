@@ -34,10 +34,21 @@ pub const DRIVER: &str = if cfg!(feature = "official") {
     "may_mongo"
 };
 
+/// Whether the URI asks for may_mongo's threaded core (`core=threaded`, an option of its
+/// own). The programs then run as they would with the official crate: on OS threads.
+#[cfg(feature = "may")]
+fn threaded_core() -> bool {
+    uri().to_ascii_lowercase().contains("core=threaded")
+}
+
 /// Runs `f` in one may coroutine (may's default stack: nothing is configured) and returns
-/// what it returns; a panic in `f` is a panic here.
+/// what it returns; a panic in `f` is a panic here. With the threaded core, on the calling
+/// thread.
 #[cfg(feature = "may")]
 pub fn in_coroutine<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    if threaded_core() {
+        return f();
+    }
     init();
     let handle = may::go!(f);
     match handle.join() {
@@ -48,14 +59,18 @@ pub fn in_coroutine<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -
 
 /// Runs `f` `n` times at once, each in its own may coroutine (may's default stack), passing
 /// each its index, and returns the results in index order; a panic in any is a panic here.
+/// With the threaded core, each on its own OS thread.
 #[cfg(feature = "may")]
 pub fn in_coroutines<R, F>(n: usize, f: F) -> Vec<R>
 where
     R: Send + 'static,
     F: Fn(usize) -> R + Send + Sync + 'static,
 {
-    init();
     let f = std::sync::Arc::new(f);
+    if threaded_core() {
+        return on_threads(n, f);
+    }
+    init();
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let f = f.clone();
@@ -88,7 +103,15 @@ where
     R: Send + 'static,
     F: Fn(usize) -> R + Send + Sync + 'static,
 {
-    let f = std::sync::Arc::new(f);
+    on_threads(n, std::sync::Arc::new(f))
+}
+
+/// `f` run `n` times at once, each on its own OS thread.
+fn on_threads<R, F>(n: usize, f: std::sync::Arc<F>) -> Vec<R>
+where
+    R: Send + 'static,
+    F: Fn(usize) -> R + Send + Sync + 'static,
+{
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let f = f.clone();

@@ -29,9 +29,11 @@ impl ParseConnectionString {
 
     /// Parses (and resolves).
     pub fn run(self) -> Result<ClientOptions> {
-        match &self.resolver {
+        // On a driver stack: the parser's frames are large in an unoptimised build, and an
+        // SRV lookup parks the coroutine there.
+        crate::runtime::on_driver_stack(|| match &self.resolver {
             Some(r) => ClientOptions::parse_with_resolver(&self.uri, r),
             None => ClientOptions::parse_now(&self.uri),
-        }
+        })
     }
 }

@@ -6,7 +6,9 @@ use bson::{Bson, Document};
 use crate::crud_types::FindOptions;
 use crate::cursor::Cursor;
 use crate::error::Result;
-use crate::gridfs::{GridFsBucket, GridFsDownloadStream, GridFsFile, GridFsUploadStream};
+use crate::gridfs::{
+    FilesCollectionDocument, GridFsBucket, GridFsDownloadStream, GridFsUploadStream,
+};
 use crate::gridfs_options::{
     GridFsDownloadByNameOptions, GridFsFindOneOptions, GridFsFindOptions, GridFsUploadOptions,
 };
@@ -190,7 +192,7 @@ impl Find<'_> {
     });
 
     /// Sends the `find` on the files collection.
-    pub fn run(self) -> Result<Cursor<GridFsFile>> {
+    pub fn run(self) -> Result<Cursor<FilesCollectionDocument>> {
         let options = FindOptions::from(self.options.unwrap_or_default());
         self.bucket.find_files(self.filter, options)
     }
@@ -212,7 +214,7 @@ impl FindOne<'_> {
     });
 
     /// Sends the `find` for one files document.
-    pub fn run(self) -> Result<Option<GridFsFile>> {
+    pub fn run(self) -> Result<Option<FilesCollectionDocument>> {
         let o = self.options.unwrap_or_default();
         let options = FindOptions {
             limit: Some(-1),

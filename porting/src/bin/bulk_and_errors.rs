@@ -146,7 +146,7 @@ fn run(uri: &str) -> Result<u32> {
     for bad in [
         "mongo://127.0.0.1",
         "mongodb://127.0.0.1:notaport/",
-        "mongodb://127.0.0.1/?connectTimeoutMS=soon",
+        "mongodb://127.0.0.1/?tls=true&ssl=false",
     ] {
         let err = Client::with_uri_str(bad).map(|_| ()).unwrap_err();
         check!(
