@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 use crate::address::ServerAddress;
 use crate::conn::connection::ConnectSettings;
 use crate::conn::{StreamDescription, check_ok, handshake_metadata};
-use crate::database::Database;
-use crate::db_options::DatabaseOptions;
 use crate::deployment::{Deployment, DeploymentSettings, PRIMARY, Server, ServerPool};
 use crate::error::{Error, ErrorKind, Result, WriteFailure};
 use crate::event::EventHandler;
@@ -61,7 +59,7 @@ pub(crate) struct Inner {
     read_preference_field: Option<BodyField>,
     primary_preferred_field: BodyField,
     /// Where dropped cursors are queued for `killCursors` by a background task.
-    reaper: may::sync::mpsc::Sender<crate::cursor::Kill>,
+    reaper: may::sync::mpsc::Sender<Kill>,
     /// The credential every pooled connection authenticates with.
     auth: Option<Arc<crate::auth::Authenticator>>,
     /// Idle server sessions, for retryable writes.
@@ -201,7 +199,7 @@ impl Client {
                 shut_down: AtomicBool::new(false),
                 read_preference_field,
                 primary_preferred_field,
-                reaper: crate::cursor::start_reaper(core, weak.clone()),
+                reaper: start_reaper(core, weak.clone()),
                 auth,
                 sessions: SessionPool::default(),
             }),
@@ -213,28 +211,8 @@ impl Client {
     }
 
     /// Queues a server cursor for `killCursors` in the background (no I/O on the caller).
-    pub(crate) fn queue_kill(&self, kill: crate::cursor::Kill) {
+    pub(crate) fn queue_kill(&self, kill: Kill) {
         let _ = self.inner.reaper.send(kill);
-    }
-
-    /// A handle to database `name` (no I/O).
-    pub fn database(&self, name: &str) -> Database {
-        Database::new(self.clone(), name)
-    }
-
-    /// A handle to database `name` with `options`' selection criteria and concerns where they
-    /// are set, the client's elsewhere (no I/O).
-    pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
-        Database::with_options(self.clone(), name, options)
-    }
-
-    /// The database named in the connection string's path, if any.
-    pub fn default_database(&self) -> Option<Database> {
-        self.inner
-            .options
-            .default_database
-            .as_deref()
-            .map(|name| self.database(name))
     }
 
     /// The options this client was created with.
@@ -1095,4 +1073,41 @@ impl std::fmt::Debug for Client {
             )
             .finish()
     }
+}
+
+/// A server-side cursor the client should forget: queued by `Cursor::drop`.
+pub(crate) struct Kill {
+    pub(crate) server: Arc<Server>,
+    pub(crate) db: String,
+    pub(crate) coll: String,
+    pub(crate) id: i64,
+}
+
+/// Starts the task that sends `killCursors` for dropped cursors; returns where to queue them.
+/// The task ends when the client is gone (the sender drops with it).
+fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::Sender<Kill> {
+    let (tx, rx) = may::sync::mpsc::channel::<Kill>();
+    let task = move || {
+        while let Ok(kill) = rx.recv() {
+            let Some(inner) = client.upgrade() else {
+                return;
+            };
+            let client = Client::from_inner(inner);
+            let ids = vec![bson::Bson::Int64(kill.id)];
+            let mut op = crate::ops::Command::write(
+                "killCursors",
+                &kill.db,
+                bson::doc! { "killCursors": &kill.coll, "cursors": ids },
+                |_| Ok(()),
+            );
+            // Best effort: the server forgets idle cursors by itself after 10 minutes.
+            let _ = client.execute_on(&mut op, Some(kill.server));
+        }
+    };
+    if let Err(e) = crate::runtime::spawn(core, "may_mongo-cursor-reaper", task) {
+        eprintln!(
+            "may_mongo: could not start the cursor reaper ({e}); dropped cursors will time out on the server"
+        );
+    }
+    tx
 }

@@ -13,54 +13,17 @@
 //! sends the `killCursors`.
 
 use std::marker::PhantomData;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bson::{Bson, RawDocument, doc};
+use bson::{RawDocument, doc};
 use serde::de::DeserializeOwned;
 
-use crate::client::{Client, Inner};
+use crate::client::{Client, Kill};
 use crate::deployment::Server;
 use crate::error::{Error, Result};
 use crate::ops::Command;
-use crate::runtime::{self, Core};
-
-/// A server-side cursor the client should forget: queued by `Cursor::drop`.
-pub(crate) struct Kill {
-    server: Arc<Server>,
-    db: String,
-    coll: String,
-    id: i64,
-}
-
-/// Starts the task that sends `killCursors` for dropped cursors; returns where to queue them.
-/// The task ends when the client is gone (the sender drops with it).
-pub(crate) fn start_reaper(core: Core, client: Weak<Inner>) -> may::sync::mpsc::Sender<Kill> {
-    let (tx, rx) = may::sync::mpsc::channel::<Kill>();
-    let task = move || {
-        while let Ok(kill) = rx.recv() {
-            let Some(inner) = client.upgrade() else {
-                return;
-            };
-            let client = Client::from_inner(inner);
-            let ids = vec![Bson::Int64(kill.id)];
-            let mut op = Command::write(
-                "killCursors",
-                &kill.db,
-                doc! { "killCursors": &kill.coll, "cursors": ids },
-                |_| Ok(()),
-            );
-            // Best effort: the server forgets idle cursors by itself after 10 minutes.
-            let _ = client.execute_on(&mut op, Some(kill.server));
-        }
-    };
-    if let Err(e) = runtime::spawn(core, "may_mongo-cursor-reaper", task) {
-        eprintln!(
-            "may_mongo: could not start the cursor reaper ({e}); dropped cursors will time out on the server"
-        );
-    }
-    tx
-}
+use crate::runtime;
 
 pub use crate::crud_types::CursorType;
 

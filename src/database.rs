@@ -155,3 +155,26 @@ impl Database {
         }
     }
 }
+
+/// The database handles, made by the client. Here rather than in `client.rs`: the client is
+/// below the handles it serves, and does not import them.
+impl Client {
+    /// A handle to database `name` (no I/O).
+    pub fn database(&self, name: &str) -> Database {
+        Database::new(self.clone(), name)
+    }
+
+    /// A handle to database `name` with `options`' selection criteria and concerns where they
+    /// are set, the client's elsewhere (no I/O).
+    pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
+        Database::with_options(self.clone(), name, options)
+    }
+
+    /// The database named in the connection string's path, if any.
+    pub fn default_database(&self) -> Option<Database> {
+        self.options()
+            .default_database
+            .as_deref()
+            .map(|name| self.database(name))
+    }
+}

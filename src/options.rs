@@ -341,19 +341,6 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
-    /// Parses a connection string (see [`uri`](crate::uri) for the grammar and the specs it
-    /// follows). Options the specs say to ignore with a warning — unknown keys, values of the
-    /// wrong type, repeated keys, options this driver recognises but does not act on yet — are
-    /// listed in [`warnings`](Self::warnings). Options that would be unsafe to ignore
-    /// (credentials, TLS, load balancing, proxies) are refused until the
-    /// driver supports them.
-    ///
-    /// `ClientOptions::parse(uri).run()`, as in the official crate: the parse is an action
-    /// because a `mongodb+srv://` string needs DNS queries (which park a coroutine).
-    pub fn parse(uri: impl AsRef<str>) -> crate::action::ParseConnectionString {
-        crate::action::ParseConnectionString::new(uri.as_ref())
-    }
-
     /// The parse itself, with the system's name servers.
     pub(crate) fn parse_now(uri: &str) -> Result<ClientOptions> {
         let cs = ConnectionString::parse(uri)?;

@@ -4,6 +4,21 @@ use crate::error::Result;
 use crate::options::ClientOptions;
 use crate::srv::Resolver;
 
+impl ClientOptions {
+    /// Parses a connection string (see [`uri`](crate::uri) for the grammar and the specs it
+    /// follows). Options the specs say to ignore with a warning — unknown keys, values of the
+    /// wrong type, repeated keys, options this driver recognises but does not act on yet — are
+    /// listed in [`warnings`](Self::warnings). Options that would be unsafe to ignore
+    /// (credentials, TLS, load balancing, proxies) are refused until the
+    /// driver supports them.
+    ///
+    /// `ClientOptions::parse(uri).run()`, as in the official crate: the parse is an action
+    /// because a `mongodb+srv://` string needs DNS queries (which park a coroutine).
+    pub fn parse(uri: impl AsRef<str>) -> ParseConnectionString {
+        ParseConnectionString::new(uri.as_ref())
+    }
+}
+
 /// Parses a connection string; for `mongodb+srv://`, looks up the SRV and TXT records.
 /// Made by [`ClientOptions::parse`].
 #[must_use = "nothing is parsed until .run()"]
