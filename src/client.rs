@@ -342,59 +342,39 @@ impl Client {
         })
     }
 
-    /// Runs one operation: select a server, check out a connection, round trip, check `ok`,
-    /// read the reply — and retry once where the operation and the error allow. Errors go
-    /// through the SDAM rules (a network error clears that server's pool and asks its monitor
-    /// for a check). Bounded by the client's `timeout`, when it has one.
-    pub(crate) fn execute<O: Operation>(&self, op: &mut O) -> Result<O::Output> {
-        self.execute_full(op, None, self.inner.options.timeout)
-            .map(|(output, _)| output)
-    }
-
-    /// [`execute`](Self::execute) bounded by `timeout` (a database's or collection's).
-    pub(crate) fn execute_timed<O: Operation>(
-        &self,
-        op: &mut O,
-        timeout: Option<Duration>,
-    ) -> Result<O::Output> {
-        self.execute_full(op, None, timeout)
-            .map(|(output, _)| output)
-    }
-
-    /// Runs `op` on `server` when given — a cursor's getMore and killCursors must reach the
-    /// server holding the cursor — or else on a selected one, and returns the server too.
-    pub(crate) fn execute_on<O: Operation>(
-        &self,
-        op: &mut O,
-        server: Option<Arc<Server>>,
-    ) -> Result<(O::Output, Arc<Server>)> {
-        self.execute_full(op, server, self.inner.options.timeout)
-    }
-
-    /// The executor. One attempt, and — for a retryable operation whose first attempt failed
-    /// in a retryable way — one more on a server selected afresh, after the Retryable Reads and
-    /// Retryable Writes specs (see [`crate::retry`]). `timeout` bounds the whole call,
-    /// retry included.
+    /// The executor's one entry point: runs `op` where `route` says — on a selected server,
+    /// or on the one a cursor lives on — within the route's time limit, and returns its output
+    /// with the server that produced it.
+    ///
+    /// The phases, each a method below: **select** a server (`select`, unless the route pins
+    /// one) → **check out** a connection (`check_out`) → **plan** the command's session and
+    /// `$readPreference` (`Step::plan`) → **encode** and **send** it, between the command
+    /// events when there is a handler (`Step::encode`, `Step::send`, `Step::monitored`) →
+    /// **read** the reply and **learn** from errors, SDAM first (`Step::finish`). Then, for a
+    /// retryable operation whose first attempt failed in a retryable way, one more attempt on
+    /// a server selected afresh, after the Retryable Reads and Writes specs (`drive`).
     ///
     /// The work is done by [`drive`](Self::drive), which sees the operation only as a
     /// `&mut dyn Drive`: one executor for every operation type, whose frames on the caller's
     /// stack are the same few hundred bytes whatever the operation carries. The operation is
     /// borrowed, not moved: it stays in the caller's frame, not copied into each of the
     /// executor's (the frames of a coroutine parked in the pool's queue are pages of RSS).
-    pub(crate) fn execute_full<O: Operation>(
+    pub(crate) fn execute<O: Operation>(
         &self,
         op: &mut O,
-        pinned: Option<Arc<Server>>,
-        timeout: Option<Duration>,
-    ) -> Result<(O::Output, Arc<Server>)> {
+        route: Route,
+    ) -> Result<Executed<O::Output>> {
         let mut bound = Bound { op, out: None };
-        let server = self.drive(&mut bound, pinned, timeout);
+        let server = self.drive(&mut bound, route.server, route.timeout);
         let out = bound.out.take();
         let server = server?;
-        Ok((out.expect("a successful operation has its output"), server))
+        Ok(Executed {
+            output: out.expect("a successful operation has its output"),
+            server,
+        })
     }
 
-    /// [`execute_full`](Self::execute_full) for any operation.
+    /// [`execute`](Self::execute) for any operation: the attempts and the retry decision.
     fn drive(
         &self,
         op: &mut dyn Drive,
@@ -793,6 +773,40 @@ impl<'a> Step<'a> {
     }
 }
 
+/// Where and how long the executor may run an operation.
+#[derive(Clone, Default)]
+pub(crate) struct Route {
+    /// The server to use (a cursor's `getMore` and `killCursors` must reach the server that
+    /// holds the cursor); `None`: one is selected, and a retry may select another.
+    pub(crate) server: Option<Arc<Server>>,
+    /// The limit on the whole call, retry included (a handle's `timeoutMS`).
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Route {
+    /// A server selected for the operation, within `timeout`.
+    pub(crate) fn selected(timeout: Option<Duration>) -> Route {
+        Route {
+            server: None,
+            timeout,
+        }
+    }
+
+    /// `server` itself, within `timeout` (never retried elsewhere).
+    pub(crate) fn pinned(server: Arc<Server>, timeout: Option<Duration>) -> Route {
+        Route {
+            server: Some(server),
+            timeout,
+        }
+    }
+}
+
+/// An operation's output, and the server that produced it.
+pub(crate) struct Executed<T> {
+    pub(crate) output: T,
+    pub(crate) server: Arc<Server>,
+}
+
 /// An operation's overall time limit.
 #[derive(Clone, Copy)]
 struct Limit {
@@ -1101,7 +1115,8 @@ fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::
                 |_| Ok(()),
             );
             // Best effort: the server forgets idle cursors by itself after 10 minutes.
-            let _ = client.execute_on(&mut op, Some(kill.server));
+            let route = Route::pinned(kill.server, client.options().timeout);
+            let _ = client.execute(&mut op, route);
         }
     };
     if let Err(e) = crate::runtime::spawn(core, "may_mongo-cursor-reaper", task) {

@@ -26,7 +26,7 @@ use std::fmt;
 use bson::{Bson, Document, RawDocument, doc};
 use serde::Serialize;
 
-use crate::client::Client;
+use crate::client::{Client, Route};
 use crate::collection::{
     Collection, check_model_options, check_replacement, check_update, put, put_delete_options,
     put_update_options, to_document, with_id,
@@ -229,7 +229,10 @@ impl Client {
                 body: &body,
                 count: 0,
             };
-            let ((reply, count), server) = match self.execute_on(&mut batch, None) {
+            let ((reply, count), server) = match self
+                .execute(&mut batch, Route::selected(self.options().timeout))
+                .map(|e| (e.output, e.server))
+            {
                 Ok(r) => r,
                 Err(e) => return Err(run.fail(e)),
             };

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
 use serde::Serialize;
 
-use crate::client::Client;
+use crate::client::{Client, Route};
 use crate::concern::{ReadConcern, WriteConcern};
 use crate::crud_types::*;
 use crate::cursor::{Cursor, CursorSpec, CursorStart};
@@ -261,16 +261,18 @@ impl<T> Collection<T> {
         handle: impl FnMut(&RawDocument) -> Result<O> + 'a,
     ) -> Result<O> {
         self.settings.read_concern_into(&mut body);
-        self.client.execute_timed(
-            &mut Command::read(
-                name,
-                &self.db,
-                body,
-                self.settings.criteria.as_ref(),
-                handle,
-            ),
-            self.settings.timeout,
-        )
+        self.client
+            .execute(
+                &mut Command::read(
+                    name,
+                    &self.db,
+                    body,
+                    self.settings.criteria.as_ref(),
+                    handle,
+                ),
+                Route::selected(self.settings.timeout),
+            )
+            .map(|e| e.output)
     }
 
     /// A write command on this collection, with its write concern; `retry` says whether it is
@@ -285,10 +287,12 @@ impl<T> Collection<T> {
         if let Some(wc) = self.settings.write_concern_doc() {
             body.insert("writeConcern", wc);
         }
-        self.client.execute_timed(
-            &mut Command::write(name, &self.db, body, handle).retryable(retry),
-            self.settings.timeout,
-        )
+        self.client
+            .execute(
+                &mut Command::write(name, &self.db, body, handle).retryable(retry),
+                Route::selected(self.settings.timeout),
+            )
+            .map(|e| e.output)
     }
 
     /// A cursor command (`find`, `aggregate`, `listIndexes`): the first batch arrives with the

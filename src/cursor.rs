@@ -19,7 +19,7 @@ use std::time::Duration;
 use bson::{RawDocument, doc};
 use serde::de::DeserializeOwned;
 
-use crate::client::{Client, Kill};
+use crate::client::{Client, Kill, Route};
 use crate::deployment::Server;
 use crate::error::{Error, Result};
 use crate::ops::Command;
@@ -123,7 +123,9 @@ impl<T> Cursor<T> {
         mut op: Command<'_, CursorStart>,
         spec: CursorSpec,
     ) -> Result<Cursor<T>> {
-        let (start, server) = client.execute_full(&mut op, None, spec.timeout)?;
+        let (start, server) = client
+            .execute(&mut op, Route::selected(spec.timeout))
+            .map(|e| (e.output, e.server))?;
         Ok(Cursor::new(client.clone(), server, start, spec))
     }
 
@@ -201,9 +203,13 @@ impl<T> Cursor<T> {
             next = Some(id);
             Ok(())
         });
-        let result =
-            self.client
-                .execute_full(&mut op, Some(self.server.clone()), self.spec.timeout);
+        let result = self
+            .client
+            .execute(
+                &mut op,
+                Route::pinned(self.server.clone(), self.spec.timeout),
+            )
+            .map(|e| e.output);
         drop(op); // it borrows `next` and `buffer`
         if let Err(e) = result {
             // The server's cursor is in an unknown state: don't try to kill it twice.

@@ -3,6 +3,7 @@
 
 use bson::{Document, doc};
 
+use crate::client::Route;
 use crate::database::Database;
 use crate::db_options::CreateCollectionOptions;
 use crate::error::{Error, Result};
@@ -60,6 +61,8 @@ impl CreateCollection<'_> {
             body.insert("writeConcern", wc);
         }
         let mut op = Command::write("create", &db.name, body, |_| Ok(()));
-        db.client.execute_timed(&mut op, db.settings.timeout)
+        db.client
+            .execute(&mut op, Route::selected(db.settings.timeout))
+            .map(|e| e.output)
     }
 }

@@ -2,6 +2,7 @@
 
 use bson::doc;
 
+use crate::client::Route;
 use crate::collection::Collection;
 use crate::concern::WriteConcern;
 use crate::crud_types::DropCollectionOptions;
@@ -78,6 +79,8 @@ impl DropDatabase<'_> {
             body.insert("writeConcern", wc);
         }
         let mut op = Command::write("dropDatabase", &db.name, body, |_| Ok(()));
-        db.client.execute_timed(&mut op, db.settings.timeout)
+        db.client
+            .execute(&mut op, Route::selected(db.settings.timeout))
+            .map(|e| e.output)
     }
 }

@@ -3,6 +3,7 @@
 use bson::{Document, doc};
 use serde::de::DeserializeOwned;
 
+use crate::client::Route;
 use crate::collection::{Collection, put};
 use crate::crud_types::{CursorType, FindOneOptions, FindOptions};
 use crate::cursor::{Cursor, CursorSpec};
@@ -115,10 +116,12 @@ impl<T: DeserializeOwned + 'static> FindOne<'_, T> {
         match self.options {
             // The hot path: a dedicated operation that decodes only the one document.
             None if coll.settings.criteria.is_none() && coll.settings.read_concern.is_none() => {
-                coll.client.execute_timed(
-                    &mut FindOneOp::new(&coll.db, &coll.name, self.filter),
-                    coll.settings.timeout,
-                )
+                coll.client
+                    .execute(
+                        &mut FindOneOp::new(&coll.db, &coll.name, self.filter),
+                        Route::selected(coll.settings.timeout),
+                    )
+                    .map(|e| e.output)
             }
             options => find_one_general(coll, self.filter, options.unwrap_or_default()),
         }

@@ -6,6 +6,7 @@ use std::borrow::Borrow;
 use bson::{Bson, Document};
 use serde::Serialize;
 
+use crate::client::Route;
 use crate::collection::{Collection, put};
 use crate::crud_types::{InsertManyOptions, InsertOneOptions};
 use crate::error::{Error, ErrorKind, InsertManyError, Result};
@@ -64,16 +65,19 @@ impl<T: Serialize, B: Borrow<T>> InsertOne<'_, T, B> {
         let coll = self.coll;
         // The operation's own write concern, if any, wins over the handle's inside the op:
         // no copy of the handle on this hot path.
-        let inserted = coll.client.execute_timed(
-            &mut InsertOneOp::new(
-                &coll.db,
-                &coll.name,
-                self.doc.borrow(),
-                coll.settings.write_concern.as_ref(),
-                options,
-            ),
-            coll.settings.timeout,
-        );
+        let inserted = coll
+            .client
+            .execute(
+                &mut InsertOneOp::new(
+                    &coll.db,
+                    &coll.name,
+                    self.doc.borrow(),
+                    coll.settings.write_concern.as_ref(),
+                    options,
+                ),
+                Route::selected(coll.settings.timeout),
+            )
+            .map(|e| e.output);
         crate::runtime::drop_on_driver_stack(self.doc);
         inserted
     }
@@ -137,7 +141,8 @@ impl<T: Serialize, B: Borrow<T>> InsertMany<'_, T, B> {
             };
             let (ids, mut reply) = coll
                 .client
-                .execute_timed(&mut batch, coll.settings.timeout)?;
+                .execute(&mut batch, Route::selected(coll.settings.timeout))
+                .map(|e| e.output)?;
             let sent = ids.len();
             for (i, id) in ids.into_iter().enumerate() {
                 if reply.applied(i, ordered) {

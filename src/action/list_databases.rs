@@ -3,7 +3,7 @@
 use bson::{Bson, Document, RawDocument, doc};
 use serde::de::DeserializeOwned;
 
-use crate::client::Client;
+use crate::client::{Client, Route};
 use crate::collection::put;
 use crate::db_options::ListDatabasesOptions;
 use crate::error::Result;
@@ -73,7 +73,9 @@ impl ListDatabases<'_> {
                 })
                 .collect()
         });
-        self.client.execute(&mut op)
+        self.client
+            .execute(&mut op, Route::selected(self.client.options().timeout))
+            .map(|e| e.output)
     }
 }
 

@@ -24,7 +24,7 @@
 //! Each module is the one home of its operation: the action type, its setters, and how
 //! `.run()` turns it into a command (built from typed fields) and the reply into a result.
 //! The handles (`Collection`, `Database`, `Client`, `GridFsBucket`) only construct actions.
-//! Every action goes through the one executor (`Client::execute_timed`), which owns server
+//! Every action goes through the one executor (`Client::execute`), which owns server
 //! selection, the connection, retries and monitoring.
 
 pub(crate) mod aggregate;

@@ -2,6 +2,7 @@
 
 use bson::{Bson, Document, RawDocumentBuf};
 
+use crate::client::Route;
 use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType};
 use crate::database::Database;
 use crate::error::Result;
@@ -68,7 +69,9 @@ impl RunCommand<'_> {
     pub fn run(self) -> Result<Document> {
         let db = self.db;
         let mut op = self.op()?;
-        db.client.execute_timed(&mut op, db.settings.timeout)
+        db.client
+            .execute(&mut op, Route::selected(db.settings.timeout))
+            .map(|e| e.output)
     }
 
     /// Sends the command; the reply undecoded. Decoding a `Document` is recursive; the raw
@@ -77,7 +80,8 @@ impl RunCommand<'_> {
         let db = self.db;
         let op = self.op()?;
         db.client
-            .execute_timed(&mut RunCommandRaw(op), db.settings.timeout)
+            .execute(&mut RunCommandRaw(op), Route::selected(db.settings.timeout))
+            .map(|e| e.output)
     }
 }
 
