@@ -220,7 +220,10 @@ fn run(uri: &str) -> Result<u32> {
     let count = |name| pool.iter().filter(|&&n| n == name).count();
     check_eq!(checks, count("created"), 1, "{pool:?}");
     check_eq!(checks, count("checked out"), 11, "{pool:?}");
-    check_eq!(checks, count("checked in"), 11, "{pool:?}");
+    // The official crate checks a connection back in from a background task, so the last
+    // check-in can still be on its way when the last operation has returned.
+    let checked_in = count("checked in");
+    check!(checks, checked_in == 11 || checked_in == 10, "{pool:?}");
 
     db.drop().run()?;
     Ok(checks)
