@@ -287,13 +287,13 @@ fn prepare_one(namespace: usize, model: WriteModel<Document>) -> Result<Prepared
     let update = |filter, mods, multi, o: UpdateOptions| -> Result<PreparedOp> {
         check_model_options(o.has_command_fields())?;
         let mut fields = doc! { "filter": filter, "updateMods": mods, "multi": multi };
-        put_update_options(&mut fields, o);
+        put_update_options(&mut fields, o)?;
         PreparedOp::new(namespace, OpKind::Update, &fields)
     };
     let delete = |filter, multi, o: DeleteOptions| -> Result<PreparedOp> {
         check_model_options(o.has_command_fields())?;
         let mut fields = doc! { "filter": filter, "multi": multi };
-        put_delete_options(&mut fields, &o);
+        put_delete_options(&mut fields, &o)?;
         PreparedOp::new(namespace, OpKind::Delete, &fields)
     };
     match model {

@@ -359,33 +359,65 @@ pub(crate) fn update_statement(
     update: Bson,
     multi: bool,
     o: UpdateOptions,
-) -> Document {
+) -> Result<Document> {
     let mut statement = doc! { "q": filter, "u": update, "multi": multi };
-    put_update_options(&mut statement, o);
-    statement
+    put_update_options(&mut statement, o)?;
+    Ok(statement)
 }
 
 /// An update's statement-level options, wherever its statement lives (an `update` command's
 /// `updates`, a `bulkWrite` command's `ops`).
-pub(crate) fn put_update_options(statement: &mut Document, o: UpdateOptions) {
-    put(statement, "upsert", o.upsert);
-    put(statement, "arrayFilters", o.array_filters);
-    put(statement, "hint", o.hint);
-    put(statement, "collation", o.collation);
-    put(statement, "sort", o.sort);
+pub(crate) fn put_update_options(statement: &mut Document, o: UpdateOptions) -> Result<()> {
+    let fields = crate::action::body::to_body(&UpdateStatementOptions {
+        upsert: o.upsert,
+        array_filters: o.array_filters.as_deref(),
+        hint: o.hint.as_ref(),
+        collation: o.collation.as_ref(),
+        sort: o.sort.as_ref(),
+    })?;
+    statement.extend(fields);
+    Ok(())
 }
 
 /// A delete command's statement: `q`, `limit` (1 or 0 for all) and the statement-level options.
-pub(crate) fn delete_statement(filter: Document, limit: i32, o: &DeleteOptions) -> Document {
+pub(crate) fn delete_statement(
+    filter: Document,
+    limit: i32,
+    o: &DeleteOptions,
+) -> Result<Document> {
     let mut statement = doc! { "q": filter, "limit": limit };
-    put_delete_options(&mut statement, o);
-    statement
+    put_delete_options(&mut statement, o)?;
+    Ok(statement)
 }
 
 /// A delete's statement-level options (see [`put_update_options`]).
-pub(crate) fn put_delete_options(statement: &mut Document, o: &DeleteOptions) {
-    put(statement, "hint", o.hint.clone());
-    put(statement, "collation", o.collation.clone());
+pub(crate) fn put_delete_options(statement: &mut Document, o: &DeleteOptions) -> Result<()> {
+    let fields = crate::action::body::to_body(&DeleteStatementOptions {
+        hint: o.hint.as_ref(),
+        collation: o.collation.as_ref(),
+    })?;
+    statement.extend(fields);
+    Ok(())
+}
+
+/// The options an update statement carries, under their command names.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateStatementOptions<'a> {
+    upsert: Option<bool>,
+    array_filters: Option<&'a [Document]>,
+    hint: Option<&'a Hint>,
+    collation: Option<&'a crate::collation::Collation>,
+    sort: Option<&'a Document>,
+}
+
+/// The options a delete statement carries, under their command names.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize)]
+struct DeleteStatementOptions<'a> {
+    hint: Option<&'a Hint>,
+    collation: Option<&'a crate::collation::Collation>,
 }
 
 /// A bulk write's models carry statement options only; `let`, `comment`,

@@ -2,16 +2,22 @@
 
 use std::marker::PhantomData;
 
-use bson::{Bson, Document, doc};
-use serde::de::DeserializeOwned;
+use std::time::Duration;
 
-use crate::collection::{Collection, millis, put};
-use crate::crud_types::AggregateOptions;
+use bson::{Bson, Document};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_with::skip_serializing_none;
+
+use crate::collation::Collation;
+use crate::collection::Collection;
+use crate::crud_types::{AggregateOptions, Hint};
 use crate::cursor::{Cursor, CursorSpec, CursorStart};
 use crate::database::Database;
 use crate::error::Result;
 use crate::ops::Command;
 
+use super::body::{millis, to_body};
 use super::option_setters;
 
 impl<T> Collection<T> {
@@ -94,14 +100,14 @@ impl<T: DeserializeOwned + 'static> Aggregate<'_, T> {
                     options.write_concern.clone(),
                 );
                 let pipeline = self.pipeline;
-                let (body, writes, spec) = crate::runtime::on_driver_stack(|| {
+                let (body, writes, spec) = crate::runtime::on_driver_stack(|| -> Result<_> {
                     let writes = ends_in_write_stage(&pipeline);
-                    let mut body = aggregate_body(Bson::from(&*coll.name), pipeline, &options);
+                    let mut body = aggregate_body(Bson::from(&*coll.name), pipeline, &options)?;
                     if writes && let Some(wc) = coll.settings.write_concern_doc() {
                         body.insert("writeConcern", wc);
                     }
-                    (body, writes, spec_of(&options))
-                });
+                    Ok((body, writes, spec_of(&options)))
+                })?;
                 coll.cursor("aggregate", body, !writes, spec)
             }
             Target::Database(db) => {
@@ -115,7 +121,7 @@ impl<T: DeserializeOwned + 'static> Aggregate<'_, T> {
                     timeout: db.settings.timeout,
                     ..spec_of(&options)
                 };
-                let mut body = aggregate_body(Bson::Int32(1), self.pipeline, &options);
+                let mut body = aggregate_body(Bson::Int32(1), self.pipeline, &options)?;
                 db.settings.read_concern_into(&mut body);
                 let op = if writes {
                     if let Some(wc) = db.settings.write_concern_doc() {
@@ -147,32 +153,57 @@ pub(crate) fn aggregate_body(
     target: Bson,
     pipeline: Vec<Document>,
     options: &AggregateOptions,
-) -> Document {
-    let mut cursor = Document::new();
+) -> Result<Document> {
     // A pipeline that ends in `$out` or `$merge` returns no documents, and a `batchSize: 0`
     // there would ask the server for an empty first batch of nothing: the CRUD spec has
     // drivers leave it out (the server then runs the whole pipeline in the first call).
-    if !ends_in_write_stage(&pipeline) {
-        put(
-            &mut cursor,
-            "batchSize",
-            options.batch_size.map(|b| b as i32),
-        );
-    }
-    let mut body = doc! { "aggregate": target, "pipeline": pipeline, "cursor": cursor };
-    put(&mut body, "allowDiskUse", options.allow_disk_use);
-    put(&mut body, "maxTimeMS", options.max_time.map(millis));
-    put(&mut body, "comment", options.comment.clone());
-    put(&mut body, "hint", options.hint.clone());
-    put(&mut body, "collation", options.collation.clone());
-    put(&mut body, "let", options.let_vars.clone());
-    put(
-        &mut body,
-        "bypassDocumentValidation",
-        options.bypass_document_validation,
-    );
-    put(&mut body, "rawData", options.raw_data);
+    let batch_size = options
+        .batch_size
+        .filter(|_| !ends_in_write_stage(&pipeline))
+        .map(|b| b.min(i32::MAX as u32) as i32);
+    let body = to_body(&AggregateCommand {
+        aggregate: target,
+        pipeline: &pipeline,
+        cursor: CursorField { batch_size },
+        allow_disk_use: options.allow_disk_use,
+        max_time: options.max_time,
+        comment: options.comment.as_ref(),
+        hint: options.hint.as_ref(),
+        collation: options.collation.as_ref(),
+        let_vars: options.let_vars.as_ref(),
+        bypass_document_validation: options.bypass_document_validation,
+        raw_data: options.raw_data,
+    });
+    crate::runtime::drop_on_driver_stack(pipeline);
     body
+}
+
+/// The `aggregate` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AggregateCommand<'a> {
+    aggregate: Bson,
+    pipeline: &'a [Document],
+    cursor: CursorField,
+    allow_disk_use: Option<bool>,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    comment: Option<&'a Bson>,
+    hint: Option<&'a Hint>,
+    collation: Option<&'a Collation>,
+    #[serde(rename = "let")]
+    let_vars: Option<&'a Document>,
+    bypass_document_validation: Option<bool>,
+    raw_data: Option<bool>,
+}
+
+/// An `aggregate`'s `cursor` field.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CursorField {
+    batch_size: Option<i32>,
 }
 
 /// A pipeline whose last stage is `$out` or `$merge` writes, so it must run on the primary.

@@ -180,7 +180,7 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
                 upsert: Some(options.upsert.unwrap_or(false)),
                 ..options.clone()
             };
-            let s = update_statement(filter.clone(), update.clone(), multi, options);
+            let s = update_statement(filter.clone(), update.clone(), multi, options)?;
             (s, None)
         }
         WriteModel::ReplaceOne {
@@ -195,7 +195,7 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
                 upsert: Some(options.upsert.unwrap_or(false)),
                 ..options.clone()
             };
-            let s = update_statement(filter.clone(), Bson::Document(r), false, options);
+            let s = update_statement(filter.clone(), Bson::Document(r), false, options)?;
             (s, None)
         }
         WriteModel::DeleteOne { filter, options } | WriteModel::DeleteMany { filter, options } => {
@@ -205,7 +205,7 @@ fn statement<T: Serialize>(m: &WriteModel<T>) -> Result<(Document, Option<Bson>)
             } else {
                 0
             };
-            (delete_statement(filter.clone(), limit, options), None)
+            (delete_statement(filter.clone(), limit, options)?, None)
         }
     })
 }

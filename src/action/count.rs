@@ -1,12 +1,18 @@
 //! `count_documents` (an aggregation that counts exactly) and `estimated_document_count`
 //! (the `count` command, from the collection's metadata).
 
-use bson::{Bson, Document, RawDocument, doc};
+use std::time::Duration;
 
-use crate::collection::{Collection, millis, put};
-use crate::crud_types::{CountOptions, EstimatedDocumentCountOptions};
+use bson::{Bson, Document, RawDocument, doc};
+use serde::Serialize;
+use serde_with::skip_serializing_none;
+
+use crate::collection::Collection;
+use crate::crud_types::{AggregateOptions, CountOptions, EstimatedDocumentCountOptions};
 use crate::error::{Error, Result};
 
+use super::aggregate::aggregate_body;
+use super::body::{millis, to_body};
 use super::option_setters;
 
 impl<T> Collection<T> {
@@ -66,12 +72,16 @@ impl<T> CountDocuments<'_, T> {
             pipeline.push(doc! { "$limit": limit as i64 });
         }
         pipeline.push(doc! { "$group": { "_id": 1, "n": { "$sum": 1 } } });
-        let mut body = doc! { "aggregate": &*coll.name, "pipeline": pipeline, "cursor": {} };
-        put(&mut body, "hint", options.hint);
-        put(&mut body, "collation", options.collation);
-        put(&mut body, "maxTimeMS", options.max_time.map(millis));
-        put(&mut body, "comment", options.comment);
-        put(&mut body, "rawData", options.raw_data);
+        // The aggregate command's own fields, from the count's options.
+        let aggregate = AggregateOptions {
+            hint: options.hint,
+            collation: options.collation,
+            max_time: options.max_time,
+            comment: options.comment,
+            raw_data: options.raw_data,
+            ..AggregateOptions::default()
+        };
+        let body = aggregate_body(Bson::from(&*coll.name), pipeline, &aggregate)?;
         coll.read("aggregate", body, |r| {
             let (_, _, batch) = crate::cursor::read_cursor(r, "firstBatch")?;
             let batch = RawDocument::from_bytes(batch)
@@ -109,12 +119,26 @@ impl<T> EstimatedDocumentCount<'_, T> {
             options.read_concern.clone(),
             None,
         );
-        let mut body = doc! { "count": &*coll.name };
-        put(&mut body, "maxTimeMS", options.max_time.map(millis));
-        put(&mut body, "comment", options.comment);
-        put(&mut body, "rawData", options.raw_data);
+        let body = to_body(&CountCommand {
+            count: &coll.name,
+            max_time: options.max_time,
+            comment: options.comment.as_ref(),
+            raw_data: options.raw_data,
+        })?;
         coll.read("count", body, |r| {
             Ok(crate::conn::get_int(r, "n").unwrap_or(0) as u64)
         })
     }
+}
+
+/// The `count` command, without a query: the collection's metadata count.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CountCommand<'a> {
+    count: &'a str,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    comment: Option<&'a Bson>,
+    raw_data: Option<bool>,
 }

@@ -2,12 +2,13 @@
 
 use bson::{Bson, Document, doc};
 
-use crate::collection::{Collection, delete_statement, put, single_write_reply};
+use crate::collection::{Collection, delete_statement, single_write_reply};
 use crate::crud_types::DeleteOptions;
 use crate::error::Result;
 use crate::results::DeleteResult;
 use crate::retry::Retry;
 
+use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
 
 impl<T> Collection<T> {
@@ -59,11 +60,14 @@ impl<T> Delete<'_, T> {
         let coll = self
             .coll
             .overridden(None, None, options.write_concern.take());
-        let statement = delete_statement(self.query, self.limit, &options);
+        let statement = delete_statement(self.query, self.limit, &options)?;
         let mut body = doc! { "delete": &*coll.name, "deletes": [statement], "ordered": true };
-        put(&mut body, "let", options.let_vars);
-        put(&mut body, "comment", options.comment);
-        put(&mut body, "rawData", options.raw_data);
+        body.extend(to_body(&WriteCommandFields {
+            let_vars: options.let_vars,
+            comment: options.comment,
+            bypass_document_validation: None,
+            raw_data: options.raw_data,
+        })?);
         // Deleting one document can be retried; deleting many cannot.
         let retry = if self.limit == 1 {
             Retry::Write

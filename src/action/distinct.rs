@@ -1,11 +1,15 @@
 //! `distinct`: the distinct values of one field.
 
-use bson::{Bson, Document, doc};
+use bson::{Bson, Document};
+use serde::Serialize;
+use serde_with::skip_serializing_none;
 
-use crate::collection::{Collection, millis, put};
-use crate::crud_types::DistinctOptions;
+use crate::collation::Collation;
+use crate::collection::Collection;
+use crate::crud_types::{DistinctOptions, Hint};
 use crate::error::{Error, Result};
 
+use super::body::{millis, to_body};
 use super::option_setters;
 
 impl<T> Collection<T> {
@@ -48,13 +52,17 @@ impl<T> Distinct<'_, T> {
             options.read_concern.clone(),
             None,
         );
-        let mut body =
-            doc! { "distinct": &*coll.name, "key": self.field_name, "query": self.filter };
-        put(&mut body, "collation", options.collation);
-        put(&mut body, "hint", options.hint);
-        put(&mut body, "maxTimeMS", options.max_time.map(millis));
-        put(&mut body, "comment", options.comment);
-        put(&mut body, "rawData", options.raw_data);
+        let body = to_body(&DistinctCommand {
+            distinct: &coll.name,
+            key: &self.field_name,
+            query: &self.filter,
+            collation: options.collation.as_ref(),
+            hint: options.hint.as_ref(),
+            max_time: options.max_time,
+            comment: options.comment.as_ref(),
+            raw_data: options.raw_data,
+        })?;
+        crate::runtime::drop_on_driver_stack(self.filter);
         coll.read("distinct", body, |r| {
             let values = r
                 .get_array("values")
@@ -68,4 +76,20 @@ impl<T> Distinct<'_, T> {
                 .collect()
         })
     }
+}
+
+/// The `distinct` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DistinctCommand<'a> {
+    distinct: &'a str,
+    key: &'a str,
+    query: &'a Document,
+    collation: Option<&'a Collation>,
+    hint: Option<&'a Hint>,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<std::time::Duration>,
+    comment: Option<&'a Bson>,
+    raw_data: Option<bool>,
 }

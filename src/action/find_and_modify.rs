@@ -7,17 +7,19 @@ use std::time::Duration;
 use bson::{Bson, Document, doc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_with::skip_serializing_none;
 
 use crate::collation::Collation;
-use crate::collection::{Collection, check_replacement, check_update, millis, put, to_document};
+use crate::collection::{Collection, check_replacement, check_update, put, to_document};
 use crate::concern::WriteConcern;
 use crate::crud_types::{
     FindAndModifyOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
     FindOneAndUpdateOptions, Hint, ReturnDocument,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::retry::Retry;
 
+use super::body::millis;
 use super::option_setters;
 use super::update::UpdateModifications;
 
@@ -91,7 +93,7 @@ impl<T: DeserializeOwned + 'static> FindOneAndDelete<'_, T> {
         let filter = self.filter;
         let body = crate::runtime::on_driver_stack(|| {
             command(&coll.name, filter, doc! { "remove": true }, o)
-        });
+        })?;
         find_and_modify(&coll, body)
     }
 }
@@ -131,7 +133,7 @@ impl<T: DeserializeOwned + 'static> FindOneAndUpdate<'_, T> {
             check_update(&update)?;
             let mut change = doc! { "update": update };
             put(&mut change, "arrayFilters", o.array_filters.take());
-            Ok(command(&coll.name, filter, change, o))
+            command(&coll.name, filter, change, o)
         })?;
         find_and_modify(&coll, body)
     }
@@ -170,12 +172,7 @@ impl<T: Serialize + DeserializeOwned + 'static, B: Borrow<T>> FindOneAndReplace<
         let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
             let replacement = to_document(replacement.borrow())?;
             check_replacement(&replacement)?;
-            Ok(command(
-                &coll.name,
-                filter,
-                doc! { "update": replacement },
-                o,
-            ))
+            command(&coll.name, filter, doc! { "update": replacement }, o)
         })?;
         find_and_modify(&coll, body)
     }
@@ -183,30 +180,51 @@ impl<T: Serialize + DeserializeOwned + 'static, B: Borrow<T>> FindOneAndReplace<
 
 /// The `findAndModify` command on collection `coll`: `filter`, the change (`update` or
 /// `remove`, with `arrayFilters`) and the options, as the three operations share them.
-fn command(coll: &str, filter: Document, change: Document, o: FindAndModifyOptions) -> Document {
+fn command(
+    coll: &str,
+    filter: Document,
+    change: Document,
+    o: FindAndModifyOptions,
+) -> Result<Document> {
     let remove = change.contains_key("remove");
     let mut body = doc! { "findAndModify": coll, "query": filter };
     body.extend(change);
-    if !remove {
-        body.insert("new", o.return_document == Some(ReturnDocument::After));
-        put(&mut body, "upsert", o.upsert);
-    }
-    put(&mut body, "sort", o.sort);
-    put(&mut body, "fields", o.projection);
-    put(&mut body, "hint", o.hint);
-    put(&mut body, "collation", o.collation);
-    put(&mut body, "let", o.let_vars);
-    put(&mut body, "comment", o.comment);
-    put(&mut body, "maxTimeMS", o.max_time.map(millis));
-    put(&mut body, "rawData", o.raw_data);
-    if !remove {
-        put(
-            &mut body,
-            "bypassDocumentValidation",
-            o.bypass_document_validation,
-        );
-    }
-    body
+    let fields = FindAndModifyFields {
+        new: (!remove).then_some(o.return_document == Some(ReturnDocument::After)),
+        upsert: o.upsert.filter(|_| !remove),
+        sort: o.sort,
+        fields: o.projection,
+        hint: o.hint,
+        collation: o.collation,
+        let_vars: o.let_vars,
+        comment: o.comment,
+        max_time: o.max_time,
+        raw_data: o.raw_data,
+        bypass_document_validation: o.bypass_document_validation.filter(|_| !remove),
+    };
+    // Already on a driver stack (see the callers): the fields serialize in place.
+    body.extend(bson::serialize_to_document(&fields).map_err(Error::ser)?);
+    Ok(body)
+}
+
+/// `findAndModify`'s fields after the query and the change, under their command names.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FindAndModifyFields {
+    new: Option<bool>,
+    upsert: Option<bool>,
+    sort: Option<Document>,
+    fields: Option<Document>,
+    hint: Option<Hint>,
+    collation: Option<Collation>,
+    #[serde(rename = "let")]
+    let_vars: Option<Document>,
+    comment: Option<Bson>,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    raw_data: Option<bool>,
+    bypass_document_validation: Option<bool>,
 }
 
 /// Runs a `findAndModify` command (a retryable write); the document it returns is decoded

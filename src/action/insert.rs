@@ -3,7 +3,7 @@
 
 use std::borrow::Borrow;
 
-use bson::{Bson, Document};
+use bson::Bson;
 use serde::Serialize;
 
 use crate::client::Route;
@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind, InsertManyError, Result};
 use crate::ops::{InsertBatch, InsertOne as InsertOneOp};
 use crate::results::{InsertManyResult, InsertOneResult};
 
+use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
 
 impl<T: Serialize> Collection<T> {
@@ -106,14 +107,12 @@ impl<T: Serialize, B: Borrow<T>> InsertMany<'_, T, B> {
         let coll = self.coll;
         let docs = &self.docs[..];
         let ordered = options.ordered.unwrap_or(true);
-        let mut extra = Document::new();
-        put(
-            &mut extra,
-            "bypassDocumentValidation",
-            options.bypass_document_validation,
-        );
-        put(&mut extra, "comment", options.comment);
-        put(&mut extra, "rawData", options.raw_data);
+        let mut extra = to_body(&WriteCommandFields {
+            let_vars: None,
+            comment: options.comment,
+            bypass_document_validation: options.bypass_document_validation,
+            raw_data: options.raw_data,
+        })?;
         let write_concern = match &options.write_concern {
             Some(wc) => wc.command_field(),
             None => coll.settings.write_concern_doc(),

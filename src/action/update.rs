@@ -6,14 +6,14 @@ use bson::{Bson, Document, doc};
 use serde::Serialize;
 
 use crate::collection::{
-    Collection, check_replacement, check_update, put, single_write_reply, to_document,
-    update_statement,
+    Collection, check_replacement, check_update, single_write_reply, to_document, update_statement,
 };
 use crate::crud_types::{ReplaceOptions, UpdateOptions};
 use crate::error::Result;
 use crate::results::UpdateResult;
 use crate::retry::Retry;
 
+use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
 
 /// What an update changes: update operators (`{ "$set": { .. } }`) or an aggregation
@@ -203,17 +203,16 @@ fn run_update<T>(
     let coll = coll.overridden(None, None, options.write_concern.take());
     let mut body = doc! { "update": &*coll.name, "ordered": true };
     // Command-level fields move to the body; the rest go into the statement.
-    put(&mut body, "let", options.let_vars.take());
-    put(&mut body, "comment", options.comment.take());
-    put(
-        &mut body,
-        "bypassDocumentValidation",
-        options.bypass_document_validation,
-    );
-    put(&mut body, "rawData", options.raw_data);
+    let fields = to_body(&WriteCommandFields {
+        let_vars: options.let_vars.take(),
+        comment: options.comment.take(),
+        bypass_document_validation: options.bypass_document_validation,
+        raw_data: options.raw_data,
+    })?;
+    body.extend(fields);
     body.insert(
         "updates",
-        [update_statement(filter, update, multi, options)],
+        [update_statement(filter, update, multi, options)?],
     );
     let retry = if multi { Retry::No } else { Retry::Write };
     let reply = coll.write("update", body, retry, single_write_reply)?;
