@@ -60,14 +60,20 @@ impl<T> Delete<'_, T> {
         let coll = self
             .coll
             .overridden(None, None, options.write_concern.take());
-        let statement = delete_statement(self.query, self.limit, &options)?;
-        let mut body = doc! { "delete": &*coll.name, "deletes": [statement], "ordered": true };
-        body.extend(to_body(&WriteCommandFields {
-            let_vars: options.let_vars,
-            comment: options.comment,
-            bypass_document_validation: None,
-            raw_data: options.raw_data,
-        })?);
+        let (query, limit) = (self.query, self.limit);
+        // Built on a driver stack: the options and the statement are large frames at
+        // opt-level 0.
+        let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
+            let statement = delete_statement(query, limit, &options)?;
+            let mut body = doc! { "delete": &*coll.name, "deletes": [statement], "ordered": true };
+            body.extend(to_body(&WriteCommandFields {
+                let_vars: options.let_vars,
+                comment: options.comment,
+                bypass_document_validation: None,
+                raw_data: options.raw_data,
+            })?);
+            Ok(body)
+        })?;
         // Deleting one document can be retried; deleting many cannot.
         let retry = if self.limit == 1 {
             Retry::Write

@@ -201,19 +201,22 @@ fn run_update<T>(
     mut options: UpdateOptions,
 ) -> Result<UpdateResult> {
     let coll = coll.overridden(None, None, options.write_concern.take());
-    let mut body = doc! { "update": &*coll.name, "ordered": true };
-    // Command-level fields move to the body; the rest go into the statement.
-    let fields = to_body(&WriteCommandFields {
-        let_vars: options.let_vars.take(),
-        comment: options.comment.take(),
-        bypass_document_validation: options.bypass_document_validation,
-        raw_data: options.raw_data,
+    // Built on a driver stack: the options and the statement are large frames at opt-level 0.
+    let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
+        let mut body = doc! { "update": &*coll.name, "ordered": true };
+        // Command-level fields move to the body; the rest go into the statement.
+        body.extend(to_body(&WriteCommandFields {
+            let_vars: options.let_vars.take(),
+            comment: options.comment.take(),
+            bypass_document_validation: options.bypass_document_validation,
+            raw_data: options.raw_data,
+        })?);
+        body.insert(
+            "updates",
+            [update_statement(filter, update, multi, options)?],
+        );
+        Ok(body)
     })?;
-    body.extend(fields);
-    body.insert(
-        "updates",
-        [update_statement(filter, update, multi, options)?],
-    );
     let retry = if multi { Retry::No } else { Retry::Write };
     let reply = coll.write("update", body, retry, single_write_reply)?;
     let upserted_id = reply.upserted.into_iter().next().map(|(_, id)| id);
