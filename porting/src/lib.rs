@@ -27,6 +27,15 @@ pub fn uri() -> String {
     std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".to_string())
 }
 
+/// A program's `main`: runs `run` against [`uri`] through [`in_coroutine`] and reports its
+/// checks as `name: N checks passed (driver)`.
+pub fn main<E: Send + 'static>(name: &str, run: fn(&str) -> Result<u32, E>) -> Result<(), E> {
+    let uri = uri();
+    let checks = in_coroutine(move || run(&uri))?;
+    println!("{name}: {checks} checks passed ({DRIVER})");
+    Ok(())
+}
+
 /// Which driver this build runs: `"may_mongo"` or `"mongodb (official)"`.
 pub const DRIVER: &str = if cfg!(feature = "official") {
     "mongodb (official)"

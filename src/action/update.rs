@@ -169,19 +169,7 @@ impl<T: Serialize, B: Borrow<T>> ReplaceOne<'_, T, B> {
             check_replacement(&replacement)?;
             Ok(replacement)
         })?;
-        let o = self.options.unwrap_or_default();
-        let options = UpdateOptions {
-            bypass_document_validation: o.bypass_document_validation,
-            upsert: o.upsert,
-            collation: o.collation,
-            hint: o.hint,
-            write_concern: o.write_concern,
-            let_vars: o.let_vars,
-            comment: o.comment,
-            sort: o.sort,
-            raw_data: o.raw_data,
-            ..UpdateOptions::default()
-        };
+        let options = UpdateOptions::from(self.options.unwrap_or_default());
         run_update(
             self.coll,
             self.query,

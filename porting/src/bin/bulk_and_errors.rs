@@ -183,11 +183,5 @@ fn run(uri: &str) -> Result<u32> {
 }
 
 fn main() -> Result<()> {
-    let uri = may_mongo_porting::uri();
-    let checks = may_mongo_porting::in_coroutine(move || run(&uri))?;
-    println!(
-        "bulk_and_errors: {checks} checks passed ({})",
-        may_mongo_porting::DRIVER
-    );
-    Ok(())
+    may_mongo_porting::main("bulk_and_errors", run)
 }

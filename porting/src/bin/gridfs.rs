@@ -208,11 +208,5 @@ fn run(uri: &str) -> Result<u32> {
 }
 
 fn main() -> Result<()> {
-    let uri = may_mongo_porting::uri();
-    let checks = may_mongo_porting::in_coroutine(move || run(&uri))?;
-    println!(
-        "gridfs: {checks} checks passed ({})",
-        may_mongo_porting::DRIVER
-    );
-    Ok(())
+    may_mongo_porting::main("gridfs", run)
 }

@@ -211,11 +211,5 @@ fn run(uri: &str) -> Result<u32> {
 }
 
 fn main() -> Result<()> {
-    let uri = may_mongo_porting::uri();
-    let checks = may_mongo_porting::in_coroutine(move || run(&uri))?;
-    println!(
-        "read_preferences: {checks} checks passed ({})",
-        may_mongo_porting::DRIVER
-    );
-    Ok(())
+    may_mongo_porting::main("read_preferences", run)
 }
