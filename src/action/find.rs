@@ -1,15 +1,21 @@
 //! `find` and `find_one`: the `find` command, its options, and the cursor it opens.
 
-use bson::{Document, doc};
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_with::skip_serializing_none;
 
 use crate::client::Route;
-use crate::collection::{Collection, put};
-use crate::crud_types::{CursorType, FindOneOptions, FindOptions};
+use crate::collation::Collation;
+use crate::collection::Collection;
+use crate::crud_types::{CursorType, FindOneOptions, FindOptions, Hint};
 use crate::cursor::{Cursor, CursorSpec};
 use crate::error::Result;
 use crate::ops::FindOne as FindOneOp;
 
+use super::body::{millis, to_body};
 use super::option_setters;
 
 impl<T> Collection<T> {
@@ -169,69 +175,55 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
     ) -> Result<Cursor<T>> {
-        let (body, spec, coll) = crate::runtime::on_driver_stack(|| {
+        let (body, spec, coll) = crate::runtime::on_driver_stack(|| -> Result<_> {
             let (filter, options) = query();
             let coll = self.overridden(
                 options.selection_criteria.clone(),
                 options.read_concern.clone(),
                 None,
             );
-            let (body, spec) = find_command(&self.name, filter, options);
-            (body, spec, coll)
-        });
+            let (body, spec) = find_command(&self.name, filter, options)?;
+            Ok((body, spec, coll))
+        })?;
         coll.cursor("find", body, true, spec)
     }
 }
 
 /// `find`'s command and what its cursor needs to know.
-fn find_command(coll: &str, filter: Document, o: FindOptions) -> (Document, CursorSpec) {
-    let mut body = doc! { "find": coll, "filter": filter };
-    put(&mut body, "projection", o.projection);
-    put(&mut body, "sort", o.sort);
-    put(&mut body, "skip", o.skip.map(|s| s as i64));
-    if let Some(l) = o.limit {
-        if l < 0 {
-            body.insert("singleBatch", true);
-        }
-        if l != 0 {
-            body.insert("limit", l.abs());
-        }
-    }
-    if let Some(b) = o.batch_size {
-        // A batch as large as the limit would leave the cursor open for a getMore that can
-        // only return nothing; one more lets the server close it (the find spec).
-        let b = i64::from(b);
-        let b = if o.limit == Some(b) { b + 1 } else { b };
-        body.insert("batchSize", b);
-    }
-    put(&mut body, "hint", o.hint);
-    put(
-        &mut body,
-        "maxTimeMS",
-        o.max_time.map(crate::collection::millis),
-    );
-    put(&mut body, "comment", o.comment.clone());
-    put(&mut body, "allowDiskUse", o.allow_disk_use);
-    put(&mut body, "collation", o.collation);
-    put(&mut body, "let", o.let_vars);
-    put(&mut body, "rawData", o.raw_data);
-    put(&mut body, "max", o.max);
-    put(&mut body, "min", o.min);
-    put(&mut body, "returnKey", o.return_key);
-    put(&mut body, "showRecordId", o.show_record_id);
-    put(&mut body, "noCursorTimeout", o.no_cursor_timeout);
-    put(&mut body, "allowPartialResults", o.allow_partial_results);
+fn find_command(coll: &str, filter: Document, o: FindOptions) -> Result<(Document, CursorSpec)> {
     let cursor_type = o.cursor_type.unwrap_or(CursorType::NonTailable);
-    match cursor_type {
-        CursorType::NonTailable => {}
-        CursorType::Tailable => {
-            body.insert("tailable", true);
-        }
-        CursorType::TailableAwait => {
-            body.insert("tailable", true);
-            body.insert("awaitData", true);
-        }
-    }
+    let tailable = cursor_type != CursorType::NonTailable;
+    // A batch as large as the limit would leave the cursor open for a getMore that can only
+    // return nothing; one more lets the server close it (the find spec).
+    let batch_size = o
+        .batch_size
+        .map(|b| i64::from(b) + i64::from(o.limit == Some(i64::from(b))));
+    let body = to_body(&FindCommand {
+        find: coll,
+        filter: &filter,
+        projection: o.projection.as_ref(),
+        sort: o.sort.as_ref(),
+        skip: o.skip.map(|s| s.min(i64::MAX as u64) as i64),
+        // A negative limit is one batch of at most that many (the find spec).
+        limit: o.limit.filter(|&l| l != 0).map(i64::abs),
+        single_batch: o.limit.filter(|&l| l < 0).map(|_| true),
+        batch_size,
+        hint: o.hint.as_ref(),
+        max_time: o.max_time,
+        comment: o.comment.as_ref(),
+        allow_disk_use: o.allow_disk_use,
+        collation: o.collation.as_ref(),
+        let_vars: o.let_vars.as_ref(),
+        raw_data: o.raw_data,
+        max: o.max.as_ref(),
+        min: o.min.as_ref(),
+        return_key: o.return_key,
+        show_record_id: o.show_record_id,
+        no_cursor_timeout: o.no_cursor_timeout,
+        allow_partial_results: o.allow_partial_results,
+        tailable: tailable.then_some(true),
+        await_data: (cursor_type == CursorType::TailableAwait).then_some(true),
+    })?;
     let spec = CursorSpec {
         batch_size: o.batch_size,
         limit: o.limit.map(i64::abs),
@@ -241,5 +233,37 @@ fn find_command(coll: &str, filter: Document, o: FindOptions) -> (Document, Curs
         comment: o.comment,
         timeout: None, // set by `cursor`
     };
-    (body, spec)
+    Ok((body, spec))
+}
+
+/// The `find` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FindCommand<'a> {
+    find: &'a str,
+    filter: &'a Document,
+    projection: Option<&'a Document>,
+    sort: Option<&'a Document>,
+    skip: Option<i64>,
+    limit: Option<i64>,
+    single_batch: Option<bool>,
+    batch_size: Option<i64>,
+    hint: Option<&'a Hint>,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    comment: Option<&'a Bson>,
+    allow_disk_use: Option<bool>,
+    collation: Option<&'a Collation>,
+    #[serde(rename = "let")]
+    let_vars: Option<&'a Document>,
+    raw_data: Option<bool>,
+    max: Option<&'a Document>,
+    min: Option<&'a Document>,
+    return_key: Option<bool>,
+    show_record_id: Option<bool>,
+    no_cursor_timeout: Option<bool>,
+    allow_partial_results: Option<bool>,
+    tailable: Option<bool>,
+    await_data: Option<bool>,
 }
