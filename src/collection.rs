@@ -440,11 +440,6 @@ pub(crate) fn put(body: &mut Document, key: &str, value: Option<impl Into<Bson>>
     }
 }
 
-/// `maxTimeMS` from a duration.
-pub(crate) fn millis(d: std::time::Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
-}
-
 /// A failed `bulk_write`: [`ErrorKind::CollectionBulkWrite`] with every error and what did
 /// succeed.
 pub(crate) fn bulk_failure(

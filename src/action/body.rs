@@ -39,6 +39,14 @@ pub(crate) struct WriteCommandFields {
     pub(crate) raw_data: Option<bool>,
 }
 
+/// A cursor command's `cursor` field.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CursorField {
+    pub(crate) batch_size: Option<i32>,
+}
+
 /// The body a command struct serializes to.
 pub(crate) fn to_body(command: &impl Serialize) -> Result<Document> {
     crate::runtime::on_driver_stack(|| bson::serialize_to_document(command)).map_err(Error::ser)
@@ -49,11 +57,10 @@ mod tests {
     use std::time::Duration;
 
     use bson::{Bson, doc};
-    use serde_with::skip_serializing_none;
 
     use super::*;
 
-    #[skip_serializing_none]
+    #[serde_with::skip_serializing_none]
     #[derive(Serialize)]
     struct Example<'a> {
         example: &'a str,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::collection::{
     Collection, bulk_failure, check_model_options, check_replacement, check_update,
-    delete_statement, put, to_document, update_statement, with_id,
+    delete_statement, to_document, update_statement, with_id,
 };
 use crate::crud_types::{BulkWriteOptions, UpdateOptions, WriteModel};
 use crate::error::{Error, IndexedWriteError, Result};
@@ -16,6 +16,7 @@ use crate::ops::read_write_reply;
 use crate::results::BulkWriteResult;
 use crate::retry::Retry;
 
+use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
 
 impl<T: Serialize> Collection<T> {
@@ -84,18 +85,15 @@ impl<T: Serialize> BulkWrite<'_, T> {
                 _ => ("delete", "deletes"),
             };
             let mut body = doc! { name: &*coll.name, "ordered": ordered };
-            if kind != 2 {
-                put(
-                    &mut body,
-                    "bypassDocumentValidation",
-                    options.bypass_document_validation,
-                );
-            }
-            if kind != 0 {
-                put(&mut body, "let", options.let_vars.clone());
-            }
-            put(&mut body, "comment", options.comment.clone());
-            put(&mut body, "rawData", options.raw_data);
+            // `bypassDocumentValidation` is not a delete's; `let` is not an insert's.
+            body.extend(to_body(&WriteCommandFields {
+                let_vars: options.let_vars.clone().filter(|_| kind != 0),
+                comment: options.comment.clone(),
+                bypass_document_validation: options
+                    .bypass_document_validation
+                    .filter(|_| kind != 2),
+                raw_data: options.raw_data,
+            })?);
             body.insert(key, statements);
             // A run of inserts, or of updates and deletes of one document each, is retryable.
             let retry = if run.iter().all(single_statement) {

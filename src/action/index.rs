@@ -3,16 +3,19 @@
 use std::time::Duration;
 
 use bson::{Bson, Document, doc};
+use serde::Serialize;
+use serde_with::skip_serializing_none;
 
-use crate::collection::{Collection, millis, put};
+use crate::collection::Collection;
 use crate::concern::WriteConcern;
-use crate::crud_types::{CreateIndexOptions, DropIndexOptions, ListIndexesOptions};
+use crate::crud_types::{CommitQuorum, CreateIndexOptions, DropIndexOptions, ListIndexesOptions};
 use crate::cursor::{Cursor, CursorSpec};
 use crate::error::Result;
 use crate::index::IndexModel;
 use crate::results::{CreateIndexResult, CreateIndexesResult};
 use crate::retry::Retry;
 
+use super::body::{CursorField, millis, to_body};
 use super::option_setters;
 
 impl<T> Collection<T> {
@@ -113,10 +116,13 @@ impl<T> CreateIndex<'_, T> {
                 .zip(&names)
                 .map(|(m, name)| m.into_spec(name))
                 .collect::<Result<_>>()?;
-            let mut body = doc! { "createIndexes": &**name, "indexes": specs };
-            put(&mut body, "commitQuorum", options.commit_quorum);
-            put(&mut body, "maxTimeMS", options.max_time.map(millis));
-            put(&mut body, "comment", options.comment);
+            let body = to_body(&CreateIndexesCommand {
+                create_indexes: name,
+                indexes: &specs,
+                commit_quorum: options.commit_quorum.as_ref(),
+                max_time: options.max_time,
+                comment: options.comment.as_ref(),
+            })?;
             Ok((names, body))
         })?;
         coll.write("createIndexes", body, Retry::No, |_| Ok(()))?;
@@ -185,9 +191,12 @@ impl<T> DropIndex<'_, T> {
             .coll
             .overridden(None, None, options.write_concern.clone());
         let index = self.name.unwrap_or_else(|| "*".to_string());
-        let mut body = doc! { "dropIndexes": &*coll.name, "index": index };
-        put(&mut body, "maxTimeMS", options.max_time.map(millis));
-        put(&mut body, "comment", options.comment);
+        let body = to_body(&DropIndexesCommand {
+            drop_indexes: &coll.name,
+            index: &index,
+            max_time: options.max_time,
+            comment: options.comment.as_ref(),
+        })?;
         coll.write("dropIndexes", body, Retry::No, |_| Ok(()))
     }
 }
@@ -213,15 +222,14 @@ impl<T> ListIndexes<'_, T> {
 
     pub(crate) fn open<U>(self) -> Result<Cursor<U>> {
         let options = self.options.unwrap_or_default();
-        let mut cursor = Document::new();
-        put(
-            &mut cursor,
-            "batchSize",
-            options.batch_size.map(|b| b as i32),
-        );
-        let mut body = doc! { "listIndexes": &*self.coll.name, "cursor": cursor };
-        put(&mut body, "maxTimeMS", options.max_time.map(millis));
-        put(&mut body, "comment", options.comment.clone());
+        let body = to_body(&ListIndexesCommand {
+            list_indexes: &self.coll.name,
+            cursor: CursorField {
+                batch_size: options.batch_size.map(|b| b.min(i32::MAX as u32) as i32),
+            },
+            max_time: options.max_time,
+            comment: options.comment.as_ref(),
+        })?;
         let spec = CursorSpec {
             batch_size: options.batch_size,
             comment: options.comment,
@@ -262,4 +270,41 @@ impl<T> ListIndexNames<'_, T> {
         }
         Ok(names)
     }
+}
+
+/// The `createIndexes` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateIndexesCommand<'a> {
+    create_indexes: &'a str,
+    indexes: &'a [Document],
+    commit_quorum: Option<&'a CommitQuorum>,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    comment: Option<&'a Bson>,
+}
+
+/// The `dropIndexes` command (`index: "*"` drops all but `_id`'s).
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DropIndexesCommand<'a> {
+    drop_indexes: &'a str,
+    index: &'a str,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    comment: Option<&'a Bson>,
+}
+
+/// The `listIndexes` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListIndexesCommand<'a> {
+    list_indexes: &'a str,
+    cursor: CursorField,
+    #[serde(rename = "maxTimeMS", serialize_with = "millis")]
+    max_time: Option<Duration>,
+    comment: Option<&'a Bson>,
 }

@@ -1,8 +1,9 @@
 //! `listCollections`: the collections' specifications, or only their names.
 
 use bson::{Bson, Document, doc};
+use serde::Serialize;
+use serde_with::skip_serializing_none;
 
-use crate::collection::put;
 use crate::cursor::{Cursor, CursorSpec, CursorStart};
 use crate::database::Database;
 use crate::db_options::ListCollectionsOptions;
@@ -11,6 +12,7 @@ use crate::ops::Command;
 use crate::results::CollectionSpecification;
 use crate::retry::Retry;
 
+use super::body::{CursorField, to_body};
 use super::option_setters;
 
 impl Database {
@@ -51,23 +53,16 @@ impl ListCollections<'_> {
     /// The command, sent to the primary as a retryable read.
     pub(crate) fn open<U>(self, name_only: bool) -> Result<Cursor<U>> {
         let options = self.options.unwrap_or_default();
-        let mut cursor = Document::new();
-        put(
-            &mut cursor,
-            "batchSize",
-            options.batch_size.map(|b| b as i32),
-        );
-        let mut body = doc! { "listCollections": 1, "cursor": cursor };
-        put(&mut body, "filter", options.filter);
-        if name_only {
-            body.insert("nameOnly", true);
-        }
-        put(
-            &mut body,
-            "authorizedCollections",
-            options.authorized_collections,
-        );
-        put(&mut body, "comment", options.comment.clone());
+        let body = to_body(&ListCollectionsCommand {
+            list_collections: 1,
+            cursor: CursorField {
+                batch_size: options.batch_size.map(|b| b.min(i32::MAX as u32) as i32),
+            },
+            filter: options.filter.as_ref(),
+            name_only: name_only.then_some(true),
+            authorized_collections: options.authorized_collections,
+            comment: options.comment.as_ref(),
+        })?;
         let op = Command::write("listCollections", &self.db.name, body, CursorStart::read)
             .retryable(Retry::Read);
         let spec = CursorSpec {
@@ -120,4 +115,17 @@ impl ListCollectionNames<'_> {
         }
         Ok(names)
     }
+}
+
+/// The `listCollections` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListCollectionsCommand<'a> {
+    list_collections: i32,
+    cursor: CursorField,
+    filter: Option<&'a Document>,
+    name_only: Option<bool>,
+    authorized_collections: Option<bool>,
+    comment: Option<&'a Bson>,
 }

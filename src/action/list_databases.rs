@@ -1,15 +1,17 @@
 //! `listDatabases`: the databases' specifications, or only their names.
 
 use bson::{Bson, Document, RawDocument, doc};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_with::skip_serializing_none;
 
 use crate::client::{Client, Route};
-use crate::collection::put;
 use crate::db_options::ListDatabasesOptions;
 use crate::error::Result;
 use crate::ops::{Command, malformed_reply};
 use crate::results::DatabaseSpecification;
 
+use super::body::to_body;
 use super::option_setters;
 
 impl Client {
@@ -49,17 +51,13 @@ impl ListDatabases<'_> {
     /// The command, sent to the primary; each entry decoded as `U`.
     fn send<U: DeserializeOwned + 'static>(self, name_only: bool) -> Result<Vec<U>> {
         let options = self.options.unwrap_or_default();
-        let mut body = doc! { "listDatabases": 1 };
-        put(&mut body, "filter", options.filter);
-        if name_only {
-            body.insert("nameOnly", true);
-        }
-        put(
-            &mut body,
-            "authorizedDatabases",
-            options.authorized_databases,
-        );
-        put(&mut body, "comment", options.comment);
+        let body = to_body(&ListDatabasesCommand {
+            list_databases: 1,
+            filter: options.filter.as_ref(),
+            name_only: name_only.then_some(true),
+            authorized_databases: options.authorized_databases,
+            comment: options.comment.as_ref(),
+        })?;
         let mut op = Command::write("listDatabases", "admin", body, |r: &RawDocument| {
             let dbs = r
                 .get_array("databases")
@@ -108,4 +106,16 @@ impl ListDatabaseNames<'_> {
         let names: Vec<Name> = self.0.send(true)?;
         Ok(names.into_iter().map(|n| n.name).collect())
     }
+}
+
+/// The `listDatabases` command.
+#[skip_serializing_none]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListDatabasesCommand<'a> {
+    list_databases: i32,
+    filter: Option<&'a Document>,
+    name_only: Option<bool>,
+    authorized_databases: Option<bool>,
+    comment: Option<&'a Bson>,
 }
