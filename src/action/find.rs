@@ -13,7 +13,8 @@ use crate::collection::Collection;
 use crate::crud_types::{CursorType, FindOneOptions, FindOptions, Hint};
 use crate::cursor::{Cursor, CursorSpec};
 use crate::error::Result;
-use crate::ops::FindOne as FindOneOp;
+use crate::ops::{Encoded, FindOne as FindOneOp};
+use crate::selection_criteria::Criteria;
 
 use super::body::{millis, to_body};
 use super::option_setters;
@@ -118,54 +119,46 @@ impl<T> FindOne<'_, T> {
 impl<T: DeserializeOwned + 'static> FindOne<'_, T> {
     /// Sends a `find` for one document (`limit: 1, singleBatch: true`) and decodes it.
     pub fn run(self) -> Result<Option<T>> {
+        // The action is moved into the closure whole: one copy of its options in this frame,
+        // which waits (see `find_one_built`).
         let coll = self.coll;
-        match self.options {
-            // The hot path: a dedicated operation that decodes only the one document.
-            None if coll.settings.criteria.is_none() && coll.settings.read_concern.is_none() => {
-                coll.client
-                    .execute(
-                        &mut FindOneOp::new(&coll.db, &coll.name, self.filter),
-                        Route::selected(coll.settings.timeout),
-                    )
-                    .map(|e| e.output)
-            }
-            options => find_one_general(coll, self.filter, options.unwrap_or_default()),
-        }
+        coll.find_one_built(move || {
+            let options = self.options.map(FindOptions::from).unwrap_or_default();
+            (self.filter, options)
+        })
     }
 }
 
-/// `find_one` with options, a read concern or a preference: a `find` cursor. Kept out of
-/// line: the hot path's frame stays small, and it is on the stack of every coroutine parked
-/// inside `find_one` (10,000 of them at once in the benchmark: a page more each is 40 MB).
-#[cold]
-#[inline(never)]
-fn find_one_general<T: DeserializeOwned + 'static>(
-    coll: &Collection<T>,
-    filter: Document,
-    options: FindOneOptions,
-) -> Result<Option<T>> {
-    coll.find_one_built(move || (filter, options.into()))
-}
-
 impl<T: DeserializeOwned + 'static> Collection<T> {
-    /// The first document of a `find` for the filter and options `query` makes, which it
-    /// makes on a driver stack: the driver's own queries (GridFS's) keep their options out of
-    /// the frames that wait. `limit` and `batch_size` are set to one batch of one.
+    /// `find_one`'s one route, for the caller's queries and the driver's own (GridFS's): a
+    /// `find` of one batch of one for the filter and options `query` makes, with a reply
+    /// handler that decodes only that document. The command is made and encoded on a driver
+    /// stack (`query` runs there too), so the frames that wait hold no options: they are on
+    /// the stack of every coroutine parked inside `find_one` (10,000 at once in the
+    /// benchmark: a page more each is 40 MB).
     pub(crate) fn find_one_built(
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
     ) -> Result<Option<T>> {
-        self.find_built(|| {
-            let (filter, options) = query();
-            let options = FindOptions {
-                limit: Some(-1),
-                batch_size: None,
-                ..options
+        let mut op = crate::runtime::on_driver_stack(|| {
+            let (filter, mut o) = query();
+            o.limit = Some(-1); // a single batch of one
+            o.batch_size = None;
+            let criteria = match o.selection_criteria.take() {
+                Some(own) => Some(Criteria::from(&own)),
+                None => self.settings.criteria.clone(),
             };
-            (filter, options)
-        })?
-        .next()
-        .transpose()
+            let read_concern = o
+                .read_concern
+                .take()
+                .or_else(|| self.settings.read_concern.clone())
+                .map(|rc| rc.to_document());
+            let command = find_fields(&self.name, &filter, &o, read_concern, Some(&self.db));
+            FindOneOp::new(&self.db, Encoded::new(&command), criteria)
+        });
+        self.client
+            .execute(&mut op, Route::selected(self.settings.timeout))
+            .map(|e| e.output)
     }
 
     /// A `find` cursor for the filter and options `query` makes. The command is built on a
@@ -191,16 +184,38 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
 
 /// `find`'s command and what its cursor needs to know.
 fn find_command(coll: &str, filter: Document, o: FindOptions) -> Result<(Document, CursorSpec)> {
+    let body = to_body(&find_fields(coll, &filter, &o, None, None))?;
     let cursor_type = o.cursor_type.unwrap_or(CursorType::NonTailable);
-    let tailable = cursor_type != CursorType::NonTailable;
+    let spec = CursorSpec {
+        batch_size: o.batch_size,
+        limit: o.limit.map(i64::abs),
+        cursor_type,
+        max_await_time: o.max_await_time,
+        get_more_max_time: None,
+        comment: o.comment,
+        timeout: None, // set by `cursor`
+    };
+    Ok((body, spec))
+}
+
+/// The `find` command's fields for `filter` and the options `o`, with a read concern and
+/// `$db` when the command is encoded whole (`find_one`'s).
+fn find_fields<'a>(
+    coll: &'a str,
+    filter: &'a Document,
+    o: &'a FindOptions,
+    read_concern: Option<Document>,
+    db: Option<&'a str>,
+) -> FindCommand<'a> {
+    let cursor_type = o.cursor_type.unwrap_or(CursorType::NonTailable);
     // A batch as large as the limit would leave the cursor open for a getMore that can only
     // return nothing; one more lets the server close it (the find spec).
     let batch_size = o
         .batch_size
         .map(|b| i64::from(b) + i64::from(o.limit == Some(i64::from(b))));
-    let body = to_body(&FindCommand {
+    FindCommand {
         find: coll,
-        filter: &filter,
+        filter,
         projection: o.projection.as_ref(),
         sort: o.sort.as_ref(),
         skip: o.skip.map(|s| s.min(i64::MAX as u64) as i64),
@@ -221,19 +236,11 @@ fn find_command(coll: &str, filter: Document, o: FindOptions) -> Result<(Documen
         show_record_id: o.show_record_id,
         no_cursor_timeout: o.no_cursor_timeout,
         allow_partial_results: o.allow_partial_results,
-        tailable: tailable.then_some(true),
+        tailable: (cursor_type != CursorType::NonTailable).then_some(true),
         await_data: (cursor_type == CursorType::TailableAwait).then_some(true),
-    })?;
-    let spec = CursorSpec {
-        batch_size: o.batch_size,
-        limit: o.limit.map(i64::abs),
-        cursor_type,
-        max_await_time: o.max_await_time,
-        get_more_max_time: None,
-        comment: o.comment,
-        timeout: None, // set by `cursor`
-    };
-    Ok((body, spec))
+        read_concern,
+        db,
+    }
 }
 
 /// The `find` command.
@@ -266,4 +273,7 @@ struct FindCommand<'a> {
     allow_partial_results: Option<bool>,
     tailable: Option<bool>,
     await_data: Option<bool>,
+    read_concern: Option<Document>,
+    #[serde(rename = "$db")]
+    db: Option<&'a str>,
 }

@@ -108,23 +108,32 @@ impl<O> Operation for Command<'_, O> {
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        let body = self.body.get()?;
-        if NEWER_FIELDS
-            .iter()
-            .any(|(_, f, _)| body.get(f).is_ok_and(|v| v.is_some()))
-        {
-            // A field some servers predate (rare): rebuilt without the ones this one does.
-            let mut doc = crate::decode::to_document(body)
-                .map_err(|e| WireError::BadDocument(e.to_string()))?;
-            drop_fields_too_new(&self.name, &mut doc, msg.limits());
-            return msg.body(&doc);
-        }
-        msg.body(&body)
+        body_for_server(&self.name, self.body.get()?, msg)
     }
 
     fn handle_response(&mut self, reply: &RawDocument) -> Result<O> {
         (self.handle)(reply)
     }
+}
+
+/// Puts the encoded command `body` in the message, without the fields this server predates
+/// (see [`NEWER_FIELDS`]).
+pub(crate) fn body_for_server(
+    name: &str,
+    body: &RawDocument,
+    msg: &mut OpMsgBuilder<'_>,
+) -> std::result::Result<(), WireError> {
+    if NEWER_FIELDS
+        .iter()
+        .any(|(_, f, _)| body.get(f).is_ok_and(|v| v.is_some()))
+    {
+        // A field some servers predate (rare): rebuilt without the ones this one does.
+        let mut doc =
+            crate::decode::to_document(body).map_err(|e| WireError::BadDocument(e.to_string()))?;
+        drop_fields_too_new(name, &mut doc, msg.limits());
+        return msg.body(&doc);
+    }
+    msg.body(&body)
 }
 
 /// Fields only newer servers accept, with the first wire version that takes each (`""`: on

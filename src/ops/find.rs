@@ -1,44 +1,33 @@
-//! `find` limited to one document (`find_one`).
+//! `find` limited to one document (`find_one`): the command as `find` sends it, and a reply
+//! handler that decodes only the first document of the first batch, straight into `T`.
 
 use std::marker::PhantomData;
 
-use bson::{Document, RawDocument};
-
-use crate::runtime::on_driver_stack;
-use serde::Serialize;
+use bson::RawDocument;
 use serde::de::DeserializeOwned;
 
-use super::{Encoded, Operation, malformed_reply};
+use super::{Encoded, Operation, body_for_server, malformed_reply};
 use crate::error::Result;
+use crate::selection_criteria::Criteria;
 use crate::wire::{OpMsgBuilder, WireError};
 
-#[derive(Serialize)]
-struct FindOneBody<'a> {
-    find: &'a str,
-    filter: &'a RawDocument,
-    limit: i64,
-    #[serde(rename = "singleBatch")]
-    single_batch: bool,
-    #[serde(rename = "$db")]
-    db: &'a str,
-}
-
-/// `find_one`'s operation. Like [`Command`](super::Command), it encodes the caller's filter
-/// when it is made ([`Encoded`]) and frees the `Document` at once, before any wait.
+/// `find_one`'s operation. Its command is encoded when it is made ([`Encoded`]), on a driver
+/// stack, so the caller's filter and options are freed before any wait.
 pub(crate) struct FindOne<'a, T> {
     db: &'a str,
-    coll: &'a str,
-    filter: Encoded,
+    /// The whole `find` command, `$db` included.
+    command: Encoded,
+    /// The operation's own selection criteria, or its handle's; `None`: the client's.
+    criteria: Option<Criteria>,
     _out: PhantomData<fn() -> T>,
 }
 
 impl<'a, T> FindOne<'a, T> {
-    pub(crate) fn new(db: &'a str, coll: &'a str, filter: Document) -> Self {
-        let filter = on_driver_stack(move || Encoded::new(&filter));
+    pub(crate) fn new(db: &'a str, command: Encoded, criteria: Option<Criteria>) -> Self {
         FindOne {
             db,
-            coll,
-            filter,
+            command,
+            criteria,
             _out: PhantomData,
         }
     }
@@ -56,19 +45,16 @@ impl<T: DeserializeOwned + 'static> Operation for FindOne<'_, T> {
         true
     }
 
+    fn criteria(&self) -> Option<&Criteria> {
+        self.criteria.as_ref()
+    }
+
     fn retry(&self) -> crate::retry::Retry {
         crate::retry::Retry::Read
     }
 
     fn build(&mut self, msg: &mut OpMsgBuilder<'_>) -> std::result::Result<(), WireError> {
-        let filter = self.filter.get()?;
-        msg.body(&FindOneBody {
-            find: self.coll,
-            filter,
-            limit: 1,
-            single_batch: true,
-            db: self.db,
-        })
+        body_for_server(Self::NAME, self.command.get()?, msg)
     }
 
     fn handle_response(&mut self, reply: &RawDocument) -> Result<Option<T>> {

@@ -17,7 +17,7 @@ mod write;
 use bson::RawDocument;
 
 pub(crate) use bulk_write::{BulkWriteBatch, OpKind, PreparedOp};
-pub(crate) use command::Command;
+pub(crate) use command::{Command, body_for_server};
 pub(crate) use find::FindOne;
 pub(crate) use insert::InsertOne;
 pub use insert::InsertOneResult;
