@@ -368,7 +368,7 @@ pub(crate) fn update_statement(
 /// An update's statement-level options, wherever its statement lives (an `update` command's
 /// `updates`, a `bulkWrite` command's `ops`).
 pub(crate) fn put_update_options(statement: &mut Document, o: UpdateOptions) -> Result<()> {
-    let fields = crate::action::body::to_body(&UpdateStatementOptions {
+    let fields = crate::ops::body::to_body(&UpdateStatementOptions {
         upsert: o.upsert,
         array_filters: o.array_filters.as_deref(),
         hint: o.hint.as_ref(),
@@ -392,7 +392,7 @@ pub(crate) fn delete_statement(
 
 /// A delete's statement-level options (see [`put_update_options`]).
 pub(crate) fn put_delete_options(statement: &mut Document, o: &DeleteOptions) -> Result<()> {
-    let fields = crate::action::body::to_body(&DeleteStatementOptions {
+    let fields = crate::ops::body::to_body(&DeleteStatementOptions {
         hint: o.hint.as_ref(),
         collation: o.collation.as_ref(),
     })?;

@@ -17,8 +17,8 @@ use crate::database::Database;
 use crate::error::Result;
 use crate::ops::Command;
 
-use super::body::{millis, to_body};
 use super::option_setters;
+use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
     /// Runs an aggregation pipeline on this collection; [`run`](Aggregate::run) returns a

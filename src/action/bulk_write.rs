@@ -16,8 +16,8 @@ use crate::ops::read_write_reply;
 use crate::results::BulkWriteResult;
 use crate::retry::Retry;
 
-use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
+use crate::ops::body::{WriteCommandFields, to_body};
 
 impl<T: Serialize> Collection<T> {
     /// Runs a mix of inserts, updates, replaces and deletes, in order (the default) or not.

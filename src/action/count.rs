@@ -12,8 +12,8 @@ use crate::crud_types::{AggregateOptions, CountOptions, EstimatedDocumentCountOp
 use crate::error::{Error, Result};
 
 use super::aggregate::aggregate_body;
-use super::body::{millis, to_body};
 use super::option_setters;
+use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
     /// Counts the documents matching `filter` exactly (an aggregation: `$match`, then

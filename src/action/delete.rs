@@ -8,8 +8,8 @@ use crate::error::Result;
 use crate::results::DeleteResult;
 use crate::retry::Retry;
 
-use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
+use crate::ops::body::{WriteCommandFields, to_body};
 
 impl<T> Collection<T> {
     /// Deletes the first document matching `query`.

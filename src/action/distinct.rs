@@ -9,8 +9,8 @@ use crate::collection::Collection;
 use crate::crud_types::{DistinctOptions, Hint};
 use crate::error::{Error, Result};
 
-use super::body::{millis, to_body};
 use super::option_setters;
+use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
     /// The distinct values of `field_name` among the documents matching `filter`.

@@ -16,8 +16,8 @@ use crate::error::Result;
 use crate::ops::{Encoded, FindOne as FindOneOp};
 use crate::selection_criteria::Criteria;
 
-use super::body::{millis, to_body};
 use super::option_setters;
+use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
     /// Finds the documents matching `filter`; [`run`](Find::run) returns a [`Cursor`].

@@ -19,9 +19,9 @@ use crate::crud_types::{
 use crate::error::{Error, Result};
 use crate::retry::Retry;
 
-use super::body::millis;
 use super::option_setters;
 use super::update::UpdateModifications;
+use crate::ops::body::millis;
 
 impl<T: DeserializeOwned + 'static> Collection<T> {
     /// Deletes the first document matching `filter` and returns it.

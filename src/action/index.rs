@@ -15,8 +15,8 @@ use crate::index::IndexModel;
 use crate::results::{CreateIndexResult, CreateIndexesResult};
 use crate::retry::Retry;
 
-use super::body::{CursorField, millis, to_body};
 use super::option_setters;
+use crate::ops::body::{CursorField, millis, to_body};
 
 impl<T> Collection<T> {
     /// Creates one index; [`run`](CreateIndex::run) returns its name.

@@ -13,8 +13,8 @@ use crate::error::{Error, ErrorKind, InsertManyError, Result};
 use crate::ops::{InsertBatch, InsertOne as InsertOneOp};
 use crate::results::{InsertManyResult, InsertOneResult};
 
-use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
+use crate::ops::body::{WriteCommandFields, to_body};
 
 impl<T: Serialize> Collection<T> {
     /// Inserts one document. If it has no `_id`, the driver adds an ObjectId and returns it.

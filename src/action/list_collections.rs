@@ -12,8 +12,8 @@ use crate::ops::Command;
 use crate::results::CollectionSpecification;
 use crate::retry::Retry;
 
-use super::body::{CursorField, to_body};
 use super::option_setters;
+use crate::ops::body::{CursorField, to_body};
 
 impl Database {
     /// The collections' specifications (name, type, options, ...).

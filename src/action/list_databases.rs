@@ -11,8 +11,8 @@ use crate::error::Result;
 use crate::ops::{Command, malformed_reply};
 use crate::results::DatabaseSpecification;
 
-use super::body::to_body;
 use super::option_setters;
+use crate::ops::body::to_body;
 
 impl Client {
     /// Every database's specification (name, size on disk, empty).

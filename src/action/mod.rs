@@ -28,7 +28,6 @@
 //! selection, the connection, retries and monitoring.
 
 pub(crate) mod aggregate;
-pub(crate) mod body;
 pub(crate) mod bulk_write;
 pub(crate) mod client_options;
 pub(crate) mod count;

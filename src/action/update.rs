@@ -13,8 +13,8 @@ use crate::error::Result;
 use crate::results::UpdateResult;
 use crate::retry::Retry;
 
-use super::body::{WriteCommandFields, to_body};
 use super::option_setters;
+use crate::ops::body::{WriteCommandFields, to_body};
 
 /// What an update changes: update operators (`{ "$set": { .. } }`) or an aggregation
 /// pipeline. A `Document` or a `Vec<Document>` converts into it.

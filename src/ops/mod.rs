@@ -7,6 +7,7 @@
 //!
 //! [`Client::execute`]: crate::Client
 
+pub(crate) mod body;
 mod bulk_write;
 mod command;
 mod find;

@@ -1,6 +1,6 @@
 //! Command bodies from typed fields.
 //!
-//! Each action describes its command as a struct whose serde names are the command's field
+//! Each action (`src/action/`) describes its command as a struct whose serde names are the command's field
 //! names (`maxTimeMS`, `let`, `rawData`, ...), with unset options left out, and this module
 //! turns it into the body document. The command's name comes first in the struct, as the
 //! server requires, and every field has one type: no hand-written `insert("maxTimeMS", ..)`
