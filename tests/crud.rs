@@ -737,3 +737,42 @@ both_cores!(dropping_what_is_not_there, |core| {
         );
     });
 });
+
+// `rename` (`renameCollection`, sent to admin): the documents follow the new name, a name
+// already taken is the server's error unless `drop_target` is set.
+both_cores!(
+    rename_moves_the_documents_and_respects_drop_target,
+    |core| {
+        let client = common::client(core);
+        let db = common::fresh_db(&client, "crud_rename");
+        let (a, b, c) = (
+            db.collection::<Document>("a"),
+            db.collection::<Document>("b"),
+            db.collection::<Document>("c"),
+        );
+        run_on(core, move || {
+            a.insert_many([doc! { "_id": 1 }, doc! { "_id": 2 }])
+                .run()
+                .unwrap();
+            c.insert_one(doc! { "_id": "in c" }).run().unwrap();
+            a.rename("b").run().unwrap();
+            assert_eq!(b.count_documents(doc! {}).run().unwrap(), 2);
+            assert_eq!(a.count_documents(doc! {}).run().unwrap(), 0);
+            let taken = b.rename("c").run().unwrap_err();
+            assert!(matches!(*taken.kind, ErrorKind::Command(_)), "{taken}");
+            assert_eq!(c.count_documents(doc! {}).run().unwrap(), 1, "c untouched");
+            match b.rename("c").drop_target(true).run() {
+                Ok(()) => {
+                    let ids: Vec<Bson> = c.distinct("_id", doc! {}).run().unwrap();
+                    assert_eq!(ids.len(), 2, "{ids:?}");
+                    assert!(!ids.contains(&Bson::String("in c".into())), "{ids:?}");
+                }
+                // FerretDB 1.24 has no dropTarget yet: its own NotImplemented, code 238.
+                Err(e) if matches!(&*e.kind, ErrorKind::Command(c) if c.code == 238) => {
+                    assert_eq!(b.count_documents(doc! {}).run().unwrap(), 2, "b untouched");
+                }
+                Err(e) => panic!("rename with drop_target: {e}"),
+            }
+        });
+    }
+);

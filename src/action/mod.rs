@@ -42,6 +42,7 @@ pub(crate) mod index;
 pub(crate) mod insert;
 pub(crate) mod list_collections;
 pub(crate) mod list_databases;
+pub(crate) mod rename;
 pub(crate) mod run_command;
 pub(crate) mod search_index;
 pub mod update;
@@ -64,6 +65,7 @@ pub use index::{CreateIndex, CreateIndexes, DropIndex, DropIndexes, ListIndexNam
 pub use insert::{InsertMany, InsertOne};
 pub use list_collections::{ListCollectionNames, ListCollections};
 pub use list_databases::{ListDatabaseNames, ListDatabases};
+pub use rename::RenameCollection;
 pub use run_command::{RunCommand, RunCursorCommand};
 pub use search_index::{
     CreateSearchIndex, CreateSearchIndexes, DropSearchIndex, ListSearchIndexes, UpdateSearchIndex,
