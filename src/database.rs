@@ -113,7 +113,7 @@ impl Database {
         &self.client
     }
 
-    /// A handle to collection `name`, whose documents are `T` (use [`Document`] for untyped
+    /// A handle to collection `name`, whose documents are `T` (use [`Document`](bson::Document) for untyped
     /// access). No I/O.
     pub fn collection<T>(&self, name: &str) -> Collection<T> {
         Collection::new(

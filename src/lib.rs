@@ -61,6 +61,10 @@ pub mod event;
 /// `may_mongo_protocol` directly.
 use may_mongo_protocol as wire;
 
+/// The connection pool (CMAP). Public for the CMAP spec runner (`tests/cmap_spec.rs`), which
+/// drives a pool directly; hidden from the documentation because it is not API: a user sees
+/// pools through [`PoolStats`] and the CMAP events.
+#[doc(hidden)]
 pub mod pool;
 
 mod address;
@@ -92,6 +96,11 @@ mod serde_util;
 mod session;
 pub mod srv;
 mod tls;
+/// The sans-IO SDAM rules and server selection. Public for the SDAM and server-selection spec
+/// runners, which drive them directly; hidden from the documentation because it is not API:
+/// what a user sees ([`Topology`], [`ServerInfo`], [`TopologyType`], ...) is re-exported at
+/// the crate's root.
+#[doc(hidden)]
 pub mod topology;
 pub mod uri;
 mod write_results;

@@ -65,14 +65,14 @@ impl GridFsBucket {
     }
 
     /// Deletes file `id`: its files document, then its chunks. A file that does not exist
-    /// is [`GridFsError::FileNotFound`](crate::GridFsError) (any stray chunks with its id
+    /// is [`GridFsErrorKind::FileNotFound`](crate::GridFsErrorKind) (any stray chunks with its id
     /// are deleted anyway).
     pub fn delete(&self, id: Bson) -> Delete<'_> {
         Delete { bucket: self, id }
     }
 
     /// Deletes every revision of the file named `filename`. No file of that name is
-    /// [`GridFsError::FileNameNotFound`](crate::GridFsError).
+    /// [`GridFsErrorKind::FileNotFound`](crate::GridFsErrorKind), naming it.
     pub fn delete_by_name(&self, filename: impl Into<String>) -> DeleteByName<'_> {
         DeleteByName {
             bucket: self,
