@@ -38,6 +38,17 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
+    /// Where reads go: these settings' selection criteria, else the client's (the handles
+    /// leave them unset when they inherit the client's).
+    pub(crate) fn selection_criteria_or<'a>(
+        &'a self,
+        client: &'a crate::options::ClientOptions,
+    ) -> Option<&'a SelectionCriteria> {
+        self.selection_criteria
+            .as_ref()
+            .or(client.selection_criteria.as_ref())
+    }
+
     /// Sets where reads go.
     pub(crate) fn set_selection_criteria(&mut self, criteria: SelectionCriteria) {
         self.criteria = Some((&criteria).into());
@@ -155,11 +166,7 @@ impl<T> Collection<T> {
     /// Where this collection's reads go, unless an operation says otherwise: its own
     /// selection criteria, its database's, or the client's.
     pub fn selection_criteria(&self) -> Option<&SelectionCriteria> {
-        self.settings.selection_criteria.as_ref().or(self
-            .client
-            .options()
-            .selection_criteria
-            .as_ref())
+        self.settings.selection_criteria_or(self.client.options())
     }
 
     /// This collection's read concern (its own, its database's or the client's).
@@ -174,18 +181,12 @@ impl<T> Collection<T> {
 
     /// This collection with `options`' selection criteria and concerns, where they are set.
     pub(crate) fn with_options(&self, options: &CollectionOptions) -> Collection<T> {
-        let settings = self.settings.for_operation(
-            options.selection_criteria.as_ref(),
-            options.read_concern.as_ref(),
-            options.write_concern.as_ref(),
-        );
-        match settings {
-            Some(settings) => Collection {
-                settings: Arc::new(settings),
-                ..self.clone()
-            },
-            None => self.clone(),
-        }
+        self.overridden(
+            options.selection_criteria.clone(),
+            options.read_concern.clone(),
+            options.write_concern.clone(),
+        )
+        .into_owned()
     }
 
     /// This collection with `own` settings, or the handle itself.

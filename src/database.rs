@@ -39,17 +39,12 @@ impl Database {
     /// are set, the client's elsewhere.
     pub(crate) fn with_options(client: Client, name: &str, options: DatabaseOptions) -> Database {
         let db = Database::new(client, name);
-        match db.settings.for_operation(
-            options.selection_criteria.as_ref(),
-            options.read_concern.as_ref(),
-            options.write_concern.as_ref(),
-        ) {
-            Some(settings) => Database {
-                settings: Arc::new(settings),
-                ..db
-            },
-            None => db,
-        }
+        db.overridden(
+            options.selection_criteria,
+            options.read_concern,
+            options.write_concern,
+        )
+        .into_owned()
     }
 
     /// This database with another read preference for its collections' reads.
@@ -60,11 +55,7 @@ impl Database {
     /// Where this database's collections read, unless they or an operation say otherwise:
     /// its own selection criteria or the client's.
     pub fn selection_criteria(&self) -> Option<&SelectionCriteria> {
-        self.settings.selection_criteria.as_ref().or(self
-            .client
-            .options()
-            .selection_criteria
-            .as_ref())
+        self.settings.selection_criteria_or(self.client.options())
     }
 
     /// This database's read concern (its own or the client's).
