@@ -75,13 +75,16 @@ pub struct CollectionSpecification {
 pub struct DatabaseSpecification {
     /// Its name.
     pub name: String,
-    /// Bytes on disk.
+    /// Bytes on disk (0 when the server leaves it out, as mongo-java-server does: a missing
+    /// size is no reason to fail the whole listing).
     #[serde(
+        default,
         deserialize_with = "crate::serde_util::u64_from_number",
         serialize_with = "crate::serde_util::u64_as_i64"
     )]
     pub size_on_disk: u64,
-    /// Whether it holds no data.
+    /// Whether it holds no data (`false` when the server leaves it out).
+    #[serde(default)]
     pub empty: bool,
     /// On a sharded cluster, each shard's size of it.
     pub shards: Option<Document>,
@@ -101,6 +104,12 @@ mod tests {
         assert_eq!(
             (db.name.as_str(), db.size_on_disk, db.empty),
             ("shop", 8192, false)
+        );
+        let bare: DatabaseSpecification =
+            bson::deserialize_from_document(doc! { "name": "bare" }).unwrap();
+        assert_eq!(
+            (bare.name.as_str(), bare.size_on_disk, bare.empty),
+            ("bare", 0, false)
         );
         let coll: CollectionSpecification = bson::deserialize_from_document(doc! {
             "name": "v", "type": "view",
