@@ -1,7 +1,7 @@
 //! The client: options, one pool per server, and the executor every operation goes through.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::address::ServerAddress;
@@ -20,7 +20,7 @@ use crate::retry::{
     Retry, is_network_or_pool_cleared, is_retryable_read_error, is_retryable_write_error,
     wrote_nothing,
 };
-use crate::runtime::{Core, on_driver_stack};
+use crate::runtime::{Core, Runner, ThreadPool, on_driver_stack};
 use crate::selection_criteria::Criteria;
 use crate::session::{ServerSession, SessionPool};
 use crate::topology::{self, ReadMode, Topology, TopologyType};
@@ -64,6 +64,9 @@ pub(crate) struct Inner {
     auth: Option<Arc<crate::auth::Authenticator>>,
     /// Idle server sessions, for retryable writes.
     sessions: SessionPool,
+    /// Where the async façade (`crate::motor`) runs this client's blocking calls: made on the
+    /// first async call, so a client used only blocking-style never starts a thread pool.
+    runner: OnceLock<Runner>,
 }
 
 impl Drop for Inner {
@@ -114,6 +117,24 @@ impl Client {
         // Built on a driver stack: checking the options and making the handshake's metadata
         // take more than a coroutine's 32 KiB in an unoptimised build.
         crate::runtime::on_driver_stack(move || Client::build(options))
+    }
+
+    /// Where async calls on this client run (see `crate::motor`): new coroutines for the
+    /// coroutine core, a pool of [`ThreadPool::default_size`] threads for the threaded core,
+    /// started on first use.
+    pub(crate) fn runner(&self) -> Result<&Runner> {
+        if let Some(runner) = self.inner.runner.get() {
+            return Ok(runner);
+        }
+        // Two first calls at once may both make a runner; the loser's pool is dropped, and
+        // its threads exit.
+        let runner = Runner::new(self.core(), ThreadPool::default_size())?;
+        Ok(self.inner.runner.get_or_init(|| runner))
+    }
+
+    /// Sets the runner before any async call has made one; false if one exists already.
+    pub(crate) fn set_runner(&self, runner: Runner) -> bool {
+        self.inner.runner.set(runner).is_ok()
     }
 
     fn build(options: ClientOptions) -> Result<Client> {
@@ -202,6 +223,7 @@ impl Client {
                 reaper: start_reaper(core, weak.clone()),
                 auth,
                 sessions: SessionPool::default(),
+                runner: OnceLock::new(),
             }),
         })
     }

@@ -495,9 +495,9 @@ impl Run {
 /// A client-level bulk write. Made by [`Client::bulk_write`].
 #[must_use = "nothing is sent until .run()"]
 pub struct ClientBulkWrite<'a> {
-    client: &'a Client,
-    models: Vec<ClientWriteModel>,
-    options: Option<ClientBulkWriteOptions>,
+    pub(crate) client: &'a Client,
+    pub(crate) models: Vec<ClientWriteModel>,
+    pub(crate) options: Option<ClientBulkWriteOptions>,
 }
 
 impl ClientBulkWrite<'_> {

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::{Document, doc};
-use may_mongo::motor::AsyncClient;
 use may_mongo::{Client, ClientOptions, Collection, Core};
 
 const LEVELS: [usize; 3] = [1, 100, 10_000];
@@ -111,7 +110,7 @@ fn run_blocking(
 }
 
 /// `tasks` tokio tasks on 2 workers looping `find_one().await` for `window`.
-fn run_async(client: &AsyncClient, tasks: usize, window: Duration) -> Point {
+fn run_async(client: &may_mongo::motor::Client, tasks: usize, window: Duration) -> Point {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -187,7 +186,7 @@ fn main() {
             eprint!("{name}, {tasks} tasks ... ");
             let client = blocking_client(&uri, core);
             let point = if asynchronous {
-                let a = AsyncClient::new(client.clone()).unwrap();
+                let a = may_mongo::motor::Client::from(client.clone());
                 run_async(&a, tasks, window)
             } else {
                 let coll = client

@@ -17,7 +17,7 @@ use std::time::Instant;
 use async_tests::Message;
 use bson::doc;
 use may_mongo::Core;
-use may_mongo::motor::AsyncCollection;
+use may_mongo::motor::Collection;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> may_mongo::Result<()> {
@@ -30,8 +30,7 @@ async fn main() -> may_mongo::Result<()> {
     let uri = tokio::task::spawn_blocking(async_tests::uri).await.unwrap();
     println!("server: {uri}; async API on the {} core", core.name());
     let client = async_tests::client(core);
-    let messages: AsyncCollection<Message> =
-        client.database("messages_example").collection("tokio");
+    let messages: Collection<Message> = client.database("messages_example").collection("tokio");
     messages.drop().await?;
 
     let started = Instant::now();
@@ -51,14 +50,13 @@ async fn main() -> may_mongo::Result<()> {
         w.await.expect("writer task")?;
     }
     let latest = messages
-        .find_with(doc! {}, Message::newest(5))
+        .find(doc! {})
+        .with_options(Message::newest(5))
         .await?
         .collect_all()
         .await?;
-    let total = messages
-        .count_documents(doc! {}, Default::default())
-        .await?;
+    let total = messages.count_documents(doc! {}).await?;
     async_tests::report(total, started.elapsed(), &latest);
-    client.shutdown();
+    client.shutdown().await?;
     Ok(())
 }

@@ -1,8 +1,7 @@
 //! Shared set-up for the async API's tests and examples: the server and a client of either
 //! core.
 
-use may_mongo::motor::AsyncClient;
-use may_mongo::{Client, ClientOptions, Core};
+use may_mongo::{ClientOptions, Core};
 
 /// The test server's URI: `MONGODB_URI`, or an embedded FerretDB started once per process.
 pub fn uri() -> String {
@@ -11,16 +10,16 @@ pub fn uri() -> String {
 }
 
 /// An async client of `core` on the test server (no I/O yet).
-pub fn client(core: Core) -> AsyncClient {
+pub fn client(core: Core) -> may_mongo::motor::Client {
     client_with(core, |_| {})
 }
 
 /// Like [`client`], with the options adjusted first.
-pub fn client_with(core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> AsyncClient {
+pub fn client_with(core: Core, tweak: impl FnOnce(&mut ClientOptions)) -> may_mongo::motor::Client {
     let mut opts = ClientOptions::parse(uri()).run().expect("test URI");
     opts.core = core;
     tweak(&mut opts);
-    AsyncClient::new(Client::with_options(opts).expect("client")).expect("async client")
+    may_mongo::motor::Client::with_options(opts).expect("client")
 }
 
 /// The message the three example programs post (`examples/messages_*.rs`).

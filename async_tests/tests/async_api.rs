@@ -1,6 +1,7 @@
 //! The async API (`may_mongo::motor`) against the real server, on both cores, under tokio's
 //! multi-thread and current-thread runtimes and under `futures::executor::block_on`.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -8,12 +9,8 @@ use std::time::{Duration, Instant};
 use async_tests::{client, client_with};
 use bson::{Bson, Document, doc};
 use futures::{StreamExt, TryStreamExt};
-use may_mongo::motor::AsyncCollection;
-use may_mongo::{
-    AggregateOptions, ClientBulkWriteOptions, Core, CountOptions, ErrorKind,
-    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOptions,
-    IndexModel, ReplaceOptions, UpdateOptions, WriteModel,
-};
+use may_mongo::motor::Collection;
+use may_mongo::{Core, ErrorKind, IndexModel, ReturnDocument, WriteModel};
 use serde::{Deserialize, Serialize};
 
 const CORES: [Core; 2] = [Core::Coroutine, Core::Threaded];
@@ -34,12 +31,9 @@ fn current_thread() -> tokio::runtime::Runtime {
 }
 
 /// A fresh, empty collection for one test on one core.
-fn fresh<T: Send + Sync + 'static>(
-    client: &may_mongo::motor::AsyncClient,
-    test: &str,
-) -> AsyncCollection<T> {
+fn fresh<T: Send + Sync + 'static>(client: &may_mongo::motor::Client, test: &str) -> Collection<T> {
     let db = client.database(&format!("async_{test}_{}", client.core().name()));
-    futures::executor::block_on(db.drop()).unwrap();
+    futures::executor::block_on(db.drop().into_future()).unwrap();
     db.collection(test)
 }
 
@@ -47,7 +41,7 @@ fn fresh<T: Send + Sync + 'static>(
 fn every_operation_family_works() {
     for core in CORES {
         let client = client(core);
-        let coll: AsyncCollection<Document> = fresh(&client, "families");
+        let coll: Collection<Document> = fresh(&client, "families");
         multi_thread(2).block_on(async {
             // Inserts.
             let id = coll.insert_one(doc! { "n": 1, "tag": "a" }).await.unwrap();
@@ -55,32 +49,23 @@ fn every_operation_family_works() {
             let docs: Vec<Document> = (2..=10)
                 .map(|n| doc! { "n": n, "tag": if n % 2 == 0 { "even" } else { "odd" } })
                 .collect();
-            assert_eq!(
-                coll.insert_many(docs, true)
-                    .await
-                    .unwrap()
-                    .inserted_ids
-                    .len(),
-                9
-            );
+            assert_eq!(coll.insert_many(docs).await.unwrap().inserted_ids.len(), 9);
 
             // Reads: find_one, find as a stream (small batches: several getMores), count,
             // distinct, aggregate.
             let one = coll.find_one(doc! { "n": 5 }).await.unwrap().unwrap();
             assert_eq!(one.get_str("tag").unwrap(), "odd");
-            let options = FindOptions {
-                batch_size: Some(3),
-                sort: Some(doc! { "n": 1 }),
-                ..Default::default()
-            };
-            let cursor = coll.find_with(doc! {}, options).await.unwrap();
+            let cursor = coll
+                .find(doc! {})
+                .batch_size(3)
+                .sort(doc! { "n": 1 })
+                .await
+                .unwrap();
             let all: Vec<Document> = cursor.try_collect().await.unwrap();
             let ns: Vec<i32> = all.iter().map(|d| d.get_i32("n").unwrap()).collect();
             assert_eq!(ns, (1..=10).collect::<Vec<_>>());
             assert_eq!(
-                coll.count_documents(doc! { "tag": "even" }, CountOptions::default())
-                    .await
-                    .unwrap(),
+                coll.count_documents(doc! { "tag": "even" }).await.unwrap(),
                 5
             );
             assert_eq!(coll.estimated_document_count().await.unwrap(), 10);
@@ -92,7 +77,7 @@ fn every_operation_family_works() {
                 doc! { "$group": { "_id": null, "total": { "$sum": "$n" } } },
             ];
             let sums: Vec<Document> = coll
-                .aggregate(pipeline, AggregateOptions::default())
+                .aggregate(pipeline)
                 .await
                 .unwrap()
                 .collect_all()
@@ -102,57 +87,40 @@ fn every_operation_family_works() {
 
             // Updates, replace, find-and-modify, deletes.
             let r = coll
-                .update_many(
-                    doc! { "tag": "even" },
-                    doc! { "$inc": { "n": 100 } },
-                    UpdateOptions::default(),
-                )
+                .update_many(doc! { "tag": "even" }, doc! { "$inc": { "n": 100 } })
                 .await
                 .unwrap();
             assert_eq!(r.modified_count, 5);
             let r = coll
-                .update_one(
-                    doc! { "n": 1 },
-                    doc! { "$set": { "first": true } },
-                    UpdateOptions::default(),
-                )
+                .update_one(doc! { "n": 1 }, doc! { "$set": { "first": true } })
+                .upsert(false)
                 .await
                 .unwrap();
             assert_eq!(r.modified_count, 1);
             let r = coll
-                .replace_one(
-                    doc! { "n": 3 },
-                    doc! { "n": 3, "tag": "replaced" },
-                    ReplaceOptions::default(),
-                )
+                .replace_one(doc! { "n": 3 }, doc! { "n": 3, "tag": "replaced" })
                 .await
                 .unwrap();
             assert_eq!(r.matched_count, 1);
             let before = coll
-                .find_one_and_update(
-                    doc! { "n": 5 },
-                    doc! { "$set": { "tag": "five" } },
-                    FindOneAndUpdateOptions::default(),
-                )
+                .find_one_and_update(doc! { "n": 5 }, doc! { "$set": { "tag": "five" } })
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(before.get_str("tag").unwrap(), "odd");
             let gone = coll
-                .find_one_and_delete(doc! { "n": 7 }, FindOneAndDeleteOptions::default())
+                .find_one_and_delete(doc! { "n": 7 })
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(gone.get_i32("n").unwrap(), 7);
             let replaced = coll
-                .find_one_and_replace(
-                    doc! { "n": 9 },
-                    doc! { "n": 9, "tag": "nine" },
-                    FindOneAndReplaceOptions::default(),
-                )
+                .find_one_and_replace(doc! { "n": 9 }, doc! { "n": 9, "tag": "nine" })
+                .return_document(ReturnDocument::After)
                 .await
+                .unwrap()
                 .unwrap();
-            assert!(replaced.is_some());
+            assert_eq!(replaced.get_str("tag").unwrap(), "nine");
             assert_eq!(
                 coll.delete_many(doc! { "n": { "$gt": 100 } })
                     .await
@@ -176,18 +144,16 @@ fn every_operation_family_works() {
                     options: Default::default(),
                 },
             ];
-            let r = coll.bulk_write(models, true).await.unwrap();
+            let r = coll.bulk_write(models).ordered(true).await.unwrap();
             assert_eq!((r.inserted_count, r.deleted_count), (1, 1));
 
             // Indexes.
             let name = coll
-                .create_index(IndexModel {
-                    keys: doc! { "tag": 1 },
-                    ..Default::default()
-                })
+                .create_index(IndexModel::builder().keys(doc! { "tag": 1 }).build())
                 .await
-                .unwrap();
-            let indexes: Vec<Document> = coll
+                .unwrap()
+                .index_name;
+            let indexes: Vec<IndexModel> = coll
                 .list_indexes()
                 .await
                 .unwrap()
@@ -197,9 +163,10 @@ fn every_operation_family_works() {
             assert!(
                 indexes
                     .iter()
-                    .any(|i| i.get_str("name").ok() == Some(name.as_str()))
+                    .any(|i| i.options.as_ref().and_then(|o| o.name.as_deref())
+                        == Some(name.as_str()))
             );
-            coll.drop_index(&name).await.unwrap();
+            coll.drop_index(name).await.unwrap();
 
             // Database and client level.
             let db = client.database(&format!("async_families_{}", core.name()));
@@ -222,14 +189,10 @@ fn every_operation_family_works() {
             );
             // FerretDB 1.24 is older than MongoDB 8.0: the client-level bulkWrite says so.
             let err = client
-                .bulk_write(
-                    vec![
-                        coll.blocking()
-                            .client_model(WriteModel::InsertOne(doc! { "x": 1 }))
-                            .unwrap(),
-                    ],
-                    ClientBulkWriteOptions::default(),
-                )
+                .bulk_write(vec![
+                    coll.client_model(WriteModel::InsertOne(doc! { "x": 1 }))
+                        .unwrap(),
+                ])
                 .await
                 .unwrap_err();
             assert!(
@@ -255,7 +218,7 @@ fn every_operation_family_works() {
             assert!(seen.is_some());
             coll.drop().await.unwrap();
         });
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }
 
@@ -263,7 +226,7 @@ fn every_operation_family_works() {
 fn a_thousand_concurrent_futures_on_two_tokio_workers() {
     for core in CORES {
         let client = client(core);
-        let coll: AsyncCollection<Document> = fresh(&client, "thousand");
+        let coll: Collection<Document> = fresh(&client, "thousand");
         let rt = multi_thread(2);
         let started = Instant::now();
         let results = rt.block_on(async {
@@ -293,7 +256,7 @@ fn a_thousand_concurrent_futures_on_two_tokio_workers() {
         );
         assert!(stats.total <= 100, "{stats:?}");
         assert_eq!(stats.checked_out, 0);
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }
 
@@ -301,7 +264,7 @@ fn a_thousand_concurrent_futures_on_two_tokio_workers() {
 fn a_current_thread_runtime_keeps_running_while_operations_wait() {
     for core in CORES {
         let client = client(core);
-        let coll: AsyncCollection<Document> = fresh(&client, "ticking");
+        let coll: Collection<Document> = fresh(&client, "ticking");
         let rt = current_thread();
         let (ticks_during, done) = rt.block_on(async {
             let ticks = Arc::new(AtomicUsize::new(0));
@@ -340,7 +303,7 @@ fn a_current_thread_runtime_keeps_running_while_operations_wait() {
         // have run while the operations were waiting for the server.
         eprintln!("{core:?}: the ticker ran {ticks_during} times while 100 operations waited");
         assert!(ticks_during > 100, "{core:?}: {ticks_during}");
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }
 
@@ -348,21 +311,13 @@ fn a_current_thread_runtime_keeps_running_while_operations_wait() {
 fn futures_executor_block_on_works_too() {
     for core in CORES {
         let client = client(core);
-        let coll: AsyncCollection<Document> = fresh(&client, "block_on");
+        let coll: Collection<Document> = fresh(&client, "block_on");
         let n = futures::executor::block_on(async {
-            coll.insert_many((0..50).map(|i| doc! { "i": i }).collect(), false)
+            coll.insert_many((0..50).map(|i| doc! { "i": i }))
+                .ordered(false)
                 .await
                 .unwrap();
-            let mut stream = coll
-                .find_with(
-                    doc! {},
-                    FindOptions {
-                        batch_size: Some(7),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
+            let mut stream = coll.find(doc! {}).batch_size(7).await.unwrap();
             let mut n = 0;
             while let Some(d) = stream.next().await {
                 d.unwrap();
@@ -371,7 +326,7 @@ fn futures_executor_block_on_works_too() {
             n
         });
         assert_eq!(n, 50);
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }
 
@@ -379,13 +334,14 @@ fn futures_executor_block_on_works_too() {
 fn dropping_a_thousand_futures_in_flight_leaves_the_pool_clean() {
     for core in CORES {
         let client = client_with(core, |o| o.max_pool_size = 50);
-        let coll: AsyncCollection<Document> = fresh(&client, "dropped");
+        let coll: Collection<Document> = fresh(&client, "dropped");
         let rt = multi_thread(2);
         rt.block_on(async {
             // Start 1,000 writes and drop every future at once: most are still waiting for a
-            // connection or for the server.
+            // connection or for the server. (`into_future` starts the work: an action is only
+            // a description until then.)
             let futures: Vec<_> = (0..1000)
-                .map(|i| coll.insert_one(doc! { "_id": i }))
+                .map(|i| coll.insert_one(doc! { "_id": i }).into_future())
                 .collect();
             drop(futures);
             // The operations finish in the background. The pool's counters alone cannot say
@@ -395,10 +351,7 @@ fn dropping_a_thousand_futures_in_flight_leaves_the_pool_clean() {
             // duplicate-key error), then the pool must settle.
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let n = coll
-                    .count_documents(doc! {}, CountOptions::default())
-                    .await
-                    .unwrap();
+                let n = coll.count_documents(doc! {}).await.unwrap();
                 assert!(n <= 1000, "{core:?}: {n}");
                 if n == 1000 {
                     break;
@@ -435,7 +388,7 @@ fn dropping_a_thousand_futures_in_flight_leaves_the_pool_clean() {
                     .is_some()
             );
         });
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }
 
@@ -453,7 +406,7 @@ impl Serialize for Explosive {
 fn errors_and_panics_arrive_as_errors() {
     for core in CORES {
         let client = client(core);
-        let coll: AsyncCollection<Document> = fresh(&client, "errors");
+        let coll: Collection<Document> = fresh(&client, "errors");
         let rt = multi_thread(2);
         rt.block_on(async {
             coll.insert_one(doc! { "_id": 1 }).await.unwrap();
@@ -466,14 +419,14 @@ fn errors_and_panics_arrive_as_errors() {
                 .unwrap_err();
             assert!(matches!(&*err.kind, ErrorKind::Command(_)), "{err:?}");
 
-            let explosive: AsyncCollection<Explosive> = coll.clone_with_type();
+            let explosive: Collection<Explosive> = coll.clone_with_type();
             let err = explosive.insert_one(Explosive).await.unwrap_err();
             assert!(matches!(&*err.kind, ErrorKind::Panicked { .. }), "{err:?}");
             assert!(err.to_string().contains("explodes"), "{err}");
             // The runner survived the panic.
             assert!(coll.find_one(doc! { "_id": 1 }).await.unwrap().is_some());
         });
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }
 
@@ -483,26 +436,31 @@ fn a_client_made_from_a_uri_off_the_executor() {
     for core in CORES {
         let rt = current_thread();
         let names = rt.block_on(async {
-            let client = may_mongo::motor::AsyncClient::with_uri_str(&uri, core)
-                .await
-                .unwrap();
+            let uri = format!("{uri}{}core={}", sep(&uri), core.name());
+            let client = may_mongo::motor::Client::with_uri_str(&uri).await.unwrap();
             assert_eq!(client.core(), core);
             let names = client.list_database_names().await.unwrap();
-            client.shutdown();
+            client.shutdown().await.unwrap();
             names
         });
         assert!(names.iter().all(|n| !n.is_empty()));
         // A malformed URI is an error, delivered through the future.
         let err = rt
-            .block_on(may_mongo::motor::AsyncClient::with_uri_str(
-                "mongodb://",
-                core,
-            ))
+            .block_on(may_mongo::motor::Client::with_uri_str("mongodb://"))
             .unwrap_err();
         assert!(
             matches!(&*err.kind, ErrorKind::InvalidArgument { .. }),
             "{err:?}"
         );
+    }
+}
+
+/// What joins one more option to `uri`: `?` or `&`.
+fn sep(uri: &str) -> &'static str {
+    match uri.split_once("://").map(|(_, rest)| rest.contains('?')) {
+        Some(true) => "&",
+        _ if uri.ends_with('/') => "?",
+        _ => "/?",
     }
 }
 
@@ -532,18 +490,15 @@ fn dropping_a_stream_part_way_closes_its_cursor() {
         let client = client_with(core, move |o| {
             o.command_event_handler = Some(Commands::handler(handler))
         });
-        let coll: AsyncCollection<Document> = fresh(&client, "dropped_stream");
+        let coll: Collection<Document> = fresh(&client, "dropped_stream");
         multi_thread(2).block_on(async {
-            coll.insert_many((0..20).map(|i| doc! { "i": i }).collect(), true)
+            coll.insert_many((0..20).map(|i| doc! { "i": i }))
                 .await
                 .unwrap();
-            let options = FindOptions {
-                batch_size: Some(5),
-                ..Default::default()
-            };
             // Read to the end: no killCursors is needed.
             let all: Vec<Document> = coll
-                .find_with(doc! {}, options.clone())
+                .find(doc! {})
+                .batch_size(5)
                 .await
                 .unwrap()
                 .try_collect()
@@ -552,7 +507,7 @@ fn dropping_a_stream_part_way_closes_its_cursor() {
             assert_eq!(all.len(), 20);
             assert_eq!(commands.count("killCursors"), 0);
             // Read one document and drop the stream: the server cursor is still open.
-            let mut stream = coll.find_with(doc! {}, options).await.unwrap();
+            let mut stream = coll.find(doc! {}).batch_size(5).await.unwrap();
             stream.next().await.unwrap().unwrap();
             drop(stream);
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -563,13 +518,8 @@ fn dropping_a_stream_part_way_closes_its_cursor() {
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            assert_eq!(
-                coll.count_documents(doc! {}, CountOptions::default())
-                    .await
-                    .unwrap(),
-                20
-            );
+            assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 20);
         });
-        client.shutdown();
+        client.blocking().shutdown();
     }
 }

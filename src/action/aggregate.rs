@@ -46,7 +46,7 @@ impl Database {
     }
 }
 
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Collection(Collection<Document>),
     Database(&'a Database),
 }
@@ -54,10 +54,10 @@ enum Target<'a> {
 /// Runs an aggregation. Made by [`Collection::aggregate`] and [`Database::aggregate`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Aggregate<'a, T = Document> {
-    target: Target<'a>,
-    pipeline: Vec<Document>,
-    options: Option<AggregateOptions>,
-    _type: PhantomData<fn() -> T>,
+    pub(crate) target: Target<'a>,
+    pub(crate) pipeline: Vec<Document>,
+    pub(crate) options: Option<AggregateOptions>,
+    pub(crate) _type: PhantomData<fn() -> T>,
 }
 
 impl<'a, T> Aggregate<'a, T> {

@@ -36,9 +36,9 @@ impl<T: Serialize> Collection<T> {
 /// A collection-level bulk write. Made by [`Collection::bulk_write`].
 #[must_use = "nothing is sent until .run()"]
 pub struct BulkWrite<'a, T> {
-    coll: &'a Collection<T>,
-    models: Vec<WriteModel<T>>,
-    options: Option<BulkWriteOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) models: Vec<WriteModel<T>>,
+    pub(crate) options: Option<BulkWriteOptions>,
 }
 
 impl<T: Serialize> BulkWrite<'_, T> {

@@ -23,8 +23,8 @@ impl ClientOptions {
 /// Made by [`ClientOptions::parse`].
 #[must_use = "nothing is parsed until .run()"]
 pub struct ParseConnectionString {
-    uri: String,
-    resolver: Option<Resolver>,
+    pub(crate) uri: String,
+    pub(crate) resolver: Option<Resolver>,
 }
 
 impl ParseConnectionString {

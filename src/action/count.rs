@@ -38,9 +38,9 @@ impl<T> Collection<T> {
 /// Counts the documents matching a filter. Made by [`Collection::count_documents`].
 #[must_use = "nothing is sent until .run()"]
 pub struct CountDocuments<'a, T> {
-    coll: &'a Collection<T>,
-    filter: Document,
-    options: Option<CountOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<CountOptions>,
 }
 
 impl<T> CountDocuments<'_, T> {
@@ -98,8 +98,8 @@ impl<T> CountDocuments<'_, T> {
 /// Estimates the number of documents. Made by [`Collection::estimated_document_count`].
 #[must_use = "nothing is sent until .run()"]
 pub struct EstimatedDocumentCount<'a, T> {
-    coll: &'a Collection<T>,
-    options: Option<EstimatedDocumentCountOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) options: Option<EstimatedDocumentCountOptions>,
 }
 
 impl<T> EstimatedDocumentCount<'_, T> {

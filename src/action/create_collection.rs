@@ -23,9 +23,9 @@ impl Database {
 /// Creates a collection. Made by [`Database::create_collection`].
 #[must_use = "nothing is sent until .run()"]
 pub struct CreateCollection<'a> {
-    db: &'a Database,
-    name: String,
-    options: Option<CreateCollectionOptions>,
+    pub(crate) db: &'a Database,
+    pub(crate) name: String,
+    pub(crate) options: Option<CreateCollectionOptions>,
 }
 
 impl CreateCollection<'_> {

@@ -37,11 +37,11 @@ impl<T> Collection<T> {
 /// [`Collection::delete_many`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Delete<'a, T> {
-    coll: &'a Collection<T>,
-    query: Document,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) query: Document,
     /// 1: one document; 0: all that match.
-    limit: i32,
-    options: Option<DeleteOptions>,
+    pub(crate) limit: i32,
+    pub(crate) options: Option<DeleteOptions>,
 }
 
 impl<T> Delete<'_, T> {

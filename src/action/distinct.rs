@@ -27,10 +27,10 @@ impl<T> Collection<T> {
 /// The distinct values of a field. Made by [`Collection::distinct`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Distinct<'a, T> {
-    coll: &'a Collection<T>,
-    field_name: String,
-    filter: Document,
-    options: Option<DistinctOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) field_name: String,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<DistinctOptions>,
 }
 
 impl<T> Distinct<'_, T> {

@@ -38,8 +38,8 @@ impl Database {
 /// Drops a collection. Made by [`Collection::drop`].
 #[must_use = "nothing is sent until .run()"]
 pub struct DropCollection<'a, T> {
-    coll: &'a Collection<T>,
-    options: Option<DropCollectionOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) options: Option<DropCollectionOptions>,
 }
 
 impl<T> DropCollection<'_, T> {
@@ -61,8 +61,8 @@ impl<T> DropCollection<'_, T> {
 /// Drops a database. Made by [`Database::drop`].
 #[must_use = "nothing is sent until .run()"]
 pub struct DropDatabase<'a> {
-    db: &'a Database,
-    options: Option<DropDatabaseOptions>,
+    pub(crate) db: &'a Database,
+    pub(crate) options: Option<DropDatabaseOptions>,
 }
 
 impl DropDatabase<'_> {

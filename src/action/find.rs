@@ -43,9 +43,9 @@ impl<T> Collection<T> {
 /// Finds the documents matching a filter. Made by [`Collection::find`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Find<'a, T> {
-    coll: &'a Collection<T>,
-    filter: Document,
-    options: Option<FindOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<FindOptions>,
 }
 
 impl<T> Find<'_, T> {
@@ -90,9 +90,9 @@ impl<T: DeserializeOwned + 'static> Find<'_, T> {
 /// Finds the first document matching a filter. Made by [`Collection::find_one`].
 #[must_use = "nothing is sent until .run()"]
 pub struct FindOne<'a, T> {
-    coll: &'a Collection<T>,
-    filter: Document,
-    options: Option<FindOneOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<FindOneOptions>,
 }
 
 impl<T> FindOne<'_, T> {

@@ -68,9 +68,9 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
 /// Deletes one document and returns it. Made by [`Collection::find_one_and_delete`].
 #[must_use = "nothing is sent until .run()"]
 pub struct FindOneAndDelete<'a, T> {
-    coll: &'a Collection<T>,
-    filter: Document,
-    options: Option<FindOneAndDeleteOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<FindOneAndDeleteOptions>,
 }
 
 impl<T: DeserializeOwned + 'static> FindOneAndDelete<'_, T> {
@@ -101,10 +101,10 @@ impl<T: DeserializeOwned + 'static> FindOneAndDelete<'_, T> {
 /// Updates one document and returns it. Made by [`Collection::find_one_and_update`].
 #[must_use = "nothing is sent until .run()"]
 pub struct FindOneAndUpdate<'a, T> {
-    coll: &'a Collection<T>,
-    filter: Document,
-    update: UpdateModifications,
-    options: Option<FindOneAndUpdateOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) filter: Document,
+    pub(crate) update: UpdateModifications,
+    pub(crate) options: Option<FindOneAndUpdateOptions>,
 }
 
 impl<T: DeserializeOwned + 'static> FindOneAndUpdate<'_, T> {
@@ -142,10 +142,10 @@ impl<T: DeserializeOwned + 'static> FindOneAndUpdate<'_, T> {
 /// Replaces one document and returns it. Made by [`Collection::find_one_and_replace`].
 #[must_use = "nothing is sent until .run()"]
 pub struct FindOneAndReplace<'a, T, B> {
-    coll: &'a Collection<T>,
-    filter: Document,
-    replacement: B,
-    options: Option<FindOneAndReplaceOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) filter: Document,
+    pub(crate) replacement: B,
+    pub(crate) options: Option<FindOneAndReplaceOptions>,
 }
 
 impl<T: Serialize + DeserializeOwned + 'static, B: Borrow<T>> FindOneAndReplace<'_, T, B> {

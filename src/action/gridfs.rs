@@ -111,10 +111,10 @@ impl GridFsBucket {
 /// Opens an upload stream. Made by [`GridFsBucket::open_upload_stream`].
 #[must_use = "nothing happens until .run()"]
 pub struct OpenUploadStream<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
-    id: Option<Bson>,
-    options: Option<GridFsUploadOptions>,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) filename: String,
+    pub(crate) id: Option<Bson>,
+    pub(crate) options: Option<GridFsUploadOptions>,
 }
 
 impl OpenUploadStream<'_> {
@@ -140,8 +140,8 @@ impl OpenUploadStream<'_> {
 /// Opens a download stream by id. Made by [`GridFsBucket::open_download_stream`].
 #[must_use = "nothing is sent until .run()"]
 pub struct OpenDownloadStream<'a> {
-    bucket: &'a GridFsBucket,
-    id: Bson,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) id: Bson,
 }
 
 impl OpenDownloadStream<'_> {
@@ -154,9 +154,9 @@ impl OpenDownloadStream<'_> {
 /// Opens a download stream by name. Made by [`GridFsBucket::open_download_stream_by_name`].
 #[must_use = "nothing is sent until .run()"]
 pub struct OpenDownloadStreamByName<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
-    options: Option<GridFsDownloadByNameOptions>,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) filename: String,
+    pub(crate) options: Option<GridFsDownloadByNameOptions>,
 }
 
 impl OpenDownloadStreamByName<'_> {
@@ -175,9 +175,9 @@ impl OpenDownloadStreamByName<'_> {
 /// Finds files. Made by [`GridFsBucket::find`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Find<'a> {
-    bucket: &'a GridFsBucket,
-    filter: Document,
-    options: Option<GridFsFindOptions>,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<GridFsFindOptions>,
 }
 
 impl Find<'_> {
@@ -201,9 +201,9 @@ impl Find<'_> {
 /// Finds one file. Made by [`GridFsBucket::find_one`].
 #[must_use = "nothing is sent until .run()"]
 pub struct FindOne<'a> {
-    bucket: &'a GridFsBucket,
-    filter: Document,
-    options: Option<GridFsFindOneOptions>,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) filter: Document,
+    pub(crate) options: Option<GridFsFindOneOptions>,
 }
 
 impl FindOne<'_> {
@@ -233,8 +233,8 @@ impl FindOne<'_> {
 /// Deletes a file. Made by [`GridFsBucket::delete`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Delete<'a> {
-    bucket: &'a GridFsBucket,
-    id: Bson,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) id: Bson,
 }
 
 impl Delete<'_> {
@@ -247,8 +247,8 @@ impl Delete<'_> {
 /// Deletes every revision of a file. Made by [`GridFsBucket::delete_by_name`].
 #[must_use = "nothing is sent until .run()"]
 pub struct DeleteByName<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) filename: String,
 }
 
 impl DeleteByName<'_> {
@@ -261,9 +261,9 @@ impl DeleteByName<'_> {
 /// Renames a file. Made by [`GridFsBucket::rename`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Rename<'a> {
-    bucket: &'a GridFsBucket,
-    id: Bson,
-    new_filename: String,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) id: Bson,
+    pub(crate) new_filename: String,
 }
 
 impl Rename<'_> {
@@ -276,9 +276,9 @@ impl Rename<'_> {
 /// Renames every revision of a file. Made by [`GridFsBucket::rename_by_name`].
 #[must_use = "nothing is sent until .run()"]
 pub struct RenameByName<'a> {
-    bucket: &'a GridFsBucket,
-    filename: String,
-    new_filename: String,
+    pub(crate) bucket: &'a GridFsBucket,
+    pub(crate) filename: String,
+    pub(crate) new_filename: String,
 }
 
 impl RenameByName<'_> {
@@ -292,7 +292,7 @@ impl RenameByName<'_> {
 /// Drops a bucket. Made by [`GridFsBucket::drop`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Drop<'a> {
-    bucket: &'a GridFsBucket,
+    pub(crate) bucket: &'a GridFsBucket,
 }
 
 impl Drop<'_> {

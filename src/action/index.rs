@@ -75,14 +75,14 @@ impl<T> Collection<T> {
 /// Creates an index. Made by [`Collection::create_index`].
 #[must_use = "nothing is sent until .run()"]
 pub struct CreateIndex<'a, T> {
-    coll: &'a Collection<T>,
-    indexes: Vec<IndexModel>,
-    options: Option<CreateIndexOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) indexes: Vec<IndexModel>,
+    pub(crate) options: Option<CreateIndexOptions>,
 }
 
 /// Creates several indexes. Made by [`Collection::create_indexes`].
 #[must_use = "nothing is sent until .run()"]
-pub struct CreateIndexes<'a, T>(CreateIndex<'a, T>);
+pub struct CreateIndexes<'a, T>(pub(crate) CreateIndex<'a, T>);
 
 impl<T> CreateIndex<'_, T> {
     option_setters!(CreateIndexOptions {
@@ -168,10 +168,10 @@ impl<T> CreateIndexes<'_, T> {
 /// [`Collection::drop_indexes`].
 #[must_use = "nothing is sent until .run()"]
 pub struct DropIndex<'a, T> {
-    coll: &'a Collection<T>,
+    pub(crate) coll: &'a Collection<T>,
     /// `None`: every index (`"*"`).
-    name: Option<String>,
-    options: Option<DropIndexOptions>,
+    pub(crate) name: Option<String>,
+    pub(crate) options: Option<DropIndexOptions>,
 }
 
 /// The same action as [`DropIndex`], for every index.
@@ -204,8 +204,8 @@ impl<T> DropIndex<'_, T> {
 /// Lists the indexes. Made by [`Collection::list_indexes`].
 #[must_use = "nothing is sent until .run()"]
 pub struct ListIndexes<'a, T> {
-    coll: &'a Collection<T>,
-    options: Option<ListIndexesOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) options: Option<ListIndexesOptions>,
 }
 
 impl<T> ListIndexes<'_, T> {
@@ -241,7 +241,7 @@ impl<T> ListIndexes<'_, T> {
 
 /// Lists the indexes' names. Made by [`Collection::list_index_names`].
 #[must_use = "nothing is sent until .run()"]
-pub struct ListIndexNames<'a, T>(ListIndexes<'a, T>);
+pub struct ListIndexNames<'a, T>(pub(crate) ListIndexes<'a, T>);
 
 impl<T> ListIndexNames<'_, T> {
     /// Sets the `max_time` option.

@@ -47,9 +47,9 @@ impl<T: Serialize> Collection<T> {
 /// Inserts one document. Made by [`Collection::insert_one`].
 #[must_use = "nothing is sent until .run()"]
 pub struct InsertOne<'a, T, B> {
-    coll: &'a Collection<T>,
-    doc: B,
-    options: Option<InsertOneOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) doc: B,
+    pub(crate) options: Option<InsertOneOptions>,
 }
 
 impl<T: Serialize, B: Borrow<T>> InsertOne<'_, T, B> {
@@ -87,9 +87,9 @@ impl<T: Serialize, B: Borrow<T>> InsertOne<'_, T, B> {
 /// Inserts many documents. Made by [`Collection::insert_many`].
 #[must_use = "nothing is sent until .run()"]
 pub struct InsertMany<'a, T, B> {
-    coll: &'a Collection<T>,
-    docs: Vec<B>,
-    options: Option<InsertManyOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) docs: Vec<B>,
+    pub(crate) options: Option<InsertManyOptions>,
 }
 
 impl<T: Serialize, B: Borrow<T>> InsertMany<'_, T, B> {

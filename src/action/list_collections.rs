@@ -33,8 +33,8 @@ impl Database {
 /// Lists the collections. Made by [`Database::list_collections`].
 #[must_use = "nothing is sent until .run()"]
 pub struct ListCollections<'a> {
-    db: &'a Database,
-    options: Option<ListCollectionsOptions>,
+    pub(crate) db: &'a Database,
+    pub(crate) options: Option<ListCollectionsOptions>,
 }
 
 impl ListCollections<'_> {
@@ -77,7 +77,7 @@ impl ListCollections<'_> {
 
 /// Lists the collections' names. Made by [`Database::list_collection_names`].
 #[must_use = "nothing is sent until .run()"]
-pub struct ListCollectionNames<'a>(ListCollections<'a>);
+pub struct ListCollectionNames<'a>(pub(crate) ListCollections<'a>);
 
 impl ListCollectionNames<'_> {
     /// Sets every option at once.

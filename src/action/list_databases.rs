@@ -32,8 +32,8 @@ impl Client {
 /// Lists the databases. Made by [`Client::list_databases`].
 #[must_use = "nothing is sent until .run()"]
 pub struct ListDatabases<'a> {
-    client: &'a Client,
-    options: Option<ListDatabasesOptions>,
+    pub(crate) client: &'a Client,
+    pub(crate) options: Option<ListDatabasesOptions>,
 }
 
 impl ListDatabases<'_> {
@@ -79,7 +79,7 @@ impl ListDatabases<'_> {
 
 /// Lists the databases' names. Made by [`Client::list_database_names`].
 #[must_use = "nothing is sent until .run()"]
-pub struct ListDatabaseNames<'a>(ListDatabases<'a>);
+pub struct ListDatabaseNames<'a>(pub(crate) ListDatabases<'a>);
 
 impl ListDatabaseNames<'_> {
     /// Only the databases this filter matches.

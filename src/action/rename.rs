@@ -30,11 +30,11 @@ impl<T> Collection<T> {
 /// Renames a collection. Made by [`Collection::rename`].
 #[must_use = "nothing is sent until .run()"]
 pub struct RenameCollection<'a, T> {
-    coll: &'a Collection<T>,
-    to: String,
-    drop_target: Option<bool>,
-    write_concern: Option<WriteConcern>,
-    comment: Option<Bson>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) to: String,
+    pub(crate) drop_target: Option<bool>,
+    pub(crate) write_concern: Option<WriteConcern>,
+    pub(crate) comment: Option<Bson>,
 }
 
 impl<T> RenameCollection<'_, T> {

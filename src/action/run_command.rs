@@ -41,9 +41,9 @@ impl Database {
 /// Runs a command. Made by [`Database::run_command`].
 #[must_use = "nothing is sent until .run()"]
 pub struct RunCommand<'a> {
-    db: &'a Database,
-    command: Document,
-    options: Option<RunCommandOptions>,
+    pub(crate) db: &'a Database,
+    pub(crate) command: Document,
+    pub(crate) options: Option<RunCommandOptions>,
 }
 
 impl RunCommand<'_> {
@@ -88,9 +88,9 @@ impl RunCommand<'_> {
 /// Runs a command that opens a cursor. Made by [`Database::run_cursor_command`].
 #[must_use = "nothing is sent until .run()"]
 pub struct RunCursorCommand<'a> {
-    db: &'a Database,
-    command: Document,
-    options: Option<RunCursorCommandOptions>,
+    pub(crate) db: &'a Database,
+    pub(crate) command: Document,
+    pub(crate) options: Option<RunCursorCommandOptions>,
 }
 
 impl RunCursorCommand<'_> {

@@ -79,7 +79,7 @@ impl<T> Collection<T> {
 
 /// Creates one search index. Made by [`Collection::create_search_index`].
 #[must_use = "nothing is sent until .run()"]
-pub struct CreateSearchIndex<'a, T>(CreateSearchIndexes<'a, T>);
+pub struct CreateSearchIndex<'a, T>(pub(crate) CreateSearchIndexes<'a, T>);
 
 impl<T> CreateSearchIndex<'_, T> {
     /// Sends `createSearchIndexes` with the one index.
@@ -98,8 +98,8 @@ impl<T> CreateSearchIndex<'_, T> {
 /// Creates search indexes. Made by [`Collection::create_search_indexes`].
 #[must_use = "nothing is sent until .run()"]
 pub struct CreateSearchIndexes<'a, T> {
-    coll: &'a Collection<T>,
-    models: Vec<SearchIndexModel>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) models: Vec<SearchIndexModel>,
 }
 
 impl<T> CreateSearchIndexes<'_, T> {
@@ -136,9 +136,9 @@ impl<T> CreateSearchIndexes<'_, T> {
 /// Replaces a search index's definition. Made by [`Collection::update_search_index`].
 #[must_use = "nothing is sent until .run()"]
 pub struct UpdateSearchIndex<'a, T> {
-    coll: &'a Collection<T>,
-    name: String,
-    definition: Document,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) name: String,
+    pub(crate) definition: Document,
 }
 
 impl<T> UpdateSearchIndex<'_, T> {
@@ -158,8 +158,8 @@ impl<T> UpdateSearchIndex<'_, T> {
 /// Drops a search index. Made by [`Collection::drop_search_index`].
 #[must_use = "nothing is sent until .run()"]
 pub struct DropSearchIndex<'a, T> {
-    coll: &'a Collection<T>,
-    name: String,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) name: String,
 }
 
 impl<T> DropSearchIndex<'_, T> {
@@ -180,20 +180,15 @@ impl<T> DropSearchIndex<'_, T> {
 /// Lists search indexes. Made by [`Collection::list_search_indexes`].
 #[must_use = "nothing is sent until .run()"]
 pub struct ListSearchIndexes<'a, T> {
-    coll: &'a Collection<T>,
-    name: Option<String>,
-    options: Option<AggregateOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) name: Option<String>,
+    pub(crate) options: Option<AggregateOptions>,
 }
 
 impl<T> ListSearchIndexes<'_, T> {
     /// Only the index called `name`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
-        self
-    }
-
-    pub(crate) fn name_if(mut self, name: Option<String>) -> Self {
-        self.name = name;
         self
     }
 

@@ -104,11 +104,11 @@ impl<T: Serialize> Collection<T> {
 /// [`Collection::update_many`].
 #[must_use = "nothing is sent until .run()"]
 pub struct Update<'a, T> {
-    coll: &'a Collection<T>,
-    query: Document,
-    update: UpdateModifications,
-    multi: bool,
-    options: Option<UpdateOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) query: Document,
+    pub(crate) update: UpdateModifications,
+    pub(crate) multi: bool,
+    pub(crate) options: Option<UpdateOptions>,
 }
 
 impl<T> Update<'_, T> {
@@ -142,10 +142,10 @@ impl<T> Update<'_, T> {
 /// Replaces one document. Made by [`Collection::replace_one`].
 #[must_use = "nothing is sent until .run()"]
 pub struct ReplaceOne<'a, T, B> {
-    coll: &'a Collection<T>,
-    query: Document,
-    replacement: B,
-    options: Option<ReplaceOptions>,
+    pub(crate) coll: &'a Collection<T>,
+    pub(crate) query: Document,
+    pub(crate) replacement: B,
+    pub(crate) options: Option<ReplaceOptions>,
 }
 
 impl<T: Serialize, B: Borrow<T>> ReplaceOne<'_, T, B> {

@@ -1,6 +1,6 @@
 //! A cursor as a `futures::Stream`: one hop to the runner per *batch*, not per document.
 //!
-//! The blocking [`Cursor`] moves into the job that fetches: the job advances it once (a
+//! The blocking [`crate::Cursor`] moves into the job that fetches: the job advances it once (a
 //! `getMore` if the batch in hand is used up), decodes every document the batch still holds,
 //! and hands the cursor back with them. The stream then yields those documents without
 //! leaving the executor's thread until they run out.
@@ -13,18 +13,17 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-use super::{AsyncOp, Runner};
-use crate::Cursor;
 use crate::error::{Error, Result};
+use crate::runtime::{AsyncOp, Runner};
 
 /// What one fetch brought back: the cursor, the documents decoded, and an error that ended
 /// the fetch part-way (after the documents before it).
-type Fetched<T> = (Box<Cursor<T>>, Vec<T>, Option<Error>);
+type Fetched<T> = (Box<crate::Cursor<T>>, Vec<T>, Option<Error>);
 
 /// The results of a `find`, `aggregate`, `listCollections` or `listIndexes`, as a stream of
 /// `Result<T>`. Dropping it closes the server cursor in the background, as dropping a
-/// blocking [`Cursor`] does; if a fetch is in flight, the cursor is closed when it finishes.
-pub struct AsyncCursor<T> {
+/// blocking [`crate::Cursor`] does; if a fetch is in flight, the cursor is closed when it finishes.
+pub struct Cursor<T> {
     runner: Runner,
     ready: VecDeque<T>,
     /// An error to report once `ready` is empty.
@@ -34,20 +33,20 @@ pub struct AsyncCursor<T> {
 
 enum State<T> {
     /// Holding the cursor; nothing in flight.
-    Idle(Box<Cursor<T>>),
+    Idle(Box<crate::Cursor<T>>),
     /// The cursor is away, fetching.
     Fetching(AsyncOp<Fetched<T>>),
     /// Exhausted, or failed: the stream has ended.
     Done,
 }
 
-// Nothing in an AsyncCursor is ever pinned in place (documents are moved out of the queue,
+// Nothing in a Cursor is ever pinned in place (documents are moved out of the queue,
 // the cursor moves into jobs and back), so it may move even when `T` may not.
-impl<T> Unpin for AsyncCursor<T> {}
+impl<T> Unpin for Cursor<T> {}
 
-impl<T> AsyncCursor<T> {
-    pub(crate) fn new(cursor: Cursor<T>, runner: Runner) -> AsyncCursor<T> {
-        AsyncCursor {
+impl<T> Cursor<T> {
+    pub(crate) fn new(cursor: crate::Cursor<T>, runner: Runner) -> Cursor<T> {
+        Cursor {
             runner,
             ready: VecDeque::new(),
             error: None,
@@ -56,7 +55,7 @@ impl<T> AsyncCursor<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> AsyncCursor<T> {
+impl<T: DeserializeOwned + Send + 'static> Cursor<T> {
     /// Collects every remaining result into a `Vec` (the first error ends it).
     pub async fn collect_all(mut self) -> Result<Vec<T>> {
         let mut out = Vec::new();
@@ -68,7 +67,7 @@ impl<T: DeserializeOwned + Send + 'static> AsyncCursor<T> {
 }
 
 /// Advances `cursor` once and decodes what the batch in hand still holds.
-fn fetch<T: DeserializeOwned + 'static>(mut cursor: Box<Cursor<T>>) -> Fetched<T> {
+fn fetch<T: DeserializeOwned + 'static>(mut cursor: Box<crate::Cursor<T>>) -> Fetched<T> {
     let mut items = Vec::new();
     let mut step = || -> Result<()> {
         if !cursor.advance()? {
@@ -85,7 +84,7 @@ fn fetch<T: DeserializeOwned + 'static>(mut cursor: Box<Cursor<T>>) -> Fetched<T
     (cursor, items, error)
 }
 
-impl<T: DeserializeOwned + Send + 'static> Stream for AsyncCursor<T> {
+impl<T: DeserializeOwned + Send + 'static> Stream for Cursor<T> {
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
@@ -130,14 +129,14 @@ impl<T: DeserializeOwned + Send + 'static> Stream for AsyncCursor<T> {
     }
 }
 
-impl<T> std::fmt::Debug for AsyncCursor<T> {
+impl<T> std::fmt::Debug for Cursor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
             State::Idle(c) => format!("idle, {c:?}"),
             State::Fetching(_) => "fetching".to_string(),
             State::Done => "done".to_string(),
         };
-        f.debug_struct("AsyncCursor")
+        f.debug_struct("motor::Cursor")
             .field("ready", &self.ready.len())
             .field("state", &state)
             .finish()

@@ -19,6 +19,7 @@
 //! plain threads, `std::net` is measurably faster than `may::net`.
 
 pub(crate) mod buffers;
+mod jobs;
 mod parker;
 mod resolve;
 mod stack;
@@ -28,6 +29,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use jobs::{AsyncOp, ThreadPool};
+pub(crate) use jobs::{Runner, panicked};
 pub(crate) use parker::{Parker, Wake};
 pub(crate) use resolve::{off_worker, resolve};
 pub(crate) use stack::{drop_on_driver_stack, on_driver_stack};
