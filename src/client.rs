@@ -64,7 +64,7 @@ pub(crate) struct Inner {
     auth: Option<Arc<crate::auth::Authenticator>>,
     /// Idle server sessions, for retryable writes.
     sessions: SessionPool,
-    /// Where the async façade (`crate::motor`) runs this client's blocking calls: made on the
+    /// Where the async façade (the `motor` module) runs this client's blocking calls: made on the
     /// first async call, so a client used only blocking-style never starts a thread pool.
     runner: OnceLock<Runner>,
 }
@@ -119,7 +119,7 @@ impl Client {
         crate::runtime::on_driver_stack(move || Client::build(options))
     }
 
-    /// Where async calls on this client run (see `crate::motor`): new coroutines for the
+    /// Where async calls on this client run (the `motor` module): new coroutines for the
     /// coroutine core, a pool of [`ThreadPool::default_size`] threads for the threaded core,
     /// started on first use.
     pub(crate) fn runner(&self) -> Result<&Runner> {

@@ -57,6 +57,6 @@ async fn main() -> may_mongo::Result<()> {
         .await?;
     let total = messages.count_documents(doc! {}).await?;
     async_tests::report(total, started.elapsed(), &latest);
-    client.shutdown().await?;
+    client.shutdown().await;
     Ok(())
 }

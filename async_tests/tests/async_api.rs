@@ -440,7 +440,7 @@ fn a_client_made_from_a_uri_off_the_executor() {
             let client = may_mongo::motor::Client::with_uri_str(&uri).await.unwrap();
             assert_eq!(client.core(), core);
             let names = client.list_database_names().await.unwrap();
-            client.shutdown().await.unwrap();
+            client.shutdown().await;
             names
         });
         assert!(names.iter().all(|n| !n.is_empty()));

@@ -241,7 +241,11 @@ awaitable!(['a, T: Serialize + DeserializeOwned + Send + 'static, B: Borrow<T>]
         let coll = coll.clone_with_type::<Document>();
         FindOneAndReplace { coll: &coll, filter, replacement, options }
             .run()?
-            .map(|doc| bson::deserialize_from_document::<T>(doc).map_err(Error::de))
+            .map(|doc| {
+                // On a driver stack, as the blocking decoders run: the job has may's 32 KiB.
+                crate::runtime::on_driver_stack(|| bson::deserialize_from_document::<T>(doc))
+                    .map_err(Error::de)
+            })
             .transpose()
     })
 });

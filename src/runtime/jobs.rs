@@ -1,4 +1,4 @@
-//! Jobs run off the caller: the machinery under the async façade (`crate::motor`).
+//! Jobs run off the caller: the machinery under the async façade (the `motor` module).
 //!
 //! An async call hands a blocking job to a [`Runner`] and gets back an [`AsyncOp`], a future
 //! that completes when a `futures` oneshot channel is written. The runner is the client's

@@ -203,7 +203,7 @@ fn paths_at(core: Core, levels: usize) {
 
     // The async façade: the blocking call runs in a coroutine of its own (coroutine core) or
     // on its thread pool (threaded core); the future is driven from this thread.
-    let asynchronous = may_mongo::motor::AsyncClient::new(client.clone()).unwrap();
+    let asynchronous = may_mongo::motor::Client::from(client.clone());
     let ac = asynchronous.database(db.name()).collection::<Document>("c");
     let (found, values) = futures_executor::block_on(async {
         let found = ac.find_one(doc! { "_id": 1 }).await.unwrap().unwrap();

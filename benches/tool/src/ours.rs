@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bson::{Document, doc};
 use futures::StreamExt;
-use may_mongo::motor::{AsyncClient, AsyncDatabase};
+use may_mongo::motor::Database;
 use may_mongo::{Client, ClientOptions, Core, Database};
 
 use crate::point::{self, Outcome, Record, Spec, Window};
@@ -119,7 +119,7 @@ fn blocking_loop(w: Window, mut op: BlockingOp) -> impl FnOnce() -> Result<Recor
 }
 
 /// One async operation of `workload` through `may_mongo::motor`.
-async fn async_op(workload: Workload, db: &AsyncDatabase, small: &Document) -> Result<(), String> {
+async fn async_op(workload: Workload, db: &Database, small: &Document) -> Result<(), String> {
     let coll = db.collection::<Document>(workload.collection());
     match workload {
         Workload::FindOne => {
@@ -141,7 +141,7 @@ async fn async_op(workload: Workload, db: &AsyncDatabase, small: &Document) -> R
         }
         Workload::InsertMany => {
             let docs = vec![small.clone(); INSERT_MANY_DOCS];
-            let r = coll.insert_many(docs, true).await.map_err(err)?;
+            let r = coll.insert_many(docs).await.map_err(err)?;
             expect_inserted(r.inserted_ids.len())
         }
     }
@@ -170,7 +170,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, String> {
         }),
         Contender::AsyncCoroutine | Contender::AsyncThreaded => {
             let rt = point::tokio_runtime();
-            let client = AsyncClient::new(client.clone()).map_err(err)?;
+            let client = may_mongo::motor::Client::from(client.clone());
             let small = inputs.small.clone();
             let workload = spec.workload;
             point::on_tokio(&rt, &w, spec, |_| {
