@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bson::{Document, doc};
 use futures::StreamExt;
-use may_mongo::motor::Database;
 use may_mongo::{Client, ClientOptions, Core, Database};
 
 use crate::point::{self, Outcome, Record, Spec, Window};
