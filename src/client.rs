@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::address::ServerAddress;
@@ -22,7 +24,7 @@ use crate::retry::{
 };
 use crate::runtime::{Core, Runner, ThreadPool, on_driver_stack};
 use crate::selection_criteria::Criteria;
-use crate::session::{ServerSession, SessionPool};
+use crate::session::{Claim, ClusterTime, ServerSession, SessionCell, SessionPool, SessionState};
 use crate::topology::{self, ReadMode, Topology, TopologyType};
 use crate::wire::{BodyField, OpMsgBuilder, WireError, next_request_id};
 use greenlet_pool::{Lease, Request};
@@ -62,8 +64,11 @@ pub(crate) struct Inner {
     reaper: may::sync::mpsc::Sender<Kill>,
     /// The credential every pooled connection authenticates with.
     auth: Option<Arc<crate::auth::Authenticator>>,
-    /// Idle server sessions, for retryable writes.
+    /// Idle server sessions, lent to operations (implicit sessions) and to `ClientSession`s.
     sessions: SessionPool,
+    /// The newest `$clusterTime` any reply carried, and its encoded field: sent with every
+    /// command (gossip). `None` until a replica set or mongos reports one.
+    cluster_time: Mutex<Option<Arc<(ClusterTime, BodyField)>>>,
     /// Where the async façade (the `motor` module) runs this client's blocking calls: made on the
     /// first async call, so a client used only blocking-style never starts a thread pool.
     runner: OnceLock<Runner>,
@@ -223,6 +228,7 @@ impl Client {
                 reaper: start_reaper(core, weak.clone()),
                 auth,
                 sessions: SessionPool::default(),
+                cluster_time: Mutex::new(None),
                 runner: OnceLock::new(),
             }),
         })
@@ -308,8 +314,34 @@ impl Client {
     /// [`ErrorKind::PoolClosed`](crate::ErrorKind::PoolClosed), and every later operation on this
     /// client or its clones gets [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown).
     pub fn shutdown(&self) {
+        if !self.inner.shut_down.load(Ordering::Acquire) {
+            self.end_sessions();
+        }
         self.inner.shut_down.store(true, Ordering::Release);
         self.inner.deployment.close();
+    }
+
+    /// Tells the server to forget every pooled server session (`endSessions`, 10,000 ids per
+    /// command), as the Driver Sessions spec asks of a client that closes. Best effort: a
+    /// server without the command (FerretDB 1.24) or without sessions is not an error, and
+    /// no server is waited for longer than a second.
+    fn end_sessions(&self) {
+        let ids = self.inner.sessions.drain();
+        if ids.is_empty() || self.topology().logical_session_timeout_minutes.is_none() {
+            return;
+        }
+        for chunk in ids.chunks(10_000) {
+            let mut op = crate::ops::Command::write(
+                "endSessions",
+                "admin",
+                bson::doc! { "endSessions": chunk.to_vec() },
+                |_| Ok(()),
+            );
+            // No session of its own: the ids it ends are the command.
+            let mut route = Route::selected(Some(Duration::from_secs(1)));
+            route.no_session = true;
+            let _ = self.execute(&mut op, route);
+        }
     }
 
     /// Starts (or nests) a request for the calling coroutine or thread: until the guard drops,
@@ -387,23 +419,74 @@ impl Client {
         route: Route,
     ) -> Result<Executed<O::Output>> {
         let mut bound = Bound { op, out: None };
-        let server = self.drive(&mut bound, route.server, route.timeout);
+        let ran = self.drive(&mut bound, route);
         let out = bound.out.take();
-        let server = server?;
+        let (server, session) = ran?;
         Ok(Executed {
             output: out.expect("a successful operation has its output"),
             server,
+            session,
         })
+    }
+
+    /// After an operation: its implicit server session back to the pool, or kept.
+    #[inline(never)]
+    fn end_session(&self, sess: &mut Sess<'_>, keep: bool) -> Option<ServerSession> {
+        let session = sess.implicit.server.take()?;
+        if keep {
+            return Some(session);
+        }
+        self.give_back_session(session);
+        None
+    }
+
+    /// Returns a server session to the pool (no I/O): dropped instead if it is dirty or
+    /// about to expire.
+    pub(crate) fn give_back_session(&self, session: ServerSession) {
+        self.inner.sessions.give_back(session);
+    }
+
+    /// Keeps `seen` if it is newer than the client's cluster time.
+    pub(crate) fn advance_cluster_time(&self, seen: &ClusterTime) {
+        let mut slot = self.inner.cluster_time.lock();
+        if slot
+            .as_ref()
+            .is_none_or(|c| crate::session::later(seen.cluster_time, c.0.cluster_time))
+            && let Ok(field) = seen.field()
+        {
+            *slot = Some(Arc::new((seen.clone(), field)));
+        }
+    }
+
+    /// The deployment's session timeout, once a server the client's reads could use is
+    /// known (this waits for one as a read's server selection does): `None` if the
+    /// deployment does not support sessions.
+    pub(crate) fn session_timeout_minutes(&self) -> Result<Option<i64>> {
+        self.select(self.inner.criteria.operation(), None, None)?;
+        Ok(self.topology().logical_session_timeout_minutes)
+    }
+
+    /// A server session from the pool (or a new one), for an explicit session.
+    pub(crate) fn take_session(&self, timeout: Duration) -> ServerSession {
+        self.inner.sessions.take(timeout)
     }
 
     /// [`execute`](Self::execute) for any operation: the attempts and the retry decision.
     fn drive(
         &self,
         op: &mut dyn Drive,
-        pinned: Option<Arc<Server>>,
-        timeout: Option<Duration>,
-    ) -> Result<Arc<Server>> {
-        let limit = timeout.map(|t| Limit {
+        mut route: Route,
+    ) -> Result<(Arc<Server>, Option<ServerSession>)> {
+        // The session: the route's, claimed for the operation, or an implicit one. (Built
+        // here, not in a frame of its own: the frames live while an operation waits are on
+        // the caller's stack, and at opt-level 0 each one costs.)
+        let pinned = route.server.take();
+        let mut sess = Sess::new(route.no_session);
+        if let Some(cell) = route.session.as_deref() {
+            sess.claim(cell)?;
+        }
+        let txn = &mut sess;
+        let limit = route.timeout.map(|t| Limit {
             started: Instant::now(),
             timeout: t,
         });
@@ -413,49 +496,40 @@ impl Client {
             (None, Retry::Write) if options.retry_writes => Retry::Write,
             _ => Retry::No,
         };
-        let mut txn: Option<Txn> = None;
-        let first = match self.attempt(op, pinned, limit, retry, &mut txn, None) {
-            Ok(server) => {
-                self.end_txn(txn);
-                return Ok(server);
+        let result = 'attempts: {
+            let first = match self.attempt(op, pinned, limit, retry, txn, None) {
+                Ok(server) => break 'attempts Ok(server),
+                Err(failed) => failed,
+            };
+            let retryable = match (retry, first.stage) {
+                (Retry::No, _) | (_, Stage::Final) => false,
+                // Nothing was sent: trying again cannot do anything twice.
+                (_, Stage::CheckOut) => is_network_or_pool_cleared(&first.error),
+                (Retry::Read, Stage::Sent) => is_retryable_read_error(&first.error),
+                (Retry::Write, Stage::Sent) => {
+                    txn.txn_number.is_some()
+                        && is_retryable_write_error(&first.error, first.max_wire_version)
+                }
+            };
+            if !retryable || limit.is_some_and(|l| l.expired()) {
+                break 'attempts Err(first.error);
             }
-            Err(failed) => failed,
+            let avoid = first.server.as_ref();
+            match self.attempt(op, None, limit, retry, txn, avoid) {
+                Ok(server) => Ok(server),
+                // A retry that never reached a server, or that wrote nothing, leaves the
+                // first error standing: it says more about what happened.
+                Err(again)
+                    if again.stage != Stage::Sent
+                        || (retry == Retry::Write && wrote_nothing(&again.error)) =>
+                {
+                    Err(first.error)
+                }
+                Err(again) => Err(again.error),
+            }
         };
-        let retryable = match (retry, first.stage) {
-            (Retry::No, _) | (_, Stage::Final) => false,
-            // Nothing was sent: trying again cannot do anything twice.
-            (_, Stage::CheckOut) => is_network_or_pool_cleared(&first.error),
-            (Retry::Read, Stage::Sent) => is_retryable_read_error(&first.error),
-            (Retry::Write, Stage::Sent) => {
-                txn.is_some() && is_retryable_write_error(&first.error, first.max_wire_version)
-            }
-        };
-        if !retryable || limit.is_some_and(|l| l.expired()) {
-            self.end_txn(txn);
-            return Err(first.error);
-        }
-        let avoid = first.server.as_ref();
-        let second = self.attempt(op, None, limit, retry, &mut txn, avoid);
-        self.end_txn(txn);
-        match second {
-            Ok(server) => Ok(server),
-            // A retry that never reached a server, or that wrote nothing, leaves the first
-            // error standing: it says more about what happened.
-            Err(again)
-                if again.stage != Stage::Sent
-                    || (retry == Retry::Write && wrote_nothing(&again.error)) =>
-            {
-                Err(first.error)
-            }
-            Err(again) => Err(again.error),
-        }
-    }
-
-    /// Returns a retryable write's session to the pool (unless a network error dirtied it).
-    fn end_txn(&self, txn: Option<Txn>) {
-        if let Some(t) = txn {
-            self.inner.sessions.give_back(t.session, t.session_timeout);
-        }
+        let kept = self.end_session(&mut sess, route.keep_session && result.is_ok());
+        result.map(|s| (s, kept))
     }
 
     /// One attempt of `op`: select (unless `pinned`), check out, send, read the reply.
@@ -472,7 +546,7 @@ impl Client {
         pinned: Option<Arc<Server>>,
         limit: Option<Limit>,
         retry: Retry,
-        txn: &mut Option<Txn>,
+        txn: &mut Sess<'_>,
         avoid: Option<&ServerAddress>,
     ) -> std::result::Result<Arc<Server>, Failed> {
         let deadline = limit.map(|l| l.deadline());
@@ -514,7 +588,7 @@ impl Client {
                 let plan = step.plan(op, &conn, txn)?;
                 let sent = step
                     .encode(op, &mut conn, &plan, txn)
-                    .and_then(|()| step.send(&mut conn));
+                    .and_then(|()| step.send(&mut conn, txn));
                 step.finish(op, conn, txn, sent)
             }),
             Some(handler) => step.monitored(handler, op, conn, txn),
@@ -599,7 +673,7 @@ impl<'a> Step<'a> {
         &self,
         op: &dyn Drive,
         conn: &CheckedOut,
-        txn: &mut Option<Txn>,
+        txn: &mut Sess<'_>,
     ) -> std::result::Result<Plan<'a>, Failed> {
         let inner = &*self.client.inner;
         let max_wire_version = conn.description().max_wire_version;
@@ -616,30 +690,53 @@ impl<'a> Step<'a> {
                 e.in_operation(op.command_name(), &self.server.address),
             ));
         }
-        // A retryable write carries a session id and transaction number when the server can
-        // de-duplicate by them; a retry reuses the first attempt's.
+        // The session: the caller's, or an implicit one taken from the pool when the server
+        // supports sessions. A retryable write also takes a transaction number, when the
+        // server can de-duplicate by it; a retry reuses the first attempt's.
+        let description = conn.description();
+        let no_session = txn.none;
+        let state = txn.state();
+        if state.ended {
+            return Err(Failed::final_error(Error::invalid_argument(
+                "this session was ended (its client shut down)",
+            )));
+        }
+        match description.logical_session_timeout_minutes {
+            None if state.explicit => {
+                return Err(Failed::final_error(ErrorKind::SessionsNotSupported.into()));
+            }
+            None => {}
+            Some(_) if no_session => {}
+            Some(minutes) if state.server.is_none() => {
+                let timeout = Duration::from_secs(minutes.max(0) as u64 * 60);
+                state.server = Some(inner.sessions.take(timeout));
+            }
+            Some(_) => {}
+        }
         if self.retry == Retry::Write {
-            match session_timeout(conn.description()) {
-                Some(session_timeout) if txn.is_none() => {
-                    let mut session = inner.sessions.take(session_timeout);
-                    let number = session.next_txn_number();
-                    let fields = session
-                        .fields(number)
-                        .map_err(|e| Failed::final_error(Error::internal(e.to_string())))?;
-                    *txn = Some(Txn {
-                        session,
-                        session_timeout,
-                        fields,
-                    });
+            match session_timeout(description) {
+                Some(_) if txn.txn_number.is_none() => {
+                    let server = txn.state().server.as_mut();
+                    txn.txn_number = server.map(|s| s.next_txn_number());
+                    txn.fields = None;
                 }
                 Some(_) => {}
                 // The first attempt was sent with a transaction number; this server cannot
                 // honour it, so there is no safe retry here.
-                None if self.is_retry && txn.is_some() => {
+                None if self.is_retry && txn.txn_number.is_some() => {
                     return Err(Failed::final_error(Error::internal("retry not possible")));
                 }
                 None => {}
             }
+        }
+        let number = txn.txn_number;
+        if txn.fields.is_none()
+            && let Some(server) = &txn.state().server
+        {
+            let fields = server
+                .fields(number)
+                .map_err(|e| Failed::final_error(Error::internal(e.to_string())))?;
+            txn.fields = Some(fields);
         }
         // `$readPreference` travels with reads a secondary or mongos must honour; a direct
         // connection (Single, not mongos) sends primaryPreferred so any member answers.
@@ -682,7 +779,7 @@ impl<'a> Step<'a> {
         op: &mut dyn Drive,
         conn: &mut CheckedOut,
         plan: &Plan<'_>,
-        txn: &Option<Txn>,
+        txn: &mut Sess<'_>,
     ) -> Result<()> {
         conn.limit_io(self.limit.map(|l| l.deadline()))?;
         conn.prepare(self.request_id, |msg| {
@@ -690,16 +787,23 @@ impl<'a> Step<'a> {
             if let Some(field) = &plan.read_preference {
                 msg.append_to_body(field)?;
             }
-            match txn {
-                Some(t) => msg.append_to_body(&t.fields),
-                None => Ok(()),
-            }
+            txn.append_session_fields(msg, op.is_read(), &self.client.inner.cluster_time)
         })
     }
 
     /// Sends the encoded command and reads the reply (left in the connection), checking `ok`.
-    fn send(&self, conn: &mut CheckedOut) -> Result<()> {
+    /// Any reply, an error's too, teaches the client and the session the newest
+    /// `$clusterTime` and `operationTime`.
+    fn send(&self, conn: &mut CheckedOut, txn: &mut Sess<'_>) -> Result<()> {
         let reply = conn.exchange(self.request_id)?;
+        let cluster_time = ClusterTime::of_reply(reply);
+        if let Some(ct) = &cluster_time {
+            self.client.advance_cluster_time(ct);
+        }
+        let state = txn.state();
+        if state.explicit {
+            state.learn(reply, cluster_time.as_ref());
+        }
         check_ok(reply)
     }
 
@@ -710,7 +814,7 @@ impl<'a> Step<'a> {
         &self,
         op: &mut dyn Drive,
         conn: CheckedOut,
-        txn: &mut Option<Txn>,
+        txn: &mut Sess<'_>,
         sent: Result<()>,
     ) -> std::result::Result<(), Failed> {
         let deployment = &self.client.inner.deployment;
@@ -727,10 +831,10 @@ impl<'a> Step<'a> {
             drop(conn);
             deployment.on_operation_error(self.server, generation, max_wire_version, &e);
             if e.is_network_error()
-                && let Some(t) = txn
+                && let Some(session) = &mut txn.state().server
             {
                 // The server may hold this session in a state we do not know.
-                t.session.dirty = true;
+                session.dirty = true;
             }
             return Err(failed(
                 timed_out(e, self.limit, "waiting for the reply"),
@@ -760,7 +864,7 @@ impl<'a> Step<'a> {
         handler: &EventHandler<CommandEvent>,
         op: &mut dyn Drive,
         mut conn: CheckedOut,
-        txn: &mut Option<Txn>,
+        txn: &mut Sess<'_>,
     ) -> std::result::Result<(), Failed> {
         let plan = on_driver_stack(|| self.plan(op, &conn, txn))?;
         let sent = match on_driver_stack(|| self.encode(op, &mut conn, &plan, txn)) {
@@ -782,7 +886,7 @@ impl<'a> Step<'a> {
                 });
                 // The event is the handler's now: kept, or dropped in the caller's code.
                 handler.handle(started);
-                let sent = on_driver_stack(|| self.send(&mut conn));
+                let sent = on_driver_stack(|| self.send(&mut conn, txn));
                 let ended = on_driver_stack(|| match &sent {
                     Ok(()) => monitor.succeeded(conn.reply()),
                     Err(e) => monitor.failed(e),
@@ -803,6 +907,14 @@ pub(crate) struct Route {
     pub(crate) server: Option<Arc<Server>>,
     /// The limit on the whole call, retry included (a handle's `timeoutMS`).
     pub(crate) timeout: Option<Duration>,
+    /// The session to run in: an explicit one, or a cursor's implicit one. `None`: an
+    /// implicit session of the operation's own.
+    pub(crate) session: Option<Arc<SessionCell>>,
+    /// Keep the operation's own implicit session (in [`Executed::session`]) rather than
+    /// return it to the pool: a cursor's opening command.
+    pub(crate) keep_session: bool,
+    /// Send no `lsid` at all (`endSessions`, whose body lists the sessions to end).
+    pub(crate) no_session: bool,
 }
 
 impl Route {
@@ -811,7 +923,16 @@ impl Route {
         Route {
             server: None,
             timeout,
+            session: None,
+            keep_session: false,
+            no_session: false,
         }
+    }
+
+    /// The same route, in `session` (when `Some`).
+    pub(crate) fn in_session(mut self, session: Option<Arc<SessionCell>>) -> Route {
+        self.session = session;
+        self
     }
 
     /// `server` itself, within `timeout` (never retried elsewhere).
@@ -819,6 +940,9 @@ impl Route {
         Route {
             server: Some(server),
             timeout,
+            session: None,
+            keep_session: false,
+            no_session: false,
         }
     }
 }
@@ -827,6 +951,8 @@ impl Route {
 pub(crate) struct Executed<T> {
     pub(crate) output: T,
     pub(crate) server: Arc<Server>,
+    /// The operation's implicit session, when the route asked to keep it.
+    pub(crate) session: Option<ServerSession>,
 }
 
 /// An operation's overall time limit.
@@ -906,12 +1032,108 @@ impl Failed {
     }
 }
 
-/// A retryable write's session and transaction number, kept across its two attempts.
-struct Txn {
-    session: ServerSession,
-    session_timeout: Duration,
-    /// `lsid` and `txnNumber`, encoded.
-    fields: BodyField,
+/// The session an operation runs in, held by the executor across its attempts.
+struct Sess<'c> {
+    /// The caller's session (explicit, or a cursor's implicit one), claimed for the
+    /// operation.
+    claim: Option<Claim<'c>>,
+    /// Otherwise an implicit session for this operation alone (its server session, if the
+    /// server supports sessions, goes back to the pool at the end).
+    implicit: SessionState,
+    /// A retryable write's transaction number, fixed by its first attempt.
+    txn_number: Option<i64>,
+    /// `lsid` (and `txnNumber`), encoded once for every attempt.
+    fields: Option<BodyField>,
+    /// No session at all, not even an implicit one.
+    none: bool,
+}
+
+impl<'c> Sess<'c> {
+    /// An implicit session (`none`: not even that), until [`claim`](Self::claim).
+    fn new(none: bool) -> Sess<'c> {
+        Sess {
+            claim: None,
+            implicit: SessionState::default(),
+            txn_number: None,
+            fields: None,
+            none,
+        }
+    }
+
+    /// Runs in `cell`'s session instead: refused if another operation has it.
+    #[inline(never)]
+    fn claim(&mut self, cell: &'c SessionCell) -> Result<()> {
+        let claim = cell.claim().ok_or_else(|| {
+            Error::invalid_argument(
+                "this session is in use by another operation: a session serves one operation at a time",
+            )
+        })?;
+        self.claim = Some(claim);
+        Ok(())
+    }
+
+    fn state(&mut self) -> &mut SessionState {
+        match &mut self.claim {
+            Some(claim) => claim.state(),
+            None => &mut self.implicit,
+        }
+    }
+
+    /// Appends what the session adds to a command: `lsid` (and `txnNumber`), the newest
+    /// `$clusterTime` known, and for a read in a causally consistent session
+    /// `readConcern.afterClusterTime`.
+    fn append_session_fields(
+        &mut self,
+        msg: &mut OpMsgBuilder<'_>,
+        is_read: bool,
+        client_time: &Mutex<Option<Arc<(ClusterTime, BodyField)>>>,
+    ) -> std::result::Result<(), WireError> {
+        let fields = self.fields.take();
+        let state = self.state();
+        // No implicit session for an unacknowledged write (the Driver Sessions spec): the
+        // server would not say whether it used it.
+        let unacknowledged = !state.explicit && !is_read && is_unacknowledged(msg);
+        if let Some(f) = &fields
+            && !unacknowledged
+        {
+            msg.append_to_body(f)?;
+        }
+        // Gossip: the newer of the client's and the session's cluster time.
+        let client_time = client_time.lock().clone();
+        match (&client_time, &state.cluster_time) {
+            (Some(c), Some(own)) if crate::session::later(own.cluster_time, c.0.cluster_time) => {
+                msg.append_to_body(&own.field()?)?
+            }
+            (Some(c), _) => msg.append_to_body(&c.1)?,
+            (None, Some(own)) => msg.append_to_body(&own.field()?)?,
+            (None, None) => {}
+        }
+        if is_read
+            && state.explicit
+            && state.causal_consistency
+            && let Some(t) = state.operation_time
+        {
+            let mut read_concern = msg.take_from_body("readConcern")?.unwrap_or_default();
+            read_concern.insert("afterClusterTime", t);
+            msg.append_to_body(&BodyField::new("readConcern", &read_concern)?)?;
+        }
+        self.fields = fields;
+        Ok(())
+    }
+}
+
+/// Whether the command in `msg` asks for `writeConcern: { w: 0 }`.
+fn is_unacknowledged(msg: &OpMsgBuilder<'_>) -> bool {
+    let Some(body) = msg.body_document() else {
+        return false;
+    };
+    let Ok(wc) = body.get_document("writeConcern") else {
+        return false;
+    };
+    matches!(
+        wc.get("w"),
+        Ok(Some(bson::RawBsonRef::Int32(0))) | Ok(Some(bson::RawBsonRef::Int64(0)))
+    )
 }
 
 /// The session timeout when the server can de-duplicate retried writes: it supports sessions
@@ -1117,6 +1339,8 @@ pub(crate) struct Kill {
     pub(crate) db: String,
     pub(crate) coll: String,
     pub(crate) id: i64,
+    /// The cursor's session: `killCursors` goes in it, then an implicit one is returned.
+    pub(crate) session: Option<Arc<SessionCell>>,
 }
 
 /// Starts the task that sends `killCursors` for dropped cursors; returns where to queue them.
@@ -1136,9 +1360,23 @@ fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::
                 bson::doc! { "killCursors": &kill.coll, "cursors": ids },
                 |_| Ok(()),
             );
-            // Best effort: the server forgets idle cursors by itself after 10 minutes.
-            let route = Route::pinned(kill.server, client.options().timeout);
-            let _ = client.execute(&mut op, route);
+            // Best effort: the server forgets idle cursors by itself after 10 minutes. An
+            // explicit session busy with another operation is not waited for: the kill goes
+            // without it.
+            let route = Route::pinned(kill.server.clone(), client.options().timeout);
+            let in_session = route.clone().in_session(kill.session.clone());
+            if let Err(e) = client.execute(&mut op, in_session)
+                && matches!(*e.kind, ErrorKind::InvalidArgument { .. })
+            {
+                let _ = client.execute(&mut op, route);
+            }
+            if let Some(cell) = kill.session
+                && let Some(s) = cell
+                    .with(|state| (!state.explicit).then(|| state.server.take()))
+                    .flatten()
+            {
+                client.give_back_session(s);
+            }
         }
     };
     if let Err(e) = crate::runtime::spawn(core, "may_mongo-cursor-reaper", task) {

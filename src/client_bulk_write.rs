@@ -180,6 +180,7 @@ impl Client {
             client: self,
             models: models.into_iter().collect(),
             options: None,
+            session: None,
         }
     }
 
@@ -187,6 +188,7 @@ impl Client {
         &self,
         models: Vec<ClientWriteModel>,
         options: ClientBulkWriteOptions,
+        session: Option<std::sync::Arc<crate::session::SessionCell>>,
     ) -> Result<ClientBulkWriteResult> {
         // Validating and encoding the models, and reading each batch's reply, run on a driver
         // stack (see `runtime::on_driver_stack`).
@@ -230,7 +232,10 @@ impl Client {
                 count: 0,
             };
             let ((reply, count), server) = match self
-                .execute(&mut batch, Route::selected(self.options().timeout))
+                .execute(
+                    &mut batch,
+                    Route::selected(self.options().timeout).in_session(session.clone()),
+                )
                 .map(|e| (e.output, e.server))
             {
                 Ok(r) => r,
@@ -498,9 +503,12 @@ pub struct ClientBulkWrite<'a> {
     pub(crate) client: &'a Client,
     pub(crate) models: Vec<ClientWriteModel>,
     pub(crate) options: Option<ClientBulkWriteOptions>,
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl ClientBulkWrite<'_> {
+    crate::action::session_setter!();
+
     crate::action::option_setters!(ClientBulkWriteOptions {
         ordered: plain bool,
         bypass_document_validation: plain bool,
@@ -514,7 +522,7 @@ impl ClientBulkWrite<'_> {
     /// Sends the `bulkWrite` commands.
     pub fn run(self) -> Result<ClientBulkWriteResult> {
         self.client
-            .bulk_write_now(self.models, self.options.unwrap_or_default())
+            .bulk_write_now(self.models, self.options.unwrap_or_default(), self.session)
     }
 }
 

@@ -23,6 +23,7 @@ use crate::error::{
 use crate::ops::{Command, read_write_reply};
 use crate::retry::Retry;
 use crate::selection_criteria::{Criteria, ReadPreference, SelectionCriteria};
+use crate::session::SessionCell;
 
 /// Selection criteria and concerns, as inherited by a database or collection handle.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) write_concern: Option<WriteConcern>,
     /// A limit on each whole operation (the client's `timeoutMS` unless overridden).
     pub(crate) timeout: Option<std::time::Duration>,
+    /// The explicit session an operation runs in (set per operation by `.session(..)`).
+    pub(crate) session: Option<Arc<SessionCell>>,
 }
 
 impl Settings {
@@ -69,11 +72,17 @@ impl Settings {
         criteria: Option<&SelectionCriteria>,
         read_concern: Option<&ReadConcern>,
         write_concern: Option<&WriteConcern>,
+        session: Option<Arc<SessionCell>>,
     ) -> Option<Settings> {
-        if criteria.is_none() && read_concern.is_none() && write_concern.is_none() {
+        if criteria.is_none()
+            && read_concern.is_none()
+            && write_concern.is_none()
+            && session.is_none()
+        {
             return None;
         }
         let mut settings = self.clone();
+        settings.session = session;
         if let Some(c) = criteria {
             settings.set_selection_criteria(c.clone());
         }
@@ -84,6 +93,12 @@ impl Settings {
             settings.write_concern = Some(wc.clone());
         }
         Some(settings)
+    }
+
+    /// Where and how long the executor runs an operation with these settings: a selected
+    /// server, within the timeout, in the session if one is set.
+    pub(crate) fn route(&self) -> Route {
+        Route::selected(self.timeout).in_session(self.session.clone())
     }
 
     /// The `writeConcern` to send, when one is set.
@@ -185,6 +200,7 @@ impl<T> Collection<T> {
             options.selection_criteria.clone(),
             options.read_concern.clone(),
             options.write_concern.clone(),
+            None,
         )
         .into_owned()
     }
@@ -225,11 +241,13 @@ impl<T> Collection<T> {
         criteria: Option<SelectionCriteria>,
         read_concern: Option<ReadConcern>,
         write_concern: Option<WriteConcern>,
+        session: Option<Arc<SessionCell>>,
     ) -> Cow<'_, Collection<T>> {
         let own = self.settings.for_operation(
             criteria.as_ref(),
             read_concern.as_ref(),
             write_concern.as_ref(),
+            session,
         );
         self.with_own(own.map(Arc::new))
     }
@@ -271,7 +289,7 @@ impl<T> Collection<T> {
                     self.settings.criteria.as_ref(),
                     handle,
                 ),
-                Route::selected(self.settings.timeout),
+                self.settings.route(),
             )
             .map(|e| e.output)
     }
@@ -291,7 +309,7 @@ impl<T> Collection<T> {
         self.client
             .execute(
                 &mut Command::write(name, &self.db, body, handle).retryable(retry),
-                Route::selected(self.settings.timeout),
+                self.settings.route(),
             )
             .map(|e| e.output)
     }
@@ -323,7 +341,7 @@ impl<T> Collection<T> {
             timeout: self.settings.timeout,
             ..spec
         };
-        Cursor::open(&self.client, op, spec)
+        Cursor::open(&self.client, op, spec, self.settings.session.clone())
     }
 }
 

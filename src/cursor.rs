@@ -20,10 +20,12 @@ use bson::{RawDocument, doc};
 use serde::de::DeserializeOwned;
 
 use crate::client::{Client, Kill, Route};
+use crate::client_session::ClientSession;
 use crate::deployment::Server;
 use crate::error::{Error, Result};
 use crate::ops::Command;
 use crate::runtime;
+use crate::session::{SessionCell, SessionState};
 
 pub use crate::crud_types::CursorType;
 
@@ -67,6 +69,10 @@ pub struct Cursor<T> {
     current: Option<std::ops::Range<usize>>,
     spec: CursorSpec,
     returned: i64,
+    /// The session the cursor was opened in, which its `getMore`s and `killCursors` use:
+    /// the caller's explicit one, or the opening command's implicit one, kept until the
+    /// cursor is exhausted or killed and then returned to the pool.
+    session: Option<Arc<SessionCell>>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -112,26 +118,92 @@ impl<T> Cursor<T> {
             current: None,
             spec,
             returned: 0,
+            session: None,
             _t: PhantomData,
         }
     }
 
     /// Runs a command that opens a cursor (`find`, `aggregate`, `listIndexes`, ...) and opens
     /// it on the server that answered; build `op` with [`CursorStart::read`] as its handler.
+    /// In `session` when given (an explicit session), else in an implicit one the cursor keeps.
     pub(crate) fn open(
         client: &Client,
         mut op: Command<'_, CursorStart>,
         spec: CursorSpec,
+        session: Option<Arc<SessionCell>>,
     ) -> Result<Cursor<T>> {
-        let (start, server) = client
-            .execute(&mut op, Route::selected(spec.timeout))
-            .map(|e| (e.output, e.server))?;
-        Ok(Cursor::new(client.clone(), server, start, spec))
+        let keep = session.is_none();
+        let mut route = Route::selected(spec.timeout).in_session(session);
+        route.keep_session = keep;
+        let explicit = route.session.clone();
+        let executed = client.execute(&mut op, route)?;
+        Ok(Cursor::opened(client, executed, spec, explicit))
+    }
+
+    /// The cursor an opening command's reply describes, in the session it ran in: the
+    /// caller's, or its own implicit one (kept, unless the cursor is already exhausted).
+    #[inline(never)]
+    fn opened(
+        client: &Client,
+        executed: crate::client::Executed<CursorStart>,
+        spec: CursorSpec,
+        explicit: Option<Arc<SessionCell>>,
+    ) -> Cursor<T> {
+        let mut cursor = Cursor::new(client.clone(), executed.server, executed.output, spec);
+        cursor.session = explicit.or_else(|| {
+            executed.session.map(|s| {
+                Arc::new(SessionCell::new(SessionState {
+                    server: Some(s),
+                    ..Default::default()
+                }))
+            })
+        });
+        if cursor.id == 0 {
+            cursor.release_session();
+        }
+        cursor
+    }
+
+    /// Lets go of the cursor's session: an implicit one goes back to the pool (no I/O).
+    fn release_session(&mut self) {
+        if let Some(cell) = self.session.take()
+            && let Some(s) = cell
+                .with(|state| (!state.explicit).then(|| state.server.take()))
+                .flatten()
+        {
+            self.client.give_back_session(s);
+        }
+    }
+
+    /// The session the cursor runs in (for tests and `SessionCursor`).
+    pub(crate) fn session(&self) -> Option<&Arc<SessionCell>> {
+        self.session.as_ref()
     }
 
     /// The server's id for this cursor; 0 once the server has closed it.
     pub fn id(&self) -> i64 {
         self.id
+    }
+
+    /// The same cursor, its results read as `U`.
+    pub fn with_type<U>(mut self) -> Cursor<U> {
+        let typed = Cursor {
+            client: self.client.clone(),
+            server: self.server.clone(),
+            db: std::mem::take(&mut self.db),
+            coll: std::mem::take(&mut self.coll),
+            id: self.id,
+            batch: std::mem::take(&mut self.batch),
+            offset: self.offset,
+            current: self.current.take(),
+            spec: std::mem::take(&mut self.spec),
+            returned: self.returned,
+            session: self.session.take(),
+            _t: PhantomData,
+        };
+        // What is left is dropped without a kill: the typed cursor owns the server's.
+        self.id = 0;
+        typed
     }
 
     /// True while the server may still hold more results.
@@ -155,6 +227,7 @@ impl<T> Cursor<T> {
             }
             self.current = None;
             if self.id == 0 {
+                self.release_session();
                 return Ok(false);
             }
             let empty = self.get_more()?;
@@ -203,20 +276,20 @@ impl<T> Cursor<T> {
             next = Some(id);
             Ok(())
         });
-        let result = self
-            .client
-            .execute(
-                &mut op,
-                Route::pinned(self.server.clone(), self.spec.timeout),
-            )
-            .map(|e| e.output);
+        let route =
+            Route::pinned(self.server.clone(), self.spec.timeout).in_session(self.session.clone());
+        let result = self.client.execute(&mut op, route).map(|e| e.output);
         drop(op); // it borrows `next` and `buffer`
         if let Err(e) = result {
             // The server's cursor is in an unknown state: don't try to kill it twice.
             self.id = 0;
+            self.release_session();
             return Err(e);
         }
         self.id = next.expect("handler ran on success");
+        if self.id == 0 {
+            self.release_session();
+        }
         self.batch = buffer;
         self.offset = 4;
         Ok(self.batch.len() <= 5)
@@ -259,9 +332,11 @@ impl<T> Cursor<T> {
                 db: std::mem::take(&mut self.db),
                 coll: std::mem::take(&mut self.coll),
                 id: self.id,
+                session: self.session.take(),
             });
             self.id = 0;
         }
+        self.release_session();
     }
 }
 
@@ -293,6 +368,114 @@ impl<T> std::fmt::Debug for Cursor<T> {
             .field("ns", &format_args!("{}.{}", self.db, self.coll))
             .field("server", &self.server.address)
             .finish_non_exhaustive()
+    }
+}
+
+/// The results of a query run in an explicit session: a [`Cursor`] whose `getMore`s go in
+/// that session. As in the official crate, each step takes the session (`next(&mut
+/// session)`), so that the caller cannot run another operation in the session while the
+/// cursor fetches. Passing a different session than the one the query ran in is an error.
+///
+/// ```no_run
+/// # fn main() -> may_mongo::Result<()> {
+/// # let client = may_mongo::Client::with_uri_str("mongodb://127.0.0.1:27017/")?;
+/// # let coll = client.database("shop").collection::<bson::Document>("orders");
+/// let mut session = client.start_session().run()?;
+/// let mut cursor = coll.find(bson::doc! {}).session(&mut session).run()?;
+/// while let Some(order) = cursor.next(&mut session) {
+///     println!("{}", order?);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct SessionCursor<T> {
+    inner: Cursor<T>,
+}
+
+impl<T> SessionCursor<T> {
+    pub(crate) fn new(inner: Cursor<T>) -> SessionCursor<T> {
+        SessionCursor { inner }
+    }
+
+    fn check(&self, session: &ClientSession) -> Result<()> {
+        match self.inner.session() {
+            Some(cell) if Arc::ptr_eq(cell, &session.cell) => Ok(()),
+            // Exhausted: the session was let go; any session may ask for "no more".
+            None => Ok(()),
+            Some(_) => Err(Error::invalid_argument(
+                "a session cursor must be iterated with the session its query ran in",
+            )),
+        }
+    }
+
+    /// Moves to the next result, fetching a batch in `session` if this one is used up.
+    pub fn advance(&mut self, session: &mut ClientSession) -> Result<bool> {
+        self.check(session)?;
+        self.inner.advance()
+    }
+
+    /// The current result, undecoded (after `advance` returned `true`).
+    pub fn current(&self) -> &RawDocument {
+        self.inner.current()
+    }
+
+    /// The current result, decoded.
+    pub fn deserialize_current(&self) -> Result<T>
+    where
+        T: DeserializeOwned + 'static,
+    {
+        self.inner.deserialize_current()
+    }
+
+    /// The next result, fetching in `session` when needed; `None` at the end.
+    pub fn next(&mut self, session: &mut ClientSession) -> Option<Result<T>>
+    where
+        T: DeserializeOwned + 'static,
+    {
+        match self.advance(session) {
+            Ok(true) => Some(self.deserialize_current()),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// An iterator over the remaining results, borrowing `session` while it lives.
+    pub fn iter<'s>(&'s mut self, session: &'s mut ClientSession) -> SessionCursorIter<'s, T> {
+        SessionCursorIter {
+            cursor: self,
+            session,
+        }
+    }
+
+    /// The server's id for this cursor; 0 once the server has closed it.
+    pub fn id(&self) -> i64 {
+        self.inner.id()
+    }
+
+    /// The same cursor, its results read as `U`.
+    pub fn with_type<U>(self) -> SessionCursor<U> {
+        SessionCursor {
+            inner: self.inner.with_type(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SessionCursor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SessionCursor").field(&self.inner).finish()
+    }
+}
+
+/// Iterates a [`SessionCursor`] with its session. Made by [`SessionCursor::iter`].
+pub struct SessionCursorIter<'s, T> {
+    cursor: &'s mut SessionCursor<T>,
+    session: &'s mut ClientSession,
+}
+
+impl<T: DeserializeOwned + 'static> Iterator for SessionCursorIter<'_, T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        self.cursor.next(self.session)
     }
 }
 

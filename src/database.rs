@@ -22,6 +22,7 @@ impl Database {
     pub(crate) fn new(client: Client, name: &str) -> Database {
         let o = client.options();
         let settings = Settings {
+            session: None,
             selection_criteria: None, // the client's applies
             criteria: None,
             read_concern: o.read_concern.clone(),
@@ -43,6 +44,7 @@ impl Database {
             options.selection_criteria,
             options.read_concern,
             options.write_concern,
+            None,
         )
         .into_owned()
     }
@@ -132,11 +134,13 @@ impl Database {
         criteria: Option<SelectionCriteria>,
         read_concern: Option<ReadConcern>,
         write_concern: Option<WriteConcern>,
+        session: Option<Arc<crate::session::SessionCell>>,
     ) -> Cow<'_, Database> {
         match self.settings.for_operation(
             criteria.as_ref(),
             read_concern.as_ref(),
             write_concern.as_ref(),
+            session,
         ) {
             Some(settings) => Cow::Owned(Database {
                 settings: Arc::new(settings),

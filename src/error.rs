@@ -208,6 +208,11 @@ pub enum ErrorKind {
     #[error("the client has been shut down")]
     Shutdown,
 
+    /// An explicit session was used with a deployment that does not support sessions (its
+    /// `hello` reports no `logicalSessionTimeoutMinutes`).
+    #[error("the deployment does not support sessions")]
+    SessionsNotSupported,
+
     /// Some writes of a collection's `bulk_write` failed: every failure with the index of its
     /// model, and what did succeed. (The official crate has no collection-level bulk write;
     /// its client-level one is [`ErrorKind::BulkWrite`].)

@@ -206,19 +206,22 @@ impl GridFsBucket {
         // `runtime::on_driver_stack`), and every frame live during a wait is kept small.
         let file = self
             .files
-            .find_one_built(|| {
-                let (order, skip) = if revision >= 0 {
-                    (1, revision as u64)
-                } else {
-                    (-1, (-(revision as i64) - 1) as u64)
-                };
-                let options = FindOptions {
-                    sort: Some(doc! { "uploadDate": order }),
-                    skip: Some(skip),
-                    ..FindOptions::default()
-                };
-                (doc! { "filename": filename }, options)
-            })?
+            .find_one_built(
+                || {
+                    let (order, skip) = if revision >= 0 {
+                        (1, revision as u64)
+                    } else {
+                        (-1, (-(revision as i64) - 1) as u64)
+                    };
+                    let options = FindOptions {
+                        sort: Some(doc! { "uploadDate": order }),
+                        skip: Some(skip),
+                        ..FindOptions::default()
+                    };
+                    (doc! { "filename": filename }, options)
+                },
+                None,
+            )?
             .ok_or_else(|| GridFsErrorKind::RevisionNotFound {
                 revision,
                 filename: filename.to_string(),
@@ -239,13 +242,16 @@ impl GridFsBucket {
         let cursor = if chunks == 0 {
             None
         } else {
-            Some(self.chunks.find_built(|| {
-                let options = FindOptions {
-                    sort: Some(doc! { "n": 1 }),
-                    ..FindOptions::default()
-                };
-                (doc! { "files_id": file.id.clone() }, options)
-            })?)
+            Some(self.chunks.find_built(
+                || {
+                    let options = FindOptions {
+                        sort: Some(doc! { "n": 1 }),
+                        ..FindOptions::default()
+                    };
+                    (doc! { "files_id": file.id.clone() }, options)
+                },
+                None,
+            )?)
         };
         Ok(GridFsDownloadStream {
             file,
@@ -265,7 +271,7 @@ impl GridFsBucket {
     ) -> Result<Cursor<FilesCollectionDocument>> {
         self.files
             .clone_with_type()
-            .find_built(move || (filter, options))
+            .find_built(move || (filter, options), None)
     }
 
     /// Deletes file `id`: its files document, then its chunks. A file that does not exist
@@ -311,7 +317,7 @@ impl GridFsBucket {
         };
         let ids = self
             .files
-            .find_built(move || (doc! { "filename": filename }, options))?
+            .find_built(move || (doc! { "filename": filename }, options), None)?
             .map(|d| d.map(|mut d| d.remove("_id").unwrap_or(Bson::Null)))
             .collect::<Result<Vec<Bson>>>()?;
         if ids.is_empty() {
@@ -362,16 +368,24 @@ impl GridFsBucket {
         if self.indexes_checked.load(Ordering::Acquire) {
             return Ok(());
         }
-        let any = self.files.find_one_built(|| {
-            let options = FindOptions {
-                projection: Some(doc! { "_id": 1 }),
-                ..FindOptions::default()
-            };
-            (doc! {}, options)
-        })?;
+        let any = self.files.find_one_built(
+            || {
+                let options = FindOptions {
+                    projection: Some(doc! { "_id": 1 }),
+                    ..FindOptions::default()
+                };
+                (doc! {}, options)
+            },
+            None,
+        )?;
         if any.is_none() {
-            self.create_missing_index(&self.files, false)?;
-            self.create_missing_index(&self.chunks, true)?;
+            // Listing and creating the indexes is the deepest path a GridFS write takes, and
+            // it runs once per bucket handle: on a driver stack, waits included, so that the
+            // writes that follow need no more of the caller's stack than an insert does.
+            on_driver_stack(|| {
+                self.create_missing_index(&self.files, false)?;
+                self.create_missing_index(&self.chunks, true)
+            })?;
         }
         self.indexes_checked.store(true, Ordering::Release);
         Ok(())
@@ -423,7 +437,7 @@ fn read_files_document(file: Document) -> Result<(FilesCollectionDocument, u32)>
 /// none.
 fn has_index(coll: &Collection<Document>, keys: &Document) -> Result<bool> {
     const NAMESPACE_NOT_FOUND: i32 = 26;
-    let mut cursor = match coll.list_indexes().open::<Document>() {
+    let mut cursor = match coll.list_indexes().open::<Document>(None) {
         Ok(c) => c,
         Err(e) if e.code() == Some(NAMESPACE_NOT_FOUND) => return Ok(false),
         Err(e) => return Err(e),

@@ -71,6 +71,7 @@ mod address;
 mod auth;
 mod client;
 mod client_bulk_write;
+mod client_session;
 mod collation;
 mod collection;
 mod conn;
@@ -112,6 +113,7 @@ pub use client::{Client, RequestGuard};
 pub use client_bulk_write::{
     ClientBulkWriteOptions, ClientBulkWriteResult, ClientWriteModel, Namespace, VerboseResults,
 };
+pub use client_session::ClientSession;
 pub use collection::Collection;
 pub use concern::{Acknowledgment, ReadConcern, WriteConcern};
 pub use conn::{ServerType, StreamDescription};
@@ -123,6 +125,7 @@ pub use gridfs::{
     FilesCollectionDocument, GridFsBucket, GridFsBucketOptions, GridFsDownloadStream,
     GridFsErrorKind, GridFsFileIdentifier, GridFsUploadOptions, GridFsUploadStream,
 };
+pub use session::ClusterTime;
 
 /// The blocking API under the official crate's paths (`mongodb::sync::Client` and so on):
 /// code written for the official `mongodb::sync` changes only its `use` lines. In this
@@ -130,6 +133,7 @@ pub use gridfs::{
 /// same types as at the crate's root.
 pub mod sync {
     pub use crate::client::Client;
+    pub use crate::client_session::ClientSession;
     pub use crate::collection::Collection;
     pub use crate::cursor::Cursor;
     pub use crate::database::Database;

@@ -397,5 +397,5 @@ fn retryable_writes() {
 
 #[test]
 fn sessions() {
-    spec_suite("sessions", "sessions", &[]);
+    spec_suite("sessions", "sessions", &[("ferretdb", 2)]);
 }

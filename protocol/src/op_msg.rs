@@ -130,6 +130,53 @@ impl<'a> OpMsgBuilder<'a> {
         Ok(())
     }
 
+    /// The body as written so far (after [`body`](Self::body) and any appended fields).
+    pub fn body_document(&self) -> Option<&RawDocument> {
+        let at = self.body_at?;
+        let len = read_i32(self.out, at).ok()? as usize;
+        RawDocument::from_bytes(self.out.get(at..at + len)?).ok()
+    }
+
+    /// Removes the top-level field `key` from the body, if it is there, and returns its value
+    /// as a document (`None` if absent or not a document). For fields a session decides
+    /// rather than the command (a transaction's `readConcern` goes on its first command only;
+    /// a causally consistent read's carries `afterClusterTime`): the executor takes the
+    /// command's own and appends the one to send.
+    pub fn take_from_body(&mut self, key: &str) -> Result<Option<bson::Document>, WireError> {
+        let Some(body) = self.body_document() else {
+            return Err(WireError::BodyCount(0));
+        };
+        let at = self.body_at.expect("body_document found it");
+        // Find the element's byte range by walking the body's top-level keys.
+        let mut range = None;
+        let mut offset = 4;
+        for element in body.iter_elements() {
+            let element = element.map_err(|e| WireError::BadDocument(e.to_string()))?;
+            let name = element.key().as_str();
+            let size = 1 + name.len() + 1 + element.size();
+            if name == key {
+                let value = match element.value() {
+                    Ok(bson::RawBsonRef::Document(d)) => bson::Document::try_from(d).ok(),
+                    _ => None,
+                };
+                range = Some((offset, size, value));
+                break;
+            }
+            offset += size;
+        }
+        let Some((offset, size, value)) = range else {
+            return Ok(None);
+        };
+        let len = read_i32(self.out, at)? as usize;
+        let start = at + offset;
+        self.out.drain(start..start + size);
+        self.out[at..at + 4].copy_from_slice(&((len - size) as i32).to_le_bytes());
+        if let Some(seq) = &mut self.open_sequence {
+            *seq -= size;
+        }
+        Ok(value)
+    }
+
     /// Opens a kind-1 document sequence named `identifier` (e.g. `"documents"`).
     pub fn begin_sequence(&mut self, identifier: &str) -> Result<(), WireError> {
         self.close_sequence();

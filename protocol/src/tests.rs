@@ -117,6 +117,34 @@ fn a_field_appended_to_the_body_lands_in_it_whatever_follows() {
 }
 
 #[test]
+fn a_field_taken_from_the_body_leaves_the_rest_whole() {
+    let mut buf = Vec::new();
+    let mut b = OpMsgBuilder::new(&mut buf, MsgFlags::default(), Limits::default());
+    b.body(&doc! { "find": "c", "readConcern": { "level": "local" }, "limit": 2, "$db": "d" })
+        .unwrap();
+    b.begin_sequence("a").unwrap();
+    b.push(&doc! { "n": 1 }).unwrap();
+    // Taken while the sequence after the body is still open; a second take finds nothing,
+    // and a field that is not a document is removed but not returned.
+    let rc = b.take_from_body("readConcern").unwrap();
+    assert_eq!(rc, Some(doc! { "level": "local" }));
+    assert_eq!(b.take_from_body("readConcern").unwrap(), None);
+    assert_eq!(b.take_from_body("limit").unwrap(), None);
+    b.append_to_body(&BodyField::new("readConcern", &doc! { "afterClusterTime": 1 }).unwrap())
+        .unwrap();
+    b.push(&doc! { "n": 2 }).unwrap();
+    b.finish(1, 0).unwrap();
+    let msg = OpMsg::parse_message(&buf).unwrap();
+    let body: Vec<String> = msg.body.iter().map(|e| e.unwrap().0.to_string()).collect();
+    assert_eq!(body, vec!["find", "$db", "readConcern"]);
+    let seqs: Vec<(String, usize)> = msg
+        .sequences()
+        .map(|s| (s.identifier.to_string(), s.documents().count()))
+        .collect();
+    assert_eq!(seqs, vec![("a".into(), 2)]);
+}
+
+#[test]
 fn op_msg_flags_round_trip() {
     for flags in [
         MsgFlags::MORE_TO_COME,

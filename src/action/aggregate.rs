@@ -9,15 +9,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_with::skip_serializing_none;
 
+use crate::client_session::ClientSession;
 use crate::collation::Collation;
 use crate::collection::Collection;
 use crate::crud_types::{AggregateOptions, Hint};
-use crate::cursor::{Cursor, CursorSpec, CursorStart};
+use crate::cursor::{Cursor, CursorSpec, CursorStart, SessionCursor};
 use crate::database::Database;
 use crate::error::Result;
 use crate::ops::Command;
 
-use super::option_setters;
+use super::{ExplicitSession, ImplicitSession, option_setters};
 use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
@@ -26,6 +27,7 @@ impl<T> Collection<T> {
     /// ending in `$out` or `$merge` writes: it goes to the primary with the write concern.
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
         Aggregate {
+            session: ImplicitSession,
             target: Target::Collection(self.clone_with_type()),
             pipeline: pipeline.into_iter().collect(),
             options: None,
@@ -38,6 +40,7 @@ impl Database {
     /// Runs a database-level aggregation (`$currentOp`, `$documents`, ...).
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
         Aggregate {
+            session: ImplicitSession,
             target: Target::Database(self),
             pipeline: pipeline.into_iter().collect(),
             options: None,
@@ -53,14 +56,30 @@ pub(crate) enum Target<'a> {
 
 /// Runs an aggregation. Made by [`Collection::aggregate`] and [`Database::aggregate`].
 #[must_use = "nothing is sent until .run()"]
-pub struct Aggregate<'a, T = Document> {
+pub struct Aggregate<'a, T = Document, S = ImplicitSession> {
     pub(crate) target: Target<'a>,
     pub(crate) pipeline: Vec<Document>,
     pub(crate) options: Option<AggregateOptions>,
     pub(crate) _type: PhantomData<fn() -> T>,
+    /// [`ImplicitSession`], or the explicit session to run in (`.session(..)`).
+    pub(crate) session: S,
 }
 
 impl<'a, T> Aggregate<'a, T> {
+    /// Runs the aggregation in `session`: [`run`](Aggregate::run) then returns a
+    /// [`SessionCursor`].
+    pub fn session(self, session: &mut ClientSession) -> Aggregate<'a, T, ExplicitSession> {
+        Aggregate {
+            session: ExplicitSession(session.cell.clone()),
+            target: self.target,
+            pipeline: self.pipeline,
+            options: self.options,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<'a, T, S> Aggregate<'a, T, S> {
     option_setters!(AggregateOptions {
         allow_disk_use: plain bool,
         batch_size: plain u32,
@@ -78,8 +97,9 @@ impl<'a, T> Aggregate<'a, T> {
     });
 
     /// Reads the results as `U` rather than as documents.
-    pub fn with_type<U>(self) -> Aggregate<'a, U> {
+    pub fn with_type<U>(self) -> Aggregate<'a, U, S> {
         Aggregate {
+            session: self.session,
             target: self.target,
             pipeline: self.pipeline,
             options: self.options,
@@ -91,15 +111,47 @@ impl<'a, T> Aggregate<'a, T> {
 impl<T: DeserializeOwned + 'static> Aggregate<'_, T> {
     /// Sends the `aggregate` command; the cursor holds the first batch.
     pub fn run(self) -> Result<Cursor<T>> {
-        let options = self.options.unwrap_or_default();
-        match self.target {
+        let Aggregate {
+            target,
+            pipeline,
+            options,
+            ..
+        } = self;
+        open(target, pipeline, options, None)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> Aggregate<'_, T, ExplicitSession> {
+    /// Sends the `aggregate` command in the session; the cursor fetches the rest in it too.
+    pub fn run(self) -> Result<SessionCursor<T>> {
+        let Aggregate {
+            target,
+            pipeline,
+            options,
+            session,
+            ..
+        } = self;
+        open(target, pipeline, options, Some(session.0)).map(SessionCursor::new)
+    }
+}
+
+/// Runs the `aggregate` command on its target, in `session` when given.
+fn open<T: DeserializeOwned + 'static>(
+    target: Target<'_>,
+    pipeline: Vec<Document>,
+    options: Option<AggregateOptions>,
+    session: Option<std::sync::Arc<crate::session::SessionCell>>,
+) -> Result<Cursor<T>> {
+    {
+        let options = options.unwrap_or_default();
+        match target {
             Target::Collection(coll) => {
                 let coll = coll.overridden(
                     options.selection_criteria.clone(),
                     options.read_concern.clone(),
                     options.write_concern.clone(),
+                    session,
                 );
-                let pipeline = self.pipeline;
                 let (body, writes, spec) = crate::runtime::on_driver_stack(|| -> Result<_> {
                     let writes = ends_in_write_stage(&pipeline);
                     let mut body = aggregate_body(Bson::from(&*coll.name), pipeline, &options)?;
@@ -115,13 +167,14 @@ impl<T: DeserializeOwned + 'static> Aggregate<'_, T> {
                     options.selection_criteria.clone(),
                     options.read_concern.clone(),
                     options.write_concern.clone(),
+                    session,
                 );
-                let writes = ends_in_write_stage(&self.pipeline);
+                let writes = ends_in_write_stage(&pipeline);
                 let spec = CursorSpec {
                     timeout: db.settings.timeout,
                     ..spec_of(&options)
                 };
-                let mut body = aggregate_body(Bson::Int32(1), self.pipeline, &options)?;
+                let mut body = aggregate_body(Bson::Int32(1), pipeline, &options)?;
                 db.settings.read_concern_into(&mut body);
                 let op = if writes {
                     if let Some(wc) = db.settings.write_concern_doc() {
@@ -132,7 +185,7 @@ impl<T: DeserializeOwned + 'static> Aggregate<'_, T> {
                     let criteria = db.settings.criteria.as_ref();
                     Command::read("aggregate", &db.name, body, criteria, CursorStart::read)
                 };
-                Cursor::open(&db.client, op, spec)
+                Cursor::open(&db.client, op, spec, db.settings.session.clone())
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::ops::read_write_reply;
 use crate::results::BulkWriteResult;
 use crate::retry::Retry;
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::{WriteCommandFields, to_body};
 
 impl<T: Serialize> Collection<T> {
@@ -26,6 +26,7 @@ impl<T: Serialize> Collection<T> {
     /// index, with the partial result.
     pub fn bulk_write(&self, models: impl IntoIterator<Item = WriteModel<T>>) -> BulkWrite<'_, T> {
         BulkWrite {
+            session: None,
             coll: self,
             models: models.into_iter().collect(),
             options: None,
@@ -39,9 +40,13 @@ pub struct BulkWrite<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) models: Vec<WriteModel<T>>,
     pub(crate) options: Option<BulkWriteOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: Serialize> BulkWrite<'_, T> {
+    session_setter!();
+
     option_setters!(BulkWriteOptions {
         ordered: plain bool,
         bypass_document_validation: plain bool,
@@ -53,7 +58,7 @@ impl<T: Serialize> BulkWrite<'_, T> {
     /// Sends the commands, run after run.
     pub fn run(self) -> Result<BulkWriteResult> {
         let options = self.options.unwrap_or_default();
-        let coll = self.coll;
+        let coll = self.coll.overridden(None, None, None, self.session);
         let models = self.models;
         let ordered = options.ordered.unwrap_or(true);
         if models.is_empty() {

@@ -12,7 +12,7 @@ use crate::crud_types::{AggregateOptions, CountOptions, EstimatedDocumentCountOp
 use crate::error::{Error, Result};
 
 use super::aggregate::aggregate_body;
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
@@ -20,6 +20,7 @@ impl<T> Collection<T> {
     /// `$group` with `$sum: 1`).
     pub fn count_documents(&self, filter: Document) -> CountDocuments<'_, T> {
         CountDocuments {
+            session: None,
             coll: self,
             filter,
             options: None,
@@ -29,6 +30,7 @@ impl<T> Collection<T> {
     /// An estimate of the number of documents, from the collection's metadata.
     pub fn estimated_document_count(&self) -> EstimatedDocumentCount<'_, T> {
         EstimatedDocumentCount {
+            session: None,
             coll: self,
             options: None,
         }
@@ -41,9 +43,13 @@ pub struct CountDocuments<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) filter: Document,
     pub(crate) options: Option<CountOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> CountDocuments<'_, T> {
+    session_setter!();
+
     option_setters!(CountOptions {
         hint: plain crate::crud_types::Hint,
         limit: plain u64,
@@ -63,6 +69,7 @@ impl<T> CountDocuments<'_, T> {
             options.selection_criteria.clone(),
             options.read_concern.clone(),
             None,
+            self.session,
         );
         let mut pipeline = vec![doc! { "$match": self.filter }];
         if let Some(skip) = options.skip {
@@ -100,9 +107,13 @@ impl<T> CountDocuments<'_, T> {
 pub struct EstimatedDocumentCount<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) options: Option<EstimatedDocumentCountOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> EstimatedDocumentCount<'_, T> {
+    session_setter!();
+
     option_setters!(EstimatedDocumentCountOptions {
         max_time: plain std::time::Duration,
         selection_criteria: plain crate::selection_criteria::SelectionCriteria,
@@ -118,6 +129,7 @@ impl<T> EstimatedDocumentCount<'_, T> {
             options.selection_criteria.clone(),
             options.read_concern.clone(),
             None,
+            self.session,
         );
         let body = to_body(&CountCommand {
             count: &coll.name,

@@ -1,6 +1,7 @@
 //! `create`: a collection (or view, capped, time-series, clustered collection) made
 //! explicitly.
 
+use super::session_setter;
 use bson::{Document, doc};
 
 use crate::client::Route;
@@ -13,6 +14,7 @@ impl Database {
     /// Creates the collection `name`; options say what kind.
     pub fn create_collection(&self, name: impl Into<String>) -> CreateCollection<'_> {
         CreateCollection {
+            session: None,
             db: self,
             name: name.into(),
             options: None,
@@ -26,9 +28,13 @@ pub struct CreateCollection<'a> {
     pub(crate) db: &'a Database,
     pub(crate) name: String,
     pub(crate) options: Option<CreateCollectionOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl CreateCollection<'_> {
+    session_setter!();
+
     super::option_setters!(CreateCollectionOptions {
         capped: plain bool,
         size: plain u64,
@@ -53,7 +59,9 @@ impl CreateCollection<'_> {
     /// names are the server's), the write concern from the options or the handle.
     pub fn run(self) -> Result<()> {
         let mut options = self.options.unwrap_or_default();
-        let db = self.db.overridden(None, None, options.write_concern.take());
+        let db = self
+            .db
+            .overridden(None, None, options.write_concern.take(), self.session);
         let mut body = doc! { "create": self.name };
         let fields = bson::serialize_to_document(&options).map_err(Error::ser)?;
         body.extend(fields);

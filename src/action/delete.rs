@@ -8,13 +8,14 @@ use crate::error::Result;
 use crate::results::DeleteResult;
 use crate::retry::Retry;
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::{WriteCommandFields, to_body};
 
 impl<T> Collection<T> {
     /// Deletes the first document matching `query`.
     pub fn delete_one(&self, query: Document) -> Delete<'_, T> {
         Delete {
+            session: None,
             coll: self,
             query,
             limit: 1,
@@ -25,6 +26,7 @@ impl<T> Collection<T> {
     /// Deletes every document matching `query`.
     pub fn delete_many(&self, query: Document) -> Delete<'_, T> {
         Delete {
+            session: None,
             coll: self,
             query,
             limit: 0,
@@ -42,9 +44,13 @@ pub struct Delete<'a, T> {
     /// 1: one document; 0: all that match.
     pub(crate) limit: i32,
     pub(crate) options: Option<DeleteOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> Delete<'_, T> {
+    session_setter!();
+
     option_setters!(DeleteOptions {
         collation: plain crate::collation::Collation,
         write_concern: plain crate::concern::WriteConcern,
@@ -59,7 +65,7 @@ impl<T> Delete<'_, T> {
         let mut options = self.options.unwrap_or_default();
         let coll = self
             .coll
-            .overridden(None, None, options.write_concern.take());
+            .overridden(None, None, options.write_concern.take(), self.session);
         let (query, limit) = (self.query, self.limit);
         // Built on a driver stack: the options and the statement are large frames at
         // opt-level 0.

@@ -9,13 +9,14 @@ use crate::collection::Collection;
 use crate::crud_types::{DistinctOptions, Hint};
 use crate::error::{Error, Result};
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
     /// The distinct values of `field_name` among the documents matching `filter`.
     pub fn distinct(&self, field_name: impl AsRef<str>, filter: Document) -> Distinct<'_, T> {
         Distinct {
+            session: None,
             coll: self,
             field_name: field_name.as_ref().to_string(),
             filter,
@@ -31,9 +32,13 @@ pub struct Distinct<'a, T> {
     pub(crate) field_name: String,
     pub(crate) filter: Document,
     pub(crate) options: Option<DistinctOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> Distinct<'_, T> {
+    session_setter!();
+
     option_setters!(DistinctOptions {
         max_time: plain std::time::Duration,
         selection_criteria: plain crate::selection_criteria::SelectionCriteria,
@@ -51,6 +56,7 @@ impl<T> Distinct<'_, T> {
             options.selection_criteria.clone(),
             options.read_concern.clone(),
             None,
+            self.session,
         );
         let body = to_body(&DistinctCommand {
             distinct: &coll.name,

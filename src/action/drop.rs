@@ -12,13 +12,14 @@ use crate::error::Result;
 use crate::ops::Command;
 use crate::retry::Retry;
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 
 impl<T> Collection<T> {
     /// Drops the collection: its documents and indexes. A missing collection is not an error
     /// (servers answer "ns not found", code 26 or, on some, code 0: both count as done).
     pub fn drop(&self) -> DropCollection<'_, T> {
         DropCollection {
+            session: None,
             coll: self,
             options: None,
         }
@@ -29,6 +30,7 @@ impl Database {
     /// Drops the database. A missing database is not an error.
     pub fn drop(&self) -> DropDatabase<'_> {
         DropDatabase {
+            session: None,
             db: self,
             options: None,
         }
@@ -40,9 +42,13 @@ impl Database {
 pub struct DropCollection<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) options: Option<DropCollectionOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> DropCollection<'_, T> {
+    session_setter!();
+
     option_setters!(DropCollectionOptions {
         write_concern: plain WriteConcern,
     });
@@ -50,7 +56,9 @@ impl<T> DropCollection<'_, T> {
     /// Sends `drop`.
     pub fn run(self) -> Result<()> {
         let options = self.options.unwrap_or_default();
-        let coll = self.coll.overridden(None, None, options.write_concern);
+        let coll = self
+            .coll
+            .overridden(None, None, options.write_concern, self.session);
         match coll.write("drop", doc! { "drop": &*coll.name }, Retry::No, |_| Ok(())) {
             Err(e) if e.is_ns_not_found() => Ok(()),
             other => other,
@@ -63,9 +71,13 @@ impl<T> DropCollection<'_, T> {
 pub struct DropDatabase<'a> {
     pub(crate) db: &'a Database,
     pub(crate) options: Option<DropDatabaseOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl DropDatabase<'_> {
+    session_setter!();
+
     option_setters!(DropDatabaseOptions {
         write_concern: plain WriteConcern,
     });
@@ -73,7 +85,9 @@ impl DropDatabase<'_> {
     /// Sends `dropDatabase`.
     pub fn run(self) -> Result<()> {
         let options = self.options.unwrap_or_default();
-        let db = self.db.overridden(None, None, options.write_concern);
+        let db = self
+            .db
+            .overridden(None, None, options.write_concern, self.session);
         let mut body = doc! { "dropDatabase": 1 };
         if let Some(wc) = db.settings.write_concern_doc() {
             body.insert("writeConcern", wc);

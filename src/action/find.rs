@@ -8,21 +8,23 @@ use serde::de::DeserializeOwned;
 use serde_with::skip_serializing_none;
 
 use crate::client::Route;
+use crate::client_session::ClientSession;
 use crate::collation::Collation;
 use crate::collection::Collection;
 use crate::crud_types::{CursorType, FindOneOptions, FindOptions, Hint};
-use crate::cursor::{Cursor, CursorSpec};
+use crate::cursor::{Cursor, CursorSpec, SessionCursor};
 use crate::error::Result;
 use crate::ops::{Encoded, FindOne as FindOneOp};
 use crate::selection_criteria::Criteria;
 
-use super::option_setters;
+use super::{ExplicitSession, ImplicitSession, option_setters, session_setter};
 use crate::ops::body::{millis, to_body};
 
 impl<T> Collection<T> {
     /// Finds the documents matching `filter`; [`run`](Find::run) returns a [`Cursor`].
     pub fn find(&self, filter: Document) -> Find<'_, T> {
         Find {
+            session: ImplicitSession,
             coll: self,
             filter,
             options: None,
@@ -33,6 +35,7 @@ impl<T> Collection<T> {
     /// `None`.
     pub fn find_one(&self, filter: Document) -> FindOne<'_, T> {
         FindOne {
+            session: None,
             coll: self,
             filter,
             options: None,
@@ -42,13 +45,27 @@ impl<T> Collection<T> {
 
 /// Finds the documents matching a filter. Made by [`Collection::find`].
 #[must_use = "nothing is sent until .run()"]
-pub struct Find<'a, T> {
+pub struct Find<'a, T, S = ImplicitSession> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) filter: Document,
     pub(crate) options: Option<FindOptions>,
+    /// [`ImplicitSession`], or the explicit session to run in (`.session(..)`).
+    pub(crate) session: S,
 }
 
-impl<T> Find<'_, T> {
+impl<'a, T> Find<'a, T> {
+    /// Runs the query in `session`: [`run`](Find::run) then returns a [`SessionCursor`].
+    pub fn session(self, session: &mut ClientSession) -> Find<'a, T, ExplicitSession> {
+        Find {
+            coll: self.coll,
+            filter: self.filter,
+            options: self.options,
+            session: ExplicitSession(session.cell.clone()),
+        }
+    }
+}
+
+impl<T, S> Find<'_, T, S> {
     option_setters!(FindOptions {
         allow_disk_use: plain bool,
         allow_partial_results: plain bool,
@@ -82,8 +99,26 @@ impl<T: DeserializeOwned + 'static> Find<'_, T> {
             coll,
             filter,
             options,
+            session: _,
         } = self;
-        coll.find_built(move || (filter, options.unwrap_or_default()))
+        coll.find_built(move || (filter, options.unwrap_or_default()), None)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> Find<'_, T, ExplicitSession> {
+    /// Sends the `find` command in the session; the cursor fetches the rest in it too.
+    pub fn run(self) -> Result<SessionCursor<T>> {
+        let Find {
+            coll,
+            filter,
+            options,
+            session,
+        } = self;
+        coll.find_built(
+            move || (filter, options.unwrap_or_default()),
+            Some(session.0),
+        )
+        .map(SessionCursor::new)
     }
 }
 
@@ -93,9 +128,13 @@ pub struct FindOne<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) filter: Document,
     pub(crate) options: Option<FindOneOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> FindOne<'_, T> {
+    session_setter!();
+
     option_setters!(FindOneOptions {
         allow_partial_results: plain bool,
         collation: plain crate::collation::Collation,
@@ -122,10 +161,14 @@ impl<T: DeserializeOwned + 'static> FindOne<'_, T> {
         // The action is moved into the closure whole: one copy of its options in this frame,
         // which waits (see `find_one_built`).
         let coll = self.coll;
-        coll.find_one_built(move || {
-            let options = self.options.map(FindOptions::from).unwrap_or_default();
-            (self.filter, options)
-        })
+        let session = self.session;
+        coll.find_one_built(
+            move || {
+                let options = self.options.map(FindOptions::from).unwrap_or_default();
+                (self.filter, options)
+            },
+            session,
+        )
     }
 }
 
@@ -139,6 +182,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     pub(crate) fn find_one_built(
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
+        session: Option<std::sync::Arc<crate::session::SessionCell>>,
     ) -> Result<Option<T>> {
         let mut op = crate::runtime::on_driver_stack(|| {
             let (filter, mut o) = query();
@@ -157,7 +201,10 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
             FindOneOp::new(&self.db, Encoded::new(&command), criteria)
         });
         self.client
-            .execute(&mut op, Route::selected(self.settings.timeout))
+            .execute(
+                &mut op,
+                Route::selected(self.settings.timeout).in_session(session),
+            )
             .map(|e| e.output)
     }
 
@@ -167,6 +214,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
     pub(crate) fn find_built(
         &self,
         query: impl FnOnce() -> (Document, FindOptions),
+        session: Option<std::sync::Arc<crate::session::SessionCell>>,
     ) -> Result<Cursor<T>> {
         let (body, spec, coll) = crate::runtime::on_driver_stack(|| -> Result<_> {
             let (filter, options) = query();
@@ -174,6 +222,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
                 options.selection_criteria.clone(),
                 options.read_concern.clone(),
                 None,
+                session,
             );
             let (body, spec) = find_command(&self.name, filter, options)?;
             Ok((body, spec, coll))

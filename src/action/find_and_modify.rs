@@ -19,14 +19,15 @@ use crate::crud_types::{
 use crate::error::{Error, Result};
 use crate::retry::Retry;
 
-use super::option_setters;
 use super::update::UpdateModifications;
+use super::{option_setters, session_setter};
 use crate::ops::body::millis;
 
 impl<T: DeserializeOwned + 'static> Collection<T> {
     /// Deletes the first document matching `filter` and returns it.
     pub fn find_one_and_delete(&self, filter: Document) -> FindOneAndDelete<'_, T> {
         FindOneAndDelete {
+            session: None,
             coll: self,
             filter,
             options: None,
@@ -41,6 +42,7 @@ impl<T: DeserializeOwned + 'static> Collection<T> {
         update: impl Into<UpdateModifications>,
     ) -> FindOneAndUpdate<'_, T> {
         FindOneAndUpdate {
+            session: None,
             coll: self,
             filter,
             update: update.into(),
@@ -57,6 +59,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Collection<T> {
         replacement: B,
     ) -> FindOneAndReplace<'_, T, B> {
         FindOneAndReplace {
+            session: None,
             coll: self,
             filter,
             replacement,
@@ -71,9 +74,13 @@ pub struct FindOneAndDelete<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) filter: Document,
     pub(crate) options: Option<FindOneAndDeleteOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: DeserializeOwned + 'static> FindOneAndDelete<'_, T> {
+    session_setter!();
+
     option_setters!(FindOneAndDeleteOptions {
         max_time: plain Duration,
         projection: plain Document,
@@ -89,7 +96,9 @@ impl<T: DeserializeOwned + 'static> FindOneAndDelete<'_, T> {
     /// Sends the `findAndModify` command with `remove: true`.
     pub fn run(self) -> Result<Option<T>> {
         let mut o = FindAndModifyOptions::from(self.options.unwrap_or_default());
-        let coll = self.coll.overridden(None, None, o.write_concern.take());
+        let coll = self
+            .coll
+            .overridden(None, None, o.write_concern.take(), self.session);
         let filter = self.filter;
         let body = crate::runtime::on_driver_stack(|| {
             command(&coll.name, filter, doc! { "remove": true }, o)
@@ -105,9 +114,13 @@ pub struct FindOneAndUpdate<'a, T> {
     pub(crate) filter: Document,
     pub(crate) update: UpdateModifications,
     pub(crate) options: Option<FindOneAndUpdateOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: DeserializeOwned + 'static> FindOneAndUpdate<'_, T> {
+    session_setter!();
+
     option_setters!(FindOneAndUpdateOptions {
         array_filters: iter Document,
         bypass_document_validation: plain bool,
@@ -127,7 +140,9 @@ impl<T: DeserializeOwned + 'static> FindOneAndUpdate<'_, T> {
     /// Sends the `findAndModify` command with the update.
     pub fn run(self) -> Result<Option<T>> {
         let mut o = FindAndModifyOptions::from(self.options.unwrap_or_default());
-        let coll = self.coll.overridden(None, None, o.write_concern.take());
+        let coll = self
+            .coll
+            .overridden(None, None, o.write_concern.take(), self.session);
         let (filter, update) = (self.filter, Bson::from(self.update));
         let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
             check_update(&update)?;
@@ -146,9 +161,13 @@ pub struct FindOneAndReplace<'a, T, B> {
     pub(crate) filter: Document,
     pub(crate) replacement: B,
     pub(crate) options: Option<FindOneAndReplaceOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: Serialize + DeserializeOwned + 'static, B: Borrow<T>> FindOneAndReplace<'_, T, B> {
+    session_setter!();
+
     option_setters!(FindOneAndReplaceOptions {
         bypass_document_validation: plain bool,
         max_time: plain Duration,
@@ -167,7 +186,9 @@ impl<T: Serialize + DeserializeOwned + 'static, B: Borrow<T>> FindOneAndReplace<
     /// Sends the `findAndModify` command with the replacement.
     pub fn run(self) -> Result<Option<T>> {
         let mut o = FindAndModifyOptions::from(self.options.unwrap_or_default());
-        let coll = self.coll.overridden(None, None, o.write_concern.take());
+        let coll = self
+            .coll
+            .overridden(None, None, o.write_concern.take(), self.session);
         let (filter, replacement) = (self.filter, self.replacement);
         let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
             let replacement = to_document(replacement.borrow())?;

@@ -6,22 +6,24 @@ use bson::{Bson, Document, doc};
 use serde::Serialize;
 use serde_with::skip_serializing_none;
 
+use crate::client_session::ClientSession;
 use crate::collection::Collection;
 use crate::concern::WriteConcern;
 use crate::crud_types::{CommitQuorum, CreateIndexOptions, DropIndexOptions, ListIndexesOptions};
-use crate::cursor::{Cursor, CursorSpec};
+use crate::cursor::{Cursor, CursorSpec, SessionCursor};
 use crate::error::Result;
 use crate::index::IndexModel;
 use crate::results::{CreateIndexResult, CreateIndexesResult};
 use crate::retry::Retry;
 
-use super::option_setters;
+use super::{ExplicitSession, ImplicitSession, option_setters, session_setter};
 use crate::ops::body::{CursorField, millis, to_body};
 
 impl<T> Collection<T> {
     /// Creates one index; [`run`](CreateIndex::run) returns its name.
     pub fn create_index(&self, index: IndexModel) -> CreateIndex<'_, T> {
         CreateIndex {
+            session: None,
             coll: self,
             indexes: vec![index],
             options: None,
@@ -34,6 +36,7 @@ impl<T> Collection<T> {
         indexes: impl IntoIterator<Item = IndexModel>,
     ) -> CreateIndexes<'_, T> {
         CreateIndexes(CreateIndex {
+            session: None,
             coll: self,
             indexes: indexes.into_iter().collect(),
             options: None,
@@ -43,6 +46,7 @@ impl<T> Collection<T> {
     /// Drops the index called `name`.
     pub fn drop_index(&self, name: impl AsRef<str>) -> DropIndex<'_, T> {
         DropIndex {
+            session: None,
             coll: self,
             name: Some(name.as_ref().to_string()),
             options: None,
@@ -52,6 +56,7 @@ impl<T> Collection<T> {
     /// Drops every index but `_id`'s.
     pub fn drop_indexes(&self) -> DropIndexes<'_, T> {
         DropIndex {
+            session: None,
             coll: self,
             name: None,
             options: None,
@@ -61,6 +66,7 @@ impl<T> Collection<T> {
     /// The collection's indexes, as [`IndexModel`]s.
     pub fn list_indexes(&self) -> ListIndexes<'_, T> {
         ListIndexes {
+            session: ImplicitSession,
             coll: self,
             options: None,
         }
@@ -68,7 +74,7 @@ impl<T> Collection<T> {
 
     /// The names of the collection's indexes.
     pub fn list_index_names(&self) -> ListIndexNames<'_, T> {
-        ListIndexNames(self.list_indexes())
+        ListIndexNames(self.list_indexes(), None)
     }
 }
 
@@ -78,6 +84,8 @@ pub struct CreateIndex<'a, T> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) indexes: Vec<IndexModel>,
     pub(crate) options: Option<CreateIndexOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 /// Creates several indexes. Made by [`Collection::create_indexes`].
@@ -85,6 +93,8 @@ pub struct CreateIndex<'a, T> {
 pub struct CreateIndexes<'a, T>(pub(crate) CreateIndex<'a, T>);
 
 impl<T> CreateIndex<'_, T> {
+    session_setter!();
+
     option_setters!(CreateIndexOptions {
         commit_quorum: plain crate::crud_types::CommitQuorum,
         max_time: plain Duration,
@@ -104,7 +114,7 @@ impl<T> CreateIndex<'_, T> {
         let options = self.options.unwrap_or_default();
         let coll = self
             .coll
-            .overridden(None, None, options.write_concern.clone());
+            .overridden(None, None, options.write_concern.clone(), self.session);
         let indexes = self.indexes;
         // The specs are serialized on a driver stack: serde's frames for the index options
         // are large in an unoptimised build.
@@ -131,6 +141,11 @@ impl<T> CreateIndex<'_, T> {
 }
 
 impl<T> CreateIndexes<'_, T> {
+    /// Creates the indexes in `session`, an explicit session.
+    pub fn session(self, session: &mut ClientSession) -> Self {
+        CreateIndexes(self.0.session(session))
+    }
+
     /// Sets every option at once, replacing what earlier setters set.
     pub fn with_options(self, value: impl Into<Option<CreateIndexOptions>>) -> Self {
         CreateIndexes(self.0.with_options(value))
@@ -172,12 +187,16 @@ pub struct DropIndex<'a, T> {
     /// `None`: every index (`"*"`).
     pub(crate) name: Option<String>,
     pub(crate) options: Option<DropIndexOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 /// The same action as [`DropIndex`], for every index.
 pub type DropIndexes<'a, T> = DropIndex<'a, T>;
 
 impl<T> DropIndex<'_, T> {
+    session_setter!();
+
     option_setters!(DropIndexOptions {
         max_time: plain Duration,
         write_concern: plain WriteConcern,
@@ -189,7 +208,7 @@ impl<T> DropIndex<'_, T> {
         let options = self.options.unwrap_or_default();
         let coll = self
             .coll
-            .overridden(None, None, options.write_concern.clone());
+            .overridden(None, None, options.write_concern.clone(), self.session);
         let index = self.name.unwrap_or_else(|| "*".to_string());
         let body = to_body(&DropIndexesCommand {
             drop_indexes: &coll.name,
@@ -203,24 +222,48 @@ impl<T> DropIndex<'_, T> {
 
 /// Lists the indexes. Made by [`Collection::list_indexes`].
 #[must_use = "nothing is sent until .run()"]
-pub struct ListIndexes<'a, T> {
+pub struct ListIndexes<'a, T, S = ImplicitSession> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) options: Option<ListIndexesOptions>,
+    /// [`ImplicitSession`], or the explicit session to run in (`.session(..)`).
+    pub(crate) session: S,
 }
 
-impl<T> ListIndexes<'_, T> {
+impl<'a, T> ListIndexes<'a, T> {
+    /// Lists in `session`: [`run`](ListIndexes::run) then returns a [`SessionCursor`].
+    pub fn session(self, session: &mut ClientSession) -> ListIndexes<'a, T, ExplicitSession> {
+        ListIndexes {
+            coll: self.coll,
+            options: self.options,
+            session: ExplicitSession(session.cell.clone()),
+        }
+    }
+
+    /// Sends `listIndexes`; each index comes back as an [`IndexModel`].
+    pub fn run(self) -> Result<Cursor<IndexModel>> {
+        self.open(None)
+    }
+}
+
+impl<T> ListIndexes<'_, T, ExplicitSession> {
+    /// Sends `listIndexes` in the session.
+    pub fn run(self) -> Result<SessionCursor<IndexModel>> {
+        let session = self.session.0.clone();
+        self.open(Some(session)).map(SessionCursor::new)
+    }
+}
+
+impl<T, S> ListIndexes<'_, T, S> {
     option_setters!(ListIndexesOptions {
         max_time: plain Duration,
         batch_size: plain u32,
         comment: into Bson,
     });
 
-    /// Sends `listIndexes`; each index comes back as an [`IndexModel`].
-    pub fn run(self) -> Result<Cursor<IndexModel>> {
-        self.open()
-    }
-
-    pub(crate) fn open<U>(self) -> Result<Cursor<U>> {
+    pub(crate) fn open<U>(
+        self,
+        session: Option<std::sync::Arc<crate::session::SessionCell>>,
+    ) -> Result<Cursor<U>> {
         let options = self.options.unwrap_or_default();
         let body = to_body(&ListIndexesCommand {
             list_indexes: &self.coll.name,
@@ -235,33 +278,44 @@ impl<T> ListIndexes<'_, T> {
             comment: options.comment,
             ..CursorSpec::default()
         };
-        self.coll.cursor("listIndexes", body, false, spec)
+        self.coll
+            .overridden(None, None, None, session)
+            .cursor("listIndexes", body, false, spec)
     }
 }
 
 /// Lists the indexes' names. Made by [`Collection::list_index_names`].
 #[must_use = "nothing is sent until .run()"]
-pub struct ListIndexNames<'a, T>(pub(crate) ListIndexes<'a, T>);
+pub struct ListIndexNames<'a, T>(
+    pub(crate) ListIndexes<'a, T>,
+    pub(crate) Option<std::sync::Arc<crate::session::SessionCell>>,
+);
 
 impl<T> ListIndexNames<'_, T> {
+    /// Lists in `session`, an explicit session.
+    pub fn session(mut self, session: &mut ClientSession) -> Self {
+        self.1 = Some(session.cell.clone());
+        self
+    }
+
     /// Sets the `max_time` option.
     pub fn max_time(self, value: Duration) -> Self {
-        ListIndexNames(self.0.max_time(value))
+        ListIndexNames(self.0.max_time(value), self.1)
     }
 
     /// Sets the `batch_size` option.
     pub fn batch_size(self, value: u32) -> Self {
-        ListIndexNames(self.0.batch_size(value))
+        ListIndexNames(self.0.batch_size(value), self.1)
     }
 
     /// Sets the `comment` option.
     pub fn comment(self, value: impl Into<Bson>) -> Self {
-        ListIndexNames(self.0.comment(value))
+        ListIndexNames(self.0.comment(value), self.1)
     }
 
     /// Sends `listIndexes` and reads every name.
     pub fn run(self) -> Result<Vec<String>> {
-        let cursor = self.0.open::<Document>()?;
+        let cursor = self.0.open::<Document>(self.1)?;
         let mut names = Vec::new();
         for index in cursor {
             if let Ok(name) = index?.get_str("name") {

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, InsertManyError, Result};
 use crate::ops::{InsertBatch, InsertOne as InsertOneOp};
 use crate::results::{InsertManyResult, InsertOneResult};
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::{WriteCommandFields, to_body};
 
 impl<T: Serialize> Collection<T> {
@@ -21,6 +21,7 @@ impl<T: Serialize> Collection<T> {
     /// A document over the server's `maxBsonObjectSize` is refused before anything is sent.
     pub fn insert_one<B: Borrow<T>>(&self, doc: B) -> InsertOne<'_, T, B> {
         InsertOne {
+            session: None,
             coll: self,
             doc,
             options: None,
@@ -37,6 +38,7 @@ impl<T: Serialize> Collection<T> {
         docs: impl IntoIterator<Item = B>,
     ) -> InsertMany<'_, T, B> {
         InsertMany {
+            session: None,
             coll: self,
             docs: docs.into_iter().collect(),
             options: None,
@@ -50,9 +52,13 @@ pub struct InsertOne<'a, T, B> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) doc: B,
     pub(crate) options: Option<InsertOneOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: Serialize, B: Borrow<T>> InsertOne<'_, T, B> {
+    session_setter!();
+
     option_setters!(InsertOneOptions {
         bypass_document_validation: plain bool,
         write_concern: plain crate::concern::WriteConcern,
@@ -76,7 +82,7 @@ impl<T: Serialize, B: Borrow<T>> InsertOne<'_, T, B> {
                     coll.settings.write_concern.as_ref(),
                     options,
                 ),
-                Route::selected(coll.settings.timeout),
+                Route::selected(coll.settings.timeout).in_session(self.session),
             )
             .map(|e| e.output);
         crate::runtime::drop_on_driver_stack(self.doc);
@@ -90,9 +96,13 @@ pub struct InsertMany<'a, T, B> {
     pub(crate) coll: &'a Collection<T>,
     pub(crate) docs: Vec<B>,
     pub(crate) options: Option<InsertManyOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: Serialize, B: Borrow<T>> InsertMany<'_, T, B> {
+    session_setter!();
+
     option_setters!(InsertManyOptions {
         bypass_document_validation: plain bool,
         ordered: plain bool,
@@ -140,7 +150,10 @@ impl<T: Serialize, B: Borrow<T>> InsertMany<'_, T, B> {
             };
             let (ids, mut reply) = coll
                 .client
-                .execute(&mut batch, Route::selected(coll.settings.timeout))
+                .execute(
+                    &mut batch,
+                    Route::selected(coll.settings.timeout).in_session(self.session.clone()),
+                )
                 .map(|e| e.output)?;
             let sent = ids.len();
             for (i, id) in ids.into_iter().enumerate() {

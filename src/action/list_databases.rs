@@ -11,13 +11,14 @@ use crate::error::Result;
 use crate::ops::{Command, malformed_reply};
 use crate::results::DatabaseSpecification;
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::to_body;
 
 impl Client {
     /// Every database's specification (name, size on disk, empty).
     pub fn list_databases(&self) -> ListDatabases<'_> {
         ListDatabases {
+            session: None,
             client: self,
             options: None,
         }
@@ -34,9 +35,13 @@ impl Client {
 pub struct ListDatabases<'a> {
     pub(crate) client: &'a Client,
     pub(crate) options: Option<ListDatabasesOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl ListDatabases<'_> {
+    session_setter!();
+
     option_setters!(ListDatabasesOptions {
         authorized_databases: plain bool,
         filter: plain Document,
@@ -72,7 +77,10 @@ impl ListDatabases<'_> {
                 .collect()
         });
         self.client
-            .execute(&mut op, Route::selected(self.client.options().timeout))
+            .execute(
+                &mut op,
+                Route::selected(self.client.options().timeout).in_session(self.session),
+            )
             .map(|e| e.output)
     }
 }
@@ -82,6 +90,11 @@ impl ListDatabases<'_> {
 pub struct ListDatabaseNames<'a>(pub(crate) ListDatabases<'a>);
 
 impl ListDatabaseNames<'_> {
+    /// Lists in `session`, an explicit session.
+    pub fn session(self, session: &mut crate::client_session::ClientSession) -> Self {
+        ListDatabaseNames(self.0.session(session))
+    }
+
     /// Only the databases this filter matches.
     pub fn filter(self, value: Document) -> Self {
         ListDatabaseNames(self.0.filter(value))

@@ -45,6 +45,7 @@ pub(crate) mod list_databases;
 pub(crate) mod rename;
 pub(crate) mod run_command;
 pub(crate) mod search_index;
+pub(crate) mod session;
 pub mod update;
 
 pub use aggregate::Aggregate;
@@ -70,7 +71,32 @@ pub use run_command::{RunCommand, RunCursorCommand};
 pub use search_index::{
     CreateSearchIndex, CreateSearchIndexes, DropSearchIndex, ListSearchIndexes, UpdateSearchIndex,
 };
+pub use session::StartSession;
 pub use update::{ReplaceOne, Update};
+
+/// A cursor action with no explicit session (the default): `.run()` returns a
+/// [`Cursor`](crate::Cursor) that keeps an implicit session for its `getMore`s.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImplicitSession;
+
+/// A cursor action in an explicit session (after `.session(&mut session)`): `.run()`
+/// returns a [`SessionCursor`](crate::SessionCursor), iterated with the session.
+#[derive(Clone, Debug)]
+pub struct ExplicitSession(pub(crate) std::sync::Arc<crate::session::SessionCell>);
+
+/// `.session(&mut session)` for an action that takes no type state: it keeps the session's
+/// state (`self.session`) for `.run()`.
+macro_rules! session_setter {
+    () => {
+        /// Runs the operation in `session`, an explicit session (see
+        /// [`ClientSession`](crate::ClientSession)).
+        pub fn session(mut self, session: &mut crate::client_session::ClientSession) -> Self {
+            self.session = Some(session.cell.clone());
+            self
+        }
+    };
+}
+pub(crate) use session_setter;
 
 /// Setters for an action's options, after the official crate's: one per field of the options
 /// struct, each taking the field's type without its `Option` (`into`: any `Into` of it;

@@ -1,6 +1,7 @@
 //! `rename`: the `renameCollection` command, which gives a collection a new name in its
 //! database (sent to `admin`, as the server requires).
 
+use super::session_setter;
 use bson::Bson;
 use serde::Serialize;
 use serde_with::skip_serializing_none;
@@ -18,6 +19,7 @@ impl<T> Collection<T> {
     /// unless [`drop_target`](RenameCollection::drop_target) is set.
     pub fn rename(&self, to: impl AsRef<str>) -> RenameCollection<'_, T> {
         RenameCollection {
+            session: None,
             coll: self,
             to: to.as_ref().to_string(),
             drop_target: None,
@@ -35,9 +37,13 @@ pub struct RenameCollection<'a, T> {
     pub(crate) drop_target: Option<bool>,
     pub(crate) write_concern: Option<WriteConcern>,
     pub(crate) comment: Option<Bson>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> RenameCollection<'_, T> {
+    session_setter!();
+
     /// Drops a collection already called `to` first, instead of failing.
     pub fn drop_target(mut self, value: bool) -> Self {
         self.drop_target = Some(value);
@@ -58,7 +64,9 @@ impl<T> RenameCollection<'_, T> {
 
     /// Sends `renameCollection`.
     pub fn run(self) -> Result<()> {
-        let coll = self.coll.overridden(None, None, self.write_concern);
+        let coll = self
+            .coll
+            .overridden(None, None, self.write_concern, self.session);
         let body = to_body(&RenameCommand {
             rename_collection: format!("{}.{}", coll.db, coll.name),
             to: format!("{}.{}", coll.db, self.to),

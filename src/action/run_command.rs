@@ -3,7 +3,8 @@
 use bson::{Bson, Document, RawDocumentBuf};
 
 use crate::client::Route;
-use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType};
+use crate::client_session::ClientSession;
+use crate::cursor::{Cursor, CursorSpec, CursorStart, CursorType, SessionCursor};
 use crate::database::Database;
 use crate::error::Result;
 use crate::ops::{Command, RunCommand as RunCommandOp, RunCommandRaw};
@@ -11,7 +12,7 @@ use crate::options::{RunCommandOptions, RunCursorCommandOptions};
 use crate::retry::Retry;
 use crate::selection_criteria::{Criteria, SelectionCriteria};
 
-use super::option_setters;
+use super::{ExplicitSession, ImplicitSession, option_setters, session_setter};
 
 impl Database {
     /// Runs `command` against this database and returns the server's reply. An `ok: 0` reply
@@ -20,6 +21,7 @@ impl Database {
     /// retried, and inherits no read or write concern from the handle.
     pub fn run_command(&self, command: Document) -> RunCommand<'_> {
         RunCommand {
+            session: None,
             db: self,
             command,
             options: None,
@@ -31,6 +33,7 @@ impl Database {
     /// with `getMore`, shaped by the options. A reply without a cursor is an error.
     pub fn run_cursor_command(&self, command: Document) -> RunCursorCommand<'_> {
         RunCursorCommand {
+            session: ImplicitSession,
             db: self,
             command,
             options: None,
@@ -44,9 +47,13 @@ pub struct RunCommand<'a> {
     pub(crate) db: &'a Database,
     pub(crate) command: Document,
     pub(crate) options: Option<RunCommandOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl RunCommand<'_> {
+    session_setter!();
+
     option_setters!(RunCommandOptions {
         selection_criteria: plain SelectionCriteria,
     });
@@ -68,9 +75,13 @@ impl RunCommand<'_> {
     /// Sends the command; the reply as a document.
     pub fn run(self) -> Result<Document> {
         let db = self.db;
+        let session = self.session.clone();
         let mut op = self.op()?;
         db.client
-            .execute(&mut op, Route::selected(db.settings.timeout))
+            .execute(
+                &mut op,
+                Route::selected(db.settings.timeout).in_session(session),
+            )
             .map(|e| e.output)
     }
 
@@ -78,22 +89,53 @@ impl RunCommand<'_> {
     /// form is safe for any nesting on a small coroutine stack. (An addition of this driver.)
     pub fn run_raw(self) -> Result<RawDocumentBuf> {
         let db = self.db;
+        let session = self.session.clone();
         let op = self.op()?;
         db.client
-            .execute(&mut RunCommandRaw(op), Route::selected(db.settings.timeout))
+            .execute(
+                &mut RunCommandRaw(op),
+                Route::selected(db.settings.timeout).in_session(session),
+            )
             .map(|e| e.output)
     }
 }
 
 /// Runs a command that opens a cursor. Made by [`Database::run_cursor_command`].
 #[must_use = "nothing is sent until .run()"]
-pub struct RunCursorCommand<'a> {
+pub struct RunCursorCommand<'a, S = ImplicitSession> {
     pub(crate) db: &'a Database,
     pub(crate) command: Document,
     pub(crate) options: Option<RunCursorCommandOptions>,
+    /// [`ImplicitSession`], or the explicit session to run in (`.session(..)`).
+    pub(crate) session: S,
 }
 
-impl RunCursorCommand<'_> {
+impl<'a> RunCursorCommand<'a> {
+    /// Runs in `session`: [`run`](RunCursorCommand::run) then returns a [`SessionCursor`].
+    pub fn session(self, session: &mut ClientSession) -> RunCursorCommand<'a, ExplicitSession> {
+        RunCursorCommand {
+            db: self.db,
+            command: self.command,
+            options: self.options,
+            session: ExplicitSession(session.cell.clone()),
+        }
+    }
+
+    /// Sends the command and opens its cursor.
+    pub fn run(self) -> Result<Cursor<Document>> {
+        self.open(None)
+    }
+}
+
+impl RunCursorCommand<'_, ExplicitSession> {
+    /// Sends the command in the session and opens its cursor.
+    pub fn run(self) -> Result<SessionCursor<Document>> {
+        let session = self.session.0.clone();
+        self.open(Some(session)).map(SessionCursor::new)
+    }
+}
+
+impl<S> RunCursorCommand<'_, S> {
     option_setters!(RunCursorCommandOptions {
         selection_criteria: plain SelectionCriteria,
         cursor_type: plain CursorType,
@@ -102,8 +144,10 @@ impl RunCursorCommand<'_> {
         comment: into Bson,
     });
 
-    /// Sends the command and opens its cursor.
-    pub fn run(self) -> Result<Cursor<Document>> {
+    fn open(
+        self,
+        session: Option<std::sync::Arc<crate::session::SessionCell>>,
+    ) -> Result<Cursor<Document>> {
         let options = self.options.unwrap_or_default();
         let db = self.db;
         let name = crate::ops::user_command_name("run_cursor_command", &self.command)?;
@@ -125,6 +169,6 @@ impl RunCursorCommand<'_> {
             timeout: db.settings.timeout,
             ..CursorSpec::default()
         };
-        Cursor::open(&db.client, op, spec)
+        Cursor::open(&db.client, op, spec, session)
     }
 }

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::results::UpdateResult;
 use crate::retry::Retry;
 
-use super::option_setters;
+use super::{option_setters, session_setter};
 use crate::ops::body::{WriteCommandFields, to_body};
 
 /// What an update changes: update operators (`{ "$set": { .. } }`) or an aggregation
@@ -75,6 +75,7 @@ impl<T> Collection<T> {
         multi: bool,
     ) -> Update<'_, T> {
         Update {
+            session: None,
             coll: self,
             query,
             update,
@@ -92,6 +93,7 @@ impl<T: Serialize> Collection<T> {
         replacement: B,
     ) -> ReplaceOne<'_, T, B> {
         ReplaceOne {
+            session: None,
             coll: self,
             query,
             replacement,
@@ -109,9 +111,13 @@ pub struct Update<'a, T> {
     pub(crate) update: UpdateModifications,
     pub(crate) multi: bool,
     pub(crate) options: Option<UpdateOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T> Update<'_, T> {
+    session_setter!();
+
     option_setters!(UpdateOptions {
         array_filters: iter Document,
         bypass_document_validation: plain bool,
@@ -135,6 +141,7 @@ impl<T> Update<'_, T> {
             update,
             self.multi,
             self.options.unwrap_or_default(),
+            self.session,
         )
     }
 }
@@ -146,9 +153,13 @@ pub struct ReplaceOne<'a, T, B> {
     pub(crate) query: Document,
     pub(crate) replacement: B,
     pub(crate) options: Option<ReplaceOptions>,
+    /// The explicit session to run in (`.session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 impl<T: Serialize, B: Borrow<T>> ReplaceOne<'_, T, B> {
+    session_setter!();
+
     option_setters!(ReplaceOptions {
         bypass_document_validation: plain bool,
         upsert: plain bool,
@@ -176,6 +187,7 @@ impl<T: Serialize, B: Borrow<T>> ReplaceOne<'_, T, B> {
             Bson::Document(replacement),
             false,
             options,
+            self.session,
         )
     }
 }
@@ -187,8 +199,9 @@ fn run_update<T>(
     update: Bson,
     multi: bool,
     mut options: UpdateOptions,
+    session: Option<std::sync::Arc<crate::session::SessionCell>>,
 ) -> Result<UpdateResult> {
-    let coll = coll.overridden(None, None, options.write_concern.take());
+    let coll = coll.overridden(None, None, options.write_concern.take(), session);
     // Built on a driver stack: the options and the statement are large frames at opt-level 0.
     let body = crate::runtime::on_driver_stack(|| -> Result<Document> {
         let mut body = doc! { "update": &*coll.name, "ordered": true };

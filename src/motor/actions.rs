@@ -123,114 +123,114 @@ macro_rules! awaitable {
 // ---- Collection: reads -------------------------------------------------------------------
 
 awaitable!(['a, T: DeserializeOwned + Send + 'static] Find<'a, T> => Cursor<T>, self => {
-    let Find { coll, filter, options } = self;
-    detach_cursor(coll, move |coll| Find { coll, filter, options }.run())
+    let Find { coll, filter, options, session } = self;
+    detach_cursor(coll, move |coll| Find { coll, filter, options, session }.run())
 });
 
 awaitable!(['a, T: DeserializeOwned + Send + 'static] FindOne<'a, T> => Option<T>, self => {
-    let FindOne { coll, filter, options } = self;
-    detach(coll, move |coll| FindOne { coll, filter, options }.run())
+    let FindOne { coll, filter, options, session } = self;
+    detach(coll, move |coll| FindOne { coll, filter, options, session }.run())
 });
 
 awaitable!(['a, T: DeserializeOwned + Send + 'static] Aggregate<'a, T> => Cursor<T>, self => {
-    let Aggregate { target, pipeline, options, _type } = self;
+    let Aggregate { target, pipeline, options, _type, session } = self;
     match target {
         Target::Collection(coll) => detach_cursor(&coll, move |coll| {
             let target = Target::Collection(coll.clone());
-            Aggregate { target, pipeline, options, _type }.run()
+            Aggregate { target, pipeline, options, _type, session }.run()
         }),
         Target::Database(db) => detach_cursor(db, move |db| {
-            Aggregate { target: Target::Database(db), pipeline, options, _type }.run()
+            Aggregate { target: Target::Database(db), pipeline, options, _type, session }.run()
         }),
     }
 });
 
 awaitable!(['a, T: 'static] CountDocuments<'a, T> => u64, self => {
-    let CountDocuments { coll, filter, options } = self;
-    detach(coll, move |coll| CountDocuments { coll, filter, options }.run())
+    let CountDocuments { coll, filter, options, session } = self;
+    detach(coll, move |coll| CountDocuments { coll, filter, options, session }.run())
 });
 
 awaitable!(['a, T: 'static] EstimatedDocumentCount<'a, T> => u64, self => {
-    let EstimatedDocumentCount { coll, options } = self;
-    detach(coll, move |coll| EstimatedDocumentCount { coll, options }.run())
+    let EstimatedDocumentCount { coll, options, session } = self;
+    detach(coll, move |coll| EstimatedDocumentCount { coll, options, session }.run())
 });
 
 awaitable!(['a, T: 'static] Distinct<'a, T> => Vec<Bson>, self => {
-    let Distinct { coll, field_name, filter, options } = self;
-    detach(coll, move |coll| Distinct { coll, field_name, filter, options }.run())
+    let Distinct { coll, field_name, filter, options, session } = self;
+    detach(coll, move |coll| Distinct { coll, field_name, filter, options, session }.run())
 });
 
 // ---- Collection: writes ------------------------------------------------------------------
 
 awaitable!(['a, T: Serialize + 'static, B: Borrow<T>] InsertOne<'a, T, B> => InsertOneResult,
     self => {
-    let InsertOne { coll, doc, options } = self;
+    let InsertOne { coll, doc, options, session } = self;
     let doc = match encode(doc.borrow()) {
         Ok(doc) => doc,
         Err(e) => return AsyncOp::failed(e),
     };
     detach(coll, move |coll| {
         let coll = coll.clone_with_type::<Document>();
-        InsertOne { coll: &coll, doc, options }.run()
+        InsertOne { coll: &coll, doc, options, session }.run()
     })
 });
 
 awaitable!(['a, T: Serialize + 'static, B: Borrow<T>] InsertMany<'a, T, B> => InsertManyResult,
     self => {
-    let InsertMany { coll, docs, options } = self;
+    let InsertMany { coll, docs, options, session } = self;
     let docs = match docs.iter().map(|d| encode(d.borrow())).collect::<Result<Vec<_>>>() {
         Ok(docs) => docs,
         Err(e) => return AsyncOp::failed(e),
     };
     detach(coll, move |coll| {
         let coll = coll.clone_with_type::<Document>();
-        InsertMany { coll: &coll, docs, options }.run()
+        InsertMany { coll: &coll, docs, options, session }.run()
     })
 });
 
 awaitable!(['a, T: 'static] Update<'a, T> => UpdateResult, self => {
-    let Update { coll, query, update, multi, options } = self;
-    detach(coll, move |coll| Update { coll, query, update, multi, options }.run())
+    let Update { coll, query, update, multi, options, session } = self;
+    detach(coll, move |coll| Update { coll, query, update, multi, options, session }.run())
 });
 
 awaitable!(['a, T: Serialize + 'static, B: Borrow<T>] ReplaceOne<'a, T, B> => UpdateResult,
     self => {
-    let ReplaceOne { coll, query, replacement, options } = self;
+    let ReplaceOne { coll, query, replacement, options, session } = self;
     let replacement = match encode(replacement.borrow()) {
         Ok(doc) => doc,
         Err(e) => return AsyncOp::failed(e),
     };
     detach(coll, move |coll| {
         let coll = coll.clone_with_type::<Document>();
-        ReplaceOne { coll: &coll, query, replacement, options }.run()
+        ReplaceOne { coll: &coll, query, replacement, options, session }.run()
     })
 });
 
 awaitable!(['a, T: 'static] Delete<'a, T> => DeleteResult, self => {
-    let Delete { coll, query, limit, options } = self;
-    detach(coll, move |coll| Delete { coll, query, limit, options }.run())
+    let Delete { coll, query, limit, options, session } = self;
+    detach(coll, move |coll| Delete { coll, query, limit, options, session }.run())
 });
 
 awaitable!(['a, T: Serialize + Send + 'static] BulkWrite<'a, T> => BulkWriteResult, self => {
-    let BulkWrite { coll, models, options } = self;
-    detach(coll, move |coll| BulkWrite { coll, models, options }.run())
+    let BulkWrite { coll, models, options, session } = self;
+    detach(coll, move |coll| BulkWrite { coll, models, options, session }.run())
 });
 
 awaitable!(['a, T: DeserializeOwned + Send + 'static] FindOneAndDelete<'a, T> => Option<T>,
     self => {
-    let FindOneAndDelete { coll, filter, options } = self;
-    detach(coll, move |coll| FindOneAndDelete { coll, filter, options }.run())
+    let FindOneAndDelete { coll, filter, options, session } = self;
+    detach(coll, move |coll| FindOneAndDelete { coll, filter, options, session }.run())
 });
 
 awaitable!(['a, T: DeserializeOwned + Send + 'static] FindOneAndUpdate<'a, T> => Option<T>,
     self => {
-    let FindOneAndUpdate { coll, filter, update, options } = self;
-    detach(coll, move |coll| FindOneAndUpdate { coll, filter, update, options }.run())
+    let FindOneAndUpdate { coll, filter, update, options, session } = self;
+    detach(coll, move |coll| FindOneAndUpdate { coll, filter, update, options, session }.run())
 });
 
 awaitable!(['a, T: Serialize + DeserializeOwned + Send + 'static, B: Borrow<T>]
     FindOneAndReplace<'a, T, B> => Option<T>, self => {
-    let FindOneAndReplace { coll, filter, replacement, options } = self;
+    let FindOneAndReplace { coll, filter, replacement, options, session } = self;
     let replacement = match encode(replacement.borrow()) {
         Ok(doc) => doc,
         Err(e) => return AsyncOp::failed(e),
@@ -239,7 +239,7 @@ awaitable!(['a, T: Serialize + DeserializeOwned + Send + 'static, B: Borrow<T>]
     // `T` in the job, where a decoding error is reported as the blocking call reports it.
     detach(coll, move |coll| {
         let coll = coll.clone_with_type::<Document>();
-        FindOneAndReplace { coll: &coll, filter, replacement, options }
+        FindOneAndReplace { coll: &coll, filter, replacement, options, session }
             .run()?
             .map(|doc| {
                 // On a driver stack, as the blocking decoders run: the job has may's 32 KiB.
@@ -254,28 +254,30 @@ awaitable!(['a, T: Serialize + DeserializeOwned + Send + 'static, B: Borrow<T>]
 // (`DropIndexes` is `DropIndex` without a name.)
 
 awaitable!(['a, T: 'static] CreateIndex<'a, T> => CreateIndexResult, self => {
-    let CreateIndex { coll, indexes, options } = self;
-    detach(coll, move |coll| CreateIndex { coll, indexes, options }.run())
+    let CreateIndex { coll, indexes, options, session } = self;
+    detach(coll, move |coll| CreateIndex { coll, indexes, options, session }.run())
 });
 
 awaitable!(['a, T: 'static] CreateIndexes<'a, T> => CreateIndexesResult, self => {
-    let CreateIndex { coll, indexes, options } = self.0;
-    detach(coll, move |coll| CreateIndexes(CreateIndex { coll, indexes, options }).run())
+    let CreateIndex { coll, indexes, options, session } = self.0;
+    detach(coll, move |coll| CreateIndexes(CreateIndex { coll, indexes, options, session }).run())
 });
 
 awaitable!(['a, T: 'static] DropIndex<'a, T> => (), self => {
-    let DropIndex { coll, name, options } = self;
-    detach(coll, move |coll| DropIndex { coll, name, options }.run())
+    let DropIndex { coll, name, options, session } = self;
+    detach(coll, move |coll| DropIndex { coll, name, options, session }.run())
 });
 
 awaitable!(['a, T: 'static] ListIndexes<'a, T> => Cursor<IndexModel>, self => {
-    let ListIndexes { coll, options } = self;
-    detach_cursor(coll, move |coll| ListIndexes { coll, options }.run())
+    let ListIndexes { coll, options, session } = self;
+    detach_cursor(coll, move |coll| ListIndexes { coll, options, session }.run())
 });
 
 awaitable!(['a, T: 'static] ListIndexNames<'a, T> => Vec<String>, self => {
-    let ListIndexes { coll, options } = self.0;
-    detach(coll, move |coll| ListIndexNames(ListIndexes { coll, options }).run())
+    let ListIndexNames(ListIndexes { coll, options, session }, explicit) = self;
+    detach(coll, move |coll| {
+        ListIndexNames(ListIndexes { coll, options, session }, explicit).run()
+    })
 });
 
 awaitable!(['a, T: 'static] CreateSearchIndex<'a, T> => String, self => {
@@ -304,64 +306,66 @@ awaitable!(['a, T: 'static] ListSearchIndexes<'a, T> => Cursor<Document>, self =
 });
 
 awaitable!(['a, T: 'static] RenameCollection<'a, T> => (), self => {
-    let RenameCollection { coll, to, drop_target, write_concern, comment } = self;
+    let RenameCollection { coll, to, drop_target, write_concern, comment, session } = self;
     detach(coll, move |coll| {
-        RenameCollection { coll, to, drop_target, write_concern, comment }.run()
+        RenameCollection { coll, to, drop_target, write_concern, comment, session }.run()
     })
 });
 
 awaitable!(['a, T: 'static] DropCollection<'a, T> => (), self => {
-    let DropCollection { coll, options } = self;
-    detach(coll, move |coll| DropCollection { coll, options }.run())
+    let DropCollection { coll, options, session } = self;
+    detach(coll, move |coll| DropCollection { coll, options, session }.run())
 });
 
 // ---- Database ----------------------------------------------------------------------------
 
 awaitable!(['a] RunCommand<'a> => Document, self => {
-    let RunCommand { db, command, options } = self;
-    detach(db, move |db| RunCommand { db, command, options }.run())
+    let RunCommand { db, command, options, session } = self;
+    detach(db, move |db| RunCommand { db, command, options, session }.run())
 });
 
 awaitable!(['a] RunCursorCommand<'a> => Cursor<Document>, self => {
-    let RunCursorCommand { db, command, options } = self;
-    detach_cursor(db, move |db| RunCursorCommand { db, command, options }.run())
+    let RunCursorCommand { db, command, options, session } = self;
+    detach_cursor(db, move |db| RunCursorCommand { db, command, options, session }.run())
 });
 
 awaitable!(['a] CreateCollection<'a> => (), self => {
-    let CreateCollection { db, name, options } = self;
-    detach(db, move |db| CreateCollection { db, name, options }.run())
+    let CreateCollection { db, name, options, session } = self;
+    detach(db, move |db| CreateCollection { db, name, options, session }.run())
 });
 
 awaitable!(['a] DropDatabase<'a> => (), self => {
-    let DropDatabase { db, options } = self;
-    detach(db, move |db| DropDatabase { db, options }.run())
+    let DropDatabase { db, options, session } = self;
+    detach(db, move |db| DropDatabase { db, options, session }.run())
 });
 
 awaitable!(['a] ListCollections<'a> => Cursor<CollectionSpecification>, self => {
-    let ListCollections { db, options } = self;
-    detach_cursor(db, move |db| ListCollections { db, options }.run())
+    let ListCollections { db, options, session } = self;
+    detach_cursor(db, move |db| ListCollections { db, options, session }.run())
 });
 
 awaitable!(['a] ListCollectionNames<'a> => Vec<String>, self => {
-    let ListCollections { db, options } = self.0;
-    detach(db, move |db| ListCollectionNames(ListCollections { db, options }).run())
+    let ListCollectionNames(ListCollections { db, options, session }, explicit) = self;
+    detach(db, move |db| {
+        ListCollectionNames(ListCollections { db, options, session }, explicit).run()
+    })
 });
 
 // ---- Client ------------------------------------------------------------------------------
 
 awaitable!(['a] ListDatabases<'a> => Vec<DatabaseSpecification>, self => {
-    let ListDatabases { client, options } = self;
-    detach(client, move |client| ListDatabases { client, options }.run())
+    let ListDatabases { client, options, session } = self;
+    detach(client, move |client| ListDatabases { client, options, session }.run())
 });
 
 awaitable!(['a] ListDatabaseNames<'a> => Vec<String>, self => {
-    let ListDatabases { client, options } = self.0;
-    detach(client, move |client| ListDatabaseNames(ListDatabases { client, options }).run())
+    let ListDatabases { client, options, session } = self.0;
+    detach(client, move |client| ListDatabaseNames(ListDatabases { client, options, session }).run())
 });
 
 awaitable!(['a] ClientBulkWrite<'a> => ClientBulkWriteResult, self => {
-    let ClientBulkWrite { client, models, options } = self;
-    detach(client, move |client| ClientBulkWrite { client, models, options }.run())
+    let ClientBulkWrite { client, models, options, session } = self;
+    detach(client, move |client| ClientBulkWrite { client, models, options, session }.run())
 });
 
 awaitable!([] ParseConnectionString => ClientOptions, self => {

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod scripted;
 pub mod spec;
 
 use std::sync::Once;

@@ -8,7 +8,7 @@
 //! - Arrays must have the same length, compared element by element.
 //! - A document whose only key starts with `$$` is a special operator: `$$exists`, `$$type`,
 //!   `$$unsetOrMatches`, `$$matchesEntity`, `$$matchesHexBytes`, `$$lte`,
-//!   `$$matchAsDocument`, `$$matchAsRoot`.
+//!   `$$matchAsDocument`, `$$matchAsRoot`, `$$sessionLsid`.
 
 use std::collections::HashMap;
 
@@ -128,6 +128,13 @@ fn operator(
                 .get(id)
                 .ok_or_else(|| format!("{path}: no saved entity {id:?}"))?;
             matches(entity, actual, root, saved, path)
+        }
+        "$$sessionLsid" => {
+            let id = arg.as_str().ok_or("$$sessionLsid takes a session id")?;
+            let lsid = saved
+                .get(&format!("lsid of {id}"))
+                .ok_or_else(|| format!("{path}: no session {id:?}"))?;
+            matches(lsid, actual, root, saved, path)
         }
         "$$matchesHexBytes" => {
             let hex = arg.as_str().ok_or("$$matchesHexBytes takes a string")?;

@@ -235,9 +235,8 @@ enum Entity {
     Client(ClientEntity),
     Bucket(may_mongo::GridFsBucket),
     Cursor(Box<may_mongo::Cursor<Document>>),
-    /// An explicit session: this driver has none yet, so a test that uses one is skipped
-    /// (see `uses_missing_feature`); the entity only reserves its name.
-    Session,
+    /// An explicit session; `None` once the test has ended it (`endSession`).
+    Session(Option<Box<may_mongo::ClientSession>>),
     Database(Database),
     Collection {
         coll: Collection<Document>,
@@ -292,7 +291,6 @@ pub fn run_file(server: &Server, core: Core, file: &Document) -> Vec<(String, Ou
 /// is skipped, counted and printed with this reason — never run half-way and never hidden.
 fn uses_missing_feature(file: &Document, test: &Document) -> Option<String> {
     // Session entities, declared for the file or by the test's own `createEntities`.
-    let mut sessions: Vec<String> = Vec::new();
     let declared = file
         .get_array("createEntities")
         .into_iter()
@@ -309,28 +307,22 @@ fn uses_missing_feature(file: &Document, test: &Document) -> Option<String> {
         );
     for e in declared.filter_map(Bson::as_document) {
         if let Ok(s) = e.get_document("session")
-            && let Ok(id) = s.get_str("id")
+            && let Ok(o) = s.get_document("sessionOptions")
         {
-            sessions.push(id.to_string());
+            if o.get_bool("snapshot").ok() == Some(true) {
+                return Some("needs snapshot sessions, which the driver does not have yet".into());
+            }
+            if o.contains_key("defaultTransactionOptions") {
+                return Some(
+                    "needs transactions, which the driver does not have yet (issue 23)".into(),
+                );
+            }
         }
     }
-    fn walk(ops: &bson::Array, sessions: &[String]) -> Option<String> {
+    fn walk(ops: &bson::Array) -> Option<String> {
         for op in ops.iter().filter_map(Bson::as_document) {
             let name = op.get_str("name").unwrap_or("");
-            let object = op.get_str("object").unwrap_or("");
             let args = op.get_document("arguments").ok();
-            let session_arg = args.and_then(|a| a.get_str("session").ok());
-            if sessions.iter().any(|s| s == object) || session_arg.is_some() {
-                return Some(
-                    "needs explicit sessions, which the driver does not have yet (issue 23)".into(),
-                );
-            }
-            if name.ends_with("LsidOnLastTwoCommands") {
-                return Some(
-                    "needs an implicit session on every command, which the driver does not send yet (issue 23)"
-                        .into(),
-                );
-            }
             if name.contains("Transaction") {
                 return Some(
                     "needs transactions, which the driver does not have yet (issue 23)".into(),
@@ -342,24 +334,14 @@ fn uses_missing_feature(file: &Document, test: &Document) -> Option<String> {
                 );
             }
             if let Some(inner) = args.and_then(|a| a.get_array("callback").ok())
-                && let Some(why) = walk(inner, sessions)
+                && let Some(why) = walk(inner)
             {
                 return Some(why);
             }
         }
         None
     }
-    if let Some(why) = walk(test.get_array("operations").ok()?, &sessions) {
-        return Some(why);
-    }
-    // Expected events that look for an `lsid` need one on every command.
-    if test.get("expectEvents").is_some_and(|e| has_key(e, "lsid")) {
-        return Some(
-            "needs an implicit session on every command, which the driver does not send yet (issue 23)"
-                .into(),
-        );
-    }
-    None
+    walk(test.get_array("operations").ok()?)
 }
 
 /// Whether a test calls an entity made from a client that declares a Stable API
@@ -606,7 +588,30 @@ impl Context<'_> {
                 }
                 Entity::Bucket(db.gridfs_bucket(options))
             }
-            "session" => Entity::Session,
+            "session" => {
+                let client = match self.entities.get(spec.get_str("client").unwrap_or("")) {
+                    Some(Entity::Client(c)) => c.client.clone(),
+                    _ => return Err(format!("session {id}: no such client")),
+                };
+                let mut start = client.start_session();
+                for (k, v) in spec.get_document("sessionOptions").into_iter().flatten() {
+                    match (k.as_str(), v) {
+                        ("causalConsistency", Bson::Boolean(b)) => {
+                            start = start.causal_consistency(*b)
+                        }
+                        (other, _) => {
+                            return Err(format!("session option {other} is not supported"));
+                        }
+                    }
+                }
+                let session = start.run().map_err(|e| format!("session {id}: {e}"))?;
+                // `$$sessionLsid` compares against the id the session was made with.
+                self.saved.insert(
+                    format!("lsid of {id}"),
+                    Bson::Document(session.id().clone()),
+                );
+                Entity::Session(Some(Box::new(session)))
+            }
             other => return Err(format!("entity type {other} is not supported")),
         };
         self.entities.insert(id, made);
@@ -694,6 +699,34 @@ impl Context<'_> {
             }
             return self.check_op_result(op, name, result);
         }
+        if name == "endSession" {
+            // Ending a session returns its server session to the pool (no I/O).
+            return match self.entities.get_mut(object) {
+                Some(Entity::Session(s)) => {
+                    s.take();
+                    Ok(())
+                }
+                _ => Err(format!("endSession: no session {object}")),
+            };
+        }
+        // An operation in an explicit session: the session leaves the entity map for the
+        // operation's duration (it is borrowed mutably) and goes back afterwards.
+        let session_id = match object {
+            "testRunner" => None,
+            _ => args
+                .take("session")
+                .and_then(|s| s.as_str().map(String::from)),
+        };
+        let mut session = match &session_id {
+            None => None,
+            Some(id) => match self.entities.get_mut(id) {
+                Some(Entity::Session(s)) => {
+                    Some(s.take().ok_or_else(|| format!("session {id} was ended"))?)
+                }
+                _ => return Err(format!("no session {id}")),
+            },
+        };
+        let s = session.as_deref_mut();
         let result = match (object, self.entities.get(object)) {
             ("testRunner", _) => self.test_runner_op(name, args),
             (
@@ -708,17 +741,22 @@ impl Context<'_> {
                     let raw_data_ok = compare_versions(&self.server.version, "8.2").is_ge();
                     operations::count_command(db, coll.name(), raw_data_ok, args)
                 } else {
-                    operations::collection_op(coll, *unacknowledged, name, args)
+                    operations::collection_op(coll, *unacknowledged, name, args, s)
                 }
             }
-            (_, Some(Entity::Database(db))) => operations::database_op(db, name, args),
+            (_, Some(Entity::Database(db))) => operations::database_op(db, name, args, s),
             (_, Some(Entity::Bucket(b))) => operations::bucket_op(b, name, args),
-            (_, Some(Entity::Client(c))) => operations::client_op(&c.client, name, args),
-            (_, Some(Entity::Cursor(_) | Entity::Session)) => Err(OpError::Runner(format!(
+            (_, Some(Entity::Client(c))) => operations::client_op(&c.client, name, args, s),
+            (_, Some(Entity::Cursor(_) | Entity::Session(_))) => Err(OpError::Runner(format!(
                 "{name} on {object}: not an operation of this entity"
             ))),
             (_, None) => Err(OpError::Runner(format!("no entity {object}"))),
         };
+        if let (Some(id), Some(back)) = (&session_id, session)
+            && let Some(Entity::Session(slot)) = self.entities.get_mut(id)
+        {
+            *slot = Some(back);
+        }
         // `createCollection` may name the new collection as an entity.
         if name == "createCollection"
             && result.is_ok()
@@ -877,6 +915,21 @@ impl Context<'_> {
                 }
                 Ok(None)
             }
+            "assertSessionDirty" | "assertSessionNotDirty" => {
+                let id = args.str("session")?;
+                args.finish()?;
+                let dirty = match self.entities.get(&id) {
+                    Some(Entity::Session(Some(s))) => s.is_dirty(),
+                    _ => return Err(OpError::Runner(format!("{name}: no session {id}"))),
+                };
+                if dirty != (name == "assertSessionDirty") {
+                    return Err(OpError::Runner(format!(
+                        "{name}: session {id} is {}dirty",
+                        if dirty { "" } else { "not " }
+                    )));
+                }
+                Ok(None)
+            }
             "createEntities" => {
                 let entities = args.required("entities")?;
                 args.finish()?;
@@ -947,6 +1000,9 @@ impl Context<'_> {
                 .run_command(doc! { "configureFailPoint": name, "mode": "off" })
                 .run();
         }
+        // Sessions first: ended, their server sessions are pooled for `endSessions`.
+        self.entities
+            .retain(|_, e| !matches!(e, Entity::Session(_)));
         for entity in self.entities.values() {
             if let Entity::Client(c) = entity {
                 c.client.shutdown();

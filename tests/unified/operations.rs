@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bson::{Bson, Document, doc};
+use may_mongo::ClientSession;
 use may_mongo::VerboseResults;
 use may_mongo::error::{InsertManyError, PartialBulkWriteResult};
 use may_mongo::options::{
@@ -41,6 +42,29 @@ impl From<Error> for OpError {
 }
 
 pub type OpResult = Result<Option<Bson>, OpError>;
+
+/// `.run()`, in the operation's explicit session (`s`) when it names one.
+macro_rules! run {
+    ($s:ident, $action:expr) => {
+        match $s.as_deref_mut() {
+            Some(session) => $action.session(session).run(),
+            None => $action.run(),
+        }
+    };
+}
+
+/// `.run()` and every result of the cursor, in the operation's session when it names one.
+macro_rules! run_cursor {
+    ($s:ident, $action:expr) => {
+        match $s.as_deref_mut() {
+            Some(session) => {
+                let mut cursor = $action.session(&mut *session).run()?;
+                cursor.iter(session).collect::<Result<Vec<_>, _>>()
+            }
+            None => $action.run()?.collect::<Result<Vec<_>, _>>(),
+        }
+    };
+}
 
 fn runner(msg: impl Into<String>) -> OpError {
     OpError::Runner(msg.into())
@@ -199,6 +223,7 @@ pub fn collection_op(
     unacknowledged: bool,
     name: &str,
     mut a: Args,
+    mut s: Option<&mut ClientSession>,
 ) -> OpResult {
     // Results of unacknowledged writes are not reported (the spec accepts "unset").
     let ack = |r: Bson| if unacknowledged { None } else { Some(r) };
@@ -212,7 +237,7 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            let r = coll.insert_one(document).with_options(options).run()?;
+            let r = run!(s, coll.insert_one(document).with_options(options))?;
             ack(doc! { "insertedId": r.inserted_id }.into())
         }
         "insertMany" => {
@@ -225,7 +250,7 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            let r = coll.insert_many(&documents).with_options(options).run()?;
+            let r = run!(s, coll.insert_many(&documents).with_options(options))?;
             ack(doc! { "insertedIds": ids(&r.inserted_ids) }.into())
         }
         "deleteOne" | "deleteMany" => {
@@ -233,9 +258,9 @@ pub fn collection_op(
             let options = delete_options(&mut a)?;
             a.finish()?;
             let r = if name == "deleteMany" {
-                coll.delete_many(filter).with_options(options).run()?
+                run!(s, coll.delete_many(filter).with_options(options))?
             } else {
-                coll.delete_one(filter).with_options(options).run()?
+                run!(s, coll.delete_one(filter).with_options(options))?
             };
             ack(doc! { "deletedCount": r.deleted_count as i64 }.into())
         }
@@ -264,16 +289,18 @@ pub fn collection_op(
                         sort: options.sort,
                         raw_data: options.raw_data,
                     };
-                    coll.replace_one(filter, d).with_options(options).run()?
+                    run!(s, coll.replace_one(filter, d).with_options(options))?
                 }
-                ("updateOne", u) => coll
-                    .update_one(filter, modifications(u)?)
-                    .with_options(options)
-                    .run()?,
-                ("updateMany", u) => coll
-                    .update_many(filter, modifications(u)?)
-                    .with_options(options)
-                    .run()?,
+                ("updateOne", u) => run!(
+                    s,
+                    coll.update_one(filter, modifications(u)?)
+                        .with_options(options)
+                )?,
+                ("updateMany", u) => run!(
+                    s,
+                    coll.update_many(filter, modifications(u)?)
+                        .with_options(options)
+                )?,
                 (_, other) => return Err(runner(format!("replacement {other}"))),
             };
             let mut out = doc! {
@@ -313,17 +340,11 @@ pub fn collection_op(
                     raw_data: options.raw_data,
                 };
                 Some(
-                    coll.find_one(filter)
-                        .with_options(options)
-                        .run()?
+                    run!(s, coll.find_one(filter).with_options(options))?
                         .map_or(Bson::Null, Bson::from),
                 )
             } else {
-                let docs = coll
-                    .find(filter)
-                    .with_options(options)
-                    .run()?
-                    .collect::<Result<Vec<Document>, _>>()?;
+                let docs = run_cursor!(s, coll.find(filter).with_options(options))?;
                 Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
             }
         }
@@ -379,14 +400,13 @@ pub fn collection_op(
                         comment: o.comment,
                         raw_data: o.raw_data,
                     };
-                    coll.find_one_and_delete(filter)
-                        .with_options(options)
-                        .run()?
+                    run!(s, coll.find_one_and_delete(filter).with_options(options))?
                 }
-                ("findOneAndUpdate", Some(u)) => coll
-                    .find_one_and_update(filter, modifications(u)?)
-                    .with_options(o)
-                    .run()?,
+                ("findOneAndUpdate", Some(u)) => run!(
+                    s,
+                    coll.find_one_and_update(filter, modifications(u)?)
+                        .with_options(o)
+                )?,
                 (_, Some(Bson::Document(r))) => {
                     if o.array_filters.is_some() {
                         return Err(runner("findOneAndReplace with arrayFilters"));
@@ -405,9 +425,10 @@ pub fn collection_op(
                         comment: o.comment,
                         raw_data: o.raw_data,
                     };
-                    coll.find_one_and_replace(filter, r)
-                        .with_options(options)
-                        .run()?
+                    run!(
+                        s,
+                        coll.find_one_and_replace(filter, r).with_options(options)
+                    )?
                 }
                 (_, other) => return Err(runner(format!("replacement {other:?}"))),
             };
@@ -427,7 +448,7 @@ pub fn collection_op(
             };
             a.finish()?;
             Some(Bson::Int64(
-                coll.count_documents(filter).with_options(options).run()? as i64,
+                run!(s, coll.count_documents(filter).with_options(options))? as i64,
             ))
         }
         "estimatedDocumentCount" => {
@@ -439,9 +460,7 @@ pub fn collection_op(
             };
             a.finish()?;
             Some(Bson::Int64(
-                coll.estimated_document_count()
-                    .with_options(options)
-                    .run()? as i64,
+                run!(s, coll.estimated_document_count().with_options(options))? as i64,
             ))
         }
         "distinct" => {
@@ -456,19 +475,16 @@ pub fn collection_op(
                 ..Default::default()
             };
             a.finish()?;
-            Some(Bson::Array(
-                coll.distinct(&field, filter).with_options(options).run()?,
-            ))
+            Some(Bson::Array(run!(
+                s,
+                coll.distinct(&field, filter).with_options(options)
+            )?))
         }
         "aggregate" => {
             let pipeline = a.docs("pipeline")?.unwrap_or_default();
             let options = aggregate_options(&mut a)?;
             a.finish()?;
-            let docs = coll
-                .aggregate(pipeline)
-                .with_options(options)
-                .run()?
-                .collect::<Result<Vec<_>, _>>()?;
+            let docs = run_cursor!(s, coll.aggregate(pipeline).with_options(options))?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "bulkWrite" => {
@@ -488,7 +504,7 @@ pub fn collection_op(
                 comment: a.take("comment"),
             };
             a.finish()?;
-            let r = coll.bulk_write(models).with_options(options).run()?;
+            let r = run!(s, coll.bulk_write(models).with_options(options))?;
             ack(bulk_result(&r).into())
         }
         "createSearchIndex" => {
@@ -543,7 +559,7 @@ pub fn collection_op(
             a.finish()?;
             // The official shape: each index as an IndexModel, here written back as the
             // document the expectations compare against.
-            let models = coll.list_indexes().run()?.collect::<Result<Vec<_>, _>>()?;
+            let models = run_cursor!(s, coll.list_indexes())?;
             let docs = models
                 .iter()
                 .map(|m| bson::serialize_to_document(m).map(Bson::from))
@@ -553,7 +569,7 @@ pub fn collection_op(
         }
         "listIndexNames" => {
             a.finish()?;
-            let names = coll.list_index_names().run()?;
+            let names = run!(s, coll.list_index_names())?;
             Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
         }
         "createIndex" => {
@@ -563,11 +579,11 @@ pub fn collection_op(
                 .then(|| typed::<IndexOptions>("createIndex", options))
                 .transpose()?;
             let model = IndexModel::builder().keys(keys).options(options).build();
-            Some(Bson::String(coll.create_index(model).run()?.index_name))
+            Some(Bson::String(run!(s, coll.create_index(model))?.index_name))
         }
         "drop" => {
             a.finish()?;
-            coll.drop().run()?;
+            run!(s, coll.drop())?;
             None
         }
         other => {
@@ -612,7 +628,12 @@ fn modifications(u: Bson) -> Result<UpdateModifications, OpError> {
 }
 
 /// Runs a database operation.
-pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
+pub fn database_op(
+    db: &Database,
+    name: &str,
+    mut a: Args,
+    mut s: Option<&mut ClientSession>,
+) -> OpResult {
     Ok(match name {
         "createCollection" => {
             let coll = a.str("collection")?;
@@ -620,20 +641,20 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             let options = (!options.is_empty())
                 .then(|| typed::<CreateCollectionOptions>("createCollection", options))
                 .transpose()?;
-            db.create_collection(coll).with_options(options).run()?;
+            run!(s, db.create_collection(coll).with_options(options))?;
             None
         }
         "dropCollection" => {
             let coll = a.str("collection")?;
             a.finish()?;
-            db.collection::<Document>(&coll).drop().run()?;
+            run!(s, db.collection::<Document>(&coll).drop())?;
             None
         }
         "modifyCollection" => {
             let coll = a.str("collection")?;
             let mut command = doc! { "collMod": coll };
             command.extend(a.take_all());
-            db.run_command(command).run()?;
+            run!(s, db.run_command(command))?;
             None
         }
         "runCommand" => {
@@ -641,12 +662,12 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             let _name = a.take("commandName");
             single_server_read_preference(&mut a)?;
             a.finish()?;
-            Some(db.run_command(command).run()?.into())
+            Some(run!(s, db.run_command(command))?.into())
         }
         "runCursorCommand" => {
-            let cursor = cursor_command(db, &mut a)?;
+            let action = cursor_command_action(db, &mut a)?;
             a.finish()?;
-            let docs = cursor.collect::<Result<Vec<_>, _>>()?;
+            let docs = run_cursor!(s, action)?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "listCollections" => {
@@ -662,11 +683,7 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
             let pipeline = a.docs("pipeline")?.unwrap_or_default();
             let options = aggregate_options(&mut a)?;
             a.finish()?;
-            let docs = db
-                .aggregate(pipeline)
-                .with_options(options)
-                .run()?
-                .collect::<Result<Vec<_>, _>>()?;
+            let docs = run_cursor!(s, db.aggregate(pipeline).with_options(options))?;
             Some(Bson::Array(docs.into_iter().map(Bson::from).collect()))
         }
         "listCollectionObjects" => {
@@ -676,7 +693,7 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
         }
         "listCollectionNames" => {
             a.finish()?;
-            let names = db.list_collection_names().run()?;
+            let names = run!(s, db.list_collection_names())?;
             Some(Bson::Array(names.into_iter().map(Bson::from).collect()))
         }
         other => {
@@ -689,6 +706,14 @@ pub fn database_op(db: &Database, name: &str, mut a: Args) -> OpResult {
 
 /// `runCursorCommand` and `createCommandCursor`: the command and the options of its getMores.
 pub fn cursor_command(db: &Database, a: &mut Args) -> Result<Cursor<Document>, OpError> {
+    Ok(cursor_command_action(db, a)?.run()?)
+}
+
+/// The `runCursorCommand` action `a` describes, not yet run.
+fn cursor_command_action<'a>(
+    db: &'a Database,
+    a: &mut Args,
+) -> Result<may_mongo::action::RunCursorCommand<'a>, OpError> {
     let command = a.required_doc("command")?;
     let _name = a.take("commandName");
     let mut options = RunCursorCommandOptions::default();
@@ -703,7 +728,7 @@ pub fn cursor_command(db: &Database, a: &mut Args) -> Result<Cursor<Document>, O
         Some(other) => return Err(runner(format!("cursorType {other}"))),
     };
     single_server_read_preference(a)?;
-    Ok(db.run_cursor_command(command).with_options(options).run()?)
+    Ok(db.run_cursor_command(command).with_options(options))
 }
 
 /// `run_command` has no per-call read preference yet (the handle's applies). On a single
@@ -883,7 +908,12 @@ fn write_model(
 }
 
 /// Runs a client operation.
-pub fn client_op(client: &Client, name: &str, mut a: Args) -> OpResult {
+pub fn client_op(
+    client: &Client,
+    name: &str,
+    mut a: Args,
+    mut s: Option<&mut ClientSession>,
+) -> OpResult {
     match name {
         "clientBulkWrite" => {
             let Bson::Array(requests) = a.required("models")? else {
@@ -908,12 +938,12 @@ pub fn client_op(client: &Client, name: &str, mut a: Args) -> OpResult {
                 options.write_concern = Some(write_concern(&wc)?);
             }
             a.finish()?;
-            let r = client.bulk_write(models).with_options(options).run()?;
+            let r = run!(s, client.bulk_write(models).with_options(options))?;
             Ok(r.acknowledged.then(|| client_bulk_result(&r).into()))
         }
         "listDatabases" | "listDatabaseObjects" => {
             a.finish()?;
-            let specs = client.list_databases().run()?;
+            let specs = run!(s, client.list_databases())?;
             let docs = specs
                 .iter()
                 .map(|s| bson::serialize_to_document(s).map(Bson::from))
@@ -923,7 +953,7 @@ pub fn client_op(client: &Client, name: &str, mut a: Args) -> OpResult {
         }
         "listDatabaseNames" => {
             a.finish()?;
-            let names = client.list_database_names().run()?;
+            let names = run!(s, client.list_database_names())?;
             Ok(Some(Bson::Array(
                 names.into_iter().map(Bson::from).collect(),
             )))
