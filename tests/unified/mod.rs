@@ -50,6 +50,9 @@ pub struct Server {
     /// `hello`, and a driver with a declared API must not fall back to legacy hello (the
     /// spec), so such a client never finds a server. `None` when `hello` works.
     pub no_hello: Option<String>,
+    /// Why tests that use a session entity cannot run here: the server reports no
+    /// `logicalSessionTimeoutMinutes`, so `start_session` is refused (the spec's rule).
+    pub no_sessions: Option<String>,
 }
 
 impl Server {
@@ -91,6 +94,9 @@ impl Server {
                     "needs hello, which a Stable API client must use and this server refuses ({e})"
                 )
             });
+        let no_sessions = util.start_session().run().err().map(|e| {
+            format!("needs sessions, which this server refuses ({e}: no logicalSessionTimeoutMinutes in its hello)")
+        });
         Server {
             uri: uri.to_string(),
             version,
@@ -98,6 +104,7 @@ impl Server {
             util,
             no_fail_points,
             no_hello,
+            no_sessions,
         }
     }
 
@@ -273,6 +280,8 @@ pub fn run_file(server: &Server, core: Core, file: &Document) -> Vec<(String, Ou
                 Outcome::Skipped(why.clone())
             } else if let (Some(why), true) = (&server.no_hello, declares_server_api(file, test)) {
                 Outcome::Skipped(why.clone())
+            } else if let (Some(why), true) = (&server.no_sessions, uses_sessions(file, test)) {
+                Outcome::Skipped(why.clone())
             } else if let Some(why) = uses_missing_feature(file, test) {
                 Outcome::Skipped(why)
             } else {
@@ -342,6 +351,35 @@ fn uses_missing_feature(file: &Document, test: &Document) -> Option<String> {
         None
     }
     walk(test.get_array("operations").ok()?)
+}
+
+/// Whether a test needs sessions: it uses a session entity (as an operation's object or
+/// `session` argument), asserts on the `lsid` of the last commands, or expects an `lsid` in
+/// an event.
+fn uses_sessions(file: &Document, test: &Document) -> bool {
+    let declared: Vec<String> = file
+        .get_array("createEntities")
+        .into_iter()
+        .flatten()
+        .filter_map(Bson::as_document)
+        .filter_map(|e| e.get_document("session").ok())
+        .filter_map(|s| s.get_str("id").ok().map(String::from))
+        .collect();
+    let ops = test.get_array("operations").cloned().unwrap_or_default();
+    let in_ops = ops.iter().filter_map(Bson::as_document).any(|op| {
+        let object = op.get_str("object").unwrap_or("");
+        declared.iter().any(|d| d == object)
+            || op
+                .get_document("arguments")
+                .is_ok_and(|a| a.contains_key("session"))
+            || op.get_str("name").ok() == Some("createEntities")
+                && op.get("arguments").is_some_and(|a| has_key(a, "session"))
+    });
+    let asserts_lsid = ops.iter().filter_map(Bson::as_document).any(|op| {
+        op.get_str("name")
+            .is_ok_and(|n| n.ends_with("LsidOnLastTwoCommands"))
+    });
+    in_ops || asserts_lsid || test.get("expectEvents").is_some_and(|e| has_key(e, "lsid"))
 }
 
 /// Whether a test calls an entity made from a client that declares a Stable API
@@ -603,6 +641,11 @@ impl Context<'_> {
                             return Err(format!("session option {other} is not supported"));
                         }
                     }
+                }
+                if self.server.no_sessions.is_some() {
+                    // Declared for the file, unused by this test (one that uses it is skipped).
+                    self.entities.insert(id, Entity::Session(None));
+                    return Ok(());
                 }
                 let session = start.run().map_err(|e| format!("session {id}: {e}"))?;
                 // `$$sessionLsid` compares against the id the session was made with.
