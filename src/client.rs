@@ -61,7 +61,7 @@ pub(crate) struct Inner {
     read_preference_field: Option<BodyField>,
     primary_preferred_field: BodyField,
     /// Where dropped cursors are queued for `killCursors` by a background task.
-    reaper: may::sync::mpsc::Sender<Kill>,
+    reaper: may::sync::mpsc::Sender<Reap>,
     /// The credential every pooled connection authenticates with.
     auth: Option<Arc<crate::auth::Authenticator>>,
     /// Idle server sessions, lent to operations (implicit sessions) and to `ClientSession`s.
@@ -240,7 +240,13 @@ impl Client {
 
     /// Queues a server cursor for `killCursors` in the background (no I/O on the caller).
     pub(crate) fn queue_kill(&self, kill: Kill) {
-        let _ = self.inner.reaper.send(kill);
+        let _ = self.inner.reaper.send(Reap::Kill(kill));
+    }
+
+    /// Queues `job` for the background task that kills dropped cursors: for cleanup a `Drop`
+    /// must not do itself (it may run in a coroutine-local destructor, where may I/O hangs).
+    pub(crate) fn queue_cleanup(&self, job: Box<dyn FnOnce(&Client) + Send>) {
+        let _ = self.inner.reaper.send(Reap::Job(job));
     }
 
     /// The options this client was created with.
@@ -485,17 +491,25 @@ impl Client {
         if let Some(cell) = route.session.as_deref() {
             sess.claim(cell)?;
         }
-        let txn = &mut sess;
         let limit = route.timeout.map(|t| Limit {
             started: Instant::now(),
             timeout: t,
         });
         let options = &self.inner.options;
+        // In a transaction nothing is retried here: commit and abort retry in their actions,
+        // and every other command runs on the transaction's mongos, if it has one.
+        let (in_txn, txn_command) = sess.transaction_role(op.command_name());
         let retry = match (&pinned, op.retry()) {
+            _ if in_txn && !txn_command => Retry::No,
             (None, Retry::Read) if options.retry_reads => Retry::Read,
             (None, Retry::Write) if options.retry_writes => Retry::Write,
             _ => Retry::No,
         };
+        let pinned = match pinned {
+            None if in_txn || txn_command => self.transaction_server(&mut sess),
+            pinned => pinned,
+        };
+        let txn = &mut sess;
         let result = 'attempts: {
             let first = match self.attempt(op, pinned, limit, retry, txn, None) {
                 Ok(server) => break 'attempts Ok(server),
@@ -528,8 +542,23 @@ impl Client {
                 Err(again) => Err(again.error),
             }
         };
+        let result = match result {
+            Err(e) if in_txn && !txn_command => Err(sess.transaction_error(e)),
+            other => other,
+        };
         let kept = self.end_session(&mut sess, route.keep_session && result.is_ok());
         result.map(|s| (s, kept))
+    }
+
+    /// The server a transaction is pinned to (a mongos), if it still exists.
+    #[inline(never)]
+    fn transaction_server(&self, sess: &mut Sess<'_>) -> Option<Arc<Server>> {
+        let address = sess.state().transaction.as_ref()?.pinned.clone()?;
+        self.inner
+            .deployment
+            .servers()
+            .into_iter()
+            .find(|s| s.address == address)
     }
 
     /// One attempt of `op`: select (unless `pinned`), check out, send, read the reply.
@@ -555,8 +584,9 @@ impl Client {
             None => {
                 // An operation's own selection criteria (rare) are used as they are; the
                 // client's were converted once, at creation.
+                let in_txn = txn.state().transaction.as_ref().is_some_and(|t| t.active());
                 let wanted = match op.criteria() {
-                    _ if !op.is_read() => topology::Operation::Write,
+                    _ if !op.is_read() || in_txn => topology::Operation::Write,
                     Some(own) => own.operation(),
                     None => self.inner.criteria.operation(),
                 };
@@ -713,7 +743,41 @@ impl<'a> Step<'a> {
             }
             Some(_) => {}
         }
-        if self.retry == Retry::Write {
+        // A command of a transaction carries the transaction's number, `autocommit: false`,
+        // and on the first one `startTransaction: true` (with the transaction's read concern).
+        let (in_txn, txn_command) = txn.transaction_role(op.command_name());
+        if in_txn || txn_command {
+            let is_sharded = self.topology_type == TopologyType::Sharded;
+            let address = &self.server.address;
+            let state = txn.state();
+            let Some(t) = state.transaction.as_mut() else {
+                unreachable!("transaction_role said there is one")
+            };
+            if is_sharded && t.pinned.is_none() {
+                t.pinned = Some(address.clone());
+            }
+            let starting = t.state == crate::session::TxnState::Starting && !txn_command;
+            let number = t.number;
+            let read_concern = starting.then(|| t.options.read_concern.clone()).flatten();
+            let Some(server) = &state.server else {
+                return Err(Failed::final_error(ErrorKind::SessionsNotSupported.into()));
+            };
+            let mut fields = bson::doc! { "lsid": server.lsid(), "txnNumber": number };
+            if starting {
+                fields.insert("startTransaction", true);
+            }
+            fields.insert("autocommit", false);
+            txn.fields = Some(
+                BodyField::from_fields(&fields)
+                    .map_err(|e| Failed::final_error(Error::internal(e.to_string())))?,
+            );
+            txn.txn_number = Some(number);
+            txn.txn_use = Some(TxnUse {
+                starting,
+                read_concern: read_concern.map(|rc| rc.to_document()),
+                command: txn_command,
+            });
+        } else if self.retry == Retry::Write {
             match session_timeout(description) {
                 Some(_) if txn.txn_number.is_none() => {
                     let server = txn.state().server.as_mut();
@@ -742,7 +806,7 @@ impl<'a> Step<'a> {
         // connection (Single, not mongos) sends primaryPreferred so any member answers.
         // A read selected by the caller's predicate goes as a primaryPreferred read, except
         // to mongos, which gets none (as the official driver does).
-        let read_preference = if !op.is_read() {
+        let read_preference = if !op.is_read() || txn.txn_use.is_some() {
             None
         } else {
             let own = op.criteria();
@@ -795,7 +859,15 @@ impl<'a> Step<'a> {
     /// Any reply, an error's too, teaches the client and the session the newest
     /// `$clusterTime` and `operationTime`.
     fn send(&self, conn: &mut CheckedOut, txn: &mut Sess<'_>) -> Result<()> {
-        let reply = conn.exchange(self.request_id)?;
+        let exchanged = conn.exchange(self.request_id);
+        txn.command_sent();
+        let reply = exchanged?;
+        if txn.txn_use.is_some()
+            && let Ok(token) = reply.get_document("recoveryToken")
+            && let Some(t) = txn.state().transaction.as_mut()
+        {
+            t.recovery_token = bson::Document::try_from(token).ok();
+        }
         let cluster_time = ClusterTime::of_reply(reply);
         if let Some(ct) = &cluster_time {
             self.client.advance_cluster_time(ct);
@@ -1046,6 +1118,18 @@ struct Sess<'c> {
     fields: Option<BodyField>,
     /// No session at all, not even an implicit one.
     none: bool,
+    /// What the session's transaction adds to this command, when it is part of one.
+    txn_use: Option<TxnUse>,
+}
+
+/// How a command takes part in its session's transaction.
+struct TxnUse {
+    /// The transaction's first command: `startTransaction`, and its read concern.
+    starting: bool,
+    /// The transaction's read concern, for the first command.
+    read_concern: Option<bson::Document>,
+    /// `commitTransaction` or `abortTransaction` (which keep their write concern).
+    command: bool,
 }
 
 impl<'c> Sess<'c> {
@@ -1057,6 +1141,7 @@ impl<'c> Sess<'c> {
             txn_number: None,
             fields: None,
             none,
+            txn_use: None,
         }
     }
 
@@ -1070,6 +1155,43 @@ impl<'c> Sess<'c> {
         })?;
         self.claim = Some(claim);
         Ok(())
+    }
+
+    /// Whether `command` runs inside the session's active transaction (as one of its
+    /// operations), and whether it is the transaction's own `commitTransaction` or
+    /// `abortTransaction`.
+    fn transaction_role(&mut self, command: &str) -> (bool, bool) {
+        let Some(t) = self.state().transaction.as_deref() else {
+            return (false, false);
+        };
+        let txn_command = matches!(command, "commitTransaction" | "abortTransaction");
+        (t.active() && !txn_command, txn_command)
+    }
+
+    /// An operation of a transaction failed: a network or server selection error is
+    /// transient (the whole transaction may be retried), and a transient error unpins the
+    /// transaction from its mongos (the Transactions spec).
+    #[inline(never)]
+    fn transaction_error(&mut self, mut e: Error) -> Error {
+        if e.is_network_error() || matches!(*e.kind, ErrorKind::ServerSelection { .. }) {
+            e.add_label(crate::error::TRANSIENT_TRANSACTION_ERROR);
+        }
+        if e.contains_label(crate::error::TRANSIENT_TRANSACTION_ERROR)
+            && let Some(t) = self.state().transaction.as_mut()
+        {
+            t.pinned = None;
+        }
+        e
+    }
+
+    /// The command was sent: the transaction it starts is in progress, whatever the reply.
+    fn command_sent(&mut self) {
+        if self.txn_use.is_some()
+            && let Some(t) = self.state().transaction.as_mut()
+            && t.state == crate::session::TxnState::Starting
+        {
+            t.state = crate::session::TxnState::InProgress;
+        }
     }
 
     fn state(&mut self) -> &mut SessionState {
@@ -1108,14 +1230,33 @@ impl<'c> Sess<'c> {
             (None, Some(own)) => msg.append_to_body(&own.field()?)?,
             (None, None) => {}
         }
-        if is_read
-            && state.explicit
-            && state.causal_consistency
-            && let Some(t) = state.operation_time
-        {
-            let mut read_concern = msg.take_from_body("readConcern")?.unwrap_or_default();
-            read_concern.insert("afterClusterTime", t);
-            msg.append_to_body(&BodyField::new("readConcern", &read_concern)?)?;
+        let after = state
+            .operation_time
+            .filter(|_| state.explicit && state.causal_consistency);
+        match &self.txn_use {
+            // Inside a transaction: no write concern on its operations; the read concern
+            // (with afterClusterTime) on its first command only.
+            Some(txn) => {
+                if !txn.command {
+                    msg.take_from_body("writeConcern")?;
+                    msg.take_from_body("readConcern")?;
+                }
+                if txn.starting {
+                    let mut read_concern = txn.read_concern.clone().unwrap_or_default();
+                    if let Some(t) = after {
+                        read_concern.insert("afterClusterTime", t);
+                    }
+                    if !read_concern.is_empty() {
+                        msg.append_to_body(&BodyField::new("readConcern", &read_concern)?)?;
+                    }
+                }
+            }
+            None if is_read && after.is_some() => {
+                let mut read_concern = msg.take_from_body("readConcern")?.unwrap_or_default();
+                read_concern.insert("afterClusterTime", after.expect("checked"));
+                msg.append_to_body(&BodyField::new("readConcern", &read_concern)?)?;
+            }
+            None => {}
         }
         self.fields = fields;
         Ok(())
@@ -1345,14 +1486,27 @@ pub(crate) struct Kill {
 
 /// Starts the task that sends `killCursors` for dropped cursors; returns where to queue them.
 /// The task ends when the client is gone (the sender drops with it).
-fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::Sender<Kill> {
-    let (tx, rx) = may::sync::mpsc::channel::<Kill>();
+/// What the background cleanup task does: kill a dropped cursor, or run another job.
+pub(crate) enum Reap {
+    Kill(Kill),
+    Job(Box<dyn FnOnce(&Client) + Send>),
+}
+
+fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::Sender<Reap> {
+    let (tx, rx) = may::sync::mpsc::channel::<Reap>();
     let task = move || {
-        while let Ok(kill) = rx.recv() {
+        while let Ok(reap) = rx.recv() {
             let Some(inner) = client.upgrade() else {
                 return;
             };
             let client = Client::from_inner(inner);
+            let kill = match reap {
+                Reap::Kill(kill) => kill,
+                Reap::Job(job) => {
+                    job(&client);
+                    continue;
+                }
+            };
             let ids = vec![bson::Bson::Int64(kill.id)];
             let mut op = crate::ops::Command::write(
                 "killCursors",

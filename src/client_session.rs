@@ -24,9 +24,13 @@ use std::time::Duration;
 
 use bson::{Document, Timestamp};
 
+use bson::doc;
+
 use crate::client::Client;
-use crate::error::{ErrorKind, Result};
+use crate::concern::WriteConcern;
+use crate::error::{Error, ErrorKind, Result};
 use crate::session::{ClusterTime, SessionCell, SessionOptions, SessionState};
+use crate::session::{Transaction, TxnState};
 
 impl ClientSession {
     /// Starts a session on `client`: [`ErrorKind::SessionsNotSupported`] if the deployment has
@@ -57,9 +61,9 @@ impl ClientSession {
 
 /// An explicit session. Made by `Client::start_session`; see the module docs above.
 pub struct ClientSession {
-    client: Client,
+    pub(crate) client: Client,
     pub(crate) cell: Arc<SessionCell>,
-    options: Option<SessionOptions>,
+    pub(crate) options: Option<SessionOptions>,
     id: Document,
 }
 
@@ -110,12 +114,105 @@ impl ClientSession {
 }
 
 impl Drop for ClientSession {
-    /// Returns the server session to the pool (no I/O).
+    /// Returns the server session to the pool (no I/O). A transaction still in progress is
+    /// aborted first, by the client's background task: a `Drop` must not do I/O.
     fn drop(&mut self) {
+        let active = self
+            .cell
+            .with(|s| s.transaction.as_ref().is_some_and(|t| t.active()));
+        if active {
+            let cell = self.cell.clone();
+            self.client.queue_cleanup(Box::new(move |client| {
+                let _ = end_transaction(client, &cell, End::Abort);
+                if let Some(server) = cell.with(|s| s.server.take()) {
+                    client.give_back_session(server);
+                }
+            }));
+            return;
+        }
         if let Some(server) = self.cell.with(|s| s.server.take()) {
             self.client.give_back_session(server);
         }
     }
+}
+
+/// How a transaction ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    Commit,
+    Abort,
+}
+
+/// Sends `commitTransaction` or `abortTransaction` for the session in `cell`, retried once
+/// after a retryable error as a retryable write is (the Transactions spec). A commit sent
+/// again — a retry, or the caller committing twice — asks for `w: "majority"` with a 10 s
+/// `wtimeout`, so that a commit that may have been applied is made durable, not re-applied.
+pub(crate) fn end_transaction(client: &Client, cell: &Arc<SessionCell>, end: End) -> Result<()> {
+    let (name, mut again) = match end {
+        End::Commit => (
+            "commitTransaction",
+            cell.with(|s| {
+                s.transaction
+                    .as_ref()
+                    .is_some_and(|t| matches!(t.state, TxnState::Committed { .. }))
+            }),
+        ),
+        End::Abort => ("abortTransaction", false),
+    };
+    let mut first_error = None;
+    for attempt in 0..2 {
+        let body = cell.with(|s| {
+            let t = s
+                .transaction
+                .as_deref()
+                .expect("ended only when there is one");
+            end_command(name, t, again)
+        });
+        let mut op = crate::ops::Command::write(name, "admin", body, |_| Ok(()));
+        let route =
+            crate::client::Route::selected(client.options().timeout).in_session(Some(cell.clone()));
+        match client.execute(&mut op, route) {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt == 0 && retryable(&e) => {
+                first_error = Some(e);
+                again = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(first_error.expect("set before a second attempt"))
+}
+
+/// A failure after which `commitTransaction` / `abortTransaction` is sent once more.
+fn retryable(e: &Error) -> bool {
+    crate::retry::is_network_or_pool_cleared(e)
+        || crate::retry::is_retryable_write_error(e, i32::MAX)
+        || matches!(*e.kind, ErrorKind::ServerSelection { .. })
+}
+
+/// The body of `commitTransaction` / `abortTransaction` (the executor adds `lsid`,
+/// `txnNumber` and `autocommit`).
+fn end_command(name: &str, t: &Transaction, again: bool) -> Document {
+    let mut body = doc! { name: 1 };
+    let mut wc = t.options.write_concern.clone();
+    if name == "commitTransaction" && again {
+        let mut majority = wc.unwrap_or_default();
+        majority.w = Some(crate::concern::Acknowledgment::Majority);
+        majority.w_timeout.get_or_insert(Duration::from_secs(10));
+        wc = Some(majority);
+    }
+    if let Some(field) = wc.as_ref().and_then(WriteConcern::command_field) {
+        body.insert("writeConcern", field);
+    }
+    if name == "commitTransaction"
+        && let Some(max) = t.options.max_commit_time
+    {
+        body.insert("maxTimeMS", max.as_millis() as i64);
+    }
+    if let Some(token) = &t.recovery_token {
+        body.insert("recoveryToken", token.clone());
+    }
+    body
 }
 
 impl std::fmt::Debug for ClientSession {

@@ -304,6 +304,14 @@ pub enum ErrorKind {
         /// The panic's message.
         message: String,
     },
+
+    /// A transaction API called in the wrong state (commit with none started, abort after
+    /// commit, a second start, ...).
+    #[error("transaction error: {message}")]
+    Transaction {
+        /// What was wrong.
+        message: String,
+    },
 }
 
 fn display_custom(custom: &Arc<dyn Any + Send + Sync>) -> String {
@@ -669,6 +677,26 @@ impl Error {
         );
         e.extra_mut().server_response = Some(reply.to_owned());
         e
+    }
+
+    /// Adds `label` (the transactions' `TransientTransactionError`, ...).
+    pub(crate) fn add_label(&mut self, label: &str) {
+        self.extra_mut().labels.insert(label.to_string());
+    }
+
+    /// Removes `label`, if the error has it.
+    pub(crate) fn remove_label(&mut self, label: &str) {
+        if let Some(x) = self.extra.as_mut() {
+            x.labels.remove(label);
+        }
+    }
+
+    /// A [`ErrorKind::Transaction`] error.
+    pub(crate) fn transaction(message: impl Into<String>) -> Self {
+        ErrorKind::Transaction {
+            message: message.into(),
+        }
+        .into()
     }
 
     fn extra_mut(&mut self) -> &mut Extra {

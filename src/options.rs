@@ -54,7 +54,7 @@ pub use crate::index::{IndexOptions, IndexVersion, Sphere2DIndexVersion, TextInd
 pub use crate::selection_criteria::{
     HedgedReadOptions, Predicate, ReadPreference, ReadPreferenceOptions, SelectionCriteria, TagSet,
 };
-pub use crate::session::SessionOptions;
+pub use crate::session::{SessionOptions, TransactionOptions};
 pub use crate::tls::TlsOptions;
 pub use crate::uri::Credential;
 pub use crate::wire::Compressor;

@@ -29,6 +29,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
+use crate::address::ServerAddress;
+use crate::concern::{ReadConcern, WriteConcern};
+use crate::selection_criteria::SelectionCriteria;
+
 use crate::wire::{BodyField, WireError};
 
 /// One server session: its id and the last transaction number used with it.
@@ -143,14 +147,67 @@ impl SessionPool {
 }
 
 /// Options for `Client::start_session`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TypedBuilder)]
+#[derive(Clone, Debug, Default, TypedBuilder)]
 #[builder(field_defaults(default, setter(into)))]
-#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SessionOptions {
     /// Whether reads in the session wait for the session's own earlier operations
     /// (`afterClusterTime`). Default: true.
     pub causal_consistency: Option<bool>,
+    /// What each transaction started in the session uses unless it sets its own.
+    pub default_transaction_options: Option<TransactionOptions>,
+}
+
+/// Options for a transaction (`session.start_transaction()`), each falling back to the
+/// session's default transaction options, then to the client's.
+#[derive(Clone, Debug, Default, TypedBuilder)]
+#[builder(field_defaults(default, setter(into)))]
+#[non_exhaustive]
+pub struct TransactionOptions {
+    /// The read concern of every read in the transaction (sent with its first command).
+    pub read_concern: Option<ReadConcern>,
+    /// The write concern of the commit (and abort); operations inside send none.
+    pub write_concern: Option<WriteConcern>,
+    /// Where the transaction's operations go (a transaction's reads must go to the primary).
+    pub selection_criteria: Option<SelectionCriteria>,
+    /// `maxTimeMS` of `commitTransaction`.
+    pub max_commit_time: Option<Duration>,
+}
+
+/// Where a session's transaction is (the Transactions spec's states).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum TxnState {
+    /// No transaction yet.
+    #[default]
+    None,
+    /// Started; no command sent yet (the first carries `startTransaction`).
+    Starting,
+    /// At least one command sent.
+    InProgress,
+    /// Committed (`empty`: no command was ever sent, so nothing was).
+    Committed { empty: bool },
+    /// Aborted.
+    Aborted,
+}
+
+/// A session's transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Transaction {
+    pub(crate) state: TxnState,
+    /// Its number (`txnNumber` on every command of it).
+    pub(crate) number: i64,
+    pub(crate) options: TransactionOptions,
+    /// The mongos the transaction runs on, once its first command has picked one.
+    pub(crate) pinned: Option<ServerAddress>,
+    /// The newest `recoveryToken` a mongos sent, for commit and abort.
+    pub(crate) recovery_token: Option<Document>,
+}
+
+impl Transaction {
+    /// Whether commands run in the session are part of the transaction.
+    pub(crate) fn active(&self) -> bool {
+        matches!(self.state, TxnState::Starting | TxnState::InProgress)
+    }
 }
 
 /// A cluster time: the logical clock of a replica set or sharded cluster, signed by the
@@ -213,6 +270,9 @@ pub(crate) struct SessionState {
     pub(crate) operation_time: Option<Timestamp>,
     /// Set once `endSessions` may have run for it (the client shut down): unusable.
     pub(crate) ended: bool,
+    /// The session's transaction, once one was started (boxed: rare, and the state sits in
+    /// every waiting operation's frame).
+    pub(crate) transaction: Option<Box<Transaction>>,
 }
 
 impl SessionState {

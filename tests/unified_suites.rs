@@ -399,3 +399,25 @@ fn retryable_writes() {
 fn sessions() {
     spec_suite("sessions", "sessions", &[("ferretdb", 2)]);
 }
+
+/// Every test needs a replica set or mongos (or fail points): counted as skipped with the
+/// reason. The driver's side of the protocol is tested in tests/transactions.rs.
+#[test]
+fn transactions() {
+    spec_suite("transactions", "transactions/unified", &[]);
+}
+
+#[test]
+fn transactions_convenient_api() {
+    spec_suite(
+        "transactions-convenient-api",
+        "transactions-convenient-api/unified",
+        &[],
+    );
+}
+
+/// Every test needs a replica set or mongos: the rules are tested in tests/sessions.rs.
+#[test]
+fn causal_consistency() {
+    spec_suite("causal-consistency", "causal-consistency", &[]);
+}

@@ -46,6 +46,7 @@ pub(crate) mod rename;
 pub(crate) mod run_command;
 pub(crate) mod search_index;
 pub(crate) mod session;
+pub(crate) mod transaction;
 pub mod update;
 
 pub use aggregate::Aggregate;
@@ -72,6 +73,7 @@ pub use search_index::{
     CreateSearchIndex, CreateSearchIndexes, DropSearchIndex, ListSearchIndexes, UpdateSearchIndex,
 };
 pub use session::StartSession;
+pub use transaction::{AbortTransaction, CommitTransaction, StartTransaction};
 pub use update::{ReplaceOne, Update};
 
 /// A cursor action with no explicit session (the default): `.run()` returns a

@@ -28,6 +28,7 @@ pub struct StartSession<'a> {
 impl StartSession<'_> {
     option_setters!(SessionOptions {
         causal_consistency: plain bool,
+        default_transaction_options: plain crate::session::TransactionOptions,
     });
 
     /// Starts the session: [`ErrorKind::SessionsNotSupported`](crate::ErrorKind) if the

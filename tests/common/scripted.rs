@@ -11,8 +11,8 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bson::{Document, Timestamp, doc};
@@ -28,6 +28,20 @@ pub struct Primary {
     pub no_sessions: Arc<AtomicBool>,
     /// Delay before each non-`hello` reply.
     pub delay_ms: Arc<AtomicU32>,
+    /// Scripted faults: the next request named `.0` gets `.1()` instead of its answer.
+    pub faults: Faults,
+}
+
+/// Faults queued for the next requests of a command.
+pub type Faults = Arc<Mutex<Vec<(String, Box<dyn Fn() -> Action + Send + Sync>)>>>;
+
+/// What kind of server to play.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The primary of a one-member replica set `rs`.
+    Primary,
+    /// A mongos (`msg: "isdbgrid"`), which hands out a `recoveryToken` for transactions.
+    Mongos,
 }
 
 /// The timestamp the clock shows at `tick`.
@@ -40,20 +54,39 @@ pub fn ts(tick: u32) -> Timestamp {
 
 impl Primary {
     pub fn start() -> Primary {
+        Primary::start_as(Kind::Primary)
+    }
+
+    /// A mongos.
+    pub fn mongos() -> Primary {
+        Primary::start_as(Kind::Mongos)
+    }
+
+    pub fn start_as(kind: Kind) -> Primary {
+        let faults: Faults = Arc::default();
         let clock = Arc::new(AtomicU32::new(1));
         let no_sessions = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(AtomicU32::new(0));
         let me: Arc<std::sync::OnceLock<String>> = Arc::default();
         let server = {
-            let (clock, no_sessions, delay_ms, me) = (
+            let (clock, no_sessions, delay_ms, me, faults) = (
                 clock.clone(),
                 no_sessions.clone(),
                 delay_ms.clone(),
                 me.clone(),
+                faults.clone(),
             );
             MockServer::start(move |req, _| {
                 let host = me.get().cloned().unwrap_or_default();
-                let reply = answer(req, &host, &clock, no_sessions.load(Ordering::SeqCst));
+                let fault = {
+                    let mut faults = faults.lock().unwrap();
+                    let at = faults.iter().position(|(name, _)| *name == req.command);
+                    at.map(|i| faults.remove(i).1)
+                };
+                if let Some(fault) = fault {
+                    return fault();
+                }
+                let reply = answer(req, &host, &clock, no_sessions.load(Ordering::SeqCst), kind);
                 match delay_ms.load(Ordering::SeqCst) {
                     0 => reply,
                     _ if is_hello(req) => reply,
@@ -67,7 +100,16 @@ impl Primary {
             clock,
             no_sessions,
             delay_ms,
+            faults,
         }
+    }
+
+    /// The next request named `command` gets `action()` instead of its answer.
+    pub fn fail_next(&self, command: &str, action: impl Fn() -> Action + Send + Sync + 'static) {
+        self.faults
+            .lock()
+            .unwrap()
+            .push((command.to_string(), Box::new(action)));
     }
 
     /// A URI for a client of `core` that talks to this member as a replica set.
@@ -108,14 +150,19 @@ fn is_hello(r: &Request) -> bool {
     matches!(r.command.as_str(), "hello" | "isMaster" | "ismaster")
 }
 
-fn answer(req: &Request, host: &str, clock: &AtomicU32, no_sessions: bool) -> Action {
+fn answer(req: &Request, host: &str, clock: &AtomicU32, no_sessions: bool, kind: Kind) -> Action {
     if is_hello(req) {
-        let mut hello = doc! {
-            "helloOk": true, "isWritablePrimary": true, "setName": "rs", "setVersion": 1,
-            "hosts": [host], "primary": host, "me": host,
+        let mut hello = match kind {
+            Kind::Primary => doc! {
+                "helloOk": true, "isWritablePrimary": true, "setName": "rs", "setVersion": 1,
+                "hosts": [host], "primary": host, "me": host,
+            },
+            Kind::Mongos => doc! { "helloOk": true, "isWritablePrimary": true, "msg": "isdbgrid" },
+        };
+        hello.extend(doc! {
             "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
             "maxWriteBatchSize": 100_000, "minWireVersion": 0, "maxWireVersion": 21, "ok": 1.0,
-        };
+        });
         if !no_sessions {
             hello.insert("logicalSessionTimeoutMinutes", 30);
         }
@@ -148,6 +195,10 @@ fn answer(req: &Request, host: &str, clock: &AtomicU32, no_sessions: bool) -> Ac
         _ => Document::new(),
     };
     reply.insert("ok", 1.0);
+    // A mongos names the shard that can recover a transaction's outcome.
+    if kind == Kind::Mongos && req.body.get_bool("autocommit").ok() == Some(false) {
+        reply.insert("recoveryToken", doc! { "shard": host, "tick": tick as i64 });
+    }
     if !no_sessions {
         reply.insert("operationTime", ts(tick));
         reply.insert(

@@ -317,24 +317,19 @@ fn uses_missing_feature(file: &Document, test: &Document) -> Option<String> {
     for e in declared.filter_map(Bson::as_document) {
         if let Ok(s) = e.get_document("session")
             && let Ok(o) = s.get_document("sessionOptions")
+            && o.get_bool("snapshot").ok() == Some(true)
         {
-            if o.get_bool("snapshot").ok() == Some(true) {
-                return Some("needs snapshot sessions, which the driver does not have yet".into());
-            }
-            if o.contains_key("defaultTransactionOptions") {
-                return Some(
-                    "needs transactions, which the driver does not have yet (issue 23)".into(),
-                );
-            }
+            return Some("needs snapshot sessions, which the driver does not have yet".into());
         }
     }
     fn walk(ops: &bson::Array) -> Option<String> {
         for op in ops.iter().filter_map(Bson::as_document) {
             let name = op.get_str("name").unwrap_or("");
             let args = op.get_document("arguments").ok();
-            if name.contains("Transaction") {
+            if name == "withTransaction" {
                 return Some(
-                    "needs transactions, which the driver does not have yet (issue 23)".into(),
+                    "runs a withTransaction callback, which this runner does not do yet (the driver's and_run is tested in tests/transactions.rs) (issue 23)"
+                        .into(),
                 );
             }
             if name == "createChangeStream" {
@@ -637,6 +632,9 @@ impl Context<'_> {
                         ("causalConsistency", Bson::Boolean(b)) => {
                             start = start.causal_consistency(*b)
                         }
+                        ("defaultTransactionOptions", Bson::Document(d)) => {
+                            start = start.default_transaction_options(transaction_options(d)?)
+                        }
                         (other, _) => {
                             return Err(format!("session option {other} is not supported"));
                         }
@@ -741,6 +739,26 @@ impl Context<'_> {
                 self.entities.remove(object);
             }
             return self.check_op_result(op, name, result);
+        }
+        if matches!(
+            name,
+            "startTransaction" | "commitTransaction" | "abortTransaction"
+        ) {
+            let result = match self.entities.get_mut(object) {
+                Some(Entity::Session(Some(s))) => match name {
+                    "startTransaction" => {
+                        let options = op
+                            .get_document("arguments")
+                            .map(transaction_options)
+                            .unwrap_or_else(|_| Ok(Default::default()))?;
+                        s.start_transaction().with_options(options).run()
+                    }
+                    "commitTransaction" => s.commit_transaction().run(),
+                    _ => s.abort_transaction().run(),
+                },
+                _ => return Err(format!("{name}: no session {object}")),
+            };
+            return self.check_op_result(op, name, result.map(|()| None).map_err(OpError::Driver));
         }
         if name == "endSession" {
             // Ending a session returns its server session to the pool (no I/O).
@@ -1333,6 +1351,35 @@ fn check_error(expected: &Document, e: &may_mongo::Error, saved: &Saved) -> Resu
 
 /// Applies `writeConcern`, `readConcern` and `readPreference` options to a database or
 /// collection; also says whether the write concern is unacknowledged (`w: 0`).
+/// A transaction's options as the test files give them.
+fn transaction_options(d: &Document) -> Result<may_mongo::options::TransactionOptions, String> {
+    let mut d = d.clone();
+    let max_commit = d.remove("maxCommitTimeMS");
+    let (mut options, _) = with_options(
+        may_mongo::options::TransactionOptions::default(),
+        &d,
+        |o, wc| {
+            let mut o = o.clone();
+            o.write_concern = Some(wc);
+            o
+        },
+        |o, rc| {
+            let mut o = o.clone();
+            o.read_concern = Some(rc);
+            o
+        },
+        |o, rp| {
+            let mut o = o.clone();
+            o.selection_criteria = Some(rp.into());
+            o
+        },
+    )?;
+    options.max_commit_time = max_commit
+        .and_then(|v| v.as_i64().or(v.as_i32().map(i64::from)))
+        .map(|ms| std::time::Duration::from_millis(ms as u64));
+    Ok(options)
+}
+
 fn with_options<H>(
     mut handle: H,
     options: &Document,
