@@ -495,20 +495,7 @@ impl Client {
             started: Instant::now(),
             timeout: t,
         });
-        let options = &self.inner.options;
-        // In a transaction nothing is retried here: commit and abort retry in their actions,
-        // and every other command runs on the transaction's mongos, if it has one.
-        let (in_txn, txn_command) = sess.transaction_role(op.command_name());
-        let retry = match (&pinned, op.retry()) {
-            _ if in_txn && !txn_command => Retry::No,
-            (None, Retry::Read) if options.retry_reads => Retry::Read,
-            (None, Retry::Write) if options.retry_writes => Retry::Write,
-            _ => Retry::No,
-        };
-        let pinned = match pinned {
-            None if in_txn || txn_command => self.transaction_server(&mut sess),
-            pinned => pinned,
-        };
+        let (retry, pinned, in_txn) = self.retry_and_server(op, &mut sess, pinned);
         let txn = &mut sess;
         let result = 'attempts: {
             let first = match self.attempt(op, pinned, limit, retry, txn, None) {
@@ -543,11 +530,36 @@ impl Client {
             }
         };
         let result = match result {
-            Err(e) if in_txn && !txn_command => Err(sess.transaction_error(e)),
+            Err(e) if in_txn => Err(sess.transaction_error(e)),
             other => other,
         };
         let kept = self.end_session(&mut sess, route.keep_session && result.is_ok());
         result.map(|s| (s, kept))
+    }
+
+    /// Whether and how `op` may be retried, and the server it must run on: the route's, or
+    /// its transaction's mongos. In a transaction nothing is retried here (commit and abort
+    /// retry in their actions). Also says whether `op` is an operation of a transaction.
+    #[inline(never)]
+    fn retry_and_server(
+        &self,
+        op: &dyn Drive,
+        sess: &mut Sess<'_>,
+        pinned: Option<Arc<Server>>,
+    ) -> (Retry, Option<Arc<Server>>, bool) {
+        let options = &self.inner.options;
+        let (in_txn, txn_command) = sess.transaction_role(op.command_name());
+        let retry = match (&pinned, op.retry()) {
+            _ if in_txn => Retry::No,
+            (None, Retry::Read) if options.retry_reads => Retry::Read,
+            (None, Retry::Write) if options.retry_writes => Retry::Write,
+            _ => Retry::No,
+        };
+        let pinned = match pinned {
+            None if in_txn || txn_command => self.transaction_server(sess),
+            pinned => pinned,
+        };
+        (retry, pinned, in_txn)
     }
 
     /// The server a transaction is pinned to (a mongos), if it still exists.
