@@ -73,6 +73,10 @@ pub struct Cursor<T> {
     /// the caller's explicit one, or the opening command's implicit one, kept until the
     /// cursor is exhausted or killed and then returned to the pool.
     session: Option<Arc<SessionCell>>,
+    /// A change stream's `postBatchResumeToken` from the newest batch (`None` otherwise).
+    resume_token: Option<bson::RawDocumentBuf>,
+    /// The opening reply's `operationTime`, for a change stream's `startAtOperationTime`.
+    operation_time: Option<bson::Timestamp>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -83,6 +87,8 @@ pub(crate) struct CursorStart {
     db: String,
     coll: String,
     batch: Vec<u8>,
+    resume_token: Option<bson::RawDocumentBuf>,
+    operation_time: Option<bson::Timestamp>,
 }
 
 impl CursorStart {
@@ -95,6 +101,8 @@ impl CursorStart {
             db: db.to_string(),
             coll: coll.to_string(),
             batch: runtime::buffers::copy_of(batch),
+            resume_token: post_batch_resume_token(reply),
+            operation_time: reply.get_timestamp("operationTime").ok(),
         })
     }
 }
@@ -119,6 +127,8 @@ impl<T> Cursor<T> {
             spec,
             returned: 0,
             session: None,
+            resume_token: start.resume_token,
+            operation_time: start.operation_time,
             _t: PhantomData,
         }
     }
@@ -185,6 +195,16 @@ impl<T> Cursor<T> {
         self.id
     }
 
+    /// A change stream's newest `postBatchResumeToken`.
+    pub(crate) fn post_batch_resume_token(&self) -> Option<&bson::RawDocumentBuf> {
+        self.resume_token.as_ref()
+    }
+
+    /// The opening reply's `operationTime`.
+    pub(crate) fn operation_time(&self) -> Option<bson::Timestamp> {
+        self.operation_time
+    }
+
     /// The same cursor, its results read as `U`.
     pub fn with_type<U>(mut self) -> Cursor<U> {
         let typed = Cursor {
@@ -199,6 +219,8 @@ impl<T> Cursor<T> {
             spec: std::mem::take(&mut self.spec),
             returned: self.returned,
             session: self.session.take(),
+            resume_token: self.resume_token.take(),
+            operation_time: self.operation_time,
             _t: PhantomData,
         };
         // What is left is dropped without a kill: the typed cursor owns the server's.
@@ -259,6 +281,11 @@ impl<T> Cursor<T> {
         runtime::on_driver_stack(|| crate::decode::decode(self.current()))
     }
 
+    /// The current result, decoded as `U` (a change stream's events).
+    pub(crate) fn deserialize_current_as<U: DeserializeOwned + 'static>(&self) -> Result<U> {
+        runtime::on_driver_stack(|| crate::decode::decode(self.current()))
+    }
+
     fn limit_reached(&self) -> bool {
         matches!(self.spec.limit, Some(l) if l > 0 && self.returned >= l)
     }
@@ -269,11 +296,13 @@ impl<T> Cursor<T> {
         let mut next = None;
         // The next batch goes into this batch's buffer: no allocation once it is large enough.
         let mut buffer = std::mem::take(&mut self.batch);
+        let mut token = None;
         let mut op = Command::write("getMore", &self.db, body, |reply| {
             let (id, _, batch) = read_cursor(reply, "nextBatch")?;
             buffer.clear();
             buffer.extend_from_slice(batch);
             next = Some(id);
+            token = post_batch_resume_token(reply);
             Ok(())
         });
         let route =
@@ -287,6 +316,9 @@ impl<T> Cursor<T> {
             return Err(e);
         }
         self.id = next.expect("handler ran on success");
+        if token.is_some() {
+            self.resume_token = token;
+        }
         if self.id == 0 {
             self.release_session();
         }
@@ -477,6 +509,15 @@ impl<T: DeserializeOwned + 'static> Iterator for SessionCursorIter<'_, T> {
     fn next(&mut self) -> Option<Result<T>> {
         self.cursor.next(self.session)
     }
+}
+
+/// A change stream reply's `cursor.postBatchResumeToken`.
+fn post_batch_resume_token(reply: &RawDocument) -> Option<bson::RawDocumentBuf> {
+    let cursor = reply.get_document("cursor").ok()?;
+    cursor
+        .get_document("postBatchResumeToken")
+        .ok()
+        .map(|t| t.to_owned())
 }
 
 /// `cursor.id`, `cursor.ns` and the batch array's bytes of a cursor reply.

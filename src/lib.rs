@@ -69,6 +69,8 @@ pub mod pool;
 
 mod address;
 mod auth;
+mod change_events;
+pub mod change_stream;
 mod client;
 mod client_bulk_write;
 mod client_session;

@@ -28,6 +28,9 @@ use crate::uri::{ConnectionString, HostSpec, OptionValue};
 use bson::Bson;
 
 pub use crate::address::ServerAddress;
+pub use crate::change_events::{
+    ChangeStreamOptions, FullDocumentBeforeChangeType, FullDocumentType,
+};
 pub use crate::collation::{
     Collation, CollationAlternate, CollationCaseFirst, CollationMaxVariable, CollationStrength,
 };

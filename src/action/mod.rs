@@ -48,6 +48,7 @@ pub(crate) mod search_index;
 pub(crate) mod session;
 pub(crate) mod transaction;
 pub mod update;
+pub(crate) mod watch;
 
 pub use aggregate::Aggregate;
 pub use bulk_write::BulkWrite;
@@ -75,6 +76,7 @@ pub use search_index::{
 pub use session::StartSession;
 pub use transaction::{AbortTransaction, CommitTransaction, StartTransaction};
 pub use update::{ReplaceOne, Update};
+pub use watch::Watch;
 
 /// A cursor action with no explicit session (the default): `.run()` returns a
 /// [`Cursor`](crate::Cursor) that keeps an implicit session for its `getMore`s.

@@ -374,6 +374,24 @@ awaitable!([] ParseConnectionString => ClientOptions, self => {
     Runner::Coroutines.run(move || self.run())
 });
 
+// ---- Change streams ----------------------------------------------------------------------
+
+awaitable!(['a, T: DeserializeOwned + Send + 'static] Watch<'a, T>
+    => super::ChangeStream<crate::change_stream::ChangeStreamEvent<T>>, self => {
+    let Watch { client, target, pipeline, options, read_concern, criteria, timeout, _type } = self;
+    let runner = match client.runner() {
+        Ok(runner) => runner.clone(),
+        Err(e) => return AsyncOp::failed(e),
+    };
+    let client = client.clone();
+    let for_stream = runner.clone();
+    runner.run(move || {
+        Watch { client: &client, target, pipeline, options, read_concern, criteria, timeout, _type }
+            .run()
+            .map(|s| super::ChangeStream::new(s, for_stream))
+    })
+});
+
 // ---- GridFS ------------------------------------------------------------------------------
 // Upload and download streams are blocking `io::Write` / `io::Read` objects and have no async
 // form here (README, "Porting"); the bucket's other operations do.

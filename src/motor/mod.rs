@@ -49,9 +49,11 @@
 //! with a background `killCursors`, exactly as the blocking `Cursor`'s `Drop` does.
 
 mod actions;
+mod change_stream;
 mod client;
 mod cursor;
 
+pub use change_stream::ChangeStream;
 pub use client::{AsyncRequest, Client};
 pub use cursor::Cursor;
 
