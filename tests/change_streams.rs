@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use bson::{Document, Timestamp, doc, oid::ObjectId};
 use common::mock::{Action, MockServer, Request};
 use common::run_on;
+use common::scripted::client;
 use may_mongo::change_stream::{ChangeStreamEvent, OperationType};
-use may_mongo::{Client, ClientOptions, Core, ErrorKind};
+use may_mongo::{Core, ErrorKind};
 
 #[derive(Default)]
 struct Log {
@@ -40,6 +41,16 @@ struct ReplicaSet {
 
 fn token(n: usize) -> Document {
     doc! { "_data": format!("{n:08}") }
+}
+
+/// The `$changeStream` stage of an `aggregate` the server received.
+fn stage_of(aggregate: &Request) -> Document {
+    aggregate.body.get_array("pipeline").unwrap()[0]
+        .as_document()
+        .unwrap()
+        .get_document("$changeStream")
+        .unwrap()
+        .clone()
 }
 
 fn index_after(token: &Document) -> usize {
@@ -170,12 +181,7 @@ fn script(
     };
     match req.command.as_str() {
         "aggregate" => {
-            let stage = req.body.get_array("pipeline").unwrap()[0]
-                .as_document()
-                .unwrap()
-                .get_document("$changeStream")
-                .unwrap()
-                .clone();
+            let stage = stage_of(req);
             let start = if let Ok(t) = stage
                 .get_document("resumeAfter")
                 .or(stage.get_document("startAfter"))
@@ -237,13 +243,6 @@ fn script(
     }
 }
 
-fn client(uri: &str, core: Core) -> Client {
-    common::init();
-    let mut opts = ClientOptions::parse(uri).run().unwrap();
-    opts.core = core;
-    Client::with_options(opts).unwrap()
-}
-
 both_cores!(the_aggregate_carries_the_stage_and_its_options, |core| {
     let rs = ReplicaSet::start();
     let c = client(&rs.uri(), core);
@@ -268,11 +267,7 @@ both_cores!(the_aggregate_carries_the_stage_and_its_options, |core| {
     let body = &aggregates[0].1.body;
     assert_eq!(body.get_str("aggregate").ok(), Some("c"));
     let pipeline = body.get_array("pipeline").unwrap();
-    let stage = pipeline[0]
-        .as_document()
-        .unwrap()
-        .get_document("$changeStream")
-        .unwrap();
+    let stage = stage_of(&aggregates[0].1);
     assert_eq!(stage.get_str("fullDocument").ok(), Some("updateLookup"));
     assert_eq!(
         pipeline[1]
@@ -292,12 +287,7 @@ both_cores!(the_aggregate_carries_the_stage_and_its_options, |core| {
     assert_eq!(aggregates[1].1.body.get_i32("aggregate").ok(), Some(1));
     let cluster = &aggregates[2].1.body;
     assert_eq!(cluster.get_str("$db").ok(), Some("admin"));
-    let stage = cluster.get_array("pipeline").unwrap()[0]
-        .as_document()
-        .unwrap()
-        .get_document("$changeStream")
-        .unwrap()
-        .clone();
+    let stage = stage_of(&aggregates[2].1);
     assert_eq!(stage.get_bool("allChangesForCluster").ok(), Some(true));
     c.shutdown();
 });
@@ -396,12 +386,7 @@ both_cores!(
         assert!(aggregates.len() >= 2, "{}", aggregates.len());
         let (member, resumed) = aggregates.last().unwrap();
         assert_eq!(*member, 1, "the resumed aggregate went to the new primary");
-        let stage = resumed.body.get_array("pipeline").unwrap()[0]
-            .as_document()
-            .unwrap()
-            .get_document("$changeStream")
-            .unwrap()
-            .clone();
+        let stage = stage_of(resumed);
         let after = stage.get_document("resumeAfter").unwrap();
         assert_eq!(index_after(after), 4, "resumed after event 3: {stage}");
         assert!(token.is_some());
@@ -437,12 +422,7 @@ both_cores!(
         });
         let aggregates = rs.named("aggregate");
         let (_, resumed) = aggregates.last().unwrap();
-        let stage = resumed.body.get_array("pipeline").unwrap()[0]
-            .as_document()
-            .unwrap()
-            .get_document("$changeStream")
-            .unwrap()
-            .clone();
+        let stage = stage_of(resumed);
         assert_eq!(
             stage.get_document("resumeAfter").ok(),
             Some(&token(1)),

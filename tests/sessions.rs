@@ -12,16 +12,10 @@ use std::time::Duration;
 use bson::{Document, Timestamp, doc};
 use common::mock::Request;
 use common::run_on;
+use common::scripted::client;
 use common::scripted::{Primary, ts};
 use may_mongo::options::{ReadConcern, WriteConcern};
-use may_mongo::{Client, ClientOptions, ClusterTime, Core, ErrorKind};
-
-fn client(uri: &str, core: Core) -> Client {
-    common::init();
-    let mut opts = ClientOptions::parse(uri).run().unwrap();
-    opts.core = core;
-    Client::with_options(opts).unwrap()
-}
+use may_mongo::{ClusterTime, Core, ErrorKind};
 
 fn lsid(r: &Request) -> Option<Document> {
     r.body.get_document("lsid").ok().cloned()

@@ -16,16 +16,10 @@ use bson::{Document, doc};
 use common::mock::{Action, Request};
 use common::run_on;
 use common::scripted::Primary;
+use common::scripted::client;
 use may_mongo::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use may_mongo::options::{ReadConcern, TransactionOptions, WriteConcern};
-use may_mongo::{Client, ClientOptions, Core, ErrorKind};
-
-fn client(uri: &str, core: Core) -> Client {
-    common::init();
-    let mut opts = ClientOptions::parse(uri).run().unwrap();
-    opts.core = core;
-    Client::with_options(opts).unwrap()
-}
+use may_mongo::{Core, ErrorKind};
 
 fn has(r: &Request, key: &str) -> bool {
     r.body.contains_key(key)

@@ -146,6 +146,14 @@ impl Primary {
     }
 }
 
+/// A client of `core` for a scripted server's URI.
+pub fn client(uri: &str, core: may_mongo::Core) -> may_mongo::Client {
+    super::init();
+    let mut opts = may_mongo::ClientOptions::parse(uri).run().unwrap();
+    opts.core = core;
+    may_mongo::Client::with_options(opts).unwrap()
+}
+
 fn is_hello(r: &Request) -> bool {
     matches!(r.command.as_str(), "hello" | "isMaster" | "ismaster")
 }
