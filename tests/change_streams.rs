@@ -532,3 +532,41 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+both_cores!(a_stream_in_a_session_sends_its_commands_in_it, |core| {
+    let rs = Arc::new(ReplicaSet::start());
+    let c = client(&rs.uri(), core);
+    let c2 = c.clone();
+    let rs2 = rs.clone();
+    let (lsid, err) = run_on(core, move || {
+        let coll = c2.database("db").collection::<Document>("c");
+        let mut s = c2.start_session().run().unwrap();
+        let mut other = c2.start_session().run().unwrap();
+        let mut stream = coll
+            .watch()
+            .max_await_time(Duration::from_millis(50))
+            .session(&mut s)
+            .run()
+            .unwrap();
+        rs2.write(1);
+        let event = stream.next(&mut s).unwrap().unwrap();
+        assert_eq!(event.full_document.unwrap().get_i64("n").ok(), Some(0));
+        let err = stream.next_if_any(&mut other).unwrap_err();
+        (s.id().clone(), err)
+    });
+    assert!(
+        err.to_string().contains("the session it was opened in"),
+        "{err}"
+    );
+    let sent: Vec<(String, Option<Document>)> = rs
+        .named("aggregate")
+        .into_iter()
+        .chain(rs.named("getMore"))
+        .map(|(_, r)| (r.command.clone(), r.body.get_document("lsid").ok().cloned()))
+        .collect();
+    assert!(sent.len() >= 2, "{sent:?}");
+    for (command, l) in sent {
+        assert_eq!(l.as_ref(), Some(&lsid), "{command}");
+    }
+    c.shutdown();
+});

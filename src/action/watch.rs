@@ -2,13 +2,16 @@
 
 use bson::Document;
 
-use crate::change_stream::{ChangeStream, ChangeStreamEvent, ChangeStreamOptions, Opener, Target};
+use crate::change_stream::{
+    ChangeStream, ChangeStreamEvent, ChangeStreamOptions, Opener, SessionChangeStream, Target,
+};
 use crate::client::Client;
+use crate::client_session::ClientSession;
 use crate::collection::Collection;
 use crate::database::Database;
 use crate::error::Result;
 
-use super::option_setters;
+use super::{ExplicitSession, ImplicitSession, option_setters};
 
 impl<T> Collection<T> {
     /// Watches this collection's changes; [`run`](Watch::run) opens the stream.
@@ -59,7 +62,7 @@ impl Client {
 /// Opens a change stream. Made by `watch()` on a [`Collection`], a [`Database`] or the
 /// [`Client`].
 #[must_use = "nothing is sent until .run()"]
-pub struct Watch<'a, T = Document> {
+pub struct Watch<'a, T = Document, S = ImplicitSession> {
     pub(crate) client: &'a Client,
     pub(crate) target: Target,
     pub(crate) pipeline: Vec<Document>,
@@ -68,6 +71,8 @@ pub struct Watch<'a, T = Document> {
     pub(crate) criteria: Option<crate::selection_criteria::Criteria>,
     pub(crate) timeout: Option<std::time::Duration>,
     pub(crate) _type: std::marker::PhantomData<fn() -> T>,
+    /// [`ImplicitSession`], or the explicit session to run in (`.session(..)`).
+    pub(crate) session: S,
 }
 
 impl<'a, T> Watch<'a, T> {
@@ -87,9 +92,27 @@ impl<'a, T> Watch<'a, T> {
             criteria,
             timeout,
             _type: std::marker::PhantomData,
+            session: ImplicitSession,
         }
     }
 
+    /// Watches in `session`: [`run`](Watch::run) then returns a [`SessionChangeStream`].
+    pub fn session(self, session: &mut ClientSession) -> Watch<'a, T, ExplicitSession> {
+        Watch {
+            client: self.client,
+            target: self.target,
+            pipeline: self.pipeline,
+            options: self.options,
+            read_concern: self.read_concern,
+            criteria: self.criteria,
+            timeout: self.timeout,
+            _type: std::marker::PhantomData,
+            session: ExplicitSession(session.cell.clone()),
+        }
+    }
+}
+
+impl<T, S> Watch<'_, T, S> {
     /// Stages after `$changeStream` (`$match`, `$project`, ...): they filter and shape the
     /// events (keep `_id`: it is the resume token).
     pub fn pipeline(mut self, pipeline: impl IntoIterator<Item = Document>) -> Self {
@@ -112,9 +135,8 @@ impl<'a, T> Watch<'a, T> {
         show_expanded_events: plain bool,
     });
 
-    /// Sends the `aggregate` with `$changeStream` and returns the stream.
-    pub fn run(self) -> Result<ChangeStream<ChangeStreamEvent<T>>> {
-        ChangeStream::open(Opener {
+    fn opener(self, session: Option<std::sync::Arc<crate::session::SessionCell>>) -> Opener {
+        Opener {
             client: self.client.clone(),
             target: self.target,
             pipeline: self.pipeline,
@@ -122,6 +144,22 @@ impl<'a, T> Watch<'a, T> {
             read_concern: self.read_concern,
             criteria: self.criteria,
             timeout: self.timeout,
-        })
+            session,
+        }
+    }
+}
+
+impl<T> Watch<'_, T> {
+    /// Sends the `aggregate` with `$changeStream` and returns the stream.
+    pub fn run(self) -> Result<ChangeStream<ChangeStreamEvent<T>>> {
+        ChangeStream::open(self.opener(None))
+    }
+}
+
+impl<T> Watch<'_, T, ExplicitSession> {
+    /// Sends the `aggregate` with `$changeStream` in the session; its `getMore`s go in it.
+    pub fn run(self) -> Result<SessionChangeStream<ChangeStreamEvent<T>>> {
+        let session = self.session.0.clone();
+        ChangeStream::open(self.opener(Some(session))).map(SessionChangeStream::new)
     }
 }

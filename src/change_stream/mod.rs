@@ -49,6 +49,8 @@ pub(crate) struct Opener {
     pub(crate) read_concern: Option<crate::concern::ReadConcern>,
     pub(crate) criteria: Option<Criteria>,
     pub(crate) timeout: Option<std::time::Duration>,
+    /// The explicit session the stream runs in (`watch().session(..)`).
+    pub(crate) session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 /// The errors after which a change stream resumes (the spec's list, for servers that do not
@@ -178,7 +180,7 @@ impl<T> ChangeStream<T> {
             timeout: self.opener.timeout,
             ..CursorSpec::default()
         };
-        Cursor::open(&self.opener.client, op, spec, None)
+        Cursor::open(&self.opener.client, op, spec, self.opener.session.clone())
     }
 
     /// The token to resume after the newest event returned (or the newest batch).
@@ -274,6 +276,66 @@ impl<T: DeserializeOwned + 'static> Iterator for ChangeStream<T> {
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+}
+
+/// A change stream opened in an explicit session (`watch().session(&mut s)`): each step
+/// takes the session, as the official crate's `SessionChangeStream` does, and must be the
+/// session it was opened in.
+pub struct SessionChangeStream<T> {
+    inner: ChangeStream<T>,
+}
+
+impl<T> SessionChangeStream<T> {
+    pub(crate) fn new(inner: ChangeStream<T>) -> SessionChangeStream<T> {
+        SessionChangeStream { inner }
+    }
+
+    fn check(&self, session: &crate::client_session::ClientSession) -> Result<()> {
+        match &self.inner.opener.session {
+            Some(cell) if std::sync::Arc::ptr_eq(cell, &session.cell) => Ok(()),
+            _ => Err(Error::invalid_argument(
+                "a session change stream must be iterated with the session it was opened in",
+            )),
+        }
+    }
+
+    /// The token to resume after the newest event returned.
+    pub fn resume_token(&self) -> Option<ResumeToken> {
+        self.inner.resume_token()
+    }
+
+    /// True while the stream can return more events.
+    pub fn is_alive(&self) -> bool {
+        self.inner.is_alive()
+    }
+}
+
+impl<T: DeserializeOwned + 'static> SessionChangeStream<T> {
+    /// The next event, waiting for it; `None` once the stream is closed.
+    pub fn next(
+        &mut self,
+        session: &mut crate::client_session::ClientSession,
+    ) -> Result<Option<T>> {
+        self.check(session)?;
+        self.inner.next().transpose()
+    }
+
+    /// The next event if the server has one now (one `getMore` at most).
+    pub fn next_if_any(
+        &mut self,
+        session: &mut crate::client_session::ClientSession,
+    ) -> Result<Option<T>> {
+        self.check(session)?;
+        self.inner.next_if_any()
+    }
+}
+
+impl<T> std::fmt::Debug for SessionChangeStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SessionChangeStream")
+            .field(&self.inner)
+            .finish()
     }
 }
 

@@ -378,7 +378,7 @@ awaitable!([] ParseConnectionString => ClientOptions, self => {
 
 awaitable!(['a, T: DeserializeOwned + Send + 'static] Watch<'a, T>
     => super::ChangeStream<crate::change_stream::ChangeStreamEvent<T>>, self => {
-    let Watch { client, target, pipeline, options, read_concern, criteria, timeout, _type } = self;
+    let Watch { client, target, pipeline, options, read_concern, criteria, timeout, _type, session } = self;
     let runner = match client.runner() {
         Ok(runner) => runner.clone(),
         Err(e) => return AsyncOp::failed(e),
@@ -386,7 +386,7 @@ awaitable!(['a, T: DeserializeOwned + Send + 'static] Watch<'a, T>
     let client = client.clone();
     let for_stream = runner.clone();
     runner.run(move || {
-        Watch { client: &client, target, pipeline, options, read_concern, criteria, timeout, _type }
+        Watch { client: &client, target, pipeline, options, read_concern, criteria, timeout, _type, session }
             .run()
             .map(|s| super::ChangeStream::new(s, for_stream))
     })
