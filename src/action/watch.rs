@@ -135,8 +135,8 @@ impl<T, S> Watch<'_, T, S> {
         show_expanded_events: plain bool,
     });
 
-    fn opener(self, session: Option<std::sync::Arc<crate::session::SessionCell>>) -> Opener {
-        Opener {
+    fn opener(self, session: Option<std::sync::Arc<crate::session::SessionCell>>) -> Box<Opener> {
+        Box::new(Opener {
             client: self.client.clone(),
             target: self.target,
             pipeline: self.pipeline,
@@ -145,7 +145,7 @@ impl<T, S> Watch<'_, T, S> {
             criteria: self.criteria,
             timeout: self.timeout,
             session,
-        }
+        })
     }
 }
 

@@ -69,7 +69,8 @@ fn resumable(e: &Error) -> bool {
 /// `Result<T>` that blocks (parks, in a coroutine) until the next change; see the module's
 /// doc for how it resumes after an error.
 pub struct ChangeStream<T> {
-    opener: Opener,
+    /// Boxed: it is large (every option), and a stream moves through frames.
+    opener: Box<Opener>,
     cursor: Option<Cursor<Document>>,
     resume_token: Option<ResumeToken>,
     /// Whether any event was returned (a resume then uses `resumeAfter`, not `startAfter`).
@@ -82,7 +83,7 @@ pub struct ChangeStream<T> {
 
 impl<T> ChangeStream<T> {
     /// Opens the stream: runs its `aggregate`.
-    pub(crate) fn open(opener: Opener) -> Result<ChangeStream<T>> {
+    pub(crate) fn open(opener: Box<Opener>) -> Result<ChangeStream<T>> {
         let mut stream = ChangeStream {
             resume_token: opener
                 .options
@@ -110,8 +111,18 @@ impl<T> ChangeStream<T> {
         Ok(stream)
     }
 
-    /// The `aggregate` that (re)opens the stream where it is.
+    /// The `aggregate` that (re)opens the stream where it is. The command is made on a
+    /// driver stack (documents built at opt-level 0 take many frames); only the wait for a
+    /// server and a connection uses the caller's.
     fn aggregate(&self) -> Result<Cursor<Document>> {
+        let (db, body, own, spec) = crate::runtime::on_driver_stack(|| self.aggregate_command())?;
+        let criteria = own.as_ref().or(self.opener.criteria.as_ref());
+        let op = Command::read("aggregate", &db, body, criteria, CursorStart::read);
+        Cursor::open(&self.opener.client, op, spec, self.opener.session.clone())
+    }
+
+    /// The `aggregate` command: its database, body, own selection criteria and cursor spec.
+    fn aggregate_command(&self) -> Result<(String, Document, Option<Criteria>, CursorSpec)> {
         let o = &self.opener.options;
         let mut stage = Document::new();
         if let Some(f) = &o.full_document {
@@ -170,8 +181,6 @@ impl<T> ChangeStream<T> {
             body.insert("readConcern", rc.to_document());
         }
         let own = o.selection_criteria.as_ref().map(Criteria::from);
-        let criteria = own.as_ref().or(self.opener.criteria.as_ref());
-        let op = Command::read("aggregate", db, body, criteria, CursorStart::read);
         let spec = CursorSpec {
             batch_size: o.batch_size,
             cursor_type: CursorType::TailableAwait,
@@ -180,7 +189,7 @@ impl<T> ChangeStream<T> {
             timeout: self.opener.timeout,
             ..CursorSpec::default()
         };
-        Cursor::open(&self.opener.client, op, spec, self.opener.session.clone())
+        Ok((db.to_string(), body, own, spec))
     }
 
     /// The token to resume after the newest event returned (or the newest batch).
