@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use bson::{Document, Timestamp, doc, oid::ObjectId};
 use common::mock::{Action, MockServer, Request};
-use common::run_on;
 use common::scripted::client;
+use common::{block_on, run_on};
 use may_mongo::change_stream::{ChangeStreamEvent, OperationType};
 use may_mongo::{Core, ErrorKind};
 
@@ -511,26 +511,6 @@ fn the_async_facade_streams_the_same_events() {
     writer.join().unwrap();
     assert_eq!(seen, [0, 1, 2, 3]);
     c.blocking().shutdown();
-}
-
-/// Polls a future to completion on this thread.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park(),
-        }
-    }
 }
 
 both_cores!(a_stream_in_a_session_sends_its_commands_in_it, |core| {

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use bson::{Document, Timestamp, doc};
 use common::mock::Request;
-use common::run_on;
 use common::scripted::client;
 use common::scripted::{Primary, ts};
+use common::{block_on, run_on};
 use may_mongo::options::{ReadConcern, WriteConcern};
 use may_mongo::{ClusterTime, Core, ErrorKind};
 
@@ -322,38 +322,18 @@ fn a_session_serves_one_operation_at_a_time() {
     let first = coll.find_one(doc! {}).session(&mut s).into_future();
     std::thread::sleep(Duration::from_millis(100));
     let second = coll.find_one(doc! {}).session(&mut s).into_future();
-    let second = futures_lite_block_on(second);
+    let second = block_on(second);
     let err = second.unwrap_err();
     assert!(
         matches!(*err.kind, ErrorKind::InvalidArgument { .. })
             && err.to_string().contains("in use"),
         "{err:?}"
     );
-    assert!(futures_lite_block_on(first).is_ok());
+    assert!(block_on(first).is_ok());
     // Once the first is done, the session serves again.
     let third = coll.find_one(doc! {}).session(&mut s).into_future();
-    assert!(futures_lite_block_on(third).is_ok());
+    assert!(block_on(third).is_ok());
     c.blocking().shutdown();
-}
-
-/// Polls a future to completion on this thread (the driver's futures need no runtime).
-fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park(),
-        }
-    }
 }
 
 both_cores!(a_real_server_takes_commands_in_a_session, |core| {
