@@ -33,6 +33,17 @@ pub(crate) enum Hash {
 /// The fewest PBKDF2 iterations MongoDB's auth spec lets a server ask for.
 const MIN_ITERATIONS: u32 = 4096;
 
+/// The most this driver will run. MongoDB's default is 15,000 (SCRAM-SHA-256) and 10,000
+/// (SCRAM-SHA-1); a hostile or broken server asking for `i=4294967295` would otherwise keep
+/// a worker in PBKDF2 for hours (salting runs on the caller's thread or coroutine). A
+/// million takes about a third of a second of SHA-256 here.
+const MAX_ITERATIONS: u32 = 1_000_000;
+
+/// How many derived keys a credential keeps: one per (hash, salt, iterations) a server has
+/// used, which is one or two in practice; a server sending a new salt every time must not
+/// make the cache grow without end.
+const MAX_CACHED_KEYS: usize = 8;
+
 impl Hash {
     fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
@@ -107,6 +118,9 @@ impl KeyCache {
         let keys = Keys::derive(hash, password, salt, iterations);
         let mut cache = self.0.lock();
         if !cache.iter().any(|(k, _)| *k == key) {
+            if cache.len() >= MAX_CACHED_KEYS {
+                cache.remove(0);
+            }
             cache.push((key, keys.clone()));
         }
         keys
@@ -128,6 +142,8 @@ pub(crate) enum ScramError {
     NonceMismatch,
     #[error("the server asked for {0} iterations, fewer than the minimum of 4096")]
     TooFewIterations(u32),
+    #[error("the server asked for {0} iterations, more than this driver's maximum of 1,000,000")]
+    TooManyIterations(u32),
     #[error("the server reported an error: {0}")]
     Server(String),
     #[error("the server's signature is wrong: it does not know this user's password")]
@@ -198,6 +214,9 @@ impl ScramClient {
         }
         if iterations < MIN_ITERATIONS {
             return Err(ScramError::TooFewIterations(iterations));
+        }
+        if iterations > MAX_ITERATIONS {
+            return Err(ScramError::TooManyIterations(iterations));
         }
         let keys = cache.get_or_derive(self.hash, password, &salt, iterations);
         let without_proof = format!("c=biws,r={nonce}");
@@ -295,10 +314,20 @@ mod tests {
     fn a_dishonest_or_broken_server_is_refused() {
         let cache = KeyCache::default();
         let mut c = ScramClient::new(Hash::Sha256, "user", "abc");
-        let cases: [(&str, ScramError); 5] = [
+        let cases: [(&str, ScramError); 7] = [
             ("r=xyzdef,s=AAAA,i=4096", ScramError::NonceMismatch),
             ("r=abc,s=AAAA,i=4096", ScramError::NonceMismatch),
             ("r=abcdef,s=AAAA,i=1000", ScramError::TooFewIterations(1000)),
+            // Past the bound: refused before any PBKDF2 is done (checked first with one that
+            // would take a second, then with one that would take hours).
+            (
+                "r=abcdef,s=AAAA,i=2000000",
+                ScramError::TooManyIterations(2_000_000),
+            ),
+            (
+                "r=abcdef,s=AAAA,i=4294967295",
+                ScramError::TooManyIterations(4294967295),
+            ),
             ("r=abcdef,i=4096", ScramError::Malformed("no salt")),
             ("e=other-error", ScramError::Server("other-error".into())),
         ];
@@ -328,5 +357,23 @@ mod tests {
         assert_eq!(cache.0.lock().len(), 1);
         cache.get_or_derive(Hash::Sha256, b"pw", b"salt", 5000);
         assert_eq!(cache.0.lock().len(), 2);
+    }
+
+    #[test]
+    fn a_server_sending_a_new_salt_each_time_does_not_grow_the_cache() {
+        let cache = KeyCache::default();
+        for i in 0..100u32 {
+            cache.get_or_derive(Hash::Sha1, b"pw", &i.to_le_bytes(), 4096);
+        }
+        assert_eq!(cache.0.lock().len(), MAX_CACHED_KEYS);
+        // The newest are kept.
+        let newest = 99u32.to_le_bytes().to_vec();
+        assert!(
+            cache
+                .0
+                .lock()
+                .iter()
+                .any(|((_, salt, _), _)| *salt == newest)
+        );
     }
 }
