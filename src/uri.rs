@@ -20,8 +20,9 @@ use bson::Document;
 
 use crate::error::{Error, Result};
 
-/// A parsed connection string.
-#[derive(Clone, Debug, PartialEq)]
+/// A parsed connection string. Its `Debug` never prints a secret: the credential's password
+/// and mechanism property values, and `proxyPassword`, show as `***`.
+#[derive(Clone, PartialEq)]
 pub struct ConnectionString {
     /// `mongodb+srv://`: the single host is an SRV record name.
     pub srv: bool,
@@ -83,14 +84,48 @@ pub struct Credential {
 }
 
 impl std::fmt::Debug for Credential {
-    /// Never prints the password.
+    /// Never prints the password, nor the values of the mechanism properties (they can hold
+    /// secrets, such as an AWS session token): only their names.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties = self
+            .mechanism_properties
+            .as_ref()
+            .map(|p| p.keys().map(|k| format!("{k}: ***")).collect::<Vec<_>>());
         f.debug_struct("Credential")
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("source", &self.source)
             .field("mechanism", &self.mechanism)
-            .field("mechanism_properties", &self.mechanism_properties)
+            .field("mechanism_properties", &properties)
+            .finish()
+    }
+}
+
+/// Option names whose values may be secrets (a proxy's password; an AWS session token among
+/// the mechanism properties), lower-cased as `ConnectionString::options` keys them.
+const SECRET_OPTIONS: &[&str] = &["proxypassword", "authmechanismproperties"];
+
+impl std::fmt::Debug for ConnectionString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: BTreeMap<&str, String> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                let shown = if SECRET_OPTIONS.contains(&k.as_str()) {
+                    "***".to_string()
+                } else {
+                    format!("{v:?}")
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("ConnectionString")
+            .field("srv", &self.srv)
+            .field("hosts", &self.hosts)
+            .field("credential", &self.credential)
+            .field("database", &self.database)
+            .field("options", &options)
+            .field("warnings", &self.warnings)
             .finish()
     }
 }
@@ -790,4 +825,44 @@ fn resolve_credential(
         mechanism: Some((*mech).to_string()),
         mechanism_properties: props,
     }))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let cs = ConnectionString::parse(
+            "mongodb://u:pw-SECRET@h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok-SECRET&proxyHost=p&proxyUsername=pu&proxyPassword=proxy-SECRET",
+        );
+        let shown = match &cs {
+            Ok(cs) => format!("{cs:?}"),
+            // Refused outright (the proxy options) is fine too, if the error shows no secret.
+            Err(e) => format!("{e:?} {e}"),
+        };
+        for secret in ["pw-SECRET", "tok-SECRET", "proxy-SECRET"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        let credential = Credential {
+            username: Some("u".into()),
+            password: Some("pw-SECRET".into()),
+            source: "admin".into(),
+            mechanism: Some("MONGODB-AWS".into()),
+            mechanism_properties: Some(bson::doc! { "AWS_SESSION_TOKEN": "tok-SECRET" }),
+        };
+        let shown = format!("{credential:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("AWS_SESSION_TOKEN"), "{shown}");
+    }
+
+    #[test]
+    fn the_proxy_password_option_is_redacted() {
+        let mut cs = ConnectionString::parse("mongodb://h/").unwrap();
+        cs.options.insert(
+            "proxypassword".into(),
+            OptionValue::Str("proxy-SECRET".into()),
+        );
+        assert!(!format!("{cs:?}").contains("proxy-SECRET"));
+    }
 }
