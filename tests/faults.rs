@@ -477,3 +477,42 @@ both_cores!(
         );
     }
 );
+
+// A server whose write reply does not add up (`n: 0` with an `upserted` entry, or a
+// negative `index`) gets a result or a protocol error, never a panic or a wrapped count.
+both_cores!(write_replies_that_do_not_add_up_are_not_trusted, |core| {
+    let server = MockServer::start(|req, _| match req.command.as_str() {
+        "hello" | "isMaster" => Action::Reply(hello_reply()),
+        "update" if req.body.get_document("let").is_ok() => Action::Reply(doc! {
+            "ok": 1.0, "n": 1, "nModified": 0, "upserted": [ { "index": -1, "_id": 7 } ],
+        }),
+        "update" => Action::Reply(doc! {
+            "ok": 1.0, "n": 0, "nModified": 0, "upserted": [ { "index": 0, "_id": 7 } ],
+        }),
+        _ => Action::Reply(doc! { "ok": 1.0 }),
+    });
+    let c = client_for(&server, core, |_| {});
+    let c2 = c.clone();
+    let (counted, negative) = run_on(core, move || {
+        let coll = c2.database("db").collection::<bson::Document>("c");
+        let model = || may_mongo::WriteModel::UpdateOne {
+            filter: doc! {},
+            update: doc! { "$set": { "x": 1 } }.into(),
+            options: Default::default(),
+        };
+        let counted = coll.bulk_write([model()]).run().unwrap();
+        let negative = coll
+            .bulk_write([model()])
+            .let_vars(doc! { "v": 1 })
+            .run()
+            .unwrap_err();
+        (counted, negative)
+    });
+    assert_eq!(counted.matched_count, 0, "{counted:?}");
+    assert_eq!(counted.upserted_count, 1);
+    assert!(
+        matches!(*negative.kind, ErrorKind::InvalidResponse { .. }),
+        "{negative:?}"
+    );
+    c.shutdown();
+});

@@ -117,7 +117,9 @@ impl<T: Serialize> BulkWrite<'_, T> {
                     result.inserted_count += reply.n;
                 }
                 1 => {
-                    result.matched_count += reply.n - reply.upserted.len() as u64;
+                    // A server's numbers are not trusted to add up: `n: 0` with an `upserted`
+                    // entry must not underflow (a panic in a debug build, a wrap in release).
+                    result.matched_count += reply.n.saturating_sub(reply.upserted.len() as u64);
                     result.modified_count += reply.n_modified;
                     result.upserted_count += reply.upserted.len() as u64;
                     for (j, id) in std::mem::take(&mut reply.upserted) {

@@ -162,8 +162,10 @@ pub(crate) fn read_write_reply(reply: &RawDocument) -> Result<WriteReply> {
             .flatten()
             .and_then(|v| crate::decode::to_bson(v).ok())
             .unwrap_or(Bson::Null);
-        out.upserted
-            .push((int(u, "index").unwrap_or(0) as usize, id));
+        // A negative index would become a huge one: a malformed reply.
+        let index = usize::try_from(int(u, "index").unwrap_or(0))
+            .map_err(|_| malformed_reply("write", "a negative upserted index"))?;
+        out.upserted.push((index, id));
     }
     for e in docs("writeErrors")? {
         out.write_errors.push(IndexedWriteError::from_reply(e));
