@@ -315,7 +315,9 @@ impl Client {
         }
     }
 
-    /// Shuts the client down: monitors stop, idle connections close now, checked-out ones when
+    /// Shuts the client down: the pooled server sessions are ended first (`endSessions`, a
+    /// round trip of at most a second when the deployment has sessions), then monitors stop,
+    /// idle connections close now, checked-out ones when
     /// their operation ends, callers waiting for a connection get
     /// [`ErrorKind::PoolClosed`](crate::ErrorKind::PoolClosed), and every later operation on this
     /// client or its clones gets [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown).

@@ -58,12 +58,28 @@ impl Client {
         }
     }
 
-    /// Closes the pools and stops the monitors. Closing takes no I/O and waits for nothing
-    /// (sockets are closed as their pools drop them), so this never blocks the executor;
-    /// unlike the official crate's, it does not wait for operations still in flight, which
-    /// end with an error if they need a new connection.
+    /// Ends the pooled server sessions (`endSessions`: I/O, so it runs on the runner, never
+    /// on the executor's thread), then closes the pools and stops the monitors. Unlike the
+    /// official crate's, it does not wait for operations still in flight, which end with an
+    /// error if they need a new connection.
     pub async fn shutdown(self) {
-        self.inner.shutdown();
+        let client = self.inner;
+        let done = match client.runner() {
+            Ok(runner) => {
+                let c = client.clone();
+                runner
+                    .run(move || {
+                        c.shutdown();
+                        Ok(())
+                    })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        // No runner, or the job was lost: shut down here rather than not at all.
+        if done.is_err() {
+            client.shutdown();
+        }
     }
 }
 
