@@ -497,7 +497,7 @@ impl Client {
             started: Instant::now(),
             timeout: t,
         });
-        let (retry, pinned, in_txn) = self.retry_and_server(op, &mut sess, pinned);
+        let (retry, pinned) = self.retry_and_server(op, &mut sess, pinned);
         let txn = &mut sess;
         let result = 'attempts: {
             let first = match self.attempt(op, pinned, limit, retry, txn, None) {
@@ -532,7 +532,7 @@ impl Client {
             }
         };
         let result = match result {
-            Err(e) if in_txn => Err(sess.transaction_error(e)),
+            Err(e) if sess.in_txn => Err(sess.transaction_error(e)),
             other => other,
         };
         let kept = self.end_session(&mut sess, route.keep_session && result.is_ok());
@@ -541,16 +541,17 @@ impl Client {
 
     /// Whether and how `op` may be retried, and the server it must run on: the route's, or
     /// its transaction's mongos. In a transaction nothing is retried here (commit and abort
-    /// retry in their actions). Also says whether `op` is an operation of a transaction.
+    /// retry in their actions). Settles the operation's transaction role first.
     #[inline(never)]
     fn retry_and_server(
         &self,
         op: &dyn Drive,
         sess: &mut Sess<'_>,
         pinned: Option<Arc<Server>>,
-    ) -> (Retry, Option<Arc<Server>>, bool) {
+    ) -> (Retry, Option<Arc<Server>>) {
         let options = &self.inner.options;
-        let (in_txn, txn_command) = sess.transaction_role(op.command_name());
+        sess.settle_transaction_role(op.command_name());
+        let (in_txn, txn_command) = (sess.in_txn, sess.txn_command);
         let retry = match (&pinned, op.retry()) {
             _ if in_txn => Retry::No,
             (None, Retry::Read) if options.retry_reads => Retry::Read,
@@ -561,7 +562,7 @@ impl Client {
             None if in_txn || txn_command => self.transaction_server(sess),
             pinned => pinned,
         };
-        (retry, pinned, in_txn)
+        (retry, pinned)
     }
 
     /// The server a transaction is pinned to (a mongos), if it still exists.
@@ -598,9 +599,8 @@ impl Client {
             None => {
                 // An operation's own selection criteria (rare) are used as they are; the
                 // client's were converted once, at creation.
-                let in_txn = txn.state().transaction.as_ref().is_some_and(|t| t.active());
                 let wanted = match op.criteria() {
-                    _ if !op.is_read() || in_txn => topology::Operation::Write,
+                    _ if !op.is_read() || txn.in_txn => topology::Operation::Write,
                     Some(own) => own.operation(),
                     None => self.inner.criteria.operation(),
                 };
@@ -740,11 +740,6 @@ impl<'a> Step<'a> {
         let description = conn.description();
         let no_session = txn.none;
         let state = txn.state();
-        if state.ended {
-            return Err(Failed::final_error(Error::invalid_argument(
-                "this session was ended (its client shut down)",
-            )));
-        }
         match description.logical_session_timeout_minutes {
             None if state.explicit => {
                 return Err(Failed::final_error(ErrorKind::SessionsNotSupported.into()));
@@ -759,7 +754,7 @@ impl<'a> Step<'a> {
         }
         // A command of a transaction carries the transaction's number, `autocommit: false`,
         // and on the first one `startTransaction: true` (with the transaction's read concern).
-        let (in_txn, txn_command) = txn.transaction_role(op.command_name());
+        let (in_txn, txn_command) = (txn.in_txn, txn.txn_command);
         if in_txn || txn_command {
             let is_sharded = self.topology_type == TopologyType::Sharded;
             let address = &self.server.address;
@@ -1134,6 +1129,10 @@ struct Sess<'c> {
     none: bool,
     /// What the session's transaction adds to this command, when it is part of one.
     txn_use: Option<TxnUse>,
+    /// The command is an operation of the session's active transaction.
+    in_txn: bool,
+    /// The command is the transaction's own `commitTransaction` or `abortTransaction`.
+    txn_command: bool,
 }
 
 /// How a command takes part in its session's transaction.
@@ -1156,6 +1155,8 @@ impl<'c> Sess<'c> {
             fields: None,
             none,
             txn_use: None,
+            in_txn: false,
+            txn_command: false,
         }
     }
 
@@ -1171,15 +1172,16 @@ impl<'c> Sess<'c> {
         Ok(())
     }
 
-    /// Whether `command` runs inside the session's active transaction (as one of its
-    /// operations), and whether it is the transaction's own `commitTransaction` or
-    /// `abortTransaction`.
-    fn transaction_role(&mut self, command: &str) -> (bool, bool) {
+    /// Settles, once per operation, whether `command` runs inside the session's active
+    /// transaction (as one of its operations), and whether it is the transaction's own
+    /// `commitTransaction` or `abortTransaction`.
+    fn settle_transaction_role(&mut self, command: &str) {
         let Some(t) = self.state().transaction.as_deref() else {
-            return (false, false);
+            return;
         };
         let txn_command = matches!(command, "commitTransaction" | "abortTransaction");
-        (t.active() && !txn_command, txn_command)
+        self.in_txn = t.active() && !txn_command;
+        self.txn_command = txn_command;
     }
 
     /// An operation of a transaction failed: a network or server selection error is
@@ -1538,11 +1540,7 @@ fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::
             {
                 let _ = client.execute(&mut op, route);
             }
-            if let Some(cell) = kill.session
-                && let Some(s) = cell
-                    .with(|state| (!state.explicit).then(|| state.server.take()))
-                    .flatten()
-            {
+            if let Some(s) = kill.session.and_then(|cell| cell.take_implicit_server()) {
                 client.give_back_session(s);
             }
         }

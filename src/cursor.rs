@@ -176,10 +176,10 @@ impl<T> Cursor<T> {
 
     /// Lets go of the cursor's session: an implicit one goes back to the pool (no I/O).
     fn release_session(&mut self) {
-        if let Some(cell) = self.session.take()
-            && let Some(s) = cell
-                .with(|state| (!state.explicit).then(|| state.server.take()))
-                .flatten()
+        if let Some(s) = self
+            .session
+            .take()
+            .and_then(|cell| cell.take_implicit_server())
         {
             self.client.give_back_session(s);
         }
@@ -278,7 +278,7 @@ impl<T> Cursor<T> {
     where
         T: DeserializeOwned + 'static,
     {
-        runtime::on_driver_stack(|| crate::decode::decode(self.current()))
+        self.deserialize_current_as()
     }
 
     /// The current result, decoded as `U` (a change stream's events).

@@ -268,8 +268,6 @@ pub(crate) struct SessionState {
     pub(crate) cluster_time: Option<Box<ClusterTime>>,
     /// The newest `operationTime` this session has seen or been given.
     pub(crate) operation_time: Option<Timestamp>,
-    /// Set once `endSessions` may have run for it (the client shut down): unusable.
-    pub(crate) ended: bool,
     /// The session's transaction, once one was started (boxed: rare, and the state sits in
     /// every waiting operation's frame).
     pub(crate) transaction: Option<Box<Transaction>>,
@@ -332,6 +330,12 @@ impl SessionCell {
         }
         let state = self.state.lock().take();
         Some(Claim { cell: self, state })
+    }
+
+    /// The server session of an implicit cell (a cursor's), to return to the pool; `None`
+    /// for an explicit session, which keeps its own until the `ClientSession` drops.
+    pub(crate) fn take_implicit_server(&self) -> Option<ServerSession> {
+        self.with(|state| (!state.explicit).then(|| state.server.take()).flatten())
     }
 
     /// Reads or changes the state between operations (no I/O under the lock). While an
