@@ -255,6 +255,30 @@ pub fn decompress_message(
     Codec::new().decompress_message(message, limits, out)
 }
 
+/// Inflates a zstd frame of unstated size onto `out`, which grows only as output arrives; the
+/// output must be exactly `size` bytes.
+fn inflate_zstd_stream(data: &[u8], size: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
+    use std::io::Read;
+    let corrupt = |e: String| WireError::Compression(format!("corrupt zstd data: {e}"));
+    let start = out.len();
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt(e.to_string()))?;
+    // One byte more than declared is enough to tell "too long" from "exact".
+    decoder
+        .take(size as u64 + 1)
+        .read_to_end(out)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let got = out.len() - start;
+    if got != size {
+        out.truncate(start);
+        out.shrink_to(start);
+        return Err(corrupt(format!(
+            "inflated to {got} bytes, header says {size}"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses, before anything is allocated, a declared size the compressed bytes cannot hold:
 /// snappy and zstd frames state their decompressed length, and deflate expands at most about
 /// 1,032 to 1. Without this, a 33-byte message claiming 40 MB got a 40 MB buffer before the
@@ -378,13 +402,25 @@ impl Codec {
         }
         let compressor = Compressor::from_id(body[8])
             .ok_or_else(|| WireError::Compression(format!("unknown compressor id {}", body[8])))?;
-        check_declared_size(compressor, &body[PREFIX_LEN..], size)?;
+        let data = &body[PREFIX_LEN..];
+        check_declared_size(compressor, data, size)?;
         out.clear();
-        out.resize(length, 0);
-        self.decompress(compressor, &body[PREFIX_LEN..], &mut out[HEADER_LEN..])
-            .map_err(|e| {
-                WireError::Compression(format!("corrupt {} data: {e}", compressor.name()))
-            })?;
+        if matches!(compressor, Compressor::Zstd)
+            && matches!(zstd::zstd_safe::get_frame_content_size(data), Ok(None))
+        {
+            // A zstd frame that does not state its size (a streaming compressor's) cannot be
+            // checked up front, and zeroing the declared size first would let a few bytes
+            // claiming 48 MB cost 48 MB. Such a frame is inflated as a stream instead: the
+            // buffer grows with what the data really holds, never past the declared size.
+            out.resize(HEADER_LEN, 0);
+            inflate_zstd_stream(data, size, out)?;
+        } else {
+            out.resize(length, 0);
+            self.decompress(compressor, data, &mut out[HEADER_LEN..])
+                .map_err(|e| {
+                    WireError::Compression(format!("corrupt {} data: {e}", compressor.name()))
+                })?;
+        }
         Header {
             length: length as i32,
             request_id: header.request_id,

@@ -603,3 +603,73 @@ fn a_declared_size_the_data_cannot_hold_is_refused_before_allocating() {
         assert_eq!(out.capacity(), 0, "{c:?}: allocated before refusing");
     }
 }
+
+/// Wraps `msg` in OP_COMPRESSED by hand, its zstd frame made by a streaming encoder, which
+/// does not write the content size into the frame header.
+fn zstd_stream_wrapped(msg: &[u8], declared: i32) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.include_contentsize(false).unwrap();
+    enc.write_all(&msg[HEADER_LEN..]).unwrap();
+    let frame = enc.finish().unwrap();
+    assert!(
+        matches!(zstd::zstd_safe::get_frame_content_size(&frame), Ok(None)),
+        "the frame states no size"
+    );
+    let header = Header::parse(msg).unwrap();
+    let mut out = vec![0u8; HEADER_LEN];
+    out.extend_from_slice(&header.op_code.to_le_bytes());
+    out.extend_from_slice(&declared.to_le_bytes());
+    out.push(3); // zstd's compressor id
+    out.extend_from_slice(&frame);
+    Header {
+        length: out.len() as i32,
+        request_id: header.request_id,
+        response_to: header.response_to,
+        op_code: OpCode::Compressed as i32,
+    }
+    .write(&mut out[..HEADER_LEN]);
+    out
+}
+
+#[test]
+fn a_zstd_frame_without_its_size_is_inflated_as_it_comes() {
+    // Its real size declared: it decompresses to the original message.
+    let msg = compressible_msg();
+    let body_len = (msg.len() - HEADER_LEN) as i32;
+    let mut out = Vec::new();
+    let d = decompress_message(
+        &zstd_stream_wrapped(&msg, body_len),
+        &Limits::default(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(d.length, msg.len());
+    assert_eq!(out[HEADER_LEN..], msg[HEADER_LEN..]);
+
+    // 40 MB declared for the same few bytes: refused, and the buffer grew only with what the
+    // frame really held (it used to be zeroed to the declared 40 MB first).
+    let mut out = Vec::new();
+    let e = decompress_message(
+        &zstd_stream_wrapped(&msg, 40_000_000),
+        &Limits::default(),
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("header says 40000000"), "{e}");
+    assert!(
+        out.capacity() < 1 << 20,
+        "{} bytes allocated for a frame of {} bytes",
+        out.capacity(),
+        msg.len()
+    );
+
+    // Declared shorter than the frame inflates to: refused too.
+    let e = decompress_message(
+        &zstd_stream_wrapped(&msg, body_len - 1),
+        &Limits::default(),
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("corrupt zstd"), "{e}");
+}
