@@ -1,6 +1,7 @@
 //! The driver's shared random source, for choices that need to be spread, not secret: the
-//! power of two choices in server selection, DNS query ids, shuffling SRV hosts for
-//! `srvMaxHosts`. (SCRAM's nonces come from `rand`.) A leaf: it imports nothing, so the layers
+//! power of two choices in server selection, shuffling SRV hosts for
+//! `srvMaxHosts`. (SCRAM's nonces, session ids and DNS query
+//! ids, which must not be guessable, come from `rand`.) A leaf: it imports nothing, so the layers
 //! that use it need not import each other.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -194,8 +194,11 @@ fn parse(answer: &[u8]) -> Result<Packet<'_>> {
 /// One question to the first name server that answers: UDP, then TCP if the answer was
 /// truncated.
 fn exchange(resolver: &Resolver, name: &str, kind: TYPE) -> io::Result<Vec<u8>> {
-    // A random id: an answer must echo it, so a guessable one would invite forged answers.
-    let id = crate::random::random_below(1 << 16) as u16;
+    // An unpredictable id: an answer must echo it, so a guessable one would invite forged
+    // answers. Not the shared `random_below` counter: its seed is fixed, so every process
+    // would send the same ids. (This runs off the workers, on a thread: `rand`'s per-thread
+    // generator, seeded from the OS, is safe here.)
+    let id: u16 = rand::random();
     let q = query(id, name, kind).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no name servers configured");
     for ns in &resolver.nameservers {

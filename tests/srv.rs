@@ -28,6 +28,8 @@ struct Zone {
 struct NameServer {
     addr: SocketAddr,
     queries: Arc<AtomicUsize>,
+    /// The id of each query, in order.
+    ids: Arc<std::sync::Mutex<Vec<u16>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -39,7 +41,8 @@ impl NameServer {
         let addr = sock.local_addr().unwrap();
         let queries = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (q, s) = (queries.clone(), stop.clone());
+        let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (q, s, i) = (queries.clone(), stop.clone(), ids.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
             while !s.load(Ordering::Relaxed) {
@@ -48,6 +51,7 @@ impl NameServer {
                 };
                 q.fetch_add(1, Ordering::SeqCst);
                 let query = Packet::parse(&buf[..n]).unwrap();
+                i.lock().unwrap().push(query.id());
                 let question = &query.questions[0];
                 let name = question.qname.to_string();
                 let mut reply = Packet::new_reply(query.id());
@@ -89,6 +93,7 @@ impl NameServer {
         NameServer {
             addr,
             queries,
+            ids,
             stop,
         }
     }
@@ -195,6 +200,43 @@ fn srv_records_become_the_seed_list_and_txt_the_options() {
         .resolver(ns.resolver())
         .run();
     assert!(o.is_err(), "two TXT records are refused even then");
+}
+
+/// A DNS answer is trusted when it echoes the query's id, so the id must not be guessable. It
+/// came from a counter with a fixed seed: every process sent the same ids in the same order.
+/// This test runs itself twice as a child process and compares the ids each one sent.
+#[test]
+fn query_ids_are_not_the_same_in_every_process() {
+    const CHILD: &str = "MAY_MONGO_SRV_IDS_CHILD";
+    const NAME: &str = "query_ids_are_not_the_same_in_every_process";
+    if std::env::var_os(CHILD).is_some() {
+        let ns = NameServer::start(zone());
+        for _ in 0..2 {
+            ClientOptions::parse("mongodb+srv://c0.example.test/?tls=false")
+                .resolver(ns.resolver())
+                .run()
+                .unwrap();
+        }
+        println!("ids={:?}", ns.ids.lock().unwrap());
+        return;
+    }
+    let ids = || {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "child failed: {stdout}");
+        // The harness may print its own words on the same line: take from `ids=` to `]`.
+        let from = stdout.find("ids=").expect("the child printed its ids");
+        let to = from + stdout[from..].find(']').unwrap();
+        stdout[from..=to].to_string()
+    };
+    let (a, b) = (ids(), ids());
+    assert_eq!(a.matches(',').count(), 3, "four queries each: {a}");
+    // Four 16-bit ids alike by chance: one in 2^64.
+    assert_ne!(a, b, "two processes sent the same DNS query ids");
 }
 
 #[test]
