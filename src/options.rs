@@ -518,16 +518,25 @@ impl ClientOptions {
                 )),
             }
         }
-        // TLS is on when the string says so, or for mongodb+srv:// unless it says otherwise.
+        // TLS is on when the string says so; for mongodb+srv:// unless it says otherwise; and
+        // when any tls* option is given, as PyMongo does. Those options used to be ignored
+        // with a warning nobody printed, so `tlsCAFile=...` alone connected in plaintext (and
+        // PLAIN then sent the password in clear). `tls=false` with tls* options contradicts
+        // itself: refused.
+        let tls_given = tls != TlsOptions::default();
         let tls_on = match cs.options.get("tls").or(cs.options.get("ssl")) {
+            Some(OptionValue::Bool(false)) if tls_given => {
+                return Err(Error::invalid_argument(
+                    "tls=false contradicts the tls* options given with it (tlsCAFile, \
+                     tlsCertificateKeyFile, tlsAllowInvalid*, tlsInsecure): remove one or \
+                     the other",
+                ));
+            }
             Some(OptionValue::Bool(b)) => *b,
-            _ => cs.srv,
+            _ => cs.srv || tls_given,
         };
         if tls_on {
             opts.tls = Some(tls);
-        } else if tls != TlsOptions::default() {
-            opts.warnings
-                .push("tls* options are ignored because TLS is off (add tls=true)".into());
         }
         if let Some(OptionValue::Int(level)) = cs.options.get("zlibcompressionlevel") {
             for c in &mut opts.compressors {
@@ -663,16 +672,24 @@ mod tests {
             .unwrap();
         let tls = o.tls.unwrap();
         assert!(tls.allow_invalid_certificates && tls.allow_invalid_hostnames);
-        // Options without tls=true change nothing, and say so.
+        // tls* options turn TLS on (they were ignored: plaintext, with a warning nobody
+        // read); with tls=false they are refused.
+        let o = ClientOptions::parse("mongodb://h/?tlsCAFile=/ca.pem")
+            .run()
+            .unwrap();
+        assert_eq!(
+            o.tls.and_then(|t| t.ca_file),
+            Some("/ca.pem".into()),
+            "tlsCAFile alone means TLS"
+        );
         let o = ClientOptions::parse("mongodb://h/?tlsAllowInvalidCertificates=true")
             .run()
             .unwrap();
-        assert_eq!(o.tls, None);
-        assert!(
-            o.warnings.iter().any(|w| w.contains("TLS is off")),
-            "{:?}",
-            o.warnings
-        );
+        assert!(o.tls.is_some_and(|t| t.allow_invalid_certificates));
+        let e = ClientOptions::parse("mongodb://h/?tls=false&tlsCertificateKeyFile=/me.pem")
+            .run()
+            .unwrap_err();
+        assert!(e.to_string().contains("tls=false contradicts"), "{e}");
         // A missing CA file is an error when the client is made, naming the file.
         let o = ClientOptions::parse("mongodb://h/?tls=true&tlsCAFile=/nonexistent/ca.pem")
             .run()
