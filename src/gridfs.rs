@@ -428,7 +428,20 @@ fn read_files_document(file: Document) -> Result<(FilesCollectionDocument, u32)>
         }
         .into());
     }
-    let chunks = file.length.div_ceil(u64::from(file.chunk_size_bytes)) as u32;
+    // Chunk numbers are int32s: a count beyond that is a broken document, not a count to
+    // wrap (a cast made 2^32 chunks into 0, an "empty" file).
+    let chunks = file.length.div_ceil(u64::from(file.chunk_size_bytes));
+    let chunks = u32::try_from(chunks)
+        .ok()
+        .filter(|&n| n <= i32::MAX as u32)
+        .ok_or_else(|| GridFsErrorKind::BadFilesDocument {
+            id: id.to_string(),
+            message: format!(
+                "length {} in chunks of {} bytes needs {chunks} chunks, more than a chunk \
+                 number (an int32) can count",
+                file.length, file.chunk_size_bytes
+            ),
+        })?;
     Ok((file, chunks))
 }
 

@@ -242,6 +242,28 @@ both_cores!(missing_files_and_chunks_are_clear_errors, |core| {
             ),
             "{e}"
         );
+
+        // A files document claiming 2^32 one-byte chunks: more than a chunk number (an
+        // int32) can count. The count was cast to u32 and wrapped to 0, so the download
+        // quietly returned an empty file.
+        let huge = Bson::ObjectId(bson::oid::ObjectId::new());
+        bucket
+            .files()
+            .insert_one(doc! {
+                "_id": huge.clone(), "length": 1i64 << 32, "chunkSize": 1,
+                "uploadDate": bson::DateTime::now(), "filename": "huge",
+            })
+            .run()
+            .unwrap();
+        let e = bucket
+            .open_download_stream(huge)
+            .run()
+            .err()
+            .expect("a count no chunk number can reach is refused");
+        assert!(
+            matches!(gridfs_error(&e), GridFsErrorKind::BadFilesDocument { .. }),
+            "{e}"
+        );
     });
 });
 
