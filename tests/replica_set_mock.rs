@@ -474,3 +474,42 @@ both_cores!(
         assert_eq!(who_reads(&c), 0);
     }
 );
+
+both_cores!(
+    a_hello_naming_thousands_of_members_is_not_believed,
+    |core| {
+        // Each member a hello names gets a monitor; a reply naming 5,000 made 5,000 (on the
+        // coroutine core, each a coroutine on a 1 MiB stack). More than MongoDB's 50 is refused.
+        let hosts: Arc<Mutex<Vec<String>>> = Arc::default();
+        let server = MockServer::start({
+            let hosts = hosts.clone();
+            move |req, _| match req.command.as_str() {
+                "hello" | "isMaster" => {
+                    let mut listed = hosts.lock().unwrap().clone();
+                    listed.extend((0..5000).map(|i| format!("h{i}.example.invalid:27017")));
+                    Action::Reply(doc! {
+                        "isWritablePrimary": true, "setName": "rs", "setVersion": 1,
+                        "hosts": listed, "me": hosts.lock().unwrap()[0].clone(),
+                        "primary": hosts.lock().unwrap()[0].clone(),
+                        "minWireVersion": 0, "maxWireVersion": 21, "ok": 1.0,
+                    })
+                }
+                _ => Action::Reply(doc! { "ok": 1.0 }),
+            }
+        });
+        let me = format!("127.0.0.1:{}", server.port);
+        *hosts.lock().unwrap() = vec![me.clone()];
+        let c = client(
+            &format!("mongodb://{me}/?replicaSet=rs&serverSelectionTimeoutMS=300"),
+            core,
+        );
+        let e = run_on(core, {
+            let c = c.clone();
+            move || c.database("admin").run_command(doc! { "ping": 1 }).run()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("names 5001 members"), "{e}");
+        let t = c.topology();
+        assert_eq!(t.servers.len(), 1, "no member was added");
+    }
+);

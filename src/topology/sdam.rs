@@ -43,6 +43,10 @@ impl TopologyVersion {
     }
 }
 
+/// The most members one `hello` may name (hosts, passives and arbiters together): MongoDB's
+/// own limit on a replica set's size.
+pub const MAX_MEMBERS: usize = 50;
+
 /// Everything SDAM tracks about one server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerState {
@@ -138,6 +142,19 @@ impl ServerState {
         s.hosts = addresses("hosts");
         s.passives = addresses("passives");
         s.arbiters = addresses("arbiters");
+        let listed = s.hosts.len() + s.passives.len() + s.arbiters.len();
+        if listed > MAX_MEMBERS {
+            // Each member named gets a monitor (on the coroutine core a coroutine on a 1 MiB
+            // stack): a reply naming thousands would make thousands. No replica set can be
+            // that large, so the reply is not believed, and the server is Unknown.
+            let mut refused = ServerState::unknown();
+            refused.topology_version = s.topology_version;
+            refused.error = Some(format!(
+                "its hello names {listed} members; a replica set has at most {MAX_MEMBERS}, \
+                 so the reply is not trusted"
+            ));
+            return refused;
+        }
         s.primary = r
             .get_str("primary")
             .ok()
