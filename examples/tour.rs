@@ -10,6 +10,13 @@
 //! ```text
 //! cargo run --release --example tour [-- TASKS]
 //! ```
+//!
+//! The driver's own log is `tracing` output, off unless asked for. `RUST_LOG` asks, by target:
+//!
+//! ```text
+//! RUST_LOG=may_mongo::topology=debug,may_mongo::connection=debug cargo run --release --example tour -- 10
+//! RUST_LOG=may_mongo=debug cargo run --release --example tour -- 2     # everything (many lines)
+//! ```
 
 /// A thread-caching allocator, as the README advises for the coroutine core: with glibc's
 /// malloc its workers stall on each other's arena locks (notes/coroutine-costs.md).
@@ -22,6 +29,15 @@ use may_mongo::bson::{Document, doc};
 use may_mongo::{Client, ClientOptions, Collection, Core};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The driver logs through `tracing`; this subscriber prints what RUST_LOG selects (to
+    // stderr), and nothing at all without it.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     may::config().set_worker_pin(false);
     let tasks: i64 = std::env::args().nth(1).map_or(Ok(1000), |s| s.parse())?;
 

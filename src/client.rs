@@ -143,6 +143,11 @@ impl Client {
     }
 
     fn build(options: ClientOptions) -> Result<Client> {
+        // What the connection string held that this driver ignores or does not use: said
+        // where an application sees its driver's warnings, not kept in a list nobody reads.
+        for w in &options.warnings {
+            tracing::warn!(target: crate::event::log::OPTIONS, "{w}");
+        }
         if options.hosts.is_empty() {
             return Err(Error::invalid_argument("ClientOptions.hosts is empty"));
         }
@@ -626,7 +631,19 @@ impl Client {
             is_retry: avoid.is_some(),
             request_id: next_request_id(),
         };
-        match self.inner.options.command_event_handler.as_ref() {
+        let user = self.inner.options.command_event_handler.as_ref();
+        // A `tracing` subscriber that wants commands gets them from the same monitoring as a
+        // handler: a handler made for this operation logs each event, then passes it on.
+        let logging = crate::event::log::commands_on().then(|| {
+            let user = user.cloned();
+            EventHandler::callback(move |e: CommandEvent| {
+                crate::event::log::command(&e);
+                if let Some(user) = &user {
+                    user.handle(e);
+                }
+            })
+        });
+        match logging.as_ref().or(user) {
             None => on_driver_stack(|| {
                 let mut conn = conn;
                 let plan = step.plan(op, &conn, txn)?;
@@ -855,10 +872,16 @@ impl<'a> Step<'a> {
         txn: &mut Sess<'_>,
     ) -> Result<()> {
         conn.limit_io(self.limit.map(|l| l.deadline()))?;
+        let server_limit = self
+            .limit
+            .filter(|_| !txn.in_txn && tells_server_its_limit(op.command_name()));
         conn.prepare(self.request_id, |msg| {
             op.build(msg)?;
             if let Some(field) = &plan.read_preference {
                 msg.append_to_body(field)?;
+            }
+            if let Some(limit) = server_limit {
+                append_max_time(msg, limit)?;
             }
             txn.append_session_fields(msg, op.is_read(), &self.client.inner.cluster_time)
         })
@@ -1052,6 +1075,32 @@ impl Limit {
     fn expired(self) -> bool {
         self.started.elapsed() + Duration::from_millis(1) >= self.timeout
     }
+}
+
+/// Whether a command with a time limit tells the server what is left of it (`maxTimeMS`), as
+/// the client-side operations timeout spec asks: otherwise the server goes on with work the
+/// client has given up on. Not for `getMore` (on a tailable cursor its `maxTimeMS` means how
+/// long to wait for new data), `killCursors` or `endSessions`; nor inside a transaction, where
+/// a command's limit would abort the whole transaction.
+fn tells_server_its_limit(command: &str) -> bool {
+    !matches!(command, "getMore" | "killCursors" | "endSessions")
+}
+
+/// Appends `maxTimeMS`: what is left of the limit, in whole milliseconds (at least 1), unless
+/// the operation set its own (`find().max_time(..)`), which the caller chose and is kept. The
+/// spec also subtracts the server's round-trip time; this driver does not (yet), so the
+/// server's limit is a round trip longer than the client's, and the client's deadline is
+/// what the caller sees first.
+fn append_max_time(msg: &mut OpMsgBuilder<'_>, limit: Limit) -> std::result::Result<(), WireError> {
+    let own = msg
+        .body_document()
+        .is_some_and(|b| matches!(b.get("maxTimeMS"), Ok(Some(_))));
+    if own {
+        return Ok(());
+    }
+    let left = limit.deadline().saturating_duration_since(Instant::now());
+    let ms = (left.as_millis() as i64).max(1);
+    msg.append_to_body(&BodyField::from_fields(&bson::doc! { "maxTimeMS": ms })?)
 }
 
 /// Turns a failure caused by the operation's deadline into [`ErrorKind::Timeout`]; any other
@@ -1546,8 +1595,9 @@ fn start_reaper(core: Core, client: std::sync::Weak<Inner>) -> may::sync::mpsc::
         }
     };
     if let Err(e) = crate::runtime::spawn(core, "may_mongo-cursor-reaper", task) {
-        eprintln!(
-            "may_mongo: could not start the cursor reaper ({e}); dropped cursors will time out on the server"
+        tracing::warn!(
+            target: crate::event::log::BACKGROUND,
+            "could not start the cursor reaper ({e}); dropped cursors will time out on the server"
         );
     }
     tx

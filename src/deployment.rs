@@ -31,8 +31,9 @@ use crate::address::ServerAddress;
 use crate::conn::connection::{ConnectSettings, Connector};
 use crate::conn::{Connection, ServerType};
 use crate::error::{CommandError, Error, ErrorKind, Result, WriteConcernError, WriteFailure};
-use crate::event::EventHandler;
 use crate::event::cmap::CmapEvent;
+use crate::event::deferred::{Deferred, DeliverOnDrop};
+use crate::event::{EventHandler, log};
 use crate::monitor::{CheckSink, Monitor, MonitorControl};
 use crate::options::Affinity;
 use crate::pool::{Pool, PoolOptions, Pooled};
@@ -122,6 +123,9 @@ pub(crate) struct Deployment {
     /// The driver's clock for `lastUpdateTime` (staleness estimates).
     epoch: Instant,
     state: Mutex<State>,
+    /// SDAM and CMAP events made under `state`'s lock (and the pools'), delivered once it is
+    /// released; shared with the pools so both families keep one order.
+    events: Arc<Deferred>,
 }
 
 struct State {
@@ -176,6 +180,7 @@ impl Deployment {
                 closed: false,
             }),
             settings,
+            events: Arc::default(),
         });
         let weak = Arc::downgrade(&deployment);
         let mut st = deployment.state.lock();
@@ -183,22 +188,33 @@ impl Deployment {
         deployment.emit(events);
         deployment.sync(&mut st, &weak);
         drop(st);
+        drop(DeliverOnDrop(&deployment.events));
         deployment
     }
 
+    /// Queues events for delivery once the lock is released (see [`Deferred`]).
     fn emit(&self, events: impl IntoIterator<Item = SdamEvent>) {
-        if let Some(h) = &self.settings.sdam_handler {
-            for e in events {
-                h.handle(e);
-            }
+        for e in events {
+            self.emit_one(|| e);
         }
     }
 
-    /// Emits the event `make` builds, if anyone listens.
+    /// Queues the event `make` builds, if anyone listens (a handler, or a `tracing`
+    /// subscriber interested in the topology).
     fn emit_one(&self, make: impl FnOnce() -> SdamEvent) {
-        if let Some(h) = &self.settings.sdam_handler {
-            h.handle(make());
+        let logging = log::topology_on();
+        if self.settings.sdam_handler.is_none() && !logging {
+            return;
         }
+        let (h, e) = (self.settings.sdam_handler.clone(), make());
+        self.events.push(move || {
+            if logging {
+                log::topology(&e);
+            }
+            if let Some(h) = h {
+                h.handle(e);
+            }
+        });
     }
 
     pub(crate) fn core(&self) -> Core {
@@ -240,13 +256,13 @@ impl Deployment {
         for address in gone {
             if let Some(server) = st.servers.remove(&address) {
                 server.monitor.stop();
-                server.pool.close();
+                server.pool.close_deferred();
             }
             st.heartbeats.remove(&address);
         }
         for (address, state) in &st.topology.servers {
             if state.server_type != ServerType::Unknown {
-                st.servers[address].pool.ready();
+                st.servers[address].pool.ready_deferred();
             }
         }
         let version = st.snapshot.version + 1;
@@ -258,7 +274,7 @@ impl Deployment {
 
     fn open_server(&self, address: &ServerAddress, weak: &Weak<Deployment>) -> Arc<Server> {
         let s = &self.settings;
-        let pool = Pool::new(
+        let pool = Pool::new_sharing(
             address.clone(),
             s.pool.clone(),
             s.core,
@@ -267,6 +283,7 @@ impl Deployment {
                 settings: s.connect.clone(),
             },
             s.cmap_handler.clone(),
+            self.events.clone(),
         );
         let control = Arc::new(MonitorControl::default());
         // A monitor's socket timeout is the connect timeout: a check must not hang forever
@@ -340,6 +357,7 @@ impl CheckSink for Deployment {
         driver_connection_id: u32,
         server_connection_id: Option<i64>,
     ) {
+        let _deliver = DeliverOnDrop(&self.events);
         self.emit_one(|| {
             SdamEvent::ServerHeartbeatStarted(ServerHeartbeatStartedEvent {
                 server_address: address.clone(),
@@ -369,6 +387,8 @@ impl CheckSink for Deployment {
         connection: (u32, Option<i64>),
     ) {
         let (driver_connection_id, server_connection_id) = connection;
+        let events = self.events.clone();
+        let _deliver = DeliverOnDrop(&events);
         self.emit_one(|| match &outcome {
             Ok(reply) => SdamEvent::ServerHeartbeatSucceeded(ServerHeartbeatSucceededEvent {
                 duration,
@@ -405,7 +425,7 @@ impl CheckSink for Deployment {
                 // stopped the monitor's connection likely stopped the pooled ones too.
                 st.heartbeats.remove(address);
                 let server = st.servers[address].clone();
-                server.pool.clear();
+                server.pool.clear_deferred();
                 sync_generation(&mut st, &server);
                 st.topology.on_hello(address, Err(e.to_string()))
             }
@@ -452,6 +472,7 @@ impl Deployment {
             }
             _ => return,
         };
+        let _deliver = DeliverOnDrop(&self.events);
         let mut st = self.state.lock();
         if st.closed || !st.servers.contains_key(&server.address) {
             return;
@@ -464,7 +485,7 @@ impl Deployment {
             &application_error,
         );
         if outcome.clear_pool {
-            server.pool.clear();
+            server.pool.clear_deferred();
             sync_generation(&mut st, server);
         }
         if outcome.check_now || outcome.clear_pool {
@@ -488,6 +509,34 @@ impl Deployment {
         deadline: Option<Instant>,
         avoid: Option<&ServerAddress>,
     ) -> Result<(Arc<Server>, TopologyType)> {
+        if !tracing::enabled!(target: log::SERVER_SELECTION, tracing::Level::DEBUG) {
+            return self.select_quietly(op, deadline, avoid);
+        }
+        tracing::debug!(target: log::SERVER_SELECTION, selector = ?op, "Server selection started");
+        let result = self.select_quietly(op, deadline, avoid);
+        match &result {
+            Ok((server, _)) => tracing::debug!(
+                target: log::SERVER_SELECTION,
+                selector = ?op,
+                server = %server.address,
+                "Server selection succeeded"
+            ),
+            Err(e) => tracing::debug!(
+                target: log::SERVER_SELECTION,
+                selector = ?op,
+                failure = %e,
+                "Server selection failed"
+            ),
+        }
+        result
+    }
+
+    fn select_quietly(
+        &self,
+        op: Operation<'_>,
+        deadline: Option<Instant>,
+        avoid: Option<&ServerAddress>,
+    ) -> Result<(Arc<Server>, TopologyType)> {
         let start = Instant::now();
         let mut limit = self.settings.selection_timeout;
         if let Some(d) = deadline {
@@ -504,6 +553,12 @@ impl Deployment {
                 Look::Again => continue,
                 Look::Wait(p, timeout) => (p, timeout),
             };
+            tracing::debug!(
+                target: log::SERVER_SELECTION,
+                selector = ?op,
+                remaining_ms = timeout.as_millis() as u64,
+                "Waiting for suitable server to become available"
+            );
             if p.park(Some(timeout)) == Wake::Cancelled {
                 runtime::on_driver_stack(|| {
                     self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, &p))
@@ -563,6 +618,7 @@ impl Deployment {
     /// The client calls it on `shutdown` and when its last handle drops (a monitor that is
     /// mid-check then finds the deployment gone through its `Weak` and exits).
     pub(crate) fn close(&self) {
+        let _deliver = DeliverOnDrop(&self.events);
         let mut st = self.state.lock();
         if st.closed {
             return;
@@ -570,7 +626,7 @@ impl Deployment {
         st.closed = true;
         for s in st.servers.values() {
             s.monitor.stop();
-            s.pool.close();
+            s.pool.close_deferred();
         }
         for w in st.waiters.drain(..) {
             w.unpark();

@@ -114,7 +114,10 @@ impl Monitor {
         let name = format!("may_mongo-monitor-{}", self.address);
         if let Err(e) = runtime::spawn(self.core, &name, move || self.run(None)) {
             // Without a monitor the server stays Unknown and selection times out naming it.
-            eprintln!("may_mongo: could not start {name}: {e}");
+            tracing::warn!(
+                target: crate::event::log::BACKGROUND,
+                "could not start {name}: {e}; the server stays Unknown"
+            );
         }
     }
 }

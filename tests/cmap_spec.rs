@@ -40,7 +40,7 @@ struct MockEstablish;
 
 impl Establish for MockEstablish {
     type Conn = MockConn;
-    fn establish(&self) -> may_mongo::Result<MockConn> {
+    fn establish(&self, _: Option<std::time::Instant>) -> may_mongo::Result<MockConn> {
         Ok(MockConn)
     }
 }

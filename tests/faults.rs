@@ -516,3 +516,67 @@ both_cores!(write_replies_that_do_not_add_up_are_not_trusted, |core| {
     );
     c.shutdown();
 });
+
+both_cores!(event_handlers_may_call_back_into_the_client, |core| {
+    // A CMAP callback that asks for the pool's counts, and an SDAM callback that asks for the
+    // topology: both take locks the driver used to hold while calling them, so each call
+    // deadlocked (the pool's callback on the first check-out, the deployment's on the first
+    // server description). Events are now delivered after the locks are released.
+    use may_mongo::event::EventHandler;
+    use may_mongo::event::cmap::CmapEvent;
+    use may_mongo::event::sdam::SdamEvent;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let server = MockServer::start(|req, _| match req.command.as_str() {
+        "hello" | "isMaster" => Action::Reply(hello_reply()),
+        _ => Action::Reply(doc! { "ok": 1.0 }),
+    });
+    let me: Arc<Mutex<Option<Client>>> = Arc::default();
+    let (cmap_calls, sdam_calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let client = client_for(&server, core, |o| {
+        let (me1, me2) = (me.clone(), me.clone());
+        let calls = cmap_calls.clone();
+        o.cmap_event_handler = Some(EventHandler::callback(move |e: CmapEvent| {
+            if let CmapEvent::ConnectionCheckedOut(_) = e {
+                let client = me1.lock().unwrap().clone();
+                if let Some(client) = client {
+                    assert!(client.pool_stats().checked_out >= 1);
+                    calls.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+        let calls = sdam_calls.clone();
+        o.sdam_event_handler = Some(EventHandler::callback(move |e: SdamEvent| {
+            if let SdamEvent::ServerDescriptionChanged(_) = e {
+                // The first change may come before the test has stored the client: wait
+                // for it (briefly; may's sleep parks a coroutine, or sleeps a thread).
+                let mut client = None;
+                for _ in 0..200 {
+                    client = me2.lock().unwrap().clone();
+                    if client.is_some() {
+                        break;
+                    }
+                    may::coroutine::sleep(Duration::from_millis(10));
+                }
+                if let Some(client) = client {
+                    client.topology();
+                    calls.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+    });
+    *me.lock().unwrap() = Some(client.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let c = client.clone();
+        let _ = tx.send(run_on(core, move || ping(&c).map(|_| ping(&c))));
+    });
+    let outcome = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the operation deadlocked in an event callback");
+    outcome.unwrap().unwrap();
+    assert!(cmap_calls.load(Ordering::SeqCst) >= 2, "one per check-out");
+    assert!(sdam_calls.load(Ordering::SeqCst) >= 1);
+    me.lock().unwrap().take(); // the callbacks held the client: let it go
+});

@@ -640,6 +640,99 @@ both_cores!(
     }
 );
 
+both_cores!(
+    the_operation_timeout_is_a_deadline_even_while_bytes_trickle_in,
+    |core| {
+        // The reply arrives one byte every 40 ms: each read succeeds well within any window,
+        // but the whole reply would take seconds. timeoutMS=400 must end the call at 400 ms
+        // (the socket's timeout was set once per operation, so each byte restarted it).
+        let server = primary_with(|req, id| match req.command.as_str() {
+            "find" => Action::Trickle(op_msg_bytes(id, &FOUND()), Duration::from_millis(40)),
+            _ => Action::Reply(doc! { "ok": 1.0 }),
+        });
+        let client = server.client(core, "", "directConnection=true&timeoutMS=400", |_| {});
+        let started = Instant::now();
+        let e = find_one(&client, core).unwrap_err();
+        assert_took(started, 390, 1500);
+        assert_timed_out(&e, "reply");
+        assert_eq!(
+            client.pool_stats().total,
+            0,
+            "the half-read connection was closed"
+        );
+    }
+);
+
+both_cores!(the_operation_timeout_bounds_opening_a_connection, |core| {
+    // The monitor's connection (the first) is answered at once, so the server is selectable;
+    // every later connection's handshake waits 3 s. Opening the pool's connection is part of
+    // the operation, so timeoutMS=400 ends it at 400 ms, not at connectTimeoutMS (5 s here).
+    let hosts: Arc<Mutex<Vec<String>>> = Arc::default();
+    let server = MockServer::start({
+        let hosts = hosts.clone();
+        move |req, _| match req.command.as_str() {
+            "hello" | "isMaster" => {
+                let reply = Action::Reply(member_hello(&hosts.lock().unwrap(), 0, 0, 1));
+                if req.connection == 0 {
+                    reply
+                } else {
+                    Action::After(Duration::from_secs(3), Box::new(reply))
+                }
+            }
+            _ => Action::Reply(FOUND()),
+        }
+    });
+    *hosts.lock().unwrap() = vec![format!("127.0.0.1:{}", server.port)];
+    let client = server.client(core, "", "directConnection=true&timeoutMS=400", |_| {});
+    let started = Instant::now();
+    let e = find_one(&client, core).unwrap_err();
+    assert_took(started, 390, 1500);
+    assert_timed_out(&e, "connection");
+    assert_eq!(client.pool_stats().total, 0, "the slot was given back");
+});
+
+both_cores!(
+    max_time_ms_is_derived_from_what_is_left_of_the_timeout,
+    |core| {
+        // The server is told how long the client will wait, so it stops work the client
+        // has abandoned: each command carries maxTimeMS no larger than what is left.
+        let server = primary_with(|req, _| match req.command.as_str() {
+            "find" => Action::Reply(FOUND()),
+            _ => Action::Reply(doc! { "ok": 1.0, "n": 1 }),
+        });
+        let client = server.client(core, "", "directConnection=true&timeoutMS=2000", |_| {});
+        find_one(&client, core).unwrap();
+        insert_one(&client, core).unwrap();
+        for name in ["find", "insert"] {
+            let sent = server.requests(name);
+            let max = sent[0]
+                .body
+                .get_i64("maxTimeMS")
+                .unwrap_or_else(|_| panic!("{name} carries no maxTimeMS: {:?}", sent[0].body));
+            assert!((1000..=2000).contains(&max), "{name}: maxTimeMS {max}");
+        }
+        // A limit the caller set on the operation itself is kept.
+        let coll = client.database("db").collection::<Document>("c");
+        run_on(core, move || {
+            coll.find_one(doc! {})
+                .max_time(Duration::from_millis(123))
+                .run()
+        })
+        .unwrap();
+        assert_eq!(
+            server.requests("find")[1]
+                .body
+                .get_i64("maxTimeMS")
+                .unwrap(),
+            123
+        );
+        // Without timeoutMS, nothing is added.
+        let client = server.client(core, "", "directConnection=true", |_| {});
+        find_one(&client, core).unwrap();
+        assert!(!server.requests("find")[2].body.contains_key("maxTimeMS"));
+    }
+);
+
 both_cores!(connect_timeout_bounds_a_server_that_never_answers, |core| {
     // Accepts connections and never says a word: the handshake is bounded by connectTimeoutMS,
     // and selection gives up at serverSelectionTimeoutMS naming the reason.

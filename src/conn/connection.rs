@@ -78,20 +78,27 @@ pub(crate) struct Connection {
     /// deadline shortens it; the next operation without one restores it).
     socket_timeout: Option<Duration>,
     io_timeout: Option<Duration>,
+    /// The current operation's deadline, if it has one: every read and write is bounded by
+    /// what is left of it, not by a window set once (a server trickling one byte at a time
+    /// would otherwise restart the window with each byte).
+    io_deadline: Option<Instant>,
     /// The client's Stable API fields, appended to every command this connection sends.
     server_api: Option<BodyField>,
 }
 
 impl Connection {
-    /// Resolves, connects and handshakes. Every step is bounded by `connect_timeout`.
-    pub(crate) fn connect(
+    /// Resolves, connects and handshakes: all of it bounded by `connectTimeoutMS`, and by
+    /// what is left of `deadline` (the operation's that asked for a connection), whichever
+    /// ends first.
+    pub(crate) fn connect_until(
         address: &ServerAddress,
         settings: &ConnectSettings,
+        deadline: Option<Instant>,
     ) -> Result<Connection> {
-        Connection::open(address, settings, false).map(|(c, _)| c)
+        Connection::open(address, settings, false, deadline).map(|(c, _)| c)
     }
 
-    /// Like [`connect`](Self::connect), and also returns the handshake's `hello` reply, which a
+    /// Like [`connect_until`](Self::connect_until), and also returns the handshake's `hello` reply, which a
     /// server monitor reads as its first check. The wire versions are not checked here: the
     /// topology judges them, so that selection fails at once with the reason instead of
     /// waiting for a server that will never qualify.
@@ -99,7 +106,7 @@ impl Connection {
         address: &ServerAddress,
         settings: &ConnectSettings,
     ) -> Result<(Connection, bson::Document)> {
-        let (conn, reply) = Connection::open(address, settings, true)?;
+        let (conn, reply) = Connection::open(address, settings, true, None)?;
         Ok((conn, reply.expect("asked for the reply")))
     }
 
@@ -107,25 +114,36 @@ impl Connection {
         address: &ServerAddress,
         settings: &ConnectSettings,
         keep_reply: bool,
+        op_deadline: Option<Instant>,
     ) -> Result<(Connection, Option<bson::Document>)> {
         let io_err = |e| Error::io(address, e);
+        // Connecting as a whole — resolve, connect, TLS, hello, authentication — ends at
+        // connectTimeoutMS from now, or at the operation's deadline if that comes first.
+        let connect_deadline = Instant::now() + settings.connect_timeout;
+        let deadline = op_deadline.map_or(connect_deadline, |d| d.min(connect_deadline));
+        let left = || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                Err(io_err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the time limit ran out while connecting",
+                )))
+            } else {
+                Ok(left)
+            }
+        };
         let stream = if address.is_unix_socket() {
             runtime::connect_unix(settings.core, &address.host).map_err(io_err)?
         } else {
-            let addrs = runtime::resolve(
-                settings.core,
-                &address.host,
-                address.port,
-                settings.connect_timeout,
-            )
-            .map_err(io_err)?;
-            runtime::connect(settings.core, &addrs, settings.connect_timeout).map_err(io_err)?
+            let addrs = runtime::resolve(settings.core, &address.host, address.port, left()?)
+                .map_err(io_err)?;
+            runtime::connect(settings.core, &addrs, left()?).map_err(io_err)?
         };
-        // The TLS and MongoDB handshakes are part of connecting: bound them by the connect
-        // timeout.
+        // The TLS and MongoDB handshakes are part of connecting: bound them by what is left.
+        let window = left()?;
         stream
-            .set_read_timeout(Some(settings.connect_timeout))
-            .and_then(|()| stream.set_write_timeout(Some(settings.connect_timeout)))
+            .set_read_timeout(Some(window))
+            .and_then(|()| stream.set_write_timeout(Some(window)))
             .map_err(io_err)?;
         let stream = match &settings.tls {
             Some(config) => stream
@@ -147,8 +165,11 @@ impl Connection {
             wbuf_plain_in_zbuf: false,
             compression: None,
             zbuf: Vec::new(),
-            socket_timeout: settings.socket_timeout,
-            io_timeout: Some(settings.connect_timeout),
+            // Until the handshake is done, the connect deadline bounds every read and write
+            // (socketTimeoutMS does not apply yet).
+            socket_timeout: None,
+            io_timeout: Some(window),
+            io_deadline: Some(deadline),
             server_api: settings.server_api.clone(),
         };
         // A monitor's connection (`keep_reply`) never authenticates; a pooled one does, here,
@@ -167,6 +188,7 @@ impl Connection {
                 crate::decode::to_document(reply)
             })?;
         }
+        conn.socket_timeout = settings.socket_timeout;
         conn.limit_io(None)?;
         Ok((conn, reply))
     }
@@ -232,14 +254,24 @@ impl Connection {
     /// limit) as well as by `socketTimeoutMS`. Without a deadline, and with the socket already
     /// at `socketTimeoutMS`, this is free: no system call on the hot path.
     pub(crate) fn limit_io(&mut self, deadline: Option<Instant>) -> Result<()> {
-        let wanted = match deadline {
+        self.io_deadline = deadline;
+        self.fit_timeout_to_deadline()
+    }
+
+    /// Sets the socket's timeout to `socketTimeoutMS` or what is left of the deadline,
+    /// whichever is shorter; fails once nothing is left. Called before each read and write of
+    /// an operation with a deadline (on the threaded core that is one `setsockopt` per read;
+    /// on the coroutine core a field store), so that however the bytes arrive, the operation
+    /// ends at its deadline.
+    fn fit_timeout_to_deadline(&mut self) -> Result<()> {
+        let wanted = match self.io_deadline {
             None => self.socket_timeout,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     let e = std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
-                        "the operation's time limit ran out before sending",
+                        "the operation's time limit ran out",
                     );
                     return Err(Error::io(&self.address, e));
                 }
@@ -410,17 +442,24 @@ impl Connection {
     /// the connection stays marked in flight, so the pool will close it.
     fn send_and_receive(&mut self, request_id: i32, limits: &Limits, expect: OpCode) -> Result<()> {
         self.in_flight = true;
-        let address = &self.address;
+        let mut written = 0;
+        while written < self.wbuf.len() {
+            self.fit_timeout_to_deadline()?;
+            written += write_some(&mut self.stream, &self.wbuf[written..], &self.address)?;
+        }
         self.stream
-            .write_all(&self.wbuf)
-            .and_then(|()| self.stream.flush())
-            .map_err(|e| Error::io(address, e))?;
+            .flush()
+            .map_err(|e| Error::io(&self.address, e))?;
 
         // One read usually brings the whole reply; the header tells us if more must follow.
+        if self.rbuf.len() < INITIAL_READ_BUF {
+            self.rbuf.resize(INITIAL_READ_BUF, 0);
+        }
         let mut filled = 0;
         while filled < HEADER_LEN {
-            filled += read_some(&mut self.stream, &mut self.rbuf[filled..], address)?;
+            filled += self.read_more(filled, self.rbuf.len())?;
         }
+        let address = &self.address;
         let header =
             Header::parse(&self.rbuf).map_err(|e| Error::protocol(address, e.to_string()))?;
         let len = header
@@ -437,17 +476,22 @@ impl Connection {
                 "server sent bytes beyond its reply",
             ));
         }
-        if self.rbuf.len() < len {
-            // Grows only to a length already checked against maxMessageSizeBytes.
-            self.rbuf.resize(len, 0);
-        }
         while filled < len {
-            filled += read_some(&mut self.stream, &mut self.rbuf[filled..len], address)?;
+            // The buffer grows with the bytes that have arrived (doubling), not to the declared
+            // length at once: a header claiming 48 MB followed by silence costs what was
+            // sent, not 48 MB of zeroes.
+            if self.rbuf.len() == filled {
+                let grown = (filled * 2).clamp(INITIAL_READ_BUF, len);
+                self.rbuf.resize(grown, 0);
+            }
+            let end = self.rbuf.len().min(len);
+            filled += self.read_more(filled, end)?;
         }
         self.reply_len = len;
         if compressed {
             // Corrupt data, or a size over the limit, leaves the connection in flight: the
             // pool closes it.
+            let address = &self.address;
             let (_, codec) = self.compression.as_mut().expect("checked above");
             let d = codec
                 .decompress_message(&self.rbuf[..len], limits, &mut self.zbuf)
@@ -460,6 +504,12 @@ impl Connection {
         }
         self.in_flight = false;
         Ok(())
+    }
+
+    /// One read into `rbuf[filled..end]`, within what is left of the operation's deadline.
+    fn read_more(&mut self, filled: usize, end: usize) -> Result<usize> {
+        self.fit_timeout_to_deadline()?;
+        read_some(&mut self.stream, &mut self.rbuf[filled..end], &self.address)
     }
 
     /// Releases buffers a large message grew, before the next operation.
@@ -501,8 +551,8 @@ impl crate::pool::Establish for Connector {
     /// Connects and handshakes. The pool calls this on a driver stack (a check-out's) or on
     /// its background task's own 1 MiB stack: a TLS handshake with SCRAM took 60 KiB in an
     /// unoptimised build, more than a coroutine's default 32 KiB in all.
-    fn establish(&self) -> Result<Connection> {
-        Connection::connect(&self.address, &self.settings)
+    fn establish(&self, deadline: Option<Instant>) -> Result<Connection> {
+        Connection::connect_until(&self.address, &self.settings, deadline)
     }
 }
 
@@ -541,6 +591,35 @@ fn command_name(message: &[u8]) -> Option<&str> {
     let msg = OpMsg::parse_message(message).ok()?;
     let (name, _) = msg.body.iter().next()?.ok()?;
     Some(name.as_str())
+}
+
+fn write_some(stream: &mut Stream, buf: &[u8], address: &ServerAddress) -> Result<usize> {
+    match stream.write(buf) {
+        Ok(0) => Err(Error::io(
+            address,
+            std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "the connection took no more bytes",
+            ),
+        )),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(Error::io(
+                address,
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out sending to the server",
+                ),
+            ))
+        }
+        Err(e) => Err(Error::io(address, e)),
+    }
 }
 
 fn read_some(stream: &mut Stream, buf: &mut [u8], address: &ServerAddress) -> Result<usize> {

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 pub mod cmap;
 pub mod command;
+pub(crate) mod deferred;
+pub mod log;
 pub mod sdam;
 
 pub use cmap::CmapEvent;
@@ -33,14 +35,17 @@ pub use sdam::SdamEvent;
 /// }));
 /// ```
 ///
-/// Callbacks run synchronously, on the coroutine or thread that caused the event (so a
-/// coroutine-local in a callback sees the caller's values); command callbacks on the caller's
-/// own stack, as the rest of the caller's code; CMAP events are delivered while the pool's
-/// lock is held, which keeps them in one true order, and SDAM events from the monitors'
-/// coroutines or threads (and from operations whose errors change a server's state). Keep
-/// callbacks short: record, count or send on a channel; never call back into the client,
-/// block, or do may I/O. The event is the callback's to keep or drop (dropping a command
-/// event frees its documents, which recurses as deep as they are nested).
+/// Command callbacks run synchronously, on the caller's coroutine or thread and its own stack,
+/// as the rest of the caller's code. CMAP and SDAM events are made under the pool's or the
+/// deployment's lock, which gives them one true order, and delivered in that order once the
+/// lock is released, on a driver stack: by the caller whose operation or check caused them,
+/// or — when another caller is delivering at that moment — by that one. No lock of the
+/// driver's is held while a callback runs, so a callback may call back into the client
+/// (`pool_stats()`, `topology()`) without deadlocking, and a slow one delays only its
+/// deliverer. Still, keep callbacks short: record, count or send on a channel; a callback
+/// that blocks a may worker stalls every coroutine queued on it. The event is the callback's
+/// to keep or drop (dropping a command event frees its documents, which recurses as deep as
+/// they are nested).
 ///
 /// The official crate also has `AsyncCallback` and `TokioMpsc` handlers; this driver has no
 /// async runtime to run them on, and offers the callback only.

@@ -60,4 +60,4 @@ pub use cursor::Cursor;
 pub use crate::collection::Collection;
 pub use crate::database::Database;
 pub use crate::gridfs::GridFsBucket;
-pub use crate::runtime::{AsyncOp, Core, ThreadPool};
+pub use crate::runtime::{AsyncOp, Core, MAX_JOB_COROUTINES, ThreadPool};

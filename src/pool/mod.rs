@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-pub use crate::event::EventHandler;
 pub use crate::event::cmap::{
     CmapEvent, ConnectionCheckoutFailedReason, ConnectionClosedReason, PoolOptions,
 };
@@ -41,6 +40,8 @@ use crate::event::cmap::{
     ConnectionCheckoutStartedEvent, ConnectionClosedEvent, ConnectionCreatedEvent,
     ConnectionReadyEvent, PoolClearedEvent, PoolClosedEvent, PoolCreatedEvent, PoolReadyEvent,
 };
+use crate::event::deferred::{Deferred, DeliverOnDrop};
+pub use crate::event::{EventHandler, log};
 
 use crate::address::ServerAddress;
 use crate::error::{ErrorKind, Result};
@@ -58,8 +59,10 @@ pub trait PoolConnection: Send + 'static {
 pub trait Establish: Send + Sync + 'static {
     /// The connection type.
     type Conn: PoolConnection;
-    /// Opens and handshakes a connection (blocking-style: parks a coroutine on I/O).
-    fn establish(&self) -> Result<Self::Conn>;
+    /// Opens and handshakes a connection (blocking-style: parks a coroutine on I/O), giving
+    /// up at `deadline` if there is one: the operation that asked for the connection has a
+    /// time limit, and opening it is part of the operation.
+    fn establish(&self, deadline: Option<Instant>) -> Result<Self::Conn>;
 }
 
 /// A connection owned by the pool's bookkeeping: the connection plus its generation and idle
@@ -243,6 +246,8 @@ struct Waiter<C> {
     grant: Mutex<Option<Grant<C>>>,
     parker: Parker,
     started: Instant,
+    /// The operation's deadline, which bounds opening a connection for it.
+    deadline: Option<Instant>,
 }
 
 struct State<C> {
@@ -264,6 +269,8 @@ pub struct Pool<E: Establish> {
     core: Core,
     establisher: E,
     handler: Option<EventHandler<CmapEvent>>,
+    /// Where events wait for the lock to be released (see [`Deferred`]).
+    events: Arc<Deferred>,
     state: Mutex<State<E::Conn>>,
     /// The background task's parker, published by the task itself (see [`background`]).
     background: Mutex<Option<Arc<Parker>>>,
@@ -276,10 +283,25 @@ impl<E: Establish> Pool<E> {
     /// the options call for one.
     pub fn new(
         address: ServerAddress,
+        options: PoolOptions,
+        core: Core,
+        establisher: E,
+        handler: Option<EventHandler<CmapEvent>>,
+    ) -> Arc<Pool<E>> {
+        let pool = Pool::new_sharing(address, options, core, establisher, handler, Arc::default());
+        pool.deliver_events();
+        pool
+    }
+
+    /// [`new`](Self::new), queueing events on `events` (shared with the deployment, which
+    /// delivers them once its lock is released) and delivering none itself.
+    pub(crate) fn new_sharing(
+        address: ServerAddress,
         mut options: PoolOptions,
         core: Core,
         establisher: E,
         handler: Option<EventHandler<CmapEvent>>,
+        events: Arc<Deferred>,
     ) -> Arc<Pool<E>> {
         if options.max_pool_size == 0 {
             options.max_pool_size = usize::MAX;
@@ -292,6 +314,7 @@ impl<E: Establish> Pool<E> {
             core,
             establisher,
             handler,
+            events,
             state: Mutex::new(State {
                 status: Status::Paused,
                 idle: Vec::new(),
@@ -316,7 +339,11 @@ impl<E: Establish> Pool<E> {
             let name = format!("may_mongo-pool-{}", pool.address);
             if let Err(e) = runtime::spawn(core, &name, move || background(weak, interval)) {
                 // No background task: minPoolSize is then simply not maintained.
-                eprintln!("may_mongo: could not start the pool's background task: {e}");
+                tracing::warn!(
+                    target: log::BACKGROUND,
+                    "could not start the pool's background task for {}: {e}; minPoolSize is not maintained",
+                    pool.address
+                );
             }
         }
         pool
@@ -345,14 +372,41 @@ impl<E: Establish> Pool<E> {
         }
     }
 
+    /// Queues an event, made only if someone listens. Called under the state lock, which
+    /// keeps events in the order of the changes they report; delivered after it (see
+    /// [`Deferred`]).
     fn emit(&self, event: impl FnOnce() -> CmapEvent) {
-        if let Some(h) = &self.handler {
-            h.handle(event());
+        let logging = log::connections_on();
+        if self.handler.is_none() && !logging {
+            return;
         }
+        let (h, event) = (self.handler.clone(), event());
+        self.events.push(move || {
+            if logging {
+                log::connection(&event);
+            }
+            if let Some(h) = h {
+                h.handle(event);
+            }
+        });
+    }
+
+    /// Runs the handlers of queued events, on a driver stack (a handler's stack use is the
+    /// user's, not the caller's to pay). One atomic load when nothing is queued. Never call it
+    /// holding a lock.
+    pub(crate) fn deliver_events(&self) {
+        drop(DeliverOnDrop(&self.events));
     }
 
     /// Marks the pool ready for check-outs (after creation, or after a clear).
     pub fn ready(&self) {
+        self.ready_deferred();
+        self.deliver_events();
+    }
+
+    /// [`ready`](Self::ready) for a caller holding a lock: its events wait for
+    /// [`deliver_events`](Self::deliver_events).
+    pub(crate) fn ready_deferred(&self) {
         let mut st = self.state.lock();
         if st.status == Status::Paused {
             st.status = Status::Ready;
@@ -370,6 +424,13 @@ impl<E: Establish> Pool<E> {
     /// and fails every waiter with a pool-cleared error. Clearing a paused or closed pool does
     /// nothing.
     pub fn clear(&self) {
+        self.clear_deferred();
+        self.deliver_events();
+    }
+
+    /// [`clear`](Self::clear) for a caller holding a lock: its events wait for
+    /// [`deliver_events`](Self::deliver_events).
+    pub(crate) fn clear_deferred(&self) {
         let mut st = self.state.lock();
         if !self.retire_connections(&mut st) {
             return;
@@ -395,10 +456,12 @@ impl<E: Establish> Pool<E> {
     /// [`clear`](Self::clear) is for a server that failed.
     pub fn clear_and_keep_ready(&self) {
         let mut st = self.state.lock();
-        if !self.retire_connections(&mut st) {
+        let retired = self.retire_connections(&mut st);
+        drop(st);
+        self.deliver_events();
+        if !retired {
             return;
         }
-        drop(st);
         // The background task closes the now-stale idle connections.
         self.wake_background();
     }
@@ -424,6 +487,13 @@ impl<E: Establish> Pool<E> {
     /// Closes the pool: idle connections close now, checked-out ones at check-in; waiters and
     /// later check-outs fail with a pool-closed error.
     pub fn close(&self) {
+        self.close_deferred();
+        self.deliver_events();
+    }
+
+    /// [`close`](Self::close) for a caller holding a lock: its events wait for
+    /// [`deliver_events`](Self::deliver_events).
+    pub(crate) fn close_deferred(&self) {
         let mut st = self.state.lock();
         if st.status == Status::Closed {
             return;
@@ -461,21 +531,28 @@ impl<E: Establish> Pool<E> {
     /// operation's overall time limit) nor longer than `waitQueueTimeoutMS`; either way the
     /// caller gets [`ErrorKind::WaitQueueTimeout`](crate::error::ErrorKind::WaitQueueTimeout).
     pub fn check_out_until(&self, deadline: Option<Instant>) -> Result<Pooled<E::Conn>> {
+        // The check-out's events are delivered however it ends: returned, or unwound by a
+        // cancellation.
+        let _deliver = DeliverOnDrop(&self.events);
+        self.wait_for_connection(deadline)
+    }
+
+    fn wait_for_connection(&self, deadline: Option<Instant>) -> Result<Pooled<E::Conn>> {
         let started = Instant::now();
         // The bookkeeping (and opening a connection, when granted a slot to open one) runs on
         // a driver stack; only the wait in line runs on the caller's, so a caller queued here
         // holds no driver stack.
-        let waiter = match runtime::on_driver_stack(|| self.enter(started)) {
+        let waiter = match runtime::on_driver_stack(|| self.enter(started, deadline)) {
             Entry::Done(result) => return result,
             Entry::Queued(waiter) => waiter,
         };
         let queue_deadline = self.options.wait_queue_timeout.map(|t| started + t);
-        let deadline = match (queue_deadline, deadline) {
+        let wait_deadline = match (queue_deadline, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         loop {
-            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let remaining = wait_deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let wake = waiter.parker.park(remaining);
             // A grant taken here goes straight into a driver section: the path from the park
             // to it is shallower than the park itself, so no stack overflow can strike
@@ -489,7 +566,7 @@ impl<E: Establish> Pool<E> {
 
     /// A check-out's first look, under the lock: a connection (or a slot to open one) if the
     /// queue is empty and one is free, an error if the pool is not ready, else a place in line.
-    fn enter(&self, started: Instant) -> Entry<E::Conn> {
+    fn enter(&self, started: Instant, deadline: Option<Instant>) -> Entry<E::Conn> {
         let mut st = self.state.lock();
         self.emit(|| {
             CmapEvent::ConnectionCheckoutStarted(ConnectionCheckoutStartedEvent {
@@ -513,12 +590,13 @@ impl<E: Establish> Pool<E> {
             && let Some(grant) = self.try_grant(&mut st, started)
         {
             drop(st);
-            return Entry::Done(self.use_grant(grant, started));
+            return Entry::Done(self.use_grant(grant, started, deadline));
         }
         let waiter = Arc::new(Waiter {
             grant: Mutex::new(None),
             parker: Parker::new(self.core),
             started,
+            deadline,
         });
         st.waiters.push_back(waiter.clone());
         Entry::Queued(waiter)
@@ -528,7 +606,7 @@ impl<E: Establish> Pool<E> {
     /// settled under the lock; or `Queued` to wait on.
     fn after_wait(&self, waiter: &Arc<Waiter<E::Conn>>, wake: Wake) -> Entry<E::Conn> {
         if let Some(grant) = waiter.grant.lock().take() {
-            return Entry::Done(self.use_grant(grant, waiter.started));
+            return Entry::Done(self.use_grant(grant, waiter.started, waiter.deadline));
         }
         if wake == Wake::Notified {
             return Entry::Queued(waiter.clone());
@@ -552,7 +630,7 @@ impl<E: Establish> Pool<E> {
         match late {
             Some(grant) => {
                 drop(st);
-                Entry::Done(self.use_grant(grant, waiter.started))
+                Entry::Done(self.use_grant(grant, waiter.started, waiter.deadline))
             }
             None => {
                 self.emit(|| {
@@ -670,12 +748,17 @@ impl<E: Establish> Pool<E> {
     }
 
     /// Turns a grant into a connection: a connection is ready; a permit is opened now.
-    fn use_grant(&self, grant: Grant<E::Conn>, started: Instant) -> Result<Pooled<E::Conn>> {
+    fn use_grant(
+        &self,
+        grant: Grant<E::Conn>,
+        started: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<Pooled<E::Conn>> {
         let conn = match grant {
             Grant::Conn(c) => c,
             Grant::Fail(e) => return Err(e),
             Grant::Permit { id, generation } => {
-                let conn = self.open(id, generation, Some(started))?;
+                let conn = self.open(id, generation, Some(started), deadline)?;
                 self.emit(|| {
                     CmapEvent::ConnectionCheckedOut(ConnectionCheckedOutEvent {
                         address: self.address.clone(),
@@ -692,12 +775,14 @@ impl<E: Establish> Pool<E> {
 
     /// Opens connection `id` in a slot already counted as connecting. Whatever happens —
     /// success, error, panic, cancellation — the slot's bookkeeping is settled.
-    /// `check_out` is when the check-out that asked for it started (None: background fill).
+    /// `check_out` is when the check-out that asked for it started (None: background fill),
+    /// `deadline` that operation's deadline.
     fn open(
         &self,
         id: u32,
         generation: u64,
         check_out: Option<Instant>,
+        deadline: Option<Instant>,
     ) -> Result<Pooled<E::Conn>> {
         struct Settle<'a, E: Establish> {
             pool: &'a Pool<E>,
@@ -730,7 +815,7 @@ impl<E: Establish> Pool<E> {
             id,
             done: false,
         };
-        let conn = match self.establisher.establish() {
+        let conn = match self.establisher.establish(deadline) {
             Ok(c) => c,
             Err(e) => {
                 drop(settle);
@@ -777,7 +862,10 @@ impl<E: Establish> Pool<E> {
     /// the first waiter or kept idle. Runs on a driver stack: it takes the lock, and a caller
     /// whose stack ran out there would leave it taken for good.
     pub fn check_in(&self, conn: Pooled<E::Conn>) {
-        runtime::on_driver_stack(|| self.check_in_here(conn))
+        runtime::on_driver_stack(|| {
+            self.check_in_here(conn);
+            self.events.deliver();
+        })
     }
 
     fn check_in_here(&self, mut conn: Pooled<E::Conn>) {
@@ -888,7 +976,7 @@ impl<E: Establish> Pool<E> {
         {
             let (id, generation) = self.reserve(&mut st);
             drop(st);
-            match self.open(id, generation, None) {
+            match self.open(id, generation, None, None) {
                 Ok(conn) => self.check_in_quietly(conn),
                 // The spec: a background establishment error clears the pool.
                 Err(_) => self.clear(),
@@ -945,6 +1033,7 @@ impl<E: Establish> Reclaimer<E::Conn> for Pool<E> {
             let woken = self.dispatch(&mut st);
             drop(st);
             deliver(woken);
+            self.events.deliver();
         })
     }
 }
@@ -976,7 +1065,9 @@ fn background<E: Establish>(pool: Weak<Pool<E>>, interval: Duration) {
     loop {
         let Some(p) = pool.upgrade() else { return };
         p.background_wake.store(false, Ordering::Release);
-        if !p.maintain() {
+        let alive = p.maintain();
+        p.deliver_events();
+        if !alive {
             return;
         }
         let woken_meanwhile = p.background_wake.load(Ordering::Acquire);

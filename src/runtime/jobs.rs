@@ -2,14 +2,18 @@
 //!
 //! An async call hands a blocking job to a [`Runner`] and gets back an [`AsyncOp`], a future
 //! that completes when a `futures` oneshot channel is written. The runner is the client's
-//! core in another form: a new may coroutine per job for the coroutine core, a bounded
+//! core in another form: may coroutines for the coroutine core (at most
+//! [`MAX_JOB_COROUTINES`] in the process; jobs beyond wait in a queue), a bounded
 //! [`ThreadPool`] of OS threads (Motor 0.7's executor) for the threaded core. Nothing here
 //! knows about any async executor; any of them can await an `AsyncOp`.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+
+use crossbeam::queue::SegQueue;
 
 use crossbeam::channel::{Sender, unbounded};
 use futures_channel::oneshot;
@@ -20,7 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// Where an async call's blocking work runs.
 #[derive(Clone, Debug)]
 pub(crate) enum Runner {
-    /// A new may coroutine per call.
+    /// May coroutines, at most [`MAX_JOB_COROUTINES`] at once in the process.
     Coroutines,
     /// A bounded pool of OS threads, shared by every handle of one client.
     Threads(Arc<ThreadPool>),
@@ -52,7 +56,9 @@ impl Runner {
             let _ = tx.send(result);
         };
         let spawned = match self {
-            Runner::Coroutines => super::spawn_coroutine(job).map_err(|e| Error::io("local", e)),
+            Runner::Coroutines => JOB_COROUTINES
+                .submit(Box::new(job))
+                .map_err(|e| Error::io("local", e)),
             Runner::Threads(pool) => {
                 pool.execute(Box::new(job));
                 Ok(())
@@ -61,6 +67,77 @@ impl Runner {
         AsyncOp {
             rx,
             early: spawned.err(),
+        }
+    }
+}
+
+/// The most coroutines running async calls at once, in the whole process. may can keep about
+/// 32,700 coroutines alive under Linux's default `vm.max_map_count` (each stack is two
+/// mappings), and past that it cannot make another: a coroutine per call, unbounded, meant
+/// that the 32,701st outstanding call failed — or, where may panics, aborted the process.
+/// Calls beyond this bound wait in a queue (a boxed closure each, no stack) for a coroutine
+/// to finish its call, as calls beyond the thread pool's size wait on the threaded core. Half
+/// the limit leaves the other half to the application's own coroutines and the driver's
+/// monitors and pool tasks.
+pub const MAX_JOB_COROUTINES: usize = 16_384;
+
+static JOB_COROUTINES: JobCoroutines = JobCoroutines {
+    live: AtomicUsize::new(0),
+    queue: SegQueue::new(),
+};
+
+/// The coroutine core's runner: jobs queue, and at most [`MAX_JOB_COROUTINES`] coroutines
+/// take them, each running jobs until the queue is empty.
+struct JobCoroutines {
+    /// Coroutines started and not yet finished.
+    live: AtomicUsize,
+    queue: SegQueue<Job>,
+}
+
+impl JobCoroutines {
+    /// Queues `job` and starts a coroutine for it if there is room; otherwise a running
+    /// coroutine takes it when its own job is done.
+    fn submit(&'static self, job: Job) -> std::io::Result<()> {
+        self.queue.push(job);
+        if !self.claim() {
+            return Ok(());
+        }
+        super::spawn_coroutine(move || self.work()).inspect_err(|_| {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+            if self.live.load(Ordering::SeqCst) == 0 {
+                // No coroutine will ever take the queued jobs: drop them, which resolves
+                // each one's future to an error (its sender is gone) instead of a hang.
+                while self.queue.pop().is_some() {}
+            }
+        })
+    }
+
+    /// Counts one more coroutine, if below the bound.
+    fn claim(&self) -> bool {
+        let mut n = self.live.load(Ordering::SeqCst);
+        while n < MAX_JOB_COROUTINES {
+            match self
+                .live
+                .compare_exchange(n, n + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+        false
+    }
+
+    fn work(&self) {
+        loop {
+            while let Some(job) = self.queue.pop() {
+                job();
+            }
+            self.live.fetch_sub(1, Ordering::SeqCst);
+            // A job queued after the last look, by a caller who then found no room (we still
+            // counted), would wait for the next call: look once more, and stay if we can.
+            if self.queue.is_empty() || !self.claim() {
+                return;
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use jobs::{AsyncOp, ThreadPool};
+pub use jobs::{AsyncOp, MAX_JOB_COROUTINES, ThreadPool};
 pub(crate) use jobs::{Runner, panicked};
 pub(crate) use parker::{Parker, Wake};
 pub(crate) use resolve::{off_worker, resolve};

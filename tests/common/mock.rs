@@ -52,6 +52,9 @@ pub enum Action {
     After(Duration, Box<Action>),
     /// Close the connection without replying.
     HangUp,
+    /// Send these bytes one at a time, waiting this long before each: a server (or network)
+    /// that keeps a reply alive without ever finishing it in time.
+    Trickle(Vec<u8>, Duration),
 }
 
 /// A `hello` reply like a modern standalone server's.
@@ -292,6 +295,15 @@ fn serve(
                     return;
                 }
                 Action::HangUp => return,
+                Action::Trickle(bytes, gap) => {
+                    for b in bytes {
+                        std::thread::sleep(gap);
+                        if sock.write_all(&[b]).is_err() {
+                            return;
+                        }
+                    }
+                    break;
+                }
             }
         }
     }
