@@ -1072,8 +1072,8 @@ fn background<E: Establish>(pool: Weak<Pool<E>>, interval: Duration) {
         }
         let woken_meanwhile = p.background_wake.load(Ordering::Acquire);
         drop(p);
-        if !woken_meanwhile {
-            parker.park(Some(interval));
+        if !woken_meanwhile && parker.park(Some(interval)) == Wake::Cancelled {
+            return;
         }
     }
 }

@@ -40,7 +40,13 @@ pub(crate) enum Parker {
 impl Parker {
     pub(crate) fn new(core: Core) -> Parker {
         match core {
-            Core::Coroutine => Parker::May(may::sync::Blocker::new(false)),
+            // `ignore_cancel`: with may's default, a cancelled coroutine does not return from
+            // `park` at all — may panics inside it — so a caller never got `Wake::Cancelled`
+            // and could not clean up: a pool waiter cancelled in line stayed in the queue, and
+            // the next free connection was granted to it and lost. Ignoring cancellation in
+            // the blocker makes `park` return `Cancelled`; every caller cleans up, then
+            // continues the unwind with `may::coroutine::trigger_cancel_panic()`.
+            Core::Coroutine => Parker::May(may::sync::Blocker::new(true)),
             Core::Threaded => Parker::Std {
                 flag: Mutex::new(false),
                 cv: Condvar::new(),
