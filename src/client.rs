@@ -164,6 +164,17 @@ impl Client {
             .map(crate::auth::Authenticator::new)
             .transpose()?
             .map(Arc::new);
+        if auth.as_ref().is_some_and(|a| a.uses_client_certificate())
+            && options
+                .tls
+                .as_ref()
+                .is_none_or(|t| t.cert_key_file.is_none())
+        {
+            return Err(Error::invalid_argument(
+                "MONGODB-X509 authenticates with the TLS client certificate: set \
+                 tlsCertificateKeyFile (which turns TLS on)",
+            ));
+        }
         let settings = DeploymentSettings {
             core: options.core,
             seeds: options.hosts.clone(),

@@ -29,6 +29,9 @@ pub(crate) enum Mechanism {
     ScramSha1,
     ScramSha256,
     Plain,
+    /// MONGODB-X509: the TLS client certificate is the credential; one `authenticate`
+    /// command (or its speculative form in `hello`) tells the server to use it.
+    X509,
 }
 
 impl Mechanism {
@@ -37,6 +40,7 @@ impl Mechanism {
             Mechanism::ScramSha1 => "SCRAM-SHA-1",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::Plain => "PLAIN",
+            Mechanism::X509 => "MONGODB-X509",
         }
     }
 
@@ -45,9 +49,10 @@ impl Mechanism {
             "SCRAM-SHA-1" => Ok(Mechanism::ScramSha1),
             "SCRAM-SHA-256" => Ok(Mechanism::ScramSha256),
             "PLAIN" => Ok(Mechanism::Plain),
+            "MONGODB-X509" => Ok(Mechanism::X509),
             other => Err(Error::invalid_argument(format!(
                 "authentication mechanism {other} is not supported by this driver \
-                 (SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN are)"
+                 (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN and MONGODB-X509 are)"
             ))),
         }
     }
@@ -87,13 +92,28 @@ pub(crate) struct Speculative {
 }
 
 impl Authenticator {
-    /// Checks a credential: a mechanism this driver speaks, a user name, a password.
+    /// Checks a credential: a mechanism this driver speaks, a user name, a password. (For
+    /// MONGODB-X509: no password, and the user name is optional — the server takes it from
+    /// the certificate's subject.)
     pub(crate) fn new(credential: Credential) -> Result<Authenticator> {
         let mechanism = credential
             .mechanism
             .as_deref()
             .map(Mechanism::from_name)
             .transpose()?;
+        if mechanism == Some(Mechanism::X509) {
+            if credential.password.is_some() {
+                return Err(Error::invalid_argument("MONGODB-X509 takes no password"));
+            }
+            return Ok(Authenticator {
+                user: credential.username.clone().unwrap_or_default(),
+                password: String::new(),
+                source: "$external".to_string(),
+                mechanism,
+                keys: KeyCache::default(),
+                completed: Default::default(),
+            });
+        }
         let user = credential
             .username
             .clone()
@@ -116,6 +136,16 @@ impl Authenticator {
     /// Adds to the handshake's `hello` what authentication wants there: the mechanism
     /// question, and the first message of a speculative conversation.
     pub(crate) fn prepare_hello(&self, hello: &mut Document) -> Result<Speculative> {
+        if self.mechanism == Some(Mechanism::X509) {
+            // Speculative: the `authenticate` command itself rides in `hello`.
+            let mut speculative = self.x509_command();
+            speculative.insert("db", "$external");
+            hello.insert("speculativeAuthenticate", speculative);
+            return Ok(Speculative {
+                mechanism: Mechanism::X509,
+                scram: None,
+            });
+        }
         if self.mechanism.is_none() {
             hello.insert(
                 "saslSupportedMechs",
@@ -167,6 +197,15 @@ impl Authenticator {
         offered: &[String],
         mut send: impl FnMut(Document) -> Result<Document>,
     ) -> Result<()> {
+        if speculative.mechanism == Mechanism::X509 {
+            // A speculative reply means the server has authenticated the connection already.
+            if speculative_reply.is_none() {
+                let mut command = self.x509_command();
+                command.insert("$db", "$external");
+                send(command).map_err(|e| self.failed(Mechanism::X509, e))?;
+            }
+            return Ok(());
+        }
         let (mechanism, mut scram, first_reply) = match speculative_reply {
             Some(reply) => (speculative.mechanism, speculative.scram, reply),
             None => {
@@ -215,9 +254,24 @@ impl Authenticator {
         Ok(())
     }
 
+    /// MONGODB-X509's `authenticate` command (without `$db`); the user only when given.
+    fn x509_command(&self) -> Document {
+        let mut command = bson::doc! { "authenticate": 1, "mechanism": "MONGODB-X509" };
+        if !self.user.is_empty() {
+            command.insert("user", self.user.clone());
+        }
+        command
+    }
+
+    /// True for MONGODB-X509, whose credential is the TLS client certificate.
+    pub(crate) fn uses_client_certificate(&self) -> bool {
+        self.mechanism == Some(Mechanism::X509)
+    }
+
     /// The `saslStart` command (without `$db`) and, for SCRAM, the conversation it opens.
     fn sasl_start(&self, mechanism: Mechanism) -> Result<(Document, Option<ScramClient>)> {
         let (payload, scram) = match mechanism {
+            Mechanism::X509 => unreachable!("MONGODB-X509 is no SASL conversation"),
             Mechanism::Plain => {
                 let message = format!("\0{}\0{}", self.user, self.password);
                 (message.into_bytes(), None)

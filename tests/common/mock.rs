@@ -102,6 +102,23 @@ impl MockServer {
     where
         F: Fn(&Request, i32) -> Action + Send + Sync + 'static,
     {
+        MockServer::start_inner(None, script)
+    }
+
+    /// [`start`](Self::start) behind TLS with `config` (a server certificate, and a client
+    /// certificate verifier if the test wants one): a handshake that fails closes the
+    /// connection before any request.
+    pub fn start_tls<F>(config: Arc<rustls::ServerConfig>, script: F) -> MockServer
+    where
+        F: Fn(&Request, i32) -> Action + Send + Sync + 'static,
+    {
+        MockServer::start_inner(Some(config), script)
+    }
+
+    fn start_inner<F>(tls: Option<Arc<rustls::ServerConfig>>, script: F) -> MockServer
+    where
+        F: Fn(&Request, i32) -> Action + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -118,7 +135,32 @@ impl MockServer {
                             sock.set_nonblocking(false).unwrap();
                             let n = connections.fetch_add(1, Ordering::SeqCst);
                             let (script, log, stop) = (script.clone(), log.clone(), stop.clone());
-                            std::thread::spawn(move || serve(sock, n, &*script, &log, &stop));
+                            let tls = tls.clone();
+                            std::thread::spawn(move || match tls {
+                                None => serve(
+                                    sock,
+                                    |s: &TcpStream, t| s.set_read_timeout(t).unwrap(),
+                                    n,
+                                    &*script,
+                                    &log,
+                                    &stop,
+                                ),
+                                Some(config) => {
+                                    let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                        return;
+                                    };
+                                    serve(
+                                        rustls::StreamOwned::new(conn, sock),
+                                        |s: &rustls::StreamOwned<_, TcpStream>, t| {
+                                            s.sock.set_read_timeout(t).unwrap()
+                                        },
+                                        n,
+                                        &*script,
+                                        &log,
+                                        &stop,
+                                    )
+                                }
+                            });
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
@@ -179,15 +221,15 @@ impl Drop for MockServer {
     }
 }
 
-fn serve(
-    mut sock: TcpStream,
+fn serve<S: Read + Write>(
+    mut sock: S,
+    set_read_timeout: impl Fn(&S, Option<Duration>),
     connection: usize,
     script: &(dyn Fn(&Request, i32) -> Action + Send + Sync),
     log: &Mutex<Vec<Request>>,
     stop: &AtomicBool,
 ) {
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    set_read_timeout(&sock, Some(Duration::from_millis(200)));
     let mut index = 0;
     loop {
         let mut header = [0u8; HEADER_LEN];
@@ -206,12 +248,11 @@ fn serve(
         }
         let h = Header::parse(&header).unwrap();
         let mut payload = vec![0u8; h.length as usize - HEADER_LEN];
-        sock.set_read_timeout(None).unwrap();
+        set_read_timeout(&sock, None);
         if sock.read_exact(&mut payload).is_err() {
             return;
         }
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
+        set_read_timeout(&sock, Some(Duration::from_millis(200)));
         let (h, payload, compressor) = if h.op_code == OpCode::Compressed as i32 {
             let mut whole = header.to_vec();
             whole.extend_from_slice(&payload);
