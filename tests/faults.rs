@@ -580,3 +580,36 @@ both_cores!(event_handlers_may_call_back_into_the_client, |core| {
     assert!(sdam_calls.load(Ordering::SeqCst) >= 1);
     me.lock().unwrap().take(); // the callbacks held the client: let it go
 });
+
+both_cores!(a_host_name_that_does_not_resolve_is_a_clear_error, |core| {
+    // Resolution fails (the .invalid domain never resolves): selection gives up at its
+    // timeout naming the host and the resolver's reason, and nothing hangs.
+    let mut opts = ClientOptions::parse(
+        "mongodb://no-such-host.invalid:27017/?serverSelectionTimeoutMS=1500&connectTimeoutMS=1000",
+    )
+    .run()
+    .unwrap();
+    opts.core = core;
+    let client = Client::with_options(opts).unwrap();
+    let started = Instant::now();
+    let e = run_on(core, {
+        let c = client.clone();
+        move || ping(&c)
+    })
+    .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&*e.kind, ErrorKind::ServerSelection { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+    assert!(
+        e.to_string().contains("lookup"),
+        "the resolver's reason: {e}"
+    );
+    eprintln!("{core:?}: {e} (after {:?})", started.elapsed());
+});
