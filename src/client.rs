@@ -72,6 +72,10 @@ pub(crate) struct Inner {
     /// Where the async façade (the `motor` module) runs this client's blocking calls: made on the
     /// first async call, so a client used only blocking-style never starts a thread pool.
     runner: OnceLock<Runner>,
+    /// Commands a server refused because of the `maxTimeMS` this driver derived from the
+    /// operation's time limit (FerretDB v1.24's `distinct`: "unknown field maxTimeMS"). They
+    /// are sent without it from then on; the client's own deadline still bounds them.
+    max_time_refused: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Drop for Inner {
@@ -246,6 +250,7 @@ impl Client {
                 sessions: SessionPool::default(),
                 cluster_time: Mutex::new(None),
                 runner: OnceLock::new(),
+                max_time_refused: Mutex::default(),
             }),
         })
     }
@@ -641,26 +646,24 @@ impl Client {
             // A retry always names the server its first attempt failed on.
             is_retry: avoid.is_some(),
             request_id: next_request_id(),
+            derived_max_time: std::cell::Cell::new(false),
         };
         let user = self.inner.options.command_event_handler.as_ref();
         // A `tracing` subscriber that wants commands gets them from the same monitoring as a
         // handler: a handler made for this operation logs each event, then passes it on.
-        let logging = crate::event::log::commands_on().then(|| {
-            let user = user.cloned();
-            EventHandler::callback(move |e: CommandEvent| {
-                crate::event::log::command(&e);
-                if let Some(user) = &user {
-                    user.handle(e);
-                }
-            })
-        });
+        let logging = crate::event::log::command_logger(user);
         match logging.as_ref().or(user) {
             None => on_driver_stack(|| {
                 let mut conn = conn;
                 let plan = step.plan(op, &conn, txn)?;
-                let sent = step
+                let mut sent = step
                     .encode(op, &mut conn, &plan, txn)
                     .and_then(|()| step.send(&mut conn, txn));
+                if step.max_time_refused(op, &sent) {
+                    sent = step
+                        .encode(op, &mut conn, &plan, txn)
+                        .and_then(|()| step.send(&mut conn, txn));
+                }
                 step.finish(op, conn, txn, sent)
             }),
             Some(handler) => step.monitored(handler, op, conn, txn),
@@ -731,6 +734,8 @@ struct Step<'a> {
     retry: Retry,
     is_retry: bool,
     request_id: i32,
+    /// The last encoded command carries a `maxTimeMS` this driver derived (not the caller's).
+    derived_max_time: std::cell::Cell<bool>,
 }
 
 /// What a command carries besides its own body, decided before it is encoded.
@@ -883,16 +888,24 @@ impl<'a> Step<'a> {
         txn: &mut Sess<'_>,
     ) -> Result<()> {
         conn.limit_io(self.limit.map(|l| l.deadline()))?;
-        let server_limit = self
-            .limit
-            .filter(|_| !txn.in_txn && tells_server_its_limit(op.command_name()));
+        self.derived_max_time.set(false);
+        let server_limit = self.limit.filter(|_| {
+            !txn.in_txn
+                && tells_server_its_limit(op.command_name())
+                && !self
+                    .client
+                    .inner
+                    .max_time_refused
+                    .lock()
+                    .contains(op.command_name())
+        });
         conn.prepare(self.request_id, |msg| {
             op.build(msg)?;
             if let Some(field) = &plan.read_preference {
                 msg.append_to_body(field)?;
             }
             if let Some(limit) = server_limit {
-                append_max_time(msg, limit)?;
+                self.derived_max_time.set(append_max_time(msg, limit)?);
             }
             txn.append_session_fields(msg, op.is_read(), &self.client.inner.cluster_time)
         })
@@ -982,7 +995,48 @@ impl<'a> Step<'a> {
         txn: &mut Sess<'_>,
     ) -> std::result::Result<(), Failed> {
         let plan = on_driver_stack(|| self.plan(op, &conn, txn))?;
-        let sent = match on_driver_stack(|| self.encode(op, &mut conn, &plan, txn)) {
+        let mut sent = self.monitored_exchange(handler, op, &mut conn, &plan, txn);
+        if self.max_time_refused(op, &sent) {
+            sent = self.monitored_exchange(handler, op, &mut conn, &plan, txn);
+        }
+        on_driver_stack(|| self.finish(op, conn, txn, sent))
+    }
+
+    /// True when the server refused the command because of the `maxTimeMS` this driver
+    /// added (not one the caller set): the command is remembered, and the caller sends it
+    /// again, without. The refusal was a complete `ok: 0` reply, so the connection is clean
+    /// and nothing ran.
+    fn max_time_refused(&self, op: &mut dyn Drive, sent: &Result<()>) -> bool {
+        let Err(e) = sent else { return false };
+        let refused = self.derived_max_time.replace(false)
+            && matches!(&*e.kind, ErrorKind::Command(c)
+                if c.code == 9 && c.message.contains("maxTimeMS"));
+        if refused {
+            self.client
+                .inner
+                .max_time_refused
+                .lock()
+                .insert(op.command_name().to_string());
+            tracing::debug!(
+                target: crate::event::log::COMMAND,
+                command_name = op.command_name(),
+                "the server refused maxTimeMS on this command; sent again without it from now on"
+            );
+        }
+        refused
+    }
+
+    /// [`encode`](Self::encode) and [`send`](Self::send) with the command's started and
+    /// ended events around the send.
+    fn monitored_exchange(
+        &self,
+        handler: &EventHandler<CommandEvent>,
+        op: &mut dyn Drive,
+        conn: &mut CheckedOut,
+        plan: &Plan<'_>,
+        txn: &mut Sess<'_>,
+    ) -> Result<()> {
+        match on_driver_stack(|| self.encode(op, conn, plan, txn)) {
             // Nothing was sent: no events.
             Err(e) => Err(e),
             Ok(()) => {
@@ -1001,7 +1055,7 @@ impl<'a> Step<'a> {
                 });
                 // The event is the handler's now: kept, or dropped in the caller's code.
                 handler.handle(started);
-                let sent = on_driver_stack(|| self.send(&mut conn, txn));
+                let sent = on_driver_stack(|| self.send(conn, txn));
                 let ended = on_driver_stack(|| match &sent {
                     Ok(()) => monitor.succeeded(conn.reply()),
                     Err(e) => monitor.failed(e),
@@ -1009,8 +1063,7 @@ impl<'a> Step<'a> {
                 handler.handle(ended);
                 sent
             }
-        };
-        on_driver_stack(|| self.finish(op, conn, txn, sent))
+        }
     }
 }
 
@@ -1102,16 +1155,21 @@ fn tells_server_its_limit(command: &str) -> bool {
 /// spec also subtracts the server's round-trip time; this driver does not (yet), so the
 /// server's limit is a round trip longer than the client's, and the client's deadline is
 /// what the caller sees first.
-fn append_max_time(msg: &mut OpMsgBuilder<'_>, limit: Limit) -> std::result::Result<(), WireError> {
+/// Returns whether it appended one.
+fn append_max_time(
+    msg: &mut OpMsgBuilder<'_>,
+    limit: Limit,
+) -> std::result::Result<bool, WireError> {
     let own = msg
         .body_document()
         .is_some_and(|b| matches!(b.get("maxTimeMS"), Ok(Some(_))));
     if own {
-        return Ok(());
+        return Ok(false);
     }
     let left = limit.deadline().saturating_duration_since(Instant::now());
     let ms = (left.as_millis() as i64).max(1);
-    msg.append_to_body(&BodyField::from_fields(&bson::doc! { "maxTimeMS": ms })?)
+    msg.append_to_body(&BodyField::from_fields(&bson::doc! { "maxTimeMS": ms })?)?;
+    Ok(true)
 }
 
 /// Turns a failure caused by the operation's deadline into [`ErrorKind::Timeout`]; any other

@@ -509,24 +509,16 @@ impl Deployment {
         deadline: Option<Instant>,
         avoid: Option<&ServerAddress>,
     ) -> Result<(Arc<Server>, TopologyType)> {
-        if !tracing::enabled!(target: log::SERVER_SELECTION, tracing::Level::DEBUG) {
-            return self.select_quietly(op, deadline, avoid);
+        // The log calls are out of line: a caller waiting for a server parks on its own stack
+        // under this frame, and in an unoptimised build each `tracing` macro costs it
+        // hundreds of bytes.
+        let logging = log::selection_on();
+        if logging {
+            log::selection_started(&op);
         }
-        tracing::debug!(target: log::SERVER_SELECTION, selector = ?op, "Server selection started");
         let result = self.select_quietly(op, deadline, avoid);
-        match &result {
-            Ok((server, _)) => tracing::debug!(
-                target: log::SERVER_SELECTION,
-                selector = ?op,
-                server = %server.address,
-                "Server selection succeeded"
-            ),
-            Err(e) => tracing::debug!(
-                target: log::SERVER_SELECTION,
-                selector = ?op,
-                failure = %e,
-                "Server selection failed"
-            ),
+        if logging {
+            log::selection_ended(&op, result.as_ref().map(|(s, _)| &s.address));
         }
         result
     }
@@ -553,12 +545,7 @@ impl Deployment {
                 Look::Again => continue,
                 Look::Wait(p, timeout) => (p, timeout),
             };
-            tracing::debug!(
-                target: log::SERVER_SELECTION,
-                selector = ?op,
-                remaining_ms = timeout.as_millis() as u64,
-                "Waiting for suitable server to become available"
-            );
+            log::selection_waiting(&op, timeout);
             if p.park(Some(timeout)) == Wake::Cancelled {
                 runtime::on_driver_stack(|| {
                     self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, &p))

@@ -393,6 +393,10 @@ fn cancelled_coroutine_mid_read_closes_its_connection() {
             (0, 0, 0, 0),
             "{affinity:?}: {s:?}"
         );
+        // The event is delivered just after the pool's lock is released.
+        while closed.0.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         assert_eq!(
             *closed.0.lock().unwrap(),
             vec![may_mongo::pool::ConnectionClosedReason::Error],

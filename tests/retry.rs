@@ -730,6 +730,29 @@ both_cores!(
         let client = server.client(core, "", "directConnection=true", |_| {});
         find_one(&client, core).unwrap();
         assert!(!server.requests("find")[2].body.contains_key("maxTimeMS"));
+
+        // A server that refuses maxTimeMS on a command (FerretDB v1.24's distinct): the
+        // command is sent again without it, and from then on without it at once.
+        let server = primary_with(|req, _| match req.command.as_str() {
+            "distinct" if req.body.contains_key("maxTimeMS") => Action::Reply(doc! {
+                "ok": 0.0, "code": 9, "codeName": "FailedToParse",
+                "errmsg": "distinct: unknown field \"maxTimeMS\"",
+            }),
+            "distinct" => Action::Reply(doc! { "ok": 1.0, "values": [1, 2] }),
+            _ => Action::Reply(doc! { "ok": 1.0 }),
+        });
+        let client = server.client(core, "", "directConnection=true&timeoutMS=2000", |_| {});
+        for _ in 0..2 {
+            let coll = client.database("db").collection::<Document>("c");
+            let values = run_on(core, move || coll.distinct("a", doc! {}).run()).unwrap();
+            assert_eq!(values.len(), 2);
+        }
+        let with: Vec<bool> = server
+            .requests("distinct")
+            .iter()
+            .map(|r| r.body.contains_key("maxTimeMS"))
+            .collect();
+        assert_eq!(with, [true, false, false]);
     }
 );
 

@@ -44,6 +44,67 @@ pub(crate) fn connections_on() -> bool {
     tracing::enabled!(target: CONNECTION, tracing::Level::DEBUG)
 }
 
+/// True when a subscriber wants server selection events.
+pub(crate) fn selection_on() -> bool {
+    tracing::enabled!(target: SERVER_SELECTION, tracing::Level::DEBUG)
+}
+
+/// Server selection for `selector` begins.
+#[inline(never)]
+pub(crate) fn selection_started(selector: &dyn std::fmt::Debug) {
+    tracing::debug!(target: SERVER_SELECTION, selector = ?selector, "Server selection started");
+}
+
+/// Server selection waits (at most `remaining`) for a suitable server.
+#[inline(never)]
+pub(crate) fn selection_waiting(selector: &dyn std::fmt::Debug, remaining: std::time::Duration) {
+    tracing::debug!(
+        target: SERVER_SELECTION,
+        selector = ?selector,
+        remaining_ms = remaining.as_millis() as u64,
+        "Waiting for suitable server to become available"
+    );
+}
+
+/// Server selection ended: the server chosen, or why none was.
+#[inline(never)]
+pub(crate) fn selection_ended(
+    selector: &dyn std::fmt::Debug,
+    outcome: Result<&crate::address::ServerAddress, &crate::error::Error>,
+) {
+    match outcome {
+        Ok(server) => tracing::debug!(
+            target: SERVER_SELECTION,
+            selector = ?selector,
+            server = %server,
+            "Server selection succeeded"
+        ),
+        Err(e) => tracing::debug!(
+            target: SERVER_SELECTION,
+            selector = ?selector,
+            failure = %e,
+            "Server selection failed"
+        ),
+    }
+}
+
+/// A handler for one operation's command events that logs each, then passes it to `user`.
+#[inline(never)]
+pub(crate) fn command_logger(
+    user: Option<&super::EventHandler<CommandEvent>>,
+) -> Option<super::EventHandler<CommandEvent>> {
+    if !commands_on() {
+        return None;
+    }
+    let user = user.cloned();
+    Some(super::EventHandler::callback(move |e: CommandEvent| {
+        command(&e);
+        if let Some(user) = &user {
+            user.handle(e);
+        }
+    }))
+}
+
 /// True when a subscriber wants topology events.
 pub(crate) fn topology_on() -> bool {
     tracing::enabled!(target: TOPOLOGY, tracing::Level::DEBUG)
@@ -72,6 +133,7 @@ pub(crate) fn truncated(doc: &bson::Document) -> String {
 }
 
 /// Logs one command event. (A sensitive command's event arrives already emptied.)
+#[inline(never)]
 pub(crate) fn command(e: &CommandEvent) {
     match e {
         CommandEvent::Started(s) => tracing::debug!(
