@@ -511,6 +511,9 @@ impl ClientOptions {
                 ) => {}
                 // Used while resolving the SRV name.
                 ("srvservicename" | "srvmaxhosts", _) if cs.srv => {}
+                // Read into the credential by the connection string's parser. (They were
+                // reported as "not used" too, unnoticed until the warnings reached the log.)
+                ("authmechanism" | "authsource" | "authmechanismproperties", _) => {}
                 ("loadbalanced", OptionValue::Bool(true)) => return unsupported("loadBalanced"),
                 ("proxyhost", _) => return unsupported("a SOCKS5 proxy"),
                 (k, _) => opts.warnings.push(format!(
@@ -686,6 +689,12 @@ mod tests {
             .run()
             .unwrap();
         assert!(o.tls.is_some_and(|t| t.allow_invalid_certificates));
+        // The credential's options are used, not "recognised but not used".
+        let o =
+            ClientOptions::parse("mongodb://u:p@h/?authSource=admin&authMechanism=SCRAM-SHA-256")
+                .run()
+                .unwrap();
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
         let e = ClientOptions::parse("mongodb://h/?tls=false&tlsCertificateKeyFile=/me.pem")
             .run()
             .unwrap_err();
