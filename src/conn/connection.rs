@@ -594,61 +594,46 @@ fn command_name(message: &[u8]) -> Option<&str> {
 }
 
 fn write_some(stream: &mut Stream, buf: &[u8], address: &ServerAddress) -> Result<usize> {
-    match stream.write(buf) {
-        Ok(0) => Err(Error::io(
-            address,
-            std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "the connection took no more bytes",
-            ),
-        )),
-        Ok(n) => Ok(n),
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            Err(Error::io(
-                address,
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "timed out sending to the server",
-                ),
-            ))
-        }
-        Err(e) => Err(Error::io(address, e)),
-    }
+    counted(
+        stream.write(buf),
+        address,
+        (
+            std::io::ErrorKind::WriteZero,
+            "the connection took no more bytes",
+        ),
+        "timed out sending to the server",
+    )
 }
 
 fn read_some(stream: &mut Stream, buf: &mut [u8], address: &ServerAddress) -> Result<usize> {
-    match stream.read(buf) {
-        Ok(0) => Err(Error::io(
-            address,
-            std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed by the server in the middle of a reply",
-            ),
-        )),
+    counted(
+        stream.read(buf),
+        address,
+        (
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed by the server in the middle of a reply",
+        ),
+        "timed out waiting for the server's reply",
+    )
+}
+
+/// One read's or write's outcome as the driver reports it: a byte count (0 after an
+/// interruption: try again); zero bytes moved as `zero`; a timeout as `TimedOut` with
+/// `timed_out`. A std socket's timeout surfaces as WouldBlock ("Resource temporarily
+/// unavailable"), a may socket's as TimedOut: one kind, one message, for both cores.
+fn counted(
+    outcome: std::io::Result<usize>,
+    address: &ServerAddress,
+    zero: (std::io::ErrorKind, &str),
+    timed_out: &str,
+) -> Result<usize> {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    let error = |kind, message: &str| Error::io(address, std::io::Error::new(kind, message));
+    match outcome {
+        Ok(0) => Err(error(zero.0, zero.1)),
         Ok(n) => Ok(n),
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
-        // A std socket's read timeout surfaces as WouldBlock ("Resource temporarily
-        // unavailable"), a may socket's as TimedOut: one kind, one message, for both cores.
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            Err(Error::io(
-                address,
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "timed out waiting for the server's reply",
-                ),
-            ))
-        }
+        Err(e) if e.kind() == Interrupted => Ok(0),
+        Err(e) if matches!(e.kind(), WouldBlock | TimedOut) => Err(error(TimedOut, timed_out)),
         Err(e) => Err(Error::io(address, e)),
     }
 }
