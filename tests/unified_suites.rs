@@ -188,7 +188,7 @@ fn run_core(core: Core, suite: &str, files: &[PathBuf], target: &Target) -> (Tal
     }
     let _ = writeln!(
         out,
-        "{suite}: {} passed, {} failed, {} skipped [{server_name}, {} core; skipped = {} by runOnRequirements + {} the server lacks (fail points, hello, sessions, change streams) + {} the runner lacks (withTransaction, change stream operations: issue 23) + {} listed known failures]",
+        "{suite}: {} passed, {} failed, {} skipped [{server_name}, {} core; skipped = {} by runOnRequirements + {} the server lacks (fail points, hello, sessions, change streams) + {} the runner lacks (withTransaction, change stream operations) + {} listed known failures]",
         total.passed,
         total.failed,
         total.skipped + total.server_lacks + total.driver_lacks + total.known,
