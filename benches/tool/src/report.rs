@@ -496,9 +496,9 @@ pub fn write(dir: &Path, r: &Results) -> Result<(), String> {
         for (issue, title) in [
             (
                 20,
-                "Targets of issue 20 (the coroutine core with each allocator)",
+                "Targets: the coroutine core with each allocator",
             ),
-            (8, "Targets of issue 8 (the system allocator)"),
+            (8, "Targets: the system allocator"),
         ] {
             let _ = writeln!(md, "## {title}\n");
             let _ = writeln!(
