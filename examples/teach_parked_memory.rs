@@ -16,7 +16,7 @@
 //!    driver call does (selection, check-out, the pool's wait queue).
 //!
 //! The difference between the two is close to one page per coroutine (a whole page would be
-//! 4 KiB x 10,000 = 39 MiB; it measured 3.4–4.0 KiB each in three runs on this project's machine, 2026-12-06).
+//! 4 KiB x 10,000 = 39 MiB; it measured 3.4–4.2 KiB each in four runs on this project's machine, 2026-12-06).
 //! The driver's own figures (notes/coroutine-costs.md, section 3) moved by about this much
 //! when a coroutine waiting in the pool's queue went from touching two pages to one.
 //!
