@@ -16,7 +16,8 @@
 //!    driver call does (selection, check-out, the pool's wait queue).
 //!
 //! The difference between the two is close to one page per coroutine (a whole page would be
-//! 4 KiB x 10,000 = 39 MiB; it measured 3.4–4.2 KiB each in four runs on this project's machine, 2026-12-06).
+//! 4 KiB x 10,000 = 39 MiB; it measured 3.4–4.2 KiB each in four runs on this project's
+//! machine, 2026-12-06).
 //! The driver's own figures (notes/coroutine-costs.md, section 3) moved by about this much
 //! when a coroutine waiting in the pool's queue went from touching two pages to one.
 //!
@@ -27,8 +28,8 @@
 use std::time::Duration;
 
 /// A thread-caching allocator, as every program in this repository links (see
-/// notes/coroutine-costs.md, section 4). It keeps small per-thread caches, so the first
-/// coroutines' allocations are not all counted against the coroutines.
+/// notes/coroutine-costs.md, section 4), so that these figures are the ones a driver user
+/// who follows that advice would see.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
