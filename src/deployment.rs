@@ -378,13 +378,15 @@ impl CheckSink for Deployment {
             .is_some_and(|s| s.server_type != ServerType::Unknown)
     }
 
-    /// A monitor's check finished: apply it, and on failure clear the server's pool.
+    /// A monitor's check finished: apply it, and on failure clear the server's pool. A check
+    /// cancelled while it ran (its `round` is past) is reported but not applied.
     fn on_check(
         self: Arc<Self>,
         address: &ServerAddress,
         outcome: Result<Document>,
         duration: Duration,
         connection: (u32, Option<i64>),
+        round: u64,
     ) {
         let (driver_connection_id, server_connection_id) = connection;
         let events = self.events.clone();
@@ -408,7 +410,10 @@ impl CheckSink for Deployment {
             }),
         });
         let mut st = self.state.lock();
-        if st.closed || !st.servers.contains_key(address) {
+        let Some(server) = st.servers.get(address) else {
+            return;
+        };
+        if st.closed || server.monitor.round() != round {
             return;
         }
         let now_ms = self.epoch.elapsed().as_millis() as i64;
@@ -487,6 +492,11 @@ impl Deployment {
         if outcome.clear_pool {
             server.pool.clear_deferred();
             sync_generation(&mut st, server);
+        }
+        // The server was marked Unknown for a network error: a check in progress began
+        // before it and must not undo it (the spec's "cancel the hello check").
+        if outcome.clear_pool && matches!(application_error, ApplicationError::Network) {
+            server.monitor.cancel_check();
         }
         if outcome.check_now || outcome.clear_pool {
             server.monitor.request_check();

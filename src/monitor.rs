@@ -15,7 +15,7 @@
 //! FerretDB sends no `topologyVersion`, so only the polling protocol is implemented: no
 //! streaming `hello`, no `awaitedTimeMS`.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -55,13 +55,16 @@ pub(crate) trait CheckSink: Send + Sync {
     /// retried once at once).
     fn is_known(&self, address: &ServerAddress) -> bool;
     /// A check finished with `outcome` after `duration`; `connection` is the driver's and
-    /// the server's ids for the monitor's connection.
+    /// the server's ids for the monitor's connection. `round` is the monitor's
+    /// [`round`](MonitorControl::round) when the check began: if the check was cancelled since,
+    /// its outcome is stale and must not be applied.
     fn on_check(
         self: Arc<Self>,
         address: &ServerAddress,
         outcome: Result<Document>,
         duration: Duration,
         connection: (u32, Option<i64>),
+        round: u64,
     );
 }
 
@@ -70,6 +73,9 @@ pub(crate) trait CheckSink: Send + Sync {
 pub(crate) struct MonitorControl {
     stop: AtomicBool,
     check_requested: AtomicBool,
+    /// Bumped by [`cancel_check`](Self::cancel_check): a check that began in an earlier round
+    /// was cancelled.
+    round: AtomicU64,
     /// Set by the monitor once it runs: a parker must be made where it parks.
     parker: Mutex<Option<Arc<Parker>>>,
 }
@@ -79,6 +85,24 @@ impl MonitorControl {
     pub(crate) fn request_check(&self) {
         self.check_requested.store(true, Ordering::Release);
         self.wake();
+    }
+
+    /// Cancels the check in progress, if any: its outcome will not be applied, and the
+    /// monitor closes its connection and opens a new one for the next check. The SDAM spec
+    /// asks this when an operation's network error marks the server Unknown: a `hello` sent
+    /// before the failure may answer after it, and would otherwise undo what the failure
+    /// taught (a primary that just went away, made selectable again). The owner calls it
+    /// under the same lock under which it applies outcomes, so no stale one slips between.
+    ///
+    /// The check is not interrupted: a `hello` already on the wire runs to its end (at most
+    /// the monitor's socket timeout), and its answer is then dropped.
+    pub(crate) fn cancel_check(&self) {
+        self.round.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many cancellations there have been so far; a check remembers it when it begins.
+    pub(crate) fn round(&self) -> u64 {
+        self.round.load(Ordering::Acquire)
     }
 
     /// Ends the monitor after its current check (its connection closes as it exits).
@@ -139,6 +163,7 @@ impl Monitor {
                 conn.as_ref().and_then(|c| c.description().connection_id)
             };
             let before = server_id(&conn);
+            let round = self.control.round();
             deployment.heartbeat_started(&self.address, conn_id, before);
             let had_conn = conn.is_some();
             let mut outcome = self.check(&mut conn);
@@ -150,7 +175,11 @@ impl Monitor {
             }
             let ids = (conn_id, server_id(&conn).or(before));
             // Takes the handle: the client is not kept alive while the monitor sleeps.
-            deployment.on_check(&self.address, outcome, started.elapsed(), ids);
+            deployment.on_check(&self.address, outcome, started.elapsed(), ids, round);
+            if self.control.round() != round {
+                // Cancelled: the connection that carried the stale check is closed.
+                conn = None;
+            }
             if conn.is_none() {
                 conn_id = next_monitoring_connection_id(); // the next check opens another
             }
