@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bson::{Bson, Document, doc, oid::ObjectId};
 use common::mock::{Action, MockServer, Request, hello_reply, op_msg_bytes};
-use may_mongo::{Client, ClientOptions, Core, ErrorKind};
+use may_mongo::{Client, ClientOptions, Core, ErrorKind, EventHandler, SdamEvent, ServerType};
 
 const NONE: usize = usize::MAX;
 
@@ -74,6 +74,10 @@ struct Shared {
     repeats: AtomicUsize,
     /// Inserts refused or dropped by a member that is not (or no longer) primary.
     faults: AtomicUsize,
+    /// The members' `topologyVersion.counter`: moved on by each step-down and election, as a
+    /// 4.4+ server moves its own. With it, a `hello` answered before a step-down and read
+    /// after it is known for stale.
+    changes: AtomicUsize,
 }
 
 impl Shared {
@@ -132,22 +136,33 @@ impl ReplicaSet {
 
     /// The primary steps down; nobody is primary until [`elect`](Self::elect).
     fn step_down(&self) {
+        // The new state first, then the new version (`member` reads them the other way
+        // round), so no reply pairs the old state with the new version.
         self.shared.primary.store(NONE, Ordering::SeqCst);
+        self.shared.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     fn elect(&self, new: usize) {
         self.shared.term.fetch_add(1, Ordering::SeqCst);
         self.shared.primary.store(new, Ordering::SeqCst);
+        self.shared.changes.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 fn member(me: usize, req: &Request, shared: &Shared, refusals: &AtomicUsize) -> Action {
+    // What a wire-version-21 server puts in every `hello` and state-change error.
+    let topology_version = doc! {
+        "processId": ObjectId::from_bytes([me as u8 + 1; 12]),
+        "counter": shared.changes.load(Ordering::SeqCst) as i64,
+    };
     let primary = shared.primary.load(Ordering::SeqCst);
     match req.command.as_str() {
         "hello" | "isMaster" => {
             let hosts = shared.hosts.lock().unwrap().clone();
             let term = shared.term.load(Ordering::SeqCst);
-            Action::Reply(member_hello(&hosts, me, primary, term))
+            let mut hello = member_hello(&hosts, me, primary, term);
+            hello.insert("topologyVersion", topology_version);
+            Action::Reply(hello)
         }
         "insert" if primary == me => Action::Reply(shared.apply(req)),
         "insert" => {
@@ -160,7 +175,11 @@ fn member(me: usize, req: &Request, shared: &Shared, refusals: &AtomicUsize) -> 
                     shared.apply(req);
                     Action::HangUp
                 }
-                1 => Action::Reply(state_change(10107, "NotWritablePrimary")),
+                1 => {
+                    let mut error = state_change(10107, "NotWritablePrimary");
+                    error.insert("topologyVersion", topology_version);
+                    Action::Reply(error)
+                }
                 _ => Action::HangUp,
             }
         }
@@ -275,6 +294,103 @@ both_cores!(
         })
         .unwrap();
         assert!(rs.members[1].requests("insert").len() > 1);
+    }
+);
+
+both_cores!(
+    a_check_in_flight_when_a_network_error_strikes_is_not_applied,
+    |core| {
+        // The race behind a rare failure of the step-down test above, made certain: the
+        // monitor's `hello` is answered "primary" just before the primary goes away, and that
+        // answer reaches the client only after a write's network error has marked the server
+        // Unknown. Applied, it would make the server selectable again and the write's retry
+        // would go back to it. The SDAM spec cancels such a check; the retry must wait instead.
+        let hosts: Arc<Mutex<Vec<String>>> = Arc::default();
+        let primary = Arc::new(AtomicBool::new(true));
+        // Set: the next monitoring `hello` (one without the handshake's `client` field) is
+        // answered with the state of when it arrived, 800 ms late.
+        let slow = Arc::new(AtomicBool::new(false));
+        let server = MockServer::start({
+            let (hosts, primary, slow) = (hosts.clone(), primary.clone(), slow.clone());
+            move |req, _| {
+                let now_primary = primary.load(Ordering::SeqCst);
+                match req.command.as_str() {
+                    "hello" | "isMaster" => {
+                        let hello = member_hello(
+                            &hosts.lock().unwrap(),
+                            0,
+                            if now_primary { 0 } else { NONE },
+                            1,
+                        );
+                        if !req.body.contains_key("client") && slow.swap(false, Ordering::SeqCst) {
+                            Action::After(
+                                Duration::from_millis(800),
+                                Box::new(Action::Reply(hello)),
+                            )
+                        } else {
+                            Action::Reply(hello)
+                        }
+                    }
+                    "insert" if now_primary => Action::Reply(doc! { "ok": 1.0, "n": 1 }),
+                    "insert" => Action::HangUp,
+                    _ => Action::Reply(doc! { "ok": 1.0 }),
+                }
+            }
+        });
+        *hosts.lock().unwrap() = vec![format!("127.0.0.1:{}", server.port)];
+        // Every server description the client adopts, as it adopts it.
+        let primaries_seen = Arc::new(AtomicUsize::new(0));
+        let client = server.client(
+            core,
+            "",
+            "replicaSet=rs&heartbeatFrequencyMS=500&serverSelectionTimeoutMS=1500",
+            |o| {
+                let seen = primaries_seen.clone();
+                o.sdam_event_handler = Some(EventHandler::callback(move |e: SdamEvent| {
+                    if let SdamEvent::ServerDescriptionChanged(c) = e
+                        && c.new_description.server_type == ServerType::RsPrimary
+                    {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                }));
+            },
+        );
+        insert_one(&client, core).unwrap();
+
+        // Wait for a monitoring check to be under way, then step down and write.
+        let monitoring_hellos = || {
+            server
+                .requests("hello")
+                .iter()
+                .filter(|r| !r.body.contains_key("client"))
+                .count()
+        };
+        let before = monitoring_hellos();
+        slow.store(true, Ordering::SeqCst);
+        let waiting = Instant::now();
+        while monitoring_hellos() <= before || slow.load(Ordering::SeqCst) {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(5),
+                "no monitoring check"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        primary.store(false, Ordering::SeqCst);
+        let primaries_before = primaries_seen.load(Ordering::SeqCst);
+        let inserts_before = server.requests("insert").len();
+        let started = Instant::now();
+        let e = insert_one(&client, core).unwrap_err();
+        let took = started.elapsed();
+
+        // The late "primary" arrived while the retry waited (at ~800 ms of the 1.5 s
+        // selection), and was dropped: the client never took the server for a primary again
+        // (applied, it did, until the next check a moment later; a thread woken meanwhile
+        // sent its retry there). The retry found no primary, so the first attempt's error
+        // stands, and the write was sent once.
+        assert_eq!(primaries_seen.load(Ordering::SeqCst), primaries_before);
+        assert!(e.is_network_error(), "{e}");
+        assert!(took >= Duration::from_millis(1400), "took {took:?}");
+        assert_eq!(server.requests("insert").len() - inserts_before, 1);
     }
 );
 
