@@ -8,10 +8,15 @@
 //! noticed, not where it was done. Yielding instead of sleeping, or sleeping without the cap,
 //! never failed.
 //!
+//! A second mode shows a lost wake-up: `none park` has no cap, and each coroutine parks on its
+//! own `Blocker` with a 1 ms timeout that nobody unparks early. Some processes never finish:
+//! a coroutine whose timer fired before may had stored it to be woken stays parked.
+//!
 //! ```text
 //! cargo run --release -p greenlet_pool --example park_then_sleep -- semphore sleep
 //! cargo run --release -p greenlet_pool --example park_then_sleep -- channel sleep
 //! cargo run --release -p greenlet_pool --example park_then_sleep -- semphore yield
+//! cargo run --release -p greenlet_pool --example park_then_sleep -- none park
 //! ```
 //!
 //! Run it a few dozen times, several at once: one run passes more often than not.
@@ -19,8 +24,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The cap: one of may's two ways to park a coroutine until a permit is free.
+/// The cap: one of may's two ways to park a coroutine until a permit is free, or none.
 enum Cap {
+    None,
     Semphore(Box<may::sync::Semphore>),
     Channel(may::sync::mpmc::Sender<()>, may::sync::mpmc::Receiver<()>),
 }
@@ -28,6 +34,7 @@ enum Cap {
 impl Cap {
     fn new(kind: &str, permits: usize) -> Cap {
         match kind {
+            "none" => Cap::None,
             "semphore" => Cap::Semphore(Box::new(may::sync::Semphore::new(permits))),
             "channel" => {
                 let (tx, rx) = may::sync::mpmc::channel();
@@ -36,12 +43,13 @@ impl Cap {
                 }
                 Cap::Channel(tx, rx)
             }
-            other => panic!("cap {other:?}: use semphore or channel"),
+            other => panic!("cap {other:?}: use semphore, channel or none"),
         }
     }
 
     fn take(&self) {
         match self {
+            Cap::None => {}
             Cap::Semphore(s) => s.wait(),
             Cap::Channel(_, rx) => rx.recv().expect("the sender is alive"),
         }
@@ -49,6 +57,7 @@ impl Cap {
 
     fn give(&self) {
         match self {
+            Cap::None => {}
             Cap::Semphore(s) => s.post(),
             Cap::Channel(tx, _) => tx.send(()).expect("the receiver is alive"),
         }
@@ -59,21 +68,24 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "semphore".into());
     let pause = args.next().unwrap_or_else(|| "sleep".into());
-    let sleep = match pause.as_str() {
-        "sleep" => true,
-        "yield" => false,
-        other => panic!("pause {other:?}: use sleep or yield"),
-    };
+    if !["sleep", "yield", "park"].contains(&pause.as_str()) {
+        panic!("pause {pause:?}: use sleep, yield or park");
+    }
     may::config().set_worker_pin(false);
     for round in 1..=5 {
         let cap = Arc::new(Cap::new(&kind, 50));
         let coroutines: Vec<_> = (0..10_000)
             .map(|_| {
-                let cap = cap.clone();
+                let (cap, pause) = (cap.clone(), pause.clone());
                 may::go!(move || {
                     cap.take();
-                    if sleep {
-                        may::coroutine::sleep(Duration::from_micros(200));
+                    match pause.as_str() {
+                        "sleep" => may::coroutine::sleep(Duration::from_micros(200)),
+                        "park" => {
+                            let timer = may::sync::Blocker::new(true);
+                            let _ = timer.park(Some(Duration::from_millis(1)));
+                        }
+                        _ => {}
                     }
                     may::coroutine::yield_now();
                     cap.give();
